@@ -1,0 +1,31 @@
+"""rnnlab: forecast time series with recurrent networks, honestly.
+
+    >>> from rnnlab import Forecaster, load_series
+    >>> series = load_series("sine")
+    >>> model = Forecaster(model="lstm", progress=False).fit(series[:800])
+
+Heavy modules (torch, statsmodels, matplotlib) load on first use, so `rnnlab --help`
+starts fast.
+"""
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Forecaster": "rnnlab.forecaster",
+    "NaiveForecaster": "rnnlab.baselines",
+    "MeanForecaster": "rnnlab.baselines",
+    "SeasonalNaiveForecaster": "rnnlab.baselines",
+    "load_series": "rnnlab.data",
+    "RnnlabError": "rnnlab.errors",
+    "run_train": "rnnlab.runs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'rnnlab' has no attribute {name!r}")

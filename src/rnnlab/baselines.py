@@ -1,0 +1,134 @@
+"""The honest yardsticks: last value, training mean, seasonal naive.
+
+They follow the same contract as `Forecaster`, and every score rnnlab reports stands
+beside them on exactly the same test targets.
+
+    rnnlab train --data stock:A --out runs/a   # prints the model next to all three
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import ConfigError
+from .forecaster import BaseForecaster, check_series
+
+
+class NaiveForecaster(BaseForecaster):
+    """Tomorrow = today: predicts the last observed value.
+
+    >>> import pandas as pd
+    >>> NaiveForecaster().fit(pd.Series([1.0, 2.0, 4.0])).forecast(2).tolist()
+    [4.0, 4.0]
+    """
+
+    def __init__(self):
+        pass
+
+    def label(self) -> str:
+        return "naive"
+
+    def fit(self, series: pd.Series, val_size: int | None = None) -> NaiveForecaster:
+        series = check_series(series, 2)
+        self._remember_tail(series, 1)
+        self.fitted_ = True
+        return self
+
+    def predict(self, series: pd.Series) -> pd.Series:
+        self._check_fitted()
+        series = check_series(series, 2)
+        values = series.to_numpy()
+        return pd.Series(values[:-1], index=series.index[1:], name="naive")
+
+    def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
+        return np.full(horizon, history[-1])
+
+
+class MeanForecaster(BaseForecaster):
+    """Predicts the mean of the data it was fitted on: the best guess for pure noise.
+
+    >>> import pandas as pd
+    >>> MeanForecaster().fit(pd.Series([1.0, 2.0, 6.0])).forecast(1).tolist()
+    [3.0]
+    """
+
+    def __init__(self):
+        pass
+
+    def label(self) -> str:
+        return "mean"
+
+    def fit(self, series: pd.Series, val_size: int | None = None) -> MeanForecaster:
+        series = check_series(series, 1)
+        self.mean_ = float(series.mean())
+        self._remember_tail(series, 1)
+        self.fitted_ = True
+        return self
+
+    def predict(self, series: pd.Series) -> pd.Series:
+        self._check_fitted()
+        series = check_series(series, 1)
+        return pd.Series(np.full(len(series), self.mean_), index=series.index, name="mean")
+
+    def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
+        return np.full(horizon, self.mean_)
+
+
+class SeasonalNaiveForecaster(BaseForecaster):
+    """Repeats the value one season back; the period is given or found in the fit data.
+
+    Where no period stands out from noise it falls back to period 1, i.e. the naive
+    forecast, and says so in ``period_found_``.
+
+    >>> import numpy as np, pandas as pd
+    >>> s = pd.Series(np.tile([1.0, 5.0, 3.0], 40))
+    >>> SeasonalNaiveForecaster(period=3).fit(s).forecast(4).tolist()
+    [1.0, 5.0, 3.0, 1.0]
+    """
+
+    def __init__(self, period: int | None = None):
+        self.period = period
+
+    def label(self) -> str:
+        return "seasonal_naive"
+
+    @property
+    def min_history(self) -> int:  # type: ignore[override]
+        return getattr(self, "period_", self.period or 1)
+
+    def fit(self, series: pd.Series, val_size: int | None = None) -> SeasonalNaiveForecaster:
+        from .diagnostics import find_period
+
+        series = check_series(series, 2)
+        if self.period is not None:
+            if self.period < 1 or self.period >= len(series):
+                raise ConfigError(
+                    f"period must be in [1, {len(series) - 1}] for this series, got {self.period}"
+                )
+            self.period_, self.period_found_ = int(self.period), True
+        else:
+            found = find_period(series.to_numpy())
+            self.period_, self.period_found_ = (found, True) if found else (1, False)
+        self._remember_tail(series, self.period_)
+        self.fitted_ = True
+        return self
+
+    def predict(self, series: pd.Series) -> pd.Series:
+        self._check_fitted()
+        m = self.period_
+        series = check_series(series, m + 1)
+        values = series.to_numpy()
+        return pd.Series(values[:-m], index=series.index[m:], name="seasonal_naive")
+
+    def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
+        m = self.period_
+        season = history[-m:]
+        return np.resize(season, horizon)
+
+
+BASELINES = {
+    "naive": NaiveForecaster,
+    "mean": MeanForecaster,
+    "seasonal_naive": SeasonalNaiveForecaster,
+}

@@ -1,0 +1,146 @@
+"""Safe, atomic files: checkpoints without pickled objects, and writes that never tear.
+
+A checkpoint is a `torch.save` archive of plain tensors, numbers and strings, loaded with
+``torch.load(..., weights_only=True)``: a file that smuggles in a Python object is refused
+before any of its code can run. It carries a format version and a SHA-256 of its weights.
+
+    rnnlab forecast --run runs/sine --horizon 10
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from .errors import CheckpointError
+
+FORMAT = "rnnlab-checkpoint"
+FORMAT_VERSION = 1
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`.
+
+    A crash at any moment leaves either the old file or the complete new one.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def write_json(path: str | Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, allow_nan=True, default=_plain) + "\n")
+
+
+def _plain(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def weights_checksum(state_dict: dict) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | Path, model_name: str, state_dict: dict, meta: dict,
+                    extra_tensors: dict | None = None) -> None:
+    """Save weights and JSON-able metadata atomically, with version and checksum."""
+    import torch
+
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model_name,
+        "meta": json.dumps(meta, default=_plain),
+        "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
+        "tensors": {k: v.detach().cpu() for k, v in (extra_tensors or {}).items()},
+        "checksum": weights_checksum(state_dict),
+    }
+    atomic_write(path, lambda fh: torch.save(payload, fh))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load and verify a checkpoint; any unsafe, damaged or foreign file is refused.
+
+    Returns a dict with keys model, meta (a dict), state_dict, tensors, format_version.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"checkpoint '{path}' not found; train a model first "
+                              "(rnnlab train --out RUN_DIR)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refused to load '{path}': it holds Python objects that could run code, which "
+            f"rnnlab checkpoints never do ({_first_line(exc)}); only load files you trust "
+            "and retrain to get a clean one"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError,
+            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a "
+            f"checkpoint ({_first_line(exc)}); retrain or restore it from a copy"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"'{path}' is not an rnnlab checkpoint (no {FORMAT!r} marker)")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint '{path}' has format version {version!r}, newer than this rnnlab "
+            f"reads ({FORMAT_VERSION}); upgrade rnnlab to load it"
+        )
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"checkpoint '{path}' has no valid weights; retrain it")
+    if weights_checksum(state) != payload.get("checksum"):
+        raise CheckpointError(
+            f"checkpoint '{path}' failed its checksum: its weights were altered or damaged; "
+            "retrain or restore it from a copy"
+        )
+    try:
+        meta = json.loads(payload["meta"])
+    except (KeyError, TypeError, json.JSONDecodeError):
+        raise CheckpointError(f"checkpoint '{path}' has unreadable metadata; retrain it") \
+            from None
+    return {"model": payload.get("model"), "meta": meta, "state_dict": state,
+            "tensors": payload.get("tensors", {}), "format_version": version}
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

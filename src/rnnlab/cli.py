@@ -1,0 +1,199 @@
+"""The `rnnlab` command: a thin layer over the Python API, with one-line errors.
+
+    rnnlab train --data sine --out runs/sine
+    rnnlab forecast --run runs/sine --horizon 10
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shlex
+import sys
+import typing
+
+import click
+
+from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, build
+from .errors import RnnlabError
+
+MODEL_NAMES = "rnn, lstm, gru, cnn_rnn, residual, transformer, linear"
+
+HELP = {
+    "target": "CSV column to forecast [default: close, else the only numeric column]",
+    "ticker": "rows of this ticker in a combined CSV with a Name column",
+    "date_column": "date column of the CSV [default: date, datetime, timestamp or time]",
+    "max_fill": "fill gaps of up to this many missing values by interpolation",
+    "data_seed": "seed of the synthetic generators",
+    "val_fraction": "share of the series for validation (early stopping)",
+    "test_fraction": "share of the series at its end for the test scores",
+    "model": f"network: {MODEL_NAMES}",
+    "seq_len": "window length: past values the model sees",
+    "scaler": "auto (window if unit root, else standard), window, standard or minmax",
+    "hidden_size": "units per recurrent layer",
+    "num_layers": "stacked recurrent layers",
+    "dropout": "dropout between layers",
+    "linear_skip": "add a least-squares linear autoregression the net corrects",
+    "epochs": "maximum epochs (early stopping usually ends sooner)",
+    "batch_size": "windows per gradient step",
+    "lr": "Adam learning rate",
+    "weight_decay": "L2 penalty of Adam",
+    "patience": "epochs without validation gain before stopping",
+    "clip_grad_norm": "clip the gradient norm to this (0: no clipping)",
+    "lr_schedule": "plateau, cosine or none",
+    "seed": "seed of weights, batch order and dropout",
+    "device": "auto, cpu or cuda",
+}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
+
+
+class Group(click.Group):
+    """Turns rnnlab's own errors into one line and exit status 2, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RnnlabError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:
+            if os.environ.get("RNNLAB_DEBUG"):
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            click.echo(f"error: internal error ({type(exc).__name__}: {message}); rerun with "
+                       "RNNLAB_DEBUG=1 for the traceback and report it", err=True)
+            sys.exit(1)
+
+
+def _click_type(hint):
+    allowed = [t for t in typing.get_args(hint) or (hint,) if t is not type(None)]
+    return {int: click.INT, float: click.FLOAT, str: click.STRING}.get(allowed[0], click.STRING)
+
+
+def config_options(func):
+    """Add one option per config field, named and typed after it, defaults shown."""
+    for section in reversed(SECTIONS.values()):
+        hints = typing.get_type_hints(section)
+        for field in reversed(dataclasses.fields(section)):
+            if field.name == "source":
+                continue
+            flag = "--" + field.name.replace("_", "-")
+            if hints[field.name] is bool:
+                decl = f"{flag}/--no-{flag[2:]}"
+                func = click.option(decl, field.name, default=None, help=HELP[field.name]
+                                    + f"  [default: {'on' if field.default else 'off'}]")(func)
+            else:
+                func = click.option(flag, field.name, type=_click_type(hints[field.name]),
+                                    default=None, help=HELP[field.name] + (
+                                        f"  [default: {field.default}]"
+                                        if field.default is not None else ""))(func)
+    return func
+
+
+def run_config(data: str, options: dict) -> RunConfig:
+    """Options given on the command line, over the dataclass defaults."""
+    parts = {}
+    for name, section in SECTIONS.items():
+        names = {f.name for f in dataclasses.fields(section)}
+        given = {k: v for k, v in options.items() if k in names and v is not None}
+        if name == "data":
+            given["source"] = data
+        parts[name] = build(section, given)
+    return RunConfig(**parts)
+
+
+def command_line() -> str:
+    return " ".join(["rnnlab", *(shlex.quote(a) for a in sys.argv[1:])])
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    log = logging.getLogger("rnnlab")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"],
+                                          "max_content_width": 100})
+@click.version_option(package_name="rnnlab")
+@click.option("--quiet", "-q", is_flag=True, help="print only results and errors")
+@click.pass_context
+def cli(ctx, quiet):
+    """Train, evaluate and forecast RNN / LSTM / GRU models, always beside naive baselines.
+
+    SOURCE is a built-in series (sine, noise, complex, random_walk, drop, delay),
+    stock:TICKER for a bundled ticker (A, AAPL, AMZN, GOOG, MSFT), or the path of a CSV.
+    """
+    ctx.obj = {"quiet": quiet}
+    _setup_logging(quiet)
+
+
+@cli.command()
+@click.option("--data", "data", required=True, metavar="SOURCE", help="what to train on")
+@config_options
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="run directory to create")
+@click.option("--resume", is_flag=True, help="continue an interrupted run in --out")
+@click.option("--overwrite", is_flag=True, help="replace an existing run in --out")
+@click.option("--progress/--no-progress", default=None,
+              help="show a progress bar [default: only on a terminal]")
+@click.pass_context
+def train(ctx, data, out, resume, overwrite, progress, **options):
+    """Train one model and score it on the test part beside the baselines.
+
+    Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
+    Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
+    """
+    from .report import metrics_table, versus_naive
+    from .runs import run_train
+
+    config = run_config(data, options)
+    if ctx.obj["quiet"] and progress is None:
+        progress = False
+    metrics = run_train(config, out, command_line(), resume=resume, overwrite=overwrite,
+                        progress=progress)
+    if metrics.get("message"):
+        click.echo(f"warning: {metrics['message']}", err=True)
+    if metrics["status"] != "complete":
+        click.echo(f"stopped: {metrics['reason']}", err=True)
+        sys.exit(130)
+    label = metrics["model"]
+    click.echo(f"{metrics['series']}: {label} on the last {metrics['n_test']} points "
+               f"(trained on {metrics['n_train']}, validated on {metrics['n_val']}; "
+               f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.2f} s, "
+               f"scaler {metrics['scaler']})")
+    click.echo(metrics_table(metrics["test"], label))
+    click.echo(versus_naive(metrics["test"], label) + ".")
+    click.echo(f"wrote {out}/: config.json metrics.json model.pt predictions.csv "
+               "test_predictions.png loss.png")
+
+
+@cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="run directory written by rnnlab train")
+@click.option("--data", "data", default=None, metavar="SOURCE",
+              help="forecast after this series instead of the training data")
+@click.option("--horizon", default=10, show_default=True, type=click.IntRange(1, 100000),
+              help="how many steps ahead")
+def forecast(run_dir, data, horizon):
+    """Print the next --horizon values after the data, with their dates."""
+    from .runs import forecast_run
+
+    frame = forecast_run(run_dir, data, horizon)
+    click.echo(frame.to_string(index=False))
+
+
+def main() -> None:
+    cli(prog_name="rnnlab")
+
+
+if __name__ == "__main__":
+    main()

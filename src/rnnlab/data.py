@@ -1,0 +1,458 @@
+"""Data sources: built-in generators, bundled S&P 500 tickers and CSV files.
+
+Every source becomes one `pandas.Series` of floats, oldest first, indexed by date (CSV and
+stocks) or by its time axis (generators), and named after where it came from.
+
+    rnnlab inspect --data stock:A
+    rnnlab train --data prices.csv --target close --out runs/prices
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+log = logging.getLogger("rnnlab")
+
+DATE_NAMES = ("date", "datetime", "timestamp", "time", "day")
+TICKER_COLUMN = "Name"
+
+
+# --- built-in generators --------------------------------------------------------------
+
+
+def sine(seed: int = 0) -> pd.Series:
+    """sin(t) + N(0, 0.1) noise, t = 0..100 step 0.1 (1000 points, period ~63 samples)."""
+    t = np.arange(1000) * 0.1
+    noise = np.random.default_rng(seed).normal(0.0, 0.1, t.size)
+    return _on_axis(np.sin(t) + noise, t, "sine")
+
+
+def noise(seed: int = 0) -> pd.Series:
+    """1000 draws of a standard normal: nothing to learn beyond the mean."""
+    values = np.random.default_rng(seed).standard_normal(1000)
+    return _on_axis(values, np.arange(1000), "noise")
+
+
+def complex_signal(seed: int = 0) -> pd.Series:
+    """The study's damped sum of sinusoids, t = 0..200 step 0.1 (2000 points, no noise)."""
+    t = np.arange(2000) * 0.1
+    s = np.sin
+    wave = (
+        s(t)
+        + 0.5 * s(t / 10)
+        + 0.25 * s(2 * t)
+        + 0.1 * s(3 * t)
+        + 0.5 * s(t / 20) * s(t / 15)
+        + 0.1 * s(t / 5) ** 2
+        + 0.15 * s(t / 8) * s(t / 12) * s(t / 20)
+    )
+    return _on_axis(np.exp(-t / 100) * wave, t, "complex")
+
+
+def random_walk(seed: int = 0) -> pd.Series:
+    """A Gaussian random walk of 1000 steps from 0: tomorrow = today is the best forecast."""
+    values = np.cumsum(np.random.default_rng(seed).standard_normal(1000))
+    return _on_axis(values, np.arange(1000), "random_walk")
+
+
+def drop(seed: int = 0) -> pd.Series:
+    """A seasonal series (period 50) whose level drops by 4 at step 880, in the test part.
+
+    10 + 2 sin(2 pi t / 50) + N(0, 0.2) for 1000 steps; the drop is 20 noise standard
+    deviations, so every model sees a level it never trained on and must recover.
+    """
+    t = np.arange(1000)
+    rng = np.random.default_rng(seed)
+    values = 10 + 2 * np.sin(2 * np.pi * t / 50) + rng.normal(0.0, 0.2, t.size)
+    values[880:] -= 4.0
+    return _on_axis(values, t, "drop")
+
+
+def delay(seed: int = 0, lag: int = 20) -> pd.Series:
+    """Long-memory task: x_t = e_t + 0.9 e_(t-lag), e ~ N(0, 1), 3000 points.
+
+    The only predictable part of the next value is an input `lag` - 1 steps back in the
+    window, so a model must remember that far to beat the mean.
+    """
+    e = np.random.default_rng(seed).standard_normal(3000 + lag)
+    values = e[lag:] + 0.9 * e[:-lag]
+    return _on_axis(values, np.arange(3000), f"delay{lag}")
+
+
+GENERATORS = {
+    "sine": sine,
+    "noise": noise,
+    "complex": complex_signal,
+    "random_walk": random_walk,
+    "drop": drop,
+    "delay": delay,
+}
+
+
+def _on_axis(values: np.ndarray, axis: np.ndarray, name: str) -> pd.Series:
+    index = pd.Index(np.round(axis, 10), name="t")
+    return pd.Series(values.astype(np.float64), index=index, name=name)
+
+
+# --- bundled tickers ------------------------------------------------------------------
+
+
+def bundled_tickers() -> list[str]:
+    """Tickers shipped inside the package, addressable as `stock:TICKER`."""
+    folder = resources.files("rnnlab") / "datasets"
+    return sorted(p.name[: -len("_data.csv")] for p in folder.iterdir()
+                  if p.name.endswith("_data.csv"))
+
+
+def _bundled_path(ticker: str) -> Path:
+    tickers = bundled_tickers()
+    if ticker not in tickers:
+        raise DataError(
+            f"no bundled ticker {ticker!r}; bundled tickers are {', '.join(tickers)}; "
+            "for other tickers pass the CSV path as --data"
+        )
+    return Path(str(resources.files("rnnlab") / "datasets" / f"{ticker}_data.csv"))
+
+
+# --- the single entry point -----------------------------------------------------------
+
+
+def source_names() -> str:
+    return ", ".join(GENERATORS) + ", stock:TICKER (" + ", ".join(bundled_tickers()) + ")"
+
+
+def load_series(
+    source: str,
+    target: str | None = None,
+    ticker: str | None = None,
+    date_column: str | None = None,
+    max_fill: int = 3,
+    seed: int = 0,
+) -> pd.Series:
+    """Load any supported source as a float series, oldest first.
+
+    Parameters
+    ----------
+    source : a generator name (``sine``), ``stock:TICKER``, or a CSV path.
+    target : the CSV column to forecast; default ``close`` when present.
+    ticker : the rows of one ticker in a combined CSV with a ``Name`` column.
+    max_fill : interior gaps up to this many missing values are linearly interpolated.
+    seed : seed of the synthetic generators.
+
+    Examples
+    --------
+    >>> series = load_series("stock:A")
+    >>> len(series), series.index[-1].date(), series.iloc[-1]
+    (1259, datetime.date(2018, 2, 7), 68.06)
+    """
+    if source in GENERATORS:
+        return GENERATORS[source](seed=seed)
+    if source.startswith("stock:"):
+        name = source.split(":", 1)[1]
+        path = _bundled_path(name)
+        series = read_csv(path, target=target, ticker=ticker, date_column=date_column,
+                          max_fill=max_fill)
+        return series.rename(f"stock:{name} {series.name.split(' ')[-1]}")
+    path = Path(source)
+    if not path.exists() and path.suffix.lower() not in (".csv", ".txt", ".tsv") \
+            and os.sep not in source:
+        raise DataError(
+            f"unknown data source {source!r}; built-in sources are {source_names()}; "
+            "or give the path of a CSV file"
+        )
+    return read_csv(path, target=target, ticker=ticker, date_column=date_column,
+                    max_fill=max_fill)
+
+
+# --- CSV ------------------------------------------------------------------------------
+
+
+def max_csv_bytes() -> int:
+    """Largest CSV read into memory: a quarter of the memory available now.
+
+    Parsing keeps a few string columns per row, several times the file's bytes.
+    """
+    try:
+        available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        available = 8 * 2**30
+    return available // 4
+
+
+def read_csv(
+    path: str | Path,
+    target: str | None = None,
+    ticker: str | None = None,
+    date_column: str | None = None,
+    max_fill: int = 3,
+) -> pd.Series:
+    """Read one numeric column of a CSV as a series sorted by date.
+
+    Dates must be unique; missing target values inside the series are filled by linear
+    interpolation when a gap is at most `max_fill` rows long, and refused otherwise.
+    """
+    path = Path(path)
+    where = f"'{path}'"
+    if not path.exists():
+        raise DataError(f"file {where} not found; check the path (relative to {os.getcwd()})")
+    if path.is_dir():
+        raise DataError(f"{where} is a folder; pass the path of a CSV file inside it")
+    size = path.stat().st_size
+    limit = max_csv_bytes()
+    if size > limit:
+        raise DataError(
+            f"file {where} is {size / 2**20:,.0f} MiB, over the {limit / 2**20:,.0f} MiB "
+            "that fit in memory here; split it or keep only the date and target columns"
+        )
+    if size == 0:
+        raise DataError(f"file {where} is empty; it needs a header row and data rows")
+
+    encoding, delimiter = _sniff(path)
+    try:
+        header = pd.read_csv(path, nrows=0, sep=delimiter, encoding=encoding).columns
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+        raise DataError(f"cannot read {where} as CSV: {_first_line(exc)}") from None
+    columns = [str(c) for c in header]
+    listing = ", ".join(columns)
+
+    target = _pick_target(path, columns, target)
+    date_col = _pick_date(path, columns, date_column)
+    wanted = [c for c in (date_col, target) if c is not None]
+    has_names = TICKER_COLUMN in columns
+    if has_names:
+        wanted.append(TICKER_COLUMN)
+    if ticker is not None and not has_names:
+        raise DataError(
+            f"--ticker {ticker} given but {where} has no {TICKER_COLUMN!r} column "
+            f"(columns are {listing}); drop --ticker for a one-ticker file"
+        )
+    try:
+        frame = pd.read_csv(
+            path, sep=delimiter, encoding=encoding, usecols=wanted, dtype=str,
+            keep_default_na=False, skip_blank_lines=True,
+        )
+    except (pd.errors.ParserError, UnicodeError, ValueError, OSError) as exc:
+        raise DataError(f"cannot read {where} as CSV: {_first_line(exc)}") from None
+    # Line numbers as a text editor shows them: the header is line 1.
+    frame.index = pd.RangeIndex(len(frame)) + 2
+    frame.index.name = "line"
+
+    if has_names:
+        frame = _pick_ticker(where, frame, ticker)
+    if frame.empty:
+        raise DataError(f"file {where} has a header but no data rows")
+
+    values = _parse_numbers(where, target, frame[target])
+    if date_col is None:
+        log.info("%s has no date column (looked for %s): using row order as time; "
+                 "pass --date-column to name one", where, ", ".join(DATE_NAMES))
+        series = pd.Series(values.to_numpy(), index=pd.RangeIndex(len(values), name="t"))
+    else:
+        dates = _parse_dates(where, date_col, frame[date_col])
+        series = _sort_unique(where, date_col, pd.Series(values.to_numpy(), index=dates),
+                              frame.index)
+    series = _fill_gaps(where, target, series, max_fill)
+    return series.rename(f"{path.name} {target}")
+
+
+def _sniff(path: Path) -> tuple[str, str]:
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        encoding = "utf-16"
+    elif head.startswith(b"\xef\xbb\xbf"):
+        encoding = "utf-8-sig"
+    else:
+        try:
+            head.decode("utf-8")
+            encoding = "utf-8"
+        except UnicodeDecodeError as exc:
+            # A cut multi-byte character at the end of the sample is still UTF-8.
+            encoding = "utf-8" if exc.start > len(head) - 4 else "latin-1"
+    if b"\x00" in head and encoding not in ("utf-16",):
+        raise DataError(f"file '{path}' is binary, not a text CSV; export it as CSV first")
+    text = head.decode(encoding, errors="replace")
+    first = text.splitlines()[0] if text.splitlines() else ""
+    try:
+        delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
+    except csv.Error:
+        delimiter = ","
+    if delimiter not in first:
+        # The sniffer can pick a character that only appears in the data; trust the header.
+        delimiter = max(",;\t|", key=first.count) if any(c in first for c in ",;\t|") else ","
+    return encoding, delimiter
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
+    listing = ", ".join(columns)
+    if target is not None:
+        if target in columns:
+            return target
+        lowered = {c.lower(): c for c in columns}
+        hint = f"; did you mean {lowered[target.lower()]!r}?" if target.lower() in lowered else ""
+        raise DataError(
+            f"column {target!r} not found in '{path}'; columns are {listing}{hint}; "
+            "pass --target with one of them"
+        )
+    if "close" in columns:
+        return "close"
+    candidates = [c for c in columns
+                  if c.lower() not in DATE_NAMES and c != TICKER_COLUMN]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise DataError(
+        f"'{path}' has no 'close' column and several candidates; columns are {listing}; "
+        "pass --target NAME"
+    )
+
+
+def _pick_date(path: Path, columns: list[str], date_column: str | None) -> str | None:
+    if date_column is not None:
+        if date_column not in columns:
+            raise DataError(
+                f"date column {date_column!r} not found in '{path}'; columns are "
+                f"{', '.join(columns)}; pass --date-column with one of them"
+            )
+        return date_column
+    for column in columns:
+        if column.strip().lower() in DATE_NAMES:
+            return column
+    return None
+
+
+def _pick_ticker(where: str, frame: pd.DataFrame, ticker: str | None) -> pd.DataFrame:
+    names = frame[TICKER_COLUMN].str.strip()
+    found = list(dict.fromkeys(names))
+    if ticker is None:
+        if len(found) > 1:
+            shown = ", ".join(found[:10]) + (" ..." if len(found) > 10 else "")
+            raise DataError(
+                f"{where} holds {len(found)} tickers ({shown}); pass --ticker NAME to pick one"
+            )
+        return frame
+    picked = frame[names == ticker]
+    if picked.empty:
+        shown = ", ".join(found[:20]) + (" ..." if len(found) > 20 else "")
+        raise DataError(f"ticker {ticker!r} not in {where}; its tickers are {shown}")
+    return picked
+
+
+def _lines(index: pd.Index, limit: int = 5) -> str:
+    shown = ", ".join(str(i) for i in index[:limit])
+    more = f" and {len(index) - limit} more" if len(index) > limit else ""
+    return f"line{'s' if len(index) > 1 else ''} {shown}{more}"
+
+
+def _parse_numbers(where: str, column: str, raw: pd.Series) -> pd.Series:
+    text = raw.str.strip()
+    missing = text.isin(["", "NA", "N/A", "NaN", "nan", "NAN", "null", "NULL", "None", "-"])
+    values = pd.to_numeric(text.where(~missing), errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.any():
+        first = raw[bad].iloc[0]
+        hint = ("; numbers must use a decimal point, not a comma"
+                if "," in str(first) else "")
+        raise DataError(
+            f"column {column!r} in {where} has non-numeric values at {_lines(raw.index[bad])} "
+            f"(first: {first!r}){hint}; fix or delete those rows, or pick another --target"
+        )
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        raise DataError(
+            f"column {column!r} in {where} has infinite values at "
+            f"{_lines(raw.index[infinite])}; replace them with real numbers or delete the rows"
+        )
+    return values.astype(np.float64)
+
+
+def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.DatetimeIndex:
+    text = raw.str.strip()
+    empty = text == ""
+    if empty.any():
+        raise DataError(
+            f"date column {column!r} in {where} is empty at {_lines(raw.index[empty])}; "
+            "every row needs a date"
+        )
+    dates = None
+    for fmt in ("ISO8601", "mixed"):
+        try:
+            dates = pd.to_datetime(text, format=fmt, errors="coerce")
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if not dates.isna().any():
+            break
+    if dates is None or dates.isna().any() or not pd.api.types.is_datetime64_any_dtype(dates):
+        bad = raw.index if dates is None else raw.index[dates.isna().to_numpy()]
+        first = raw.loc[bad[0]] if len(bad) else raw.iloc[0]
+        raise DataError(
+            f"date column {column!r} in {where} has values that are not dates at "
+            f"{_lines(bad)} (first: {first!r}); use YYYY-MM-DD, or pass --date-column"
+        )
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_convert(None)
+    index = pd.DatetimeIndex(dates.to_numpy(), name="date")
+    return index
+
+
+def _sort_unique(where: str, column: str, series: pd.Series, lines: pd.Index) -> pd.Series:
+    positions = pd.Series(np.asarray(lines), index=series.index)
+    duplicated = series.index.duplicated(keep=False)
+    if duplicated.any():
+        dup_dates = series.index[duplicated]
+        first = dup_dates[0]
+        at = positions.to_numpy()[series.index == first]
+        raise DataError(
+            f"date column {column!r} in {where} repeats dates: {first.date()} at lines "
+            f"{', '.join(str(i) for i in at)} ({duplicated.sum()} rows share a date); keep "
+            "one row per date"
+        )
+    if not series.index.is_monotonic_increasing:
+        log.info("%s was not sorted by %r: sorted it, oldest first", where, column)
+        series = series.sort_index(kind="stable")
+    return series
+
+
+def _fill_gaps(where: str, column: str, series: pd.Series, max_fill: int) -> pd.Series:
+    missing = series.isna().to_numpy()
+    if not missing.any():
+        return series
+    if missing.all():
+        raise DataError(f"column {column!r} in {where} has no values; pick another --target")
+    # Leading and trailing gaps have only one neighbour: drop them rather than invent values.
+    first, last = np.flatnonzero(~missing)[[0, -1]]
+    if first > 0 or last < len(series) - 1:
+        log.info("%s: dropped %d leading and %d trailing rows with no %r value",
+                 where, first, len(series) - 1 - last, column)
+        series = series.iloc[first:last + 1]
+        missing = missing[first:last + 1]
+    if not missing.any():
+        return series
+    run_id = np.cumsum(~missing)
+    run_lengths = pd.Series(missing).groupby(run_id).sum().to_numpy()
+    longest = int(run_lengths.max())
+    if longest > max_fill:
+        start = int(np.flatnonzero(missing)[0])
+        label = series.index[start]
+        raise DataError(
+            f"column {column!r} in {where} has a gap of {longest} missing values in a row "
+            f"(first missing at {label}); at most {max_fill} are filled by interpolation; "
+            f"fill the gap in the file or pass --max-fill {longest}"
+        )
+    filled = series.interpolate(method="linear", limit_area="inside")
+    log.info("%s: filled %d missing %r values by linear interpolation (gaps of at most %d)",
+             where, int(missing.sum()), column, longest)
+    return filled

@@ -1,0 +1,193 @@
+"""The networks, chosen by name from one registry: adding a model is adding one class.
+
+Every network maps windows (batch, seq_len, n_features) to next values (batch,) in model
+units. With ``linear_skip`` it adds a frozen linear autoregression of the window, fit by
+least squares before training, so the network learns only what that line misses.
+
+    rnnlab train --data sine --model gru --hidden-size 64 --num-layers 1 --out runs/gru
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+MODELS: dict[str, type[Net]] = {}
+
+
+def register(name: str):
+    def add(cls: type[Net]) -> type[Net]:
+        cls.name = name
+        MODELS[name] = cls
+        return cls
+
+    return add
+
+
+def build_model(name: str, seq_len: int, n_features: int = 1, hidden_size: int = 32,
+                num_layers: int = 2, dropout: float = 0.0, linear_skip: bool = True) -> Net:
+    """Instantiate a registered network by name.
+
+    Examples
+    --------
+    >>> net = build_model("lstm", seq_len=30)
+    >>> net(torch.zeros(4, 30, 1)).shape
+    torch.Size([4])
+    """
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; valid models are {', '.join(MODELS)}")
+    for label, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
+        if value < 1:
+            raise ConfigError(f"{label} must be at least 1, got {value}")
+    if not 0 <= dropout < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
+    return MODELS[name](seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+
+
+class Net(nn.Module):
+    """Base: an optional frozen linear skip plus a learned body with a zero-initialised head.
+
+    The zero head makes the untrained net equal to its skip (or to "no change" / "the
+    mean" without one), so early stopping can always fall back to that.
+    """
+
+    name = "net"
+
+    def __init__(self, seq_len: int, n_features: int, hidden_size: int, num_layers: int,
+                 dropout: float, linear_skip: bool):
+        super().__init__()
+        self.seq_len = seq_len
+        self.n_features = n_features
+        self.skip = nn.Linear(seq_len, 1) if linear_skip else None
+        if self.skip is not None:
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
+            self.skip.requires_grad_(False)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (batch, seq_len, n_features) -> (batch,)
+        out = self.body(x)
+        if self.skip is not None:
+            out = out + self.skip(x[..., 0]).squeeze(-1)
+        return out
+
+    def set_skip(self, weight: torch.Tensor, bias: float) -> None:
+        with torch.no_grad():
+            self.skip.weight.copy_(weight.reshape(1, -1))
+            self.skip.bias.fill_(bias)
+
+    def _head(self, width: int) -> nn.Linear:
+        head = nn.Linear(width, 1)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        return head
+
+
+class Recurrent(Net):
+    cell: type[nn.RNNBase] = nn.LSTM
+
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+        self.rnn = self.cell(n_features, hidden_size, num_layers, batch_first=True,
+                             dropout=dropout if num_layers > 1 else 0.0)
+        self.head = self._head(hidden_size)
+
+    def body(self, x):
+        out, _ = self.rnn(x)  # (batch, seq_len, hidden_size)
+        return self.head(out[:, -1]).squeeze(-1)
+
+
+@register("rnn")
+class RNN(Recurrent):
+    """Elman network with tanh units: the study's vanilla RNN."""
+
+    cell = nn.RNN
+
+
+@register("lstm")
+class LSTM(Recurrent):
+    """Long short-term memory: gated cell state that carries information across steps."""
+
+    cell = nn.LSTM
+
+
+@register("gru")
+class GRU(Recurrent):
+    """Gated recurrent unit: an LSTM with merged gates and no separate cell state."""
+
+    cell = nn.GRU
+
+
+@register("cnn_rnn")
+class ConvRNN(Net):
+    """A 1-D convolution over the window (local patterns), then an LSTM over its features."""
+
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+        self.conv = nn.Conv1d(n_features, hidden_size, kernel_size=3, padding=1)
+        self.rnn = nn.LSTM(hidden_size, hidden_size, num_layers, batch_first=True,
+                           dropout=dropout if num_layers > 1 else 0.0)
+        self.head = self._head(hidden_size)
+
+    def body(self, x):
+        features = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        out, _ = self.rnn(features)  # (batch, seq_len, hidden_size)
+        return self.head(out[:, -1]).squeeze(-1)
+
+
+@register("residual")
+class ResidualLSTM(Net):
+    """Stacked LSTM layers, each adding to its input: deep stacks that still train."""
+
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+        self.inp = nn.Linear(n_features, hidden_size)
+        self.layers = nn.ModuleList(
+            nn.LSTM(hidden_size, hidden_size, batch_first=True) for _ in range(num_layers)
+        )
+        self.drop = nn.Dropout(dropout)
+        self.head = self._head(hidden_size)
+
+    def body(self, x):
+        h = self.inp(x)  # (batch, seq_len, hidden_size)
+        for layer in self.layers:
+            out, _ = layer(h)
+            h = h + self.drop(out)
+        return self.head(h[:, -1]).squeeze(-1)
+
+
+@register("transformer")
+class Transformer(Net):
+    """Self-attention encoder over the window with learned positions; reads the last step."""
+
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+        heads = 4 if hidden_size % 4 == 0 else 1
+        self.inp = nn.Linear(n_features, hidden_size)
+        self.pos = nn.Parameter(torch.randn(seq_len, hidden_size) / math.sqrt(hidden_size))
+        layer = nn.TransformerEncoderLayer(hidden_size, heads, 2 * hidden_size, dropout,
+                                           batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.head = self._head(hidden_size)
+
+    def body(self, x):
+        h = self.encoder(self.inp(x) + self.pos)  # (batch, seq_len, hidden_size)
+        return self.head(h[:, -1]).squeeze(-1)
+
+
+@register("linear")
+class Linear(Net):
+    """Only the least-squares linear autoregression: the strong simple model to beat."""
+
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, True)
+
+    def body(self, x):
+        return x.new_zeros(x.shape[0])

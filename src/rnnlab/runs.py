@@ -1,0 +1,229 @@
+"""One run directory: train with checkpoints, survive interruption, resume, forecast.
+
+    rnnlab train --data stock:A --model lstm --out runs/a
+    rnnlab train --out runs/a --resume
+    rnnlab forecast --run runs/a --horizon 5
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .checkpoint import atomic_write, write_json
+from .config import RunConfig
+from .errors import CheckpointError, RnnlabError
+from .experiment import backtest, load, make_forecaster
+from .windows import split_sizes
+
+STATE_FILE = "state.pt"
+MODEL_FILE = "model.pt"
+
+
+def versions() -> dict:
+    import torch
+
+    return {"rnnlab": __version__, "python": platform.python_version(),
+            "torch": torch.__version__, "numpy": np.__version__, "pandas": pd.__version__}
+
+
+@contextlib.contextmanager
+def interruptible():
+    """Turn the first Ctrl-C or SIGTERM into a request to stop after the current epoch.
+
+    A second signal interrupts at once, as usual.
+    """
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+
+    def handle(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        print("\nstopping after this epoch (press Ctrl-C again to abort now)",
+              file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a run; make the folder. Nothing is written before input is valid."""
+    metrics_path = out / "metrics.json"
+    if resume:
+        if not (out / STATE_FILE).exists():
+            status = _status(metrics_path)
+            hint = "it already finished" if status == "complete" else "it has no saved state"
+            raise RnnlabError(f"cannot resume '{out}': {hint}; start a new run with another --out")
+        return
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            status = _status(metrics_path)
+            what = {"complete": "a finished run", "incomplete": "an unfinished run"}.get(
+                status, "files")
+            extra = " or --resume to continue it" if status == "incomplete" else ""
+            raise RnnlabError(
+                f"'{out}' already holds {what}; choose another --out, or pass --overwrite to "
+                f"replace it{extra}"
+            )
+        if not (out / "config.json").exists():
+            raise RnnlabError(
+                f"'{out}' is not an rnnlab run directory; --overwrite only replaces runs, so "
+                "choose another --out"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _status(metrics_path: Path) -> str | None:
+    try:
+        return json.loads(metrics_path.read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def run_train(config: RunConfig, out: str | Path, command: str = "", *, resume: bool = False,
+              overwrite: bool = False, progress: bool | None = None, plots: bool = True) -> dict:
+    """Train one model on one source and write a complete run directory.
+
+    Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into `out`.
+    Ctrl-C or SIGTERM stop after the current epoch, keep the best weights so far and mark
+    metrics.json incomplete; ``resume=True`` continues exactly where it stopped.
+
+    Returns the metrics dict that metrics.json holds.
+    """
+    import torch
+
+    out = Path(out)
+    if resume:
+        config = _saved_config(out)
+    series = load(config.data)
+    split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
+                        config.data.test_fraction, name=str(series.name))
+    forecaster = make_forecaster(config.model, config.training, progress)
+    _validate(forecaster)
+    prepare_run_dir(out, resume, overwrite)
+    if not resume:
+        write_json(out / "config.json", {**config.to_dict(), "command": command,
+                                         "versions": versions()})
+        write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
+
+    state_path = out / STATE_FILE
+    resume_state = None
+    if resume:
+        try:
+            resume_state = torch.load(state_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # any unreadable state is one clear message
+            raise CheckpointError(f"cannot resume from '{state_path}': {exc}; "
+                                  "start a new run") from None
+
+    def save_state(snapshot) -> None:
+        atomic_write(state_path, lambda fh: torch.save(snapshot(), fh))
+
+    started = time.perf_counter()
+    with interruptible() as stop_requested:
+        result = backtest(series, forecaster, split, should_stop=stop_requested,
+                          on_epoch_end=save_state, resume=resume_state)
+    history = forecaster.history_
+    # Scores come from the held-out test part; forecasts start after all known data.
+    forecaster.set_history(series)
+    forecaster.save(out / MODEL_FILE)
+    metrics = {
+        "status": "complete",
+        "source": config.data.source,
+        "series": str(series.name),
+        "model": config.model.model,
+        "test": result.metrics,
+        "n_train": split.n_train, "n_val": split.n_val, "n_test": split.n_test,
+        "epochs_run": history.epochs_run,
+        "best_epoch": history.best_epoch,
+        "stopped": history.stopped,
+        "train_seconds": round(history.seconds, 3),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "scaler": forecaster.scaler_.kind,
+        "seasonal_period": result.seasonal_period,
+    }
+    if history.message:
+        metrics["message"] = history.message
+    if history.stopped == "interrupted":
+        metrics.update(status="incomplete", reason=(
+            f"interrupted after epoch {history.epochs_run}; model.pt holds the best weights so "
+            f"far; continue with: rnnlab train --out {out} --resume"))
+        write_json(out / "metrics.json", metrics)
+        return metrics
+    frame = result.predictions.reset_index()
+    frame = frame.rename(columns={frame.columns[0]: "date"})
+    atomic_write(out / "predictions.csv", lambda fh: fh.write(frame.to_csv(index=False)
+                                                               .encode()))
+    if plots:
+        from .report import plot_loss, plot_test
+
+        plot_test(result.predictions, out / "test_predictions.png",
+                  title=f"{series.name}: {config.model.model} on the test part")
+        plot_loss(history, out / "loss.png", title=f"{series.name}: {config.model.model}")
+    write_json(out / "metrics.json", metrics)
+    state_path.unlink(missing_ok=True)
+    return metrics
+
+
+def _validate(forecaster) -> None:
+    """Check names and values before any file is written (fails fast, by name)."""
+    from .errors import ConfigError
+    from .models import build_model
+    from .train import check_config, resolve_device
+    from .windows import SCALERS
+
+    if forecaster.scaler not in SCALERS:
+        raise ConfigError(f"unknown scaler {forecaster.scaler!r}; valid scalers are "
+                          f"{', '.join(SCALERS)}")
+    build_model(forecaster.model, forecaster.seq_len, 1, forecaster.hidden_size,
+                forecaster.num_layers, forecaster.dropout, forecaster.linear_skip)
+    check_config(forecaster.train_config())
+    resolve_device(forecaster.device)
+
+
+def _saved_config(out: Path) -> RunConfig:
+    path = out / "config.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise RnnlabError(f"cannot resume '{out}': no readable config.json in it") from None
+    return RunConfig.from_dict({k: raw[k] for k in ("data", "model", "training") if k in raw})
+
+
+def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 10
+                 ) -> pd.DataFrame:
+    """The next `horizon` values after a run's training data, or after `source` read with
+    the run's data settings (target column, ticker...). Columns: date, forecast."""
+    from .forecaster import Forecaster
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnlabError(f"run directory '{run_dir}' not found; train one with "
+                          f"rnnlab train --out {run_dir}")
+    forecaster = Forecaster.load(run_dir / MODEL_FILE)
+    series = None
+    if source is not None:
+        config = _saved_config(run_dir)
+        config.data.source = source
+        series = load(config.data)
+    result = forecaster.forecast(horizon, series)
+    frame = result.rename("forecast").reset_index()
+    return frame.rename(columns={frame.columns[0]: "date"})

@@ -1,0 +1,210 @@
+"""Split by time, fit the scaler on the training part, then cut windows as tensor views.
+
+The order is what makes leakage impossible: nothing here ever reads a value after the
+part it is building, except the look-back rows that validation and test windows borrow
+from before their part.
+
+    rnnlab train --data sine --scaler window --seq-len 30 --out runs/sine
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, DataError
+
+SCALERS = ("auto", "window", "standard", "minmax")
+# Each part needs at least this many targets for a loss or a score to mean anything.
+MIN_TRAIN_WINDOWS = 16
+MIN_VAL_WINDOWS = 4
+
+
+@dataclass(frozen=True)
+class Split:
+    """Sizes of the three chronological parts: train, then validation, then test."""
+
+    n_train: int
+    n_val: int
+    n_test: int
+
+    @property
+    def n_fit(self) -> int:
+        return self.n_train + self.n_val
+
+
+def split_sizes(n: int, seq_len: int, val_fraction: float, test_fraction: float,
+                name: str = "series") -> Split:
+    """Chronological part sizes, or a DataError saying how many rows are needed.
+
+    Examples
+    --------
+    >>> split_sizes(1000, 30, 0.1, 0.2)
+    Split(n_train=700, n_val=100, n_test=200)
+    """
+    for label, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= value < 1:
+            raise ConfigError(f"{label} must be in [0, 1), got {value}")
+    if val_fraction + test_fraction >= 0.9:
+        raise ConfigError(
+            f"val_fraction + test_fraction = {val_fraction + test_fraction:g} leaves under 10% "
+            "for training; lower one of them"
+        )
+    if seq_len < 1:
+        raise ConfigError(f"seq_len must be at least 1, got {seq_len}")
+    split = _split(n, val_fraction, test_fraction)
+    needed = min_length(seq_len, val_fraction, test_fraction)
+    if n < needed:
+        raise DataError(
+            f"{name} has {n} rows, too short for seq_len {seq_len} with a "
+            f"{_percent(1 - val_fraction - test_fraction)}/{_percent(val_fraction)}/"
+            f"{_percent(test_fraction)} split: it needs at least {needed} rows "
+            f"({MIN_TRAIN_WINDOWS} training windows after the first {seq_len} rows); use a "
+            "shorter --seq-len or a longer series"
+        )
+    return split
+
+
+def _split(n: int, val_fraction: float, test_fraction: float) -> Split:
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    return Split(n - n_val - n_test, n_val, n_test)
+
+
+def _percent(x: float) -> str:
+    return f"{100 * x:.0f}"
+
+
+def min_length(seq_len: int, val_fraction: float, test_fraction: float) -> int:
+    """Fewest rows that leave enough windows in every part."""
+    n = seq_len + MIN_TRAIN_WINDOWS
+    while True:
+        s = _split(n, val_fraction, test_fraction)
+        ok = (s.n_train >= seq_len + MIN_TRAIN_WINDOWS
+              and (val_fraction == 0 or s.n_val >= MIN_VAL_WINDOWS)
+              and (test_fraction == 0 or s.n_test >= 1))
+        if ok:
+            return n
+        n += 1
+
+
+# --- scaling --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """Maps values to model units: z = (x - center) / scale.
+
+    With ``relative=True`` (per-window normalisation) every window is then shifted by its
+    own last value, so the model sees and predicts changes; a price that leaves the
+    training range still looks like the prices it trained on.
+    """
+
+    kind: str
+    center: float
+    scale: float
+    relative: bool
+
+    def to_units(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.center) / self.scale
+
+    def from_units(self, z: np.ndarray) -> np.ndarray:
+        return z * self.scale + self.center
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "center": self.center, "scale": self.scale,
+                "relative": self.relative}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Scaler:
+        return cls(str(state["kind"]), float(state["center"]), float(state["scale"]),
+                   bool(state["relative"]))
+
+
+def fit_scaler(kind: str, train: np.ndarray, name: str = "series") -> Scaler:
+    """Fit a scaler on the training part only.
+
+    ``auto`` picks ``window`` when an ADF test cannot reject a unit root in the training
+    part (p > 0.05: trending or random-walk data such as prices) and ``standard``
+    otherwise.
+
+    Examples
+    --------
+    >>> fit_scaler("minmax", np.array([0.0, 2.0, 4.0]))
+    Scaler(kind='minmax', center=2.0, scale=2.0, relative=False)
+    """
+    if kind not in SCALERS:
+        raise ConfigError(f"unknown scaler {kind!r}; valid scalers are {', '.join(SCALERS)}")
+    train = np.asarray(train, dtype=np.float64)
+    if np.ptp(train) == 0:
+        raise DataError(
+            f"{name} is constant ({train[0]:g}) over its training part: there is nothing to "
+            "learn and no scale to normalise by; use a series that varies"
+        )
+    if kind == "auto":
+        from .diagnostics import adf_pvalue
+
+        kind = "window" if adf_pvalue(train) > 0.05 else "standard"
+    if kind == "minmax":
+        lo, hi = float(train.min()), float(train.max())
+        return Scaler("minmax", (hi + lo) / 2, (hi - lo) / 2, relative=False)
+    if kind == "standard":
+        return Scaler("standard", float(train.mean()), float(train.std()), relative=False)
+    # Root mean square of the one-step changes: a ramp has changes of zero spread but
+    # not of zero size, so it still gets a scale.
+    step = float(np.sqrt(np.mean(np.diff(train) ** 2)))
+    return Scaler("window", float(train.mean()), step, relative=True)
+
+
+# --- windows --------------------------------------------------------------------------
+
+
+class Windows:
+    """The windows whose targets are positions [start, stop) of one scaled series.
+
+    ``z`` is the whole series in model units as one tensor; windows are an ``unfold`` view
+    of it, so memory grows with the series, not with series x seq_len. Window i covers
+    z[start + i - seq_len : start + i] and its target is z[start + i].
+    """
+
+    def __init__(self, z: torch.Tensor, seq_len: int, start: int, stop: int, relative: bool):
+        if start < seq_len:
+            raise ValueError(f"first target {start} needs {seq_len} rows before it")
+        self.seq_len = seq_len
+        self.relative = relative
+        self.start, self.stop = start, stop
+        # (n_windows, seq_len) view, no copy
+        self.inputs = z.unfold(0, seq_len, 1)[start - seq_len: stop - seq_len]
+        self.targets = z[start:stop]  # (n_windows,)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def batch(self, index: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model inputs (batch, seq_len, n_features=1) and targets (batch,) in model space."""
+        x = self.inputs[index]
+        y = self.targets[index]
+        if self.relative:
+            last = x[:, -1:]
+            x = x - last
+            y = y - last[:, 0]
+        return x.unsqueeze(-1), y
+
+    def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """What `batch` subtracted from each window's target: its last value, or 0."""
+        if self.relative:
+            return self.inputs[index][:, -1]
+        return torch.zeros(len(self.targets[index]), dtype=self.targets.dtype)
+
+    def chunks(self, size: int = 65536):
+        """Consecutive slices covering all windows, for evaluation in a few big passes."""
+        for lo in range(0, len(self), size):
+            yield slice(lo, min(lo + size, len(self)))
+
+
+def as_tensor(values: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """The series in model units as one float32 tensor, (n,)."""
+    return torch.as_tensor(np.ascontiguousarray(values, dtype=np.float32), device=device)
+
