@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -118,8 +119,8 @@ def future_index(index: pd.Index, horizon: int) -> pd.Index:
     continue at their inferred frequency or median spacing; numbers at their median step.
     """
     if isinstance(index, pd.DatetimeIndex) and len(index) >= 2:
-        freq = index.freq or (pd.infer_freq(index[-50:]) if len(index) >= 3 else None)
-        if freq is None and (index[-50:].dayofweek < 5).all():
+        freq = index.freq or (_infer_freq(index[-50:]) if len(index) >= 3 else None)
+        if freq is None and (index[-50:].day_of_week < 5).all():
             freq = "B"
         if freq is None:
             freq = pd.Series(index[-50:]).diff().median()
@@ -131,6 +132,13 @@ def future_index(index: pd.Index, horizon: int) -> pd.Index:
             return pd.Index(values.astype(np.int64), name=index.name)
         return pd.Index(np.round(values, 10), name=index.name)
     return pd.RangeIndex(len(index), len(index) + horizon, name=index.name)
+
+
+def _infer_freq(index: pd.DatetimeIndex):
+    with warnings.catch_warnings():
+        # pandas 3 announces an offset instead of a string; date_range takes either.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pd.infer_freq(index)
 
 
 class Forecaster(BaseForecaster):
