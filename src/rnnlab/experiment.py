@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 
 import pandas as pd
 
 from .baselines import BASELINES
 from .config import DataConfig, ModelConfig, TrainConfig
+from .errors import ConfigError
 from .metrics import score
 from .windows import Split
 
@@ -60,3 +62,378 @@ def backtest(series: pd.Series, forecaster, split: Split, **fit_kwargs) -> Backt
     return Backtest(predictions, metrics, forecaster, split, period)
 
 
+
+
+# --- many runs: compare and sweep ---------------------------------------------------
+
+BASELINE_NAMES = tuple(BASELINES)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Seeds of one (dataset, model, overrides) cell, trained in one worker call."""
+
+    config: dict  # RunConfig.to_dict() with the cell's overrides applied
+    seeds: tuple[int, ...]
+    labels: dict  # what identifies the cell in the results: dataset, model, swept params
+
+    def run_ids(self) -> list[str]:
+        return [run_id(self.labels, seed) for seed in self.seeds]
+
+
+def run_id(labels: dict, seed: int) -> str:
+    """A file-safe, stable name for one run, e.g. ``stock-A__lstm__seq_len=10__seed0``."""
+    import hashlib
+    import re
+
+    parts = [str(labels["dataset"]), str(labels["model"])]
+    parts += [f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("dataset", "model")]
+    text = "__".join(parts) + f"__seed{seed}"
+    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", text)
+    if len(safe) > 120 or safe != text.replace(":", "-"):
+        safe = safe[:100] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
+    return safe
+
+
+def execute(task: Task, progress: bool | None = False) -> list[dict]:
+    """Train every seed of one task; a failure becomes a record with its error."""
+    import time as _time
+
+    from .config import RunConfig
+    from .errors import RnnlabError
+    from .windows import split_sizes
+
+    records = []
+    try:
+        config = RunConfig.from_dict(task.config)
+        series = load(config.data)
+        split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
+                            config.data.test_fraction, name=str(series.name))
+    except Exception as exc:  # noqa: BLE001 - reported per run, never fatal to the others
+        return [_failed(task, seed, exc) for seed in task.seeds]
+    for seed in task.seeds:
+        try:
+            config.training.seed = seed
+            started = _time.perf_counter()
+            result = backtest(series, make_forecaster(config.model, config.training, progress),
+                              split)
+            records.append(_record(task, seed, result, _time.perf_counter() - started))
+        except (RnnlabError, Exception) as exc:  # noqa: BLE001
+            records.append(_failed(task, seed, exc))
+    return records
+
+
+def _failed(task: Task, seed: int, exc: Exception) -> dict:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return {**task.labels, "seed": seed, "status": "failed",
+            "error": f"{type(exc).__name__}: {message}", "run_id": run_id(task.labels, seed)}
+
+
+def _record(task: Task, seed: int, result: Backtest, seconds: float) -> dict:
+    history = result.forecaster.history_
+    row = {**task.labels, "seed": seed, "status": "ok", "error": "",
+           "run_id": run_id(task.labels, seed)}
+    for name, values in result.metrics.items():
+        prefix = "" if name == "model" else f"{name}_"
+        row.update({prefix + metric: value for metric, value in values.items()})
+    row.update(train_seconds=round(history.seconds, 3), wall_seconds=round(seconds, 3),
+               epochs=history.epochs_run, best_epoch=history.best_epoch,
+               stopped=history.stopped, scaler=result.forecaster.scaler_.kind,
+               seasonal_period=result.seasonal_period, n_test=result.split.n_test)
+    index = result.predictions.index
+    row["predictions"] = {
+        "index": [str(i) for i in index] if isinstance(index, pd.DatetimeIndex)
+        else [float(i) for i in index],
+        **{col: result.predictions[col].tolist() for col in result.predictions},
+    }
+    return row
+
+
+def run_tasks(tasks: list[Task], out: str | None, jobs: int | None = None,
+              progress: bool | None = None) -> list[dict]:
+    """Run tasks in worker processes, skipping runs already finished in `out`/runs.
+
+    Each finished run is written at once, so a killed command loses only the runs in
+    flight; re-running it finishes just the missing ones.
+    """
+    import json
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from .checkpoint import write_json
+
+    done: dict[str, dict] = {}
+    folder = Path(out) / "runs" if out else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in folder.glob("*.json"):
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # a damaged record is simply run again
+            if record.get("status") == "ok":
+                done[path.stem] = record
+    pending = []
+    for task in tasks:
+        missing = tuple(s for s, rid in zip(task.seeds, task.run_ids(), strict=True)
+                        if rid not in done)
+        if missing:
+            pending.append(Task(task.config, missing, task.labels))
+    wanted = {rid for task in tasks for rid in task.run_ids()}
+    records = [done[rid] for rid in wanted if rid in done]
+    skipped = len(records)
+    total = sum(len(t.seeds) for t in pending)
+    if skipped:
+        import logging
+
+        logging.getLogger("rnnlab").info("%d of %d runs already finished in %s: skipped",
+                                         skipped, skipped + total, out)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(pending) or 1))
+
+    def keep(new: list[dict]) -> None:
+        for record in new:
+            if folder is not None:
+                write_json(folder / f"{record['run_id']}.json", record)
+            records.append(record)
+        bar.update(len(new))
+
+    bar = tqdm(total=total, desc="runs", unit="run", disable=(not progress)
+               if progress is not None else None, dynamic_ncols=True)
+    if jobs == 1:
+        for task in pending:
+            keep(execute(task))
+    else:
+        import multiprocessing
+
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                                 initargs=(threads,)) as pool:
+            futures = {pool.submit(execute, task): task for task in pending}
+            for future in as_completed(futures):
+                try:
+                    keep(future.result())
+                except Exception as exc:  # noqa: BLE001 - a dead worker fails its runs only
+                    task = futures[future]
+                    keep([_failed(task, seed, exc) for seed in task.seeds])
+    bar.close()
+    return records
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def results_frame(records: list[dict]) -> pd.DataFrame:
+    """The tidy table: one row per run, predictions left out."""
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "predictions"} for r in records])
+    order = [c for c in ("dataset", "model") if c in frame] + sorted(
+        c for c in frame if c not in ("dataset", "model", "seed") and c in _param_columns(frame)
+    ) + ["seed"]
+    rest = [c for c in frame if c not in order]
+    return frame[order + rest].sort_values(order, kind="stable").reset_index(drop=True)
+
+
+def _param_columns(frame: pd.DataFrame) -> list[str]:
+    from .config import param_names
+
+    return [c for c in frame if c in param_names()]
+
+
+def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mase")
+              ) -> pd.DataFrame:
+    """Mean and std over seeds per cell, with the baselines as rows of the same table."""
+    ok = results[results["status"] == "ok"]
+    if ok.empty:
+        return pd.DataFrame()
+    rows = []
+    for keys, group in ok.groupby(by, sort=False, dropna=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        row = dict(zip(by, keys, strict=True))
+        row["runs"] = len(group)
+        for metric in metrics:
+            row[f"{metric}_mean"] = group[metric].mean()
+            row[f"{metric}_std"] = group[metric].std(ddof=1) if len(group) > 1 else 0.0
+        row["train_seconds_mean"] = group["train_seconds"].mean()
+        row["epochs_mean"] = group["epochs"].mean()
+        rows.append(row)
+    summary = pd.DataFrame(rows)
+    if "dataset" in by:
+        baseline_rows = []
+        for dataset, group in ok.groupby("dataset", sort=False):
+            first = group.iloc[0]
+            for name in BASELINE_NAMES:
+                row = {"dataset": dataset, "model": name, "runs": 1}
+                for metric in metrics:
+                    row[f"{metric}_mean"] = first[f"{name}_{metric}"]
+                    row[f"{metric}_std"] = 0.0
+                baseline_rows.append(row)
+        summary = pd.concat([summary, pd.DataFrame(baseline_rows)], ignore_index=True)
+        summary = summary.sort_values(["dataset"], kind="stable").reset_index(drop=True)
+    return summary
+
+
+def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None = None,
+            jobs: int | None = None, progress: bool | None = None, command: str = "",
+            **overrides) -> pd.DataFrame:
+    """Train every model on every dataset with `seeds` seeds; one row per run.
+
+    ``overrides`` are config parameters by name (``epochs=50``, ``seq_len=60`` ...). With
+    `out`, writes results, a mean ± std summary beside the baselines, plots and
+    report.html there, and skips runs finished by an earlier call.
+
+    Examples
+    --------
+    >>> table = compare("sine", models=["rnn", "gru"], seeds=2, epochs=2)  # doctest: +SKIP
+    >>> table[["dataset", "model", "seed", "rmse", "naive_rmse"]]  # doctest: +SKIP
+    """
+    datasets, models = _names(data), _names(models)
+    base = base_config(overrides)
+    _check_models(models)
+    _check_sources(base, datasets)
+    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
+    tasks = []
+    for dataset in datasets:
+        for model in models:
+            config = base.to_dict()
+            config["data"]["source"] = dataset
+            config["model"]["model"] = model
+            tasks.append(Task(config, seed_list, {"dataset": dataset, "model": model}))
+    settings = {"kind": "compare", "datasets": datasets, "models": models, "seeds": seeds,
+                "config": base.to_dict()}
+    return _run_and_write(tasks, settings, out, jobs, progress, command, by=["dataset", "model"])
+
+
+def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
+          out: str | None = None, jobs: int | None = None, progress: bool | None = None,
+          command: str = "", **overrides) -> pd.DataFrame:
+    """Train `model` over the grid of `params` ({name: [values]}) on each dataset.
+
+    Any data, model or training parameter can be swept by its config name; a typo is
+    refused with the valid names listed.
+
+    Examples
+    --------
+    >>> sweep("sine", "lstm", {"seq_len": [10, 30, 100]}, epochs=2)  # doctest: +SKIP
+    """
+    import itertools
+
+    from .config import coerce, param_names
+
+    datasets = _names(data)
+    if not params:
+        raise ConfigError("sweep needs at least one --param NAME=V1,V2,...")
+    valid = param_names()
+    grid = {}
+    for name, values in params.items():
+        if name not in valid:
+            raise ConfigError(f"unknown parameter {name!r} to sweep; valid names are "
+                              f"{', '.join(sorted(valid))}")
+        hint = typing.get_type_hints(valid[name])[name]
+        grid[name] = [coerce(name, v, hint) for v in _names(values)]
+    base = base_config({**overrides, "model": model})
+    _check_models(grid.get("model", [model]))
+    _check_sources(base, datasets)
+    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
+    tasks = []
+    for dataset in datasets:
+        for combo in itertools.product(*grid.values()):
+            values = dict(zip(grid, combo, strict=True))
+            config = base_config({**overrides, "model": model, **values}).to_dict()
+            config["data"]["source"] = dataset
+            labels = {"dataset": dataset, "model": values.get("model", model), **values}
+            tasks.append(Task(config, seed_list, labels))
+    settings = {"kind": "sweep", "datasets": datasets, "model": model, "grid": grid,
+                "seeds": seeds, "config": base.to_dict()}
+    by = ["dataset", *[p for p in grid if p != "model"], "model"]
+    return _run_and_write(tasks, settings, out, jobs, progress, command, by=by)
+
+
+def base_config(overrides: dict):
+    """A RunConfig from flat parameter names (``seq_len=10``), refusing unknown names."""
+    from .config import RunConfig, param_names
+
+    valid = param_names()
+    sections: dict[str, dict] = {"data": {}, "model": {}, "training": {}}
+    section_of = {DataConfig: "data", ModelConfig: "model", TrainConfig: "training"}
+    for name, value in overrides.items():
+        if name not in valid:
+            raise ConfigError(f"unknown parameter {name!r}; valid names are "
+                              f"{', '.join(sorted(valid))}")
+        sections[section_of[valid[name]]][name] = value
+    return RunConfig.from_dict(sections)
+
+
+def _names(value) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def _positive(name: str, value: int) -> int:
+    if int(value) < 1:
+        raise ConfigError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def _check_models(models) -> None:
+    from .models import MODELS
+
+    for model in models:
+        if model not in MODELS:
+            raise ConfigError(f"unknown model {model!r}; valid models are {', '.join(MODELS)}")
+
+
+def _check_sources(base, datasets) -> None:
+    """Fail fast on a source that cannot load at all (typo, missing file)."""
+    import dataclasses
+
+    if not datasets:
+        raise ConfigError("no dataset given; pass --data SOURCE[,SOURCE...]")
+    for dataset in datasets:
+        load(dataclasses.replace(base.data, source=dataset))
+
+
+def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.DataFrame:
+    from pathlib import Path
+
+    if out is not None:
+        _prepare_lab_dir(Path(out), settings, command)
+    records = run_tasks(tasks, out, jobs, progress)
+    results = results_frame(records)
+    if out is not None:
+        from .report import write_lab_outputs
+
+        write_lab_outputs(Path(out), settings, records, results, summarize(results, by), by)
+    return results
+
+
+def _prepare_lab_dir(out, settings: dict, command: str) -> None:
+    import json
+
+    from .checkpoint import write_json
+
+    saved = out / "config.json"
+    if saved.exists():
+        try:
+            previous = json.loads(saved.read_text()).get("settings")
+        except (OSError, ValueError):
+            previous = None
+        if previous is not None and json.loads(json.dumps(previous)) != json.loads(
+                json.dumps(settings, default=str)):
+            raise ConfigError(
+                f"'{out}' holds results of other settings; use another --out (re-running "
+                "the same command there resumes it)"
+            )
+    elif out.exists() and any(p.name != "runs" for p in out.iterdir()):
+        raise ConfigError(f"'{out}' exists and is not an rnnlab results folder; "
+                          "choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    from .runs import versions
+
+    write_json(saved, {"settings": settings, "command": command, "versions": versions()})

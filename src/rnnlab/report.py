@@ -103,3 +103,371 @@ def _save(fig, path: str | Path) -> None:
     plt = _pyplot()
     atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
     plt.close(fig)
+
+
+# --- the self-contained HTML report ----------------------------------------------------
+
+CSS = """
+body{font:15px/1.5 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#1d232a;
+max-width:1100px;margin:0 auto;padding:24px 32px;background:#fbfbfa}
+h1{font-size:26px;margin:0 0 4px} h2{font-size:20px;margin:36px 0 8px;padding-top:12px;
+border-top:2px solid #e3e3e0} h3{font-size:16px;margin:20px 0 6px}
+p.meta{color:#5f6b76;margin:0 0 18px} p.reading{background:#eef4fa;border-left:4px solid #3b7dd8;
+padding:8px 12px;margin:10px 0} nav ol{columns:2;padding-left:20px;margin:8px 0 0}
+table{border-collapse:collapse;margin:10px 0;font-size:13.5px;background:#fff}
+th,td{border:1px solid #dcdcd8;padding:4px 9px;text-align:right} th{background:#f1f1ee}
+td:first-child,th:first-child{text-align:left} tr.baseline td{color:#6b7480;font-style:italic}
+img{max-width:100%;border:1px solid #e3e3e0;background:#fff;margin:8px 0}
+code{background:#f1f1ee;padding:1px 4px;border-radius:3px}
+"""
+
+
+class HtmlReport:
+    """One HTML file with every table and image inside it: no external files, no network."""
+
+    def __init__(self, title: str, subtitle: str = ""):
+        self.title, self.subtitle = title, subtitle
+        self.sections: list[tuple[str, str, list[str]]] = []
+
+    def section(self, title: str, anchor: str | None = None) -> list[str]:
+        """Start a section; returns the list its parts are appended to."""
+        import re
+
+        anchor = anchor or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        parts: list[str] = []
+        self.sections.append((title, anchor, parts))
+        return parts
+
+    @staticmethod
+    def heading(text: str) -> str:
+        import html
+
+        return f"<h3>{html.escape(text)}</h3>"
+
+    @staticmethod
+    def reading(text: str) -> str:
+        import html
+
+        return f'<p class="reading">{html.escape(text)}</p>'
+
+    @staticmethod
+    def text(text: str) -> str:
+        import html
+
+        return f"<p>{html.escape(text)}</p>"
+
+    @staticmethod
+    def table(frame: pd.DataFrame, baseline_rows: set[int] | None = None,
+              digits: int = 4) -> str:
+        import html
+
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+        rows = []
+        for i, (_, row) in enumerate(frame.iterrows()):
+            cells = "".join(f"<td>{html.escape(_cell(v, digits))}</td>" for v in row)
+            klass = ' class="baseline"' if baseline_rows and i in baseline_rows else ""
+            rows.append(f"<tr{klass}>{cells}</tr>")
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+    @staticmethod
+    def image(path: str | Path, alt: str) -> str:
+        import base64
+        import html
+
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+    def render(self) -> str:
+        import html
+
+        toc = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>'
+                      for t, a, _ in self.sections)
+        body = "".join(f'<section id="{a}"><h2>{html.escape(t)}</h2>{"".join(parts)}</section>'
+                       for t, a, parts in self.sections)
+        return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+                f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>"
+                f"<h1>{html.escape(self.title)}</h1><p class=\"meta\">"
+                f"{html.escape(self.subtitle)}</p><nav><ol>{toc}</ol></nav>{body}</body></html>")
+
+    def write(self, path: str | Path) -> None:
+        from .checkpoint import write_text
+
+        write_text(path, self.render())
+
+
+def _cell(value, digits: int) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+# --- compare and sweep outputs ----------------------------------------------------------
+
+
+def write_lab_outputs(out: Path, settings: dict, records: list[dict], results: pd.DataFrame,
+                      summary: pd.DataFrame, by: list[str]) -> None:
+    """Tables (CSV, JSON), plots and report.html of a compare or sweep."""
+    from .checkpoint import atomic_write, write_json
+
+    atomic_write(out / "results.csv", lambda fh: fh.write(results.to_csv(index=False).encode()))
+    write_json(out / "results.json", results.to_dict(orient="records"))
+    atomic_write(out / "summary.csv", lambda fh: fh.write(summary.to_csv(index=False).encode()))
+    write_json(out / "summary.json", summary.to_dict(orient="records"))
+    report = HtmlReport(f"rnnlab {settings['kind']}", _subtitle(settings))
+    if settings["kind"] == "compare":
+        add_compare(report, out, records, results, summary, prefix="")
+    else:
+        add_sweep(report, out, results, summary, settings, prefix="")
+    add_failures(report, results)
+    report.write(out / "report.html")
+
+
+def _subtitle(settings: dict) -> str:
+    cfg = settings["config"]
+    return (f"seeds {settings['seeds']}; seq_len {cfg['model']['seq_len']}, hidden "
+            f"{cfg['model']['hidden_size']} x {cfg['model']['num_layers']}, scaler "
+            f"{cfg['model']['scaler']}, linear skip {cfg['model']['linear_skip']}; every score "
+            "is on the last 20% of each series, which training never saw")
+
+
+def add_failures(report: HtmlReport, results: pd.DataFrame) -> None:
+    failed = results[results["status"] != "ok"] if "status" in results else results.iloc[:0]
+    if failed.empty:
+        return
+    parts = report.section("Failed runs")
+    parts.append(report.reading(f"{len(failed)} run(s) failed; the others are unaffected."))
+    cols = [c for c in ("dataset", "model", "seed", "error") if c in failed]
+    parts.append(report.table(failed[cols]))
+
+
+def summary_table(summary: pd.DataFrame, dataset: str, key: str = "model") -> tuple:
+    rows = summary[summary["dataset"] == dataset]
+    table = pd.DataFrame({
+        key: rows[key].astype(str),
+        "runs": rows["runs"],
+        "RMSE": [_pm(m, s) for m, s in zip(rows["rmse_mean"], rows["rmse_std"], strict=True)],
+        "MAE": [_pm(m, s) for m, s in zip(rows["mae_mean"], rows["mae_std"], strict=True)],
+        "MASE": [_pm(m, s) for m, s in zip(rows["mase_mean"], rows["mase_std"], strict=True)],
+    })
+    baselines = {i for i, name in enumerate(table[key]) if name in ("naive", "mean",
+                                                                    "seasonal_naive")}
+    return table.reset_index(drop=True), baselines
+
+
+def _pm(mean: float, std: float) -> str:
+    if std and std > 0:
+        return f"{mean:.4g} ± {std:.2g}"
+    return f"{mean:.4g}"
+
+
+def compare_reading(summary: pd.DataFrame, dataset: str) -> str:
+    """What the numbers say about one dataset, computed, in plain words."""
+    rows = summary[summary["dataset"] == dataset].set_index("model")
+    base = {b: rows.loc[b, "rmse_mean"] for b in ("naive", "mean", "seasonal_naive")
+            if b in rows.index}
+    models = [m for m in rows.index if m not in base]
+    if not models:
+        return f"no model finished on {dataset}."
+    best = min(models, key=lambda m: rows.loc[m, "rmse_mean"])
+    rmse = rows.loc[best, "rmse_mean"]
+    best_base = min(base, key=base.get)
+    if rmse < base[best_base]:
+        first = (f"on {dataset} the best model, {best} (RMSE {rmse:.4g}), beats every baseline: "
+                 f"it is {relative(rmse, base['naive'])} than tomorrow = today and "
+                 f"{relative(rmse, base['mean'])} than the training mean")
+    elif best_base == "mean":
+        first = (f"no model beats the training mean on {dataset} (best: {best}, RMSE "
+                 f"{rmse:.4g} vs {base['mean']:.4g}): the series has no structure the models "
+                 "could learn")
+    else:
+        first = (f"on {dataset} no model beats the {best_base} baseline: the best model, "
+                 f"{best}, is {relative(rmse, base[best_base])} than it ({rmse:.4g} vs "
+                 f"{base[best_base]:.4g})")
+        if best_base != "naive":
+            first += f" and {relative(rmse, base['naive'])} than tomorrow = today"
+    sentences = [first]
+    if len(models) > 1:
+        worst = max(models, key=lambda m: rows.loc[m, "rmse_mean"])
+        gap = rows.loc[worst, "rmse_mean"] - rmse
+        noise = max(rows.loc[m, "rmse_std"] for m in models)
+        if noise > 0 and gap <= 2 * noise:
+            sentences.append(f"{', '.join(models)} are within two seed standard deviations of "
+                             f"each other (gap {gap:.2g}, largest std {noise:.2g}): the cell "
+                             "type makes no measurable difference here")
+        elif gap > 0:
+            sentences.append(f"{worst} is the weakest model, "
+                             f"{relative(rows.loc[worst, 'rmse_mean'], rmse)} than {best}")
+    return "; ".join(sentences) + "."
+
+
+def add_compare(report: HtmlReport, out: Path, records: list[dict], results: pd.DataFrame,
+                summary: pd.DataFrame, prefix: str = "", title: str = "Models vs baselines"
+                ) -> list[str]:
+    parts = report.section(title)
+    if summary.empty:
+        parts.append(report.reading("no run finished"))
+        return parts
+    bars = out / f"{prefix}rmse_bars.png"
+    plot_rmse_bars(summary, bars)
+    parts.append(report.text("Test RMSE per dataset, mean ± standard deviation over seeds; "
+                             "gray bars are the baselines."))
+    parts.append(report.image(bars, "test RMSE by model and dataset"))
+    for dataset in summary["dataset"].unique():
+        parts.append(report.heading(dataset))
+        table, baselines = summary_table(summary, dataset)
+        parts.append(report.table(table, baselines))
+        parts.append(report.reading(compare_reading(summary, dataset)))
+        overlay = out / f"{prefix}predictions_{_file_safe(dataset)}.png"
+        if plot_overlay(records, dataset, overlay):
+            parts.append(report.image(overlay, f"test predictions on {dataset}"))
+    return parts
+
+
+def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> str:
+    rows = summary[(summary["dataset"] == dataset) & summary[param].notna()]
+    rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
+    if rows.empty:
+        return f"no run of the {param} sweep finished on {dataset}"
+    curve = rows.groupby(param)["rmse_mean"].min()
+    spread = rows.groupby(param)["rmse_std"].max().max()
+    best_value = curve.idxmin()
+    naive = summary[(summary["dataset"] == dataset) & (summary["model"] == "naive")]
+    values = ", ".join(f"{v}: {curve[v]:.4g}" for v in curve.index)
+    text = f"on {dataset}, test RMSE by {param}: {values}"
+    reference = default if default in curve.index else curve.index[0]
+    gain = curve[reference] - curve[best_value]
+    if best_value == reference or gain <= 0:
+        text += f"; the default {param} = {reference} is already the best"
+    elif spread > 0 and gain <= 2 * spread:
+        text += (f"; {param} = {best_value} is best, but its gain over {reference} "
+                 f"({gain:.2g}) is within two seed standard deviations ({spread:.2g}): "
+                 f"changing {param} does not measurably help")
+    else:
+        text += (f"; changing {param} from {reference} to {best_value} helps: "
+                 f"{relative(curve[best_value], curve[reference])} RMSE")
+    if not naive.empty:
+        naive_rmse = naive["rmse_mean"].iloc[0]
+        text += (f"; the best setting is {relative(curve[best_value], naive_rmse)} than "
+                 f"tomorrow = today ({naive_rmse:.4g})")
+    return text + "."
+
+
+def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.DataFrame,
+              settings: dict, prefix: str = "", title: str = "Sweep") -> list[str]:
+    from .config import param_names
+
+    parts = report.section(title)
+    if summary.empty:
+        parts.append(report.reading("no run finished"))
+        return parts
+    params = [p for p in settings["grid"] if p != "model"] or ["model"]
+    defaults = {name: getattr(cls(), name) for name, cls in param_names().items()}
+    for dataset in summary["dataset"].unique():
+        for param in params:
+            path = out / f"{prefix}sweep_{_file_safe(dataset)}_{param}.png"
+            plot_sweep(summary, dataset, param, path)
+            parts.append(report.heading(f"{dataset}: {param}"))
+            parts.append(report.image(path, f"RMSE against {param} on {dataset}"))
+            table, baselines = summary_table(summary, dataset, key=param)
+            parts.append(report.table(table, baselines))
+            parts.append(report.reading(sweep_reading(summary, dataset, param,
+                                                      defaults.get(param))))
+    return parts
+
+
+def _file_safe(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name).name if "/" in name else name)
+
+
+MODEL_COLORS = {"rnn": "tab:orange", "lstm": "tab:blue", "gru": "tab:green",
+                "cnn_rnn": "tab:purple", "residual": "tab:brown", "transformer": "tab:pink",
+                "linear": "tab:olive"}
+
+
+def plot_rmse_bars(summary: pd.DataFrame, path: str | Path) -> None:
+    plt = _pyplot()
+    datasets = list(summary["dataset"].unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets) + 1, 3.6),
+                             layout="constrained", squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        rows = summary[summary["dataset"] == dataset]
+        names = list(rows["model"])
+        colors = [MODEL_COLORS.get(n, "0.55") if n not in ("naive", "mean", "seasonal_naive")
+                  else "0.75" for n in names]
+        ax.bar(range(len(names)), rows["rmse_mean"], yerr=rows["rmse_std"], color=colors,
+               capsize=3, edgecolor="0.3", linewidth=0.5)
+        ax.set_xticks(range(len(names)), [n.replace("seasonal_naive", "seasonal") for n in
+                                          names], rotation=45, ha="right")
+        ax.set_title(dataset, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("test RMSE")
+    _save(fig, path)
+
+
+def plot_overlay(records: list[dict], dataset: str, path: str | Path,
+                 last: int = 200) -> bool:
+    """Actual test values with every model's first-seed predictions and the naive one."""
+    runs = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
+    if not runs:
+        return False
+    first_seed = min(r["seed"] for r in runs)
+    runs = [r for r in runs if r["seed"] == first_seed]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+    pred = runs[0]["predictions"]
+    index = pd.to_datetime(pred["index"]) if isinstance(pred["index"][0], str) else \
+        pred["index"]
+    cut = slice(-last, None)
+    ax.plot(index[cut], pred["actual"][cut], color="black", lw=1.5, label="actual")
+    ax.plot(index[cut], pred["naive"][cut], color="0.55", lw=1, ls="--", label="naive")
+    for run in runs:
+        label = run["model"] + "".join(f" {k}={v}" for k, v in run.items()
+                                       if k not in RECORD_KEYS and not isinstance(v, dict)
+                                       and k not in ("dataset", "model", "seed"))
+        ax.plot(index[cut], run["predictions"]["model"][cut], lw=1.1,
+                color=MODEL_COLORS.get(run["model"]), label=label)
+    shown = f" (last {last} points)" if len(index) > last else ""
+    ax.set_title(f"{dataset}: test part{shown}")
+    ax.legend(frameon=False, ncol=4, fontsize=9)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+    return True
+
+
+RECORD_KEYS = {"status", "error", "run_id", "rmse", "mae", "mape", "smape", "mase",
+               "train_seconds", "wall_seconds", "epochs", "best_epoch", "stopped", "scaler",
+               "seasonal_period", "n_test"} | {f"{b}_{m}" for b in ("naive", "mean",
+                                                                  "seasonal_naive")
+                                               for m in METRICS}
+
+
+def plot_sweep(summary: pd.DataFrame, dataset: str, param: str, path: str | Path) -> None:
+    """RMSE against one parameter, error bars over seeds, the naive baseline as a line."""
+    plt = _pyplot()
+    rows = summary[(summary["dataset"] == dataset)]
+    naive = rows[rows["model"] == "naive"]["rmse_mean"]
+    rows = rows[rows[param].notna()] if param in rows else rows
+    rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
+    others = [c for c in rows.columns if c not in (param, "dataset", "runs") and
+              not c.endswith(("_mean", "_std"))]
+    for key, group in rows.groupby(others, dropna=False) if others else [((), rows)]:
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k}={v}" if k != "model" else str(v)
+                          for k, v in zip(others, key, strict=True))
+        group = group.sort_values(param)
+        x = group[param].astype(str) if group[param].dtype == object else group[param]
+        ax.errorbar(x, group["rmse_mean"], yerr=group["rmse_std"], marker="o", capsize=3,
+                    label=label or None)
+    if len(naive):
+        ax.axhline(naive.iloc[0], color="0.4", ls="--", lw=1, label="naive (tomorrow = today)")
+    ax.set_xlabel(param)
+    ax.set_ylabel("test RMSE")
+    ax.set_title(f"{dataset}: RMSE against {param}")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=9)
+    _save(fig, path)
