@@ -1,16 +1,66 @@
 """Is this series predictable at all? Statistical evidence, from statsmodels.
 
     rnnlab inspect --data stock:A
+    rnnlab inspect --data sine --json
+    rnnlab inspect --data prices.csv --target close --out runs/prices-inspect
+
+`inspect(series)` runs the tests (Ljung-Box, ADF, KPSS), reads the autocorrelation and
+the periodogram, and turns them into one verdict from a fixed vocabulary with the numbers
+that support it. Every test comes from statsmodels; warnings are silenced only around the
+calls that raise them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+VERDICTS = ("white_noise", "random_walk", "trend", "seasonal", "stationary")
+# Significance level of every test behind a verdict.
+ALPHA = 0.05
+# Below this a series is too short for ADF / KPSS / 40-lag autocorrelations to mean much.
+MIN_LENGTH = 30
+# Changes whose autocorrelations (lags 1-10) square-sum below this are at most ~5%
+# predictable: on a series with a unit root that is a random walk for any practical model.
+RW_PREDICTABLE_SHARE = 0.05
+# Window suggested when the past beyond the last value carries no usable structure.
+MIN_SEQ_LEN = 10
+# A partial autocorrelation must be both significant and this large (1% of the variance)
+# to stretch the suggested window; smaller ones are noise at these lengths.
+MIN_PACF = 0.1
+# Share of the variance a straight line must explain before the verdict says "trend".
+MIN_TREND_R2 = 0.5
+# A single change this many robust standard deviations of the changes is called out.
+LEVEL_SHIFT_SIZE = 8
+# Horizon q of the variance ratio var(x_t - x_{t-q}) / (q var(x_t - x_{t-1})).
+VR_HORIZON = 10
 
 
-def adf_pvalue(values: np.ndarray) -> float:
+@contextlib.contextmanager
+def _quiet_statsmodels():
+    """Hide, inside this block only, the statsmodels warnings we expect and have read.
+
+    Exact recurrences (the `complex` signal) make some ADF lag regressions singular, and
+    KPSS warns when its statistic is off the ends of its p-value table (it then reports
+    the table's end, 0.01 or 0.1, which is what we show).
+    """
+    from statsmodels.tools.sm_exceptions import InterpolationWarning, SingularMatrixWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SingularMatrixWarning)
+        warnings.simplefilter("ignore", InterpolationWarning)
+        yield
+
+
+def adf_pvalue(values: np.ndarray, regression: str = "c") -> float:
     """p-value of the augmented Dickey-Fuller test: small means no unit root.
 
     Examples
@@ -19,26 +69,72 @@ def adf_pvalue(values: np.ndarray) -> float:
     >>> adf_pvalue(rng.standard_normal(500)) < 0.01
     True
     """
-    from statsmodels.tools.sm_exceptions import SingularMatrixWarning
+    return _adf(values, regression).p_value
+
+
+def _adf(values: np.ndarray, regression: str = "c") -> TestResult:
     from statsmodels.tsa.stattools import adfuller
 
-    with warnings.catch_warnings():
-        # statsmodels announces a change of its return type; we read only the p-value.
-        warnings.simplefilter("ignore", FutureWarning)
-        # Exact recurrences (the `complex` signal) make some lag regressions singular;
-        # the test's answer is still defined and correct.
-        warnings.simplefilter("ignore", SingularMatrixWarning)
-        result = adfuller(np.asarray(values, dtype=np.float64), autolag="AIC")
-    return float(result[1])
+    with _quiet_statsmodels():
+        result = adfuller(np.asarray(values, dtype=np.float64), regression=regression,
+                          autolag="AIC", result_object=True)
+    null = "unit root" if regression == "c" else "unit root (around a linear trend)"
+    return TestResult(float(result.statistic), float(result.pvalue), int(result.lags), null)
+
+
+def _kpss(values: np.ndarray, regression: str = "c") -> TestResult:
+    from statsmodels.tsa.stattools import kpss
+
+    with _quiet_statsmodels():
+        result = kpss(np.asarray(values, dtype=np.float64), regression=regression,
+                      nlags="auto", result_object=True)
+    null = "stationary around a level" if regression == "c" else \
+        "stationary around a linear trend"
+    return TestResult(float(result.statistic), float(result.pvalue), int(result.lags), null)
+
+
+def _ljung_box(values: np.ndarray, lags: int) -> TestResult:
+    from statsmodels.stats.diagnostic import acorr_ljungbox
+
+    table = acorr_ljungbox(np.asarray(values, dtype=np.float64), lags=[lags], return_df=True)
+    row = table.iloc[-1]
+    return TestResult(float(row["lb_stat"]), float(row["lb_pvalue"]), lags,
+                      f"no autocorrelation up to lag {lags}")
+
+
+def _has_unit_root(adf: TestResult, kpss: TestResult) -> bool:
+    """ADF cannot reject a unit root, or rejects it only weakly while KPSS rejects a
+    constant level: the two tests are read together, which halves ADF's false alarms on
+    random walks without costing power on persistent stationary series."""
+    return adf.p_value > ALPHA or (adf.p_value > 0.01 and kpss.p_value <= ALPHA)
+
+
+def _analysed(x: np.ndarray, unit_root: bool, trend_stationary: bool) -> np.ndarray:
+    """What the periodogram reads: the changes when there is a unit root, the deviations
+    from a straight line when the series is stationary around one, then detrended.
+
+    Differencing a trend + noise series would paint a false high-frequency peak."""
+    from scipy.signal import detrend
+
+    return detrend(np.diff(x) if unit_root and not trend_stationary else x)
+
+
+def _stationarity(x: np.ndarray) -> tuple[bool, bool]:
+    """(unit root?, stationary around a linear trend?) from ADF and KPSS."""
+    unit_root = _has_unit_root(_adf(x, "c"), _kpss(x, "c"))
+    return unit_root, unit_root and _adf(x, "ct").p_value <= ALPHA
 
 
 def find_period(values: np.ndarray, max_period: int | None = None,
                 alpha: float = 0.01) -> int | None:
     """The dominant period in samples, or None when no period stands out from noise.
 
-    A series with a unit root is differenced first, so a random walk has no period. The
-    periodogram's highest peak must pass Fisher's g test at `alpha` and the
-    autocorrelation at that lag must be positive.
+    A series with a unit root is differenced first (detrended when it is stationary around
+    a line), so a random walk has no period. The
+    periodogram's highest peak is tested against a red-noise background (the AR(1)
+    spectrum with the series' own lag-1 autocorrelation, Bonferroni over all frequencies),
+    so a persistent but aperiodic series such as AR(1) with phi = 0.9 shows no period.
+    The autocorrelation at the period must also be positive.
 
     Examples
     --------
@@ -46,35 +142,386 @@ def find_period(values: np.ndarray, max_period: int | None = None,
     >>> find_period(np.sin(2 * np.pi * t / 50))
     50
     """
-    from scipy.signal import detrend, periodogram
-    from statsmodels.tsa.stattools import acf
-
     x = np.asarray(values, dtype=np.float64)
     if len(x) < 16 or np.ptp(x) == 0:
         return None
-    if adf_pvalue(x) > 0.05:
-        x = np.diff(x)
-    x = detrend(x)
+    peak = _spectral_peak(_analysed(x, *_stationarity(x)), max_period)
+    if peak is None or peak[1] > alpha:
+        return None
+    return peak[0]
+
+
+def _spectral_peak(x: np.ndarray, max_period: int | None = None
+                   ) -> tuple[int, float, float] | None:
+    """(period, p-value against red noise, autocorrelation at the period) of x's top peak."""
+    from scipy.signal import periodogram
+    from statsmodels.tsa.stattools import acf
+
     n = len(x)
+    if n < 16 or np.ptp(x) == 0:
+        return None
     max_period = max_period or n // 3
     freqs, power = periodogram(x)
     keep = freqs >= 1.0 / max_period
     freqs, power = freqs[keep], power[keep]
-    if power.sum() <= 0:
+    if len(power) == 0 or power.sum() <= 0:
         return None
-    m = len(power)
-    g = power.max() / power.sum()
-    # Fisher's exact test for the largest periodogram ordinate, first term of the series.
-    p_value = min(1.0, m * (1.0 - g) ** (m - 1))
-    if p_value > alpha:
+    phi = float(np.clip(acf(x, nlags=1, fft=True)[1], -0.95, 0.95))
+    # One-sided AR(1) spectral density with x's variance; it integrates to var(x) on [0, 1/2].
+    background = 2 * x.var() * (1 - phi**2) / (1 - 2 * phi * np.cos(2 * np.pi * freqs) + phi**2)
+    ratio = power / background
+    top = int(np.argmax(ratio))
+    # Each ordinate over its background is ~ Exp(1) under the null; Bonferroni over all.
+    p_value = min(1.0, len(power) * math.exp(-ratio[top]))
+    # The grid's step is 1/n, coarse at long periods: refine the peak on a zero-padded grid.
+    step = 1.0 / n
+    fine_freqs, fine_power = periodogram(x, nfft=16 * n)
+    near = np.abs(fine_freqs - freqs[top]) <= step
+    period = int(round(1.0 / fine_freqs[near][np.argmax(fine_power[near])]))
+    if period < 2 or period > max_period:
         return None
-    period = int(round(1.0 / freqs[np.argmax(power)]))
-    correlations = acf(x, nlags=min(n - 1, period + 3), fft=True)
-    # The periodogram's frequency grid is coarse; settle on the best nearby lag.
-    lo, hi = max(2, period - 3), min(len(correlations) - 1, period + 3)
-    if hi < lo:
+    correlation = float(acf(x, nlags=period, fft=True)[period])
+    if correlation <= 2.0 / math.sqrt(n):
         return None
-    best = lo + int(np.argmax(correlations[lo:hi + 1]))
-    if correlations[best] <= 2.0 / np.sqrt(n):
+    return period, p_value, correlation
+
+
+# --- the inspection -------------------------------------------------------------------
+
+
+@dataclass
+class TestResult:
+    """One hypothesis test: its statistic, p-value, lags used and its null hypothesis."""
+
+    statistic: float
+    p_value: float
+    lags: int
+    null: str
+
+    def to_dict(self) -> dict:
+        return {"statistic": _finite(self.statistic), "p_value": _finite(self.p_value),
+                "lags": self.lags, "null": self.null}
+
+
+@dataclass
+class Inspection:
+    """Everything `inspect` found about one series; `to_dict()` is what --json prints."""
+
+    name: str
+    n: int
+    summary: dict[str, float]
+    tests: dict[str, TestResult]
+    acf: np.ndarray  # lags 0..max_lag
+    pacf: np.ndarray  # lags 0..max_lag
+    frequencies: np.ndarray  # periodogram of the analysed series (cycles per sample)
+    power: np.ndarray
+    period: int | None
+    seasonal_strength: float | None  # autocorrelation at the period
+    trend_r2: float  # share of the variance a straight line explains
+    variance_ratio: float  # ~1 for a random walk, < 1 mean-reverting, > 1 trending
+    suggested_seq_len: int
+    verdict: str
+    evidence: str
+    findings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "series": self.name,
+            "n": self.n,
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+            "period": self.period,
+            "suggested_seq_len": self.suggested_seq_len,
+            "seasonal_strength": _finite(self.seasonal_strength),
+            "trend_r2": _finite(self.trend_r2),
+            "variance_ratio": {"q": VR_HORIZON, "value": _finite(self.variance_ratio)},
+            "summary": {k: _finite(v) for k, v in self.summary.items()},
+            "tests": {name: test.to_dict() for name, test in self.tests.items()},
+            "acf": [round(float(v), 6) for v in self.acf],
+            "pacf": [round(float(v), 6) for v in self.pacf],
+            "findings": list(self.findings),
+        }
+
+    def report(self) -> str:
+        """The findings as lines of text, ending with the verdict line."""
+        s = self.summary
+        lines = [f"{self.name}: {self.n} values, mean {s['mean']:.4g}, std {s['std']:.4g}, "
+                 f"min {s['min']:.4g}, max {s['max']:.4g}, std of changes {s['step_rms']:.4g}"]
+        for name, test in self.tests.items():
+            lines.append(f"  {name:<15} stat {test.statistic:>9.3f}  p = {_p(test.p_value)}"
+                         f"  (null: {test.null})")
+        lines.append(f"  variance ratio (q = {VR_HORIZON}) {self.variance_ratio:.3f}; "
+                     f"linear trend R^2 {self.trend_r2:.3f}")
+        lines += [f"  {line}" for line in self.findings]
+        lines.append(f"suggested seq_len: {self.suggested_seq_len}")
+        lines.append(f"verdict: {self.verdict}: {self.evidence}")
+        return "\n".join(lines)
+
+
+def _finite(value):
+    if value is None:
         return None
-    return best
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _values(series, name: str | None) -> tuple[np.ndarray, str]:
+    if isinstance(series, pd.DataFrame):
+        if series.shape[1] != 1:
+            raise DataError(f"inspect takes one series, got a DataFrame with columns "
+                            f"{list(series.columns)}; pass frame['column']")
+        series = series.iloc[:, 0]
+    label = name or str(getattr(series, "name", None) or "series")
+    try:
+        x = np.asarray(series, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise DataError(f"{label} has non-numeric values; convert it with pd.to_numeric") \
+            from None
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise DataError(f"{label} has {int(bad.sum())} NaN or infinite values (first at "
+                        f"position {int(np.flatnonzero(bad)[0])}); fill or drop them first")
+    if len(x) < MIN_LENGTH:
+        raise DataError(f"{label} has {len(x)} values; inspecting it needs at least "
+                        f"{MIN_LENGTH}; use a longer series")
+    if np.ptp(x) == 0:
+        raise DataError(f"{label} is constant ({x[0]:g}): there is nothing to test")
+    return x, label
+
+
+def inspect(series, name: str | None = None) -> Inspection:
+    """Test whether a series is white noise, a random walk, trending, seasonal or
+    stationary with usable structure, and suggest a window length.
+
+    Parameters
+    ----------
+    series : the values, oldest first (a pandas Series, or anything array-like).
+    name : label for messages; default the series' name.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> inspect(np.cumsum(rng.standard_normal(500))).verdict
+    'random_walk'
+    """
+    from statsmodels.tsa.stattools import acf, pacf
+
+    x, label = _values(series, name)
+    n = len(x)
+    changes = np.diff(x)
+    lb_lags = min(40, n // 5)
+    tests = {
+        "ljung_box": _ljung_box(x, lb_lags),
+        "ljung_box_diff": _ljung_box(changes, lb_lags),
+        "adf": _adf(x, "c"),
+        "adf_diff": _adf(changes, "c"),
+        "adf_trend": _adf(x, "ct"),
+        "kpss": _kpss(x, "c"),
+        "kpss_trend": _kpss(x, "ct"),
+    }
+    unit_root = _has_unit_root(tests["adf"], tests["kpss"])
+    trend_stationary = unit_root and tests["adf_trend"].p_value <= ALPHA
+    analysed = _analysed(x, unit_root, trend_stationary)
+    peak = _spectral_peak(analysed)
+    period = peak[0] if peak is not None and peak[1] <= 0.01 else None
+    strength = peak[2] if period is not None else None
+
+    max_lag = min(n // 4, max(40, 2 * period if period else 0))
+    correlations = acf(x, nlags=max_lag, fft=True)
+    partial = pacf(x, nlags=min(max_lag, n // 2 - 1), method="ywadjusted")
+    change_acf = acf(changes, nlags=10, fft=True)
+    predictable_share = float(np.sum(change_acf[1:] ** 2))
+    t = np.arange(n)
+    trend_r2 = float(np.corrcoef(t, x)[0, 1] ** 2)
+    variance_ratio = float(np.var(x[VR_HORIZON:] - x[:-VR_HORIZON])
+                           / (VR_HORIZON * np.var(changes))) if n > 2 * VR_HORIZON else math.nan
+    freqs, power = _periodogram(analysed)
+
+    summary = {"mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()),
+               "max": float(x.max()), "median": float(np.median(x)),
+               "skew": float(pd.Series(x).skew()), "kurtosis": float(pd.Series(x).kurt()),
+               "step_rms": float(np.sqrt(np.mean(changes**2)))}
+    findings = _findings(tests, correlations, change_acf, n)
+    findings += _level_shift(series, changes)
+    verdict, evidence = _verdict(tests, summary, period, strength, trend_r2,
+                                 predictable_share, correlations, unit_root, trend_stationary)
+    seq_len = _suggest_seq_len(verdict, period, partial if not unit_root
+                               else pacf(changes, nlags=min(max_lag, n // 2 - 2)), n)
+    return Inspection(label, n, summary, tests, correlations, partial, freqs, power, period,
+                      strength, trend_r2, variance_ratio, seq_len, verdict, evidence, findings)
+
+
+def _periodogram(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.signal import periodogram
+
+    freqs, power = periodogram(x)
+    return freqs[1:], power[1:]  # frequency 0 is the mean, removed by detrending
+
+
+def _strongest_lag(correlations: np.ndarray) -> int:
+    return 1 + int(np.argmax(np.abs(correlations[1:])))
+
+
+def _findings(tests: dict, correlations: np.ndarray, change_acf: np.ndarray, n: int
+              ) -> list[str]:
+    lines = []
+    bound = 2.58 / math.sqrt(n)
+    significant = [k for k in range(1, len(correlations)) if abs(correlations[k]) > bound]
+    if significant:
+        k = _strongest_lag(correlations)
+        shown = ", ".join(str(s) for s in significant[:12]) + (" ..." if len(significant) > 12
+                                                              else "")
+        lines.append(f"autocorrelation beyond the 99% noise band at lags {shown}; strongest "
+                     f"at lag {k} ({correlations[k]:+.2f})")
+    else:
+        lines.append(f"no autocorrelation beyond the 99% noise band (|r| < {bound:.3f}) up to "
+                     f"lag {len(correlations) - 1}")
+    lines.append(f"changes: lag-1 autocorrelation {change_acf[1]:+.2f}; Ljung-Box on the "
+                 f"changes p = {_p(tests['ljung_box_diff'].p_value)}")
+    return lines
+
+
+def _level_shift(series, changes: np.ndarray) -> list[str]:
+    """A line about the largest single change when it dwarfs the typical one."""
+    typical = 1.4826 * np.median(np.abs(changes - np.median(changes)))  # robust std
+    at = int(np.argmax(np.abs(changes)))
+    if typical == 0 or abs(changes[at]) < LEVEL_SHIFT_SIZE * typical:
+        return []
+    index = getattr(series, "index", None)
+    where = index[at + 1] if index is not None and len(index) == len(changes) + 1 else at + 1
+    if isinstance(where, pd.Timestamp):
+        where = where.date()
+    return [f"largest change {changes[at]:+.3g} at {where} is {abs(changes[at]) / typical:.0f}x "
+            "the typical change: a level shift or an outlier"]
+
+
+def _verdict(tests, summary, period, strength, trend_r2, predictable_share, correlations,
+             unit_root, trend_stationary) -> tuple[str, str]:
+    lb, adf, adf_diff = tests["ljung_box"], tests["adf"], tests["adf_diff"]
+    std, step = summary["std"], summary["step_rms"]
+    if lb.p_value > ALPHA:
+        return "white_noise", (
+            f"white noise (Ljung-Box p = {lb.p_value:.2f} over {lb.lags} lags): no model can "
+            f"beat the mean; expect RMSE ≈ std = {std:.3g}")
+    if period is not None:
+        size = "strong seasonality" if strength >= 0.5 else "seasonality"
+        text = (f"{size}, period ≈ {period} samples (autocorrelation {strength:.2f} at that "
+                "lag of the " + ("changes" if unit_root and not trend_stationary
+                                 else "detrended series") + ")")
+        if unit_root:
+            text += (f"; the level itself is not stationary (ADF p = {adf.p_value:.2f}): "
+                     "expect a trend or level shift on top")
+        return "seasonal", text
+    if unit_root:
+        levels = (f"ADF p = {adf.p_value:.2f} on levels, {adf_diff.p_value:.2f} on "
+                  "differences")
+        if adf.p_value <= ALPHA:
+            levels += f"; KPSS p = {tests['kpss'].p_value:.2f} rejects a stable level"
+        changes_lb = tests["ljung_box_diff"]
+        if changes_lb.p_value > 0.01 or predictable_share < RW_PREDICTABLE_SHARE:
+            return "random_walk", (
+                f"random walk ({levels}; the changes look like noise, Ljung-Box p = "
+                f"{changes_lb.p_value:.2f}, at most {100 * predictable_share:.1f}% of their "
+                "variance is linearly predictable): tomorrow = today is the benchmark to "
+                f"beat; expect RMSE ≈ std of the changes = {step:.3g}")
+        if tests["adf_trend"].p_value <= ALPHA and trend_r2 >= MIN_TREND_R2:
+            return "trend", (
+                f"trend (a straight line explains {100 * trend_r2:.0f}% of the variance; "
+                f"stationary around it, ADF p = {tests['adf_trend'].p_value:.2f} with a "
+                "trend): remove or model the trend, then forecast the rest")
+        return "trend", (
+            f"stochastic trend ({levels}) whose changes are predictable (Ljung-Box p = "
+            f"{changes_lb.p_value:.2g}; up to {100 * predictable_share:.0f}% of their "
+            "variance is linearly predictable): forecast the changes, not the level")
+    if tests["kpss"].p_value <= ALPHA and trend_r2 >= MIN_TREND_R2:
+        return "trend", (
+            f"trend (a straight line explains {100 * trend_r2:.0f}% of the variance; KPSS "
+            f"p = {tests['kpss'].p_value:.2f} rejects a constant level): remove or model the "
+            "trend, then forecast the rest")
+    k = _strongest_lag(correlations)
+    return "stationary", (
+        f"stationary (ADF p = {adf.p_value:.2f}) with structure (Ljung-Box p = "
+        f"{_p(lb.p_value)}): strongest autocorrelation at lag {k} ({correlations[k]:+.2f}); "
+        f"a model can beat the mean (std {std:.3g})")
+
+
+def _suggest_seq_len(verdict: str, period: int | None, partial: np.ndarray, n: int) -> int:
+    """A window that covers one full period, or every meaningful partial autocorrelation.
+
+    White noise and random walks carry nothing beyond the last value, so they get a short
+    window; the cap leaves most of the series for training windows.
+    """
+    cap = max(MIN_SEQ_LEN, n // 10)
+    if verdict in ("white_noise", "random_walk"):
+        return min(MIN_SEQ_LEN, cap)
+    if verdict == "seasonal":
+        return int(min(max(MIN_SEQ_LEN, period), cap))
+    bound = max(2.58 / math.sqrt(n), MIN_PACF)
+    significant = [k for k in range(1, len(partial)) if abs(partial[k]) > bound]
+    want = max([MIN_SEQ_LEN, *(k + 1 for k in significant)])
+    return int(min(want, cap))
+
+
+# --- plots ----------------------------------------------------------------------------
+
+
+def plot_acf_pacf(inspection: Inspection, path: str | Path) -> None:
+    """ACF and PACF bars with the 95% noise band, one panel each."""
+    from .report import _pyplot, _save
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6), layout="constrained", sharex=True)
+    band = 1.96 / math.sqrt(inspection.n)
+    for ax, values, label in ((axes[0], inspection.acf, "ACF"),
+                              (axes[1], inspection.pacf, "PACF")):
+        lags = np.arange(len(values))
+        ax.vlines(lags[1:], 0, values[1:], color="tab:blue", lw=1.5)
+        ax.axhspan(-band, band, color="tab:gray", alpha=0.25, label="95% noise band")
+        ax.axhline(0, color="black", lw=0.8)
+        if inspection.period:
+            ax.axvline(inspection.period, color="tab:red", ls="--", lw=1,
+                       label=f"period {inspection.period}")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, loc="upper right")
+    axes[0].set_title(f"{inspection.name}: {inspection.verdict}")
+    axes[1].set_xlabel("lag (samples)")
+    _save(fig, path)
+
+
+def plot_periodogram(inspection: Inspection, path: str | Path) -> None:
+    """Power against period (log-log), the dominant period marked."""
+    from .report import _pyplot, _save
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    keep = inspection.power > 0
+    ax.loglog(1.0 / inspection.frequencies[keep], inspection.power[keep], color="tab:blue",
+              lw=1)
+    if inspection.period:
+        ax.axvline(inspection.period, color="tab:red", ls="--", lw=1,
+                   label=f"dominant period {inspection.period}")
+        ax.legend(frameon=False)
+    ax.invert_xaxis()
+    ax.set_xlabel("period (samples)")
+    ax.set_ylabel("power")
+    ax.set_title(f"{inspection.name}: periodogram"
+                 + (" of the changes" if inspection.tests["adf"].p_value > ALPHA else ""))
+    ax.grid(alpha=0.3, which="both")
+    _save(fig, path)
+
+
+def write_inspection(inspection: Inspection, out: str | Path) -> list[str]:
+    """Write inspection.json, acf_pacf.png and periodogram.png into `out`; their names."""
+    from .checkpoint import write_json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "inspection.json", inspection.to_dict())
+    plot_acf_pacf(inspection, out / "acf_pacf.png")
+    plot_periodogram(inspection, out / "periodogram.png")
+    return ["inspection.json", "acf_pacf.png", "periodogram.png"]
