@@ -141,6 +141,17 @@ def _infer_freq(index: pd.DatetimeIndex):
         return pd.infer_freq(index)
 
 
+def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
+    """The remembered end of the series, with its dates, as `Forecaster.save` stored it."""
+    if meta["index_kind"] == "datetime":
+        index = pd.DatetimeIndex(pd.to_datetime(meta["tail_index"]), name=meta["index_name"])
+    else:
+        raw = np.asarray(meta["tail_index"])
+        index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] else raw,
+                         name=meta["index_name"])
+    return pd.Series(values, index=index, name=meta["series_name"])
+
+
 class Forecaster(BaseForecaster):
     """A recurrent (or other registered) network trained on windows of one series.
 
@@ -325,7 +336,16 @@ class Forecaster(BaseForecaster):
             "tail_index_is_int": bool(pd.api.types.is_integer_dtype(index)),
         }
         tail = torch.tensor(self.tail_.to_numpy(np.float64))  # a copy: pandas arrays are read-only
-        save_checkpoint(path, self.model, self.model_.state_dict(), meta, {"tail": tail})
+        state = self.model_.state_dict()
+        save_checkpoint(path, self.model, state, meta, {"tail": tail})
+        # A numpy copy lets `rnnlab forecast` skip importing torch (see rnnlab.fastpath).
+        from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
+
+        if self.model in FAST_MODELS:
+            weights = {k: v.detach().cpu().numpy() for k, v in state.items()}
+            write_sidecar(path, weights, meta, tail.numpy())
+        else:
+            sidecar_path(path).unlink(missing_ok=True)
 
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
@@ -350,15 +370,7 @@ class Forecaster(BaseForecaster):
                                              if k != "epochs_run"})
             forecaster.n_train_, forecaster.n_val_ = meta["n_train"], meta["n_val"]
             forecaster.ridge_strength_ = meta.get("ridge_strength")
-            if meta["index_kind"] == "datetime":
-                index = pd.DatetimeIndex(pd.to_datetime(meta["tail_index"]),
-                                         name=meta["index_name"])
-            else:
-                raw = np.asarray(meta["tail_index"])
-                index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] else raw,
-                                 name=meta["index_name"])
-            tail = ckpt["tensors"]["tail"].numpy()
-            forecaster.tail_ = pd.Series(tail, index=index, name=meta["series_name"])
+            forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
             raise CheckpointError(

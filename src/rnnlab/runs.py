@@ -212,13 +212,14 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
                  ) -> pd.DataFrame:
     """The next `horizon` values after a run's training data, or after `source` read with
     the run's data settings (target column, ticker...). Columns: date, forecast."""
-    from .forecaster import Forecaster
+    from .fastpath import load_for_forecast
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RnnlabError(f"run directory '{run_dir}' not found; train one with "
                           f"rnnlab train --out {run_dir}")
-    forecaster = Forecaster.load(run_dir / MODEL_FILE)
+    # numpy forward passes when model.npz matches model.pt: no torch import, no start-up wait
+    forecaster = load_for_forecast(run_dir / MODEL_FILE)
     series = None
     if source is not None:
         config = _saved_config(run_dir)

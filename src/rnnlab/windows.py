@@ -10,11 +10,14 @@ from before their part.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # torch loads on first use, so `rnnlab forecast` can run without it
+    import torch
 
 SCALERS = ("auto", "window", "standard", "minmax")
 # Each part needs at least this many targets for a loss or a score to mean anything.
@@ -196,7 +199,7 @@ class Windows:
         """What `batch` subtracted from each window's target: its last value, or 0."""
         if self.relative:
             return self.inputs[index][:, -1]
-        return torch.zeros(len(self.targets[index]), dtype=self.targets.dtype)
+        return self.targets.new_zeros(len(self.targets[index]))
 
     def chunks(self, size: int = 65536):
         """Consecutive slices covering all windows, for evaluation in a few big passes."""
@@ -206,5 +209,7 @@ class Windows:
 
 def as_tensor(values: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """The series in model units as one float32 tensor, (n,)."""
+    import torch
+
     return torch.as_tensor(np.ascontiguousarray(values, dtype=np.float32), device=device)
 
