@@ -191,6 +191,77 @@ def forecast(run_dir, data, horizon):
     click.echo(frame.to_string(index=False))
 
 
+@cli.command("inspect")
+@click.option("--data", "data", required=True, metavar="SOURCE", help="what to inspect")
+@click.option("--target", default=None, help=HELP["target"])
+@click.option("--ticker", default=None, help=HELP["ticker"])
+@click.option("--date-column", "date_column", default=None, help=HELP["date_column"])
+@click.option("--max-fill", "max_fill", type=click.INT, default=None,
+              help=HELP["max_fill"] + f"  [default: {DataConfig.max_fill}]")
+@click.option("--data-seed", "data_seed", type=click.INT, default=None,
+              help=HELP["data_seed"] + f"  [default: {DataConfig.data_seed}]")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="folder for inspection.json, acf_pacf.png and periodogram.png")
+@click.option("--json", "as_json", is_flag=True, help="print the findings as JSON")
+def inspect_command(data, out, as_json, **options):
+    """Is the series predictable? Tests, autocorrelation, period, verdict, a seq_len.
+
+    The verdict is one of white_noise, random_walk, trend, seasonal, stationary.
+    """
+    import json
+
+    from .data import load_series
+    from .diagnostics import inspect, write_inspection
+
+    given = {k: v for k, v in options.items() if v is not None}
+    config = build(DataConfig, {**given, "source": data})
+    # The same reading as `train` (experiment.load), without importing torch.
+    series = load_series(config.source, target=config.target, ticker=config.ticker,
+                         date_column=config.date_column, max_fill=config.max_fill,
+                         seed=config.data_seed)
+    inspection = inspect(series)
+    if as_json:
+        click.echo(json.dumps(inspection.to_dict(), indent=2))
+    else:
+        click.echo(inspection.report())
+    if out is not None:
+        names = write_inspection(inspection, out)
+        click.echo(f"wrote {out}/: {' '.join(names)}", err=as_json)
+
+
+@cli.command("explain")
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="run directory written by rnnlab train")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="folder for explain.json and plots  [default: the run directory]")
+def explain_command(run_dir, out):
+    """What the trained model remembers, where it fails, and whether it only lags.
+
+    Prints the memory probe (input sensitivity per lag), the failure anatomy after the
+    largest jumps of the test part, and the lag check; writes explain.json, memory.png
+    and episodes.png.
+    """
+    from .explain import explain_run
+
+    result = explain_run(run_dir, out)
+    inspection = result["inspection"]
+    memory = result["memory"]
+    click.echo(f"{result['series']}: {result['model']} (scaler {result['scaler']}, linear "
+               f"skip {'on' if result['linear_skip'] else 'off'}) from {run_dir}")
+    click.echo(f"series: {inspection['verdict']}: {inspection['evidence']}")
+    top = sorted(range(memory["seq_len"]), key=lambda k: -memory["sensitivity"][k])[:3]
+    click.echo(f"memory: effective memory {memory['effective_memory']} of {memory['seq_len']} "
+               f"steps ({100 * memory['coverage']:.0f}% of the input sensitivity); largest at "
+               + ", ".join(f"lag {k + 1} ({100 * memory['sensitivity'][k]:.0f}%)" for k in top))
+    click.echo("failure anatomy:")
+    for line in result["anatomy"]["lines"]:
+        click.echo(f"  {line}")
+    click.echo("lag check:")
+    for line in result["lag_check"]["lines"]:
+        click.echo(f"  {line}")
+    click.echo(f"wrote {out or run_dir}/: {' '.join(result['files'])}")
+
+
 def main() -> None:
     cli(prog_name="rnnlab")
 

@@ -332,7 +332,7 @@ def inspect(series, name: str | None = None) -> Inspection:
 
     max_lag = min(n // 4, max(40, 2 * period if period else 0))
     correlations = acf(x, nlags=max_lag, fft=True)
-    partial = pacf(x, nlags=min(max_lag, n // 2 - 1), method="ywadjusted")
+    partial = pacf(x, nlags=min(max_lag, n // 2 - 1), method="ywm")
     change_acf = acf(changes, nlags=10, fft=True)
     predictable_share = float(np.sum(change_acf[1:] ** 2))
     t = np.arange(n)
@@ -349,8 +349,11 @@ def inspect(series, name: str | None = None) -> Inspection:
     findings += _level_shift(series, changes)
     verdict, evidence = _verdict(tests, summary, period, strength, trend_r2,
                                  predictable_share, correlations, unit_root, trend_stationary)
-    seq_len = _suggest_seq_len(verdict, period, partial if not unit_root
-                               else pacf(changes, nlags=min(max_lag, n // 2 - 2)), n)
+    # Yule-Walker with the biased (MLE) autocovariances keeps |pacf| <= 1 on near-exact
+    # recurrences such as a clean sine, where the adjusted estimate blows up.
+    stationary_part = changes if unit_root else x
+    seq_len = _suggest_seq_len(verdict, period, pacf(stationary_part, nlags=min(
+        max_lag, len(stationary_part) // 2 - 1), method="ywm"), n)
     return Inspection(label, n, summary, tests, correlations, partial, freqs, power, period,
                       strength, trend_r2, variance_ratio, seq_len, verdict, evidence, findings)
 
