@@ -18,6 +18,7 @@ _EXPORTS = {
     "load_series": "rnnlab.data",
     "RnnlabError": "rnnlab.errors",
     "run_train": "rnnlab.runs",
+    "inspect": "rnnlab.diagnostics",
 }
 
 __all__ = sorted(_EXPORTS)
