@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -74,6 +75,16 @@ def weights_checksum(state_dict: dict) -> str:
     return digest.hexdigest()
 
 
+def _meta_checksum(meta_text, tensors) -> str | None:
+    """SHA-256 over the metadata text and the extra tensors (the series' tail)."""
+    import torch
+
+    if not isinstance(meta_text, str) or not isinstance(tensors, dict) or \
+            not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+        return None
+    return hashlib.sha256(meta_text.encode() + weights_checksum(tensors).encode()).hexdigest()
+
+
 def save_checkpoint(path: str | Path, model_name: str, state_dict: dict, meta: dict,
                     extra_tensors: dict | None = None) -> None:
     """Save weights and JSON-able metadata atomically, with version and checksum."""
@@ -88,6 +99,7 @@ def save_checkpoint(path: str | Path, model_name: str, state_dict: dict, meta: d
         "tensors": {k: v.detach().cpu() for k, v in (extra_tensors or {}).items()},
         "checksum": weights_checksum(state_dict),
     }
+    payload["meta_checksum"] = _meta_checksum(payload["meta"], payload["tensors"])
     atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
@@ -102,20 +114,28 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.exists():
         raise CheckpointError(f"checkpoint '{path}' not found; train a model first "
                               "(rnnlab train --out RUN_DIR)")
+    damaged = (f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a "
+               "checkpoint")
+    if not zipfile.is_zipfile(path):
+        # rnnlab writes torch's zip format only; other files are never unpickled at all.
+        raise CheckpointError(f"{damaged} (not a torch zip archive); retrain or restore it "
+                              "from a copy")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if found is None:
+            raise CheckpointError(f"{damaged} (its pickled index is damaged); retrain or "
+                                  "restore it from a copy") from None
         raise CheckpointError(
-            f"refused to load '{path}': it holds Python objects that could run code, which "
-            f"rnnlab checkpoints never do ({_first_line(exc)}); only load files you trust "
-            "and retrain to get a clean one"
+            f"refused to load '{path}': it holds a Python object ({found.group(1)}) whose "
+            "loading could run code, which rnnlab checkpoints never do; only load files you "
+            "trust, and retrain to get a clean one"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError,
             TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-        raise CheckpointError(
-            f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a "
-            f"checkpoint ({_first_line(exc)}); retrain or restore it from a copy"
-        ) from None
+        raise CheckpointError(f"{damaged} ({_first_line(exc)}); retrain or restore it from a "
+                              "copy") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not an rnnlab checkpoint (no {FORMAT!r} marker)")
     version = payload.get("format_version")
@@ -132,6 +152,13 @@ def load_checkpoint(path: str | Path) -> dict:
             f"checkpoint '{path}' failed its checksum: its weights were altered or damaged; "
             "retrain or restore it from a copy"
         )
+    # Older files have no meta_checksum; any file written now has one.
+    if "meta_checksum" in payload and payload["meta_checksum"] != _meta_checksum(
+            payload.get("meta"), payload.get("tensors")):
+        raise CheckpointError(
+            f"checkpoint '{path}' failed its checksum: its metadata or stored series were "
+            "altered or damaged; retrain or restore it from a copy"
+        )
     try:
         meta = json.loads(payload["meta"])
     except (KeyError, TypeError, json.JSONDecodeError):
@@ -143,4 +170,6 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+    # Terminal colour codes in library messages would garble a one-line error.
+    line = "".join(c for c in text[0] if c.isprintable()) if text else ""
+    return line[:200] or type(exc).__name__

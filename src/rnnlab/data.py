@@ -201,7 +201,7 @@ def read_csv(
     interpolation when a gap is at most `max_fill` rows long, and refused otherwise.
     """
     path = Path(path)
-    where = f"'{path}'"
+    where = _where(path)
     if not path.exists():
         raise DataError(f"file {where} not found; check the path (relative to {os.getcwd()})")
     if path.is_dir():
@@ -210,8 +210,8 @@ def read_csv(
     limit = max_csv_bytes()
     if size > limit:
         raise DataError(
-            f"file {where} is {size / 2**20:,.0f} MiB, over the {limit / 2**20:,.0f} MiB "
-            "that fit in memory here; split it or keep only the date and target columns"
+            f"file {where} is {_size(size)}, over the {_size(limit)} that fit in memory here "
+            "(a quarter of the free memory); split it or keep only the date and target columns"
         )
     if size == 0:
         raise DataError(f"file {where} is empty; it needs a header row and data rows")
@@ -222,7 +222,7 @@ def read_csv(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         raise DataError(f"cannot read {where} as CSV: {_first_line(exc)}") from None
     columns = [str(c) for c in header]
-    listing = ", ".join(columns)
+    listing = _listing(columns)
 
     target = _pick_target(path, columns, target)
     date_col = _pick_date(path, columns, date_column)
@@ -242,6 +242,8 @@ def read_csv(
         )
     except (pd.errors.ParserError, UnicodeError, ValueError, OSError) as exc:
         raise DataError(f"cannot read {where} as CSV: {_first_line(exc)}") from None
+    # Short rows leave NaN in a str frame: treat a missing field as an empty one.
+    frame = frame.fillna("")
     # Line numbers as a text editor shows them: the header is line 1.
     frame.index = pd.RangeIndex(len(frame)) + 2
     frame.index.name = "line"
@@ -264,11 +266,37 @@ def read_csv(
     return series.rename(f"{path.name} {target}")
 
 
+def _shown(text: str) -> str:
+    """`text` as typed, or escaped when control characters would break the one-line error."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _where(path: Path) -> str:
+    return f"'{_shown(str(path))}'"
+
+
+def _listing(names) -> str:
+    return ", ".join(_shown(str(name)) for name in names)
+
+
+def _size(n_bytes: int) -> str:
+    for unit, factor in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n_bytes >= factor:
+            return f"{n_bytes / factor:,.1f} {unit}"
+    return f"{n_bytes} bytes"
+
+
 def _sniff(path: Path) -> tuple[str, str]:
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except OSError as exc:
+        raise DataError(f"cannot open {_where(path)}: {exc.strerror or exc}; check its "
+                        "permissions") from None
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         encoding = "utf-16"
+    elif _utf16_without_bom(head):
+        encoding = _utf16_without_bom(head)
     elif head.startswith(b"\xef\xbb\xbf"):
         encoding = "utf-8-sig"
     else:
@@ -278,8 +306,8 @@ def _sniff(path: Path) -> tuple[str, str]:
         except UnicodeDecodeError as exc:
             # A cut multi-byte character at the end of the sample is still UTF-8.
             encoding = "utf-8" if exc.start > len(head) - 4 else "latin-1"
-    if b"\x00" in head and encoding not in ("utf-16",):
-        raise DataError(f"file '{path}' is binary, not a text CSV; export it as CSV first")
+    if b"\x00" in head and not encoding.startswith("utf-16"):
+        raise DataError(f"file {_where(path)} is binary, not a text CSV; export it as CSV first")
     text = head.decode(encoding, errors="replace")
     first = text.splitlines()[0] if text.splitlines() else ""
     try:
@@ -292,20 +320,33 @@ def _sniff(path: Path) -> tuple[str, str]:
     return encoding, delimiter
 
 
+def _utf16_without_bom(head: bytes) -> str | None:
+    """"utf-16-le" / "utf-16-be" when every other byte is mostly NUL, as in Latin text."""
+    half = len(head) // 2
+    if half < 4:
+        return None
+    even, odd = head[0:2 * half:2].count(0), head[1:2 * half:2].count(0)
+    if odd > 0.6 * half and even < 0.05 * half:
+        return "utf-16-le"
+    if even > 0.6 * half and odd < 0.05 * half:
+        return "utf-16-be"
+    return None
+
+
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 
 def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
-    listing = ", ".join(columns)
+    listing = _listing(columns)
     if target is not None:
         if target in columns:
             return target
         lowered = {c.lower(): c for c in columns}
         hint = f"; did you mean {lowered[target.lower()]!r}?" if target.lower() in lowered else ""
         raise DataError(
-            f"column {target!r} not found in '{path}'; columns are {listing}{hint}; "
+            f"column {target!r} not found in {_where(path)}; columns are {listing}{hint}; "
             "pass --target with one of them"
         )
     if "close" in columns:
@@ -314,8 +355,13 @@ def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
                   if c.lower() not in DATE_NAMES and c != TICKER_COLUMN]
     if len(candidates) == 1:
         return candidates[0]
+    if not candidates:
+        raise DataError(
+            f"{_where(path)} has no column to forecast besides dates and names; columns are "
+            f"{listing}; add a numeric column"
+        )
     raise DataError(
-        f"'{path}' has no 'close' column and several candidates; columns are {listing}; "
+        f"{_where(path)} has no 'close' column and several candidates; columns are {listing}; "
         "pass --target NAME"
     )
 
@@ -324,8 +370,8 @@ def _pick_date(path: Path, columns: list[str], date_column: str | None) -> str |
     if date_column is not None:
         if date_column not in columns:
             raise DataError(
-                f"date column {date_column!r} not found in '{path}'; columns are "
-                f"{', '.join(columns)}; pass --date-column with one of them"
+                f"date column {date_column!r} not found in {_where(path)}; columns are "
+                f"{_listing(columns)}; pass --date-column with one of them"
             )
         return date_column
     for column in columns:
@@ -339,14 +385,14 @@ def _pick_ticker(where: str, frame: pd.DataFrame, ticker: str | None) -> pd.Data
     found = list(dict.fromkeys(names))
     if ticker is None:
         if len(found) > 1:
-            shown = ", ".join(found[:10]) + (" ..." if len(found) > 10 else "")
+            shown = _listing(found[:10]) + (" ..." if len(found) > 10 else "")
             raise DataError(
                 f"{where} holds {len(found)} tickers ({shown}); pass --ticker NAME to pick one"
             )
         return frame
     picked = frame[names == ticker]
     if picked.empty:
-        shown = ", ".join(found[:20]) + (" ..." if len(found) > 20 else "")
+        shown = _listing(found[:20]) + (" ..." if len(found) > 20 else "")
         raise DataError(f"ticker {ticker!r} not in {where}; its tickers are {shown}")
     return picked
 

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import platform
 import shutil
 import signal
@@ -26,6 +28,8 @@ from .config import RunConfig
 from .errors import CheckpointError, RnnlabError
 from .experiment import backtest, load, make_forecaster
 from .windows import split_sizes
+
+log = logging.getLogger("rnnlab")
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.pt"
@@ -68,10 +72,9 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
     """Refuse to clobber a run; make the folder. Nothing is written before input is valid."""
     metrics_path = out / "metrics.json"
     if resume:
-        if not (out / STATE_FILE).exists():
-            status = _status(metrics_path)
-            hint = "it already finished" if status == "complete" else "it has no saved state"
-            raise RnnlabError(f"cannot resume '{out}': {hint}; start a new run with another --out")
+        if _status(metrics_path) == "complete":
+            raise RnnlabError(f"cannot resume '{out}': it already finished; start a new run "
+                              "with another --out, or pass --overwrite instead of --resume")
         return
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -105,37 +108,54 @@ def run_train(config: RunConfig, out: str | Path, command: str = "", *, resume: 
 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into `out`.
     Ctrl-C or SIGTERM stop after the current epoch, keep the best weights so far and mark
-    metrics.json incomplete; ``resume=True`` continues exactly where it stopped.
+    metrics.json incomplete; ``resume=True`` continues exactly where it stopped. A second
+    signal aborts at once; the snapshot of the last finished epoch stays resumable.
 
     Returns the metrics dict that metrics.json holds.
     """
-    import torch
-
     out = Path(out)
     if resume:
         config = _saved_config(out)
+        prepare_run_dir(out, resume=True, overwrite=False)
     series = load(config.data)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
     forecaster = make_forecaster(config.model, config.training, progress)
-    _validate(forecaster)
-    prepare_run_dir(out, resume, overwrite)
+    _validate(forecaster, series, split)
+    fingerprint = series_fingerprint(series)
+    resume_state = _load_state(out, fingerprint) if resume else None
+    existed = out.exists()
     if not resume:
+        prepare_run_dir(out, resume=False, overwrite=overwrite)
         write_json(out / "config.json", {**config.to_dict(), "command": command,
-                                         "versions": versions()})
+                                         "versions": versions(), "data_sha256": fingerprint})
         write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
+    saved = {"epochs": len(resume_state["history"]["train_loss"]) if resume_state else 0}
+    try:
+        return _train_into(out, config, series, split, forecaster, resume_state, saved, plots)
+    except KeyboardInterrupt:
+        resume_hint = f"rnnlab train --out {out} --resume"
+        write_json(out / "metrics.json", {"status": "incomplete", "reason": (
+            f"aborted during epoch {saved['epochs'] + 1}; {STATE_FILE} holds the "
+            f"{saved['epochs']} finished epochs; continue with: {resume_hint}")})
+        raise
+    except RnnlabError:
+        # Nothing to resume from: leave no run directory that looks like a run.
+        if not resume and not (out / STATE_FILE).exists():
+            _discard(out, existed)
+        raise
+
+
+def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecaster,
+                resume_state: dict | None, saved: dict, plots: bool) -> dict:
+    import torch
 
     state_path = out / STATE_FILE
-    resume_state = None
-    if resume:
-        try:
-            resume_state = torch.load(state_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # any unreadable state is one clear message
-            raise CheckpointError(f"cannot resume from '{state_path}': {exc}; "
-                                  "start a new run") from None
 
     def save_state(snapshot) -> None:
-        atomic_write(state_path, lambda fh: torch.save(snapshot(), fh))
+        state = snapshot()
+        atomic_write(state_path, lambda fh: torch.save(state, fh))
+        saved["epochs"] = len(state["history"]["train_loss"])
 
     started = time.perf_counter()
     with interruptible() as stop_requested:
@@ -170,8 +190,7 @@ def run_train(config: RunConfig, out: str | Path, command: str = "", *, resume: 
         return metrics
     frame = result.predictions.reset_index()
     frame = frame.rename(columns={frame.columns[0]: "date"})
-    atomic_write(out / "predictions.csv", lambda fh: fh.write(frame.to_csv(index=False)
-                                                               .encode()))
+    atomic_write(out / "predictions.csv", lambda fh: frame.to_csv(fh, index=False))
     if plots:
         from .report import plot_loss, plot_test
 
@@ -183,12 +202,60 @@ def run_train(config: RunConfig, out: str | Path, command: str = "", *, resume: 
     return metrics
 
 
-def _validate(forecaster) -> None:
+def series_fingerprint(series: pd.Series) -> str:
+    """SHA-256 of a series' values and dates: a resumed run must train on the same data."""
+    index = series.index
+    if isinstance(index, pd.DatetimeIndex):
+        positions = index.as_unit("ns").asi8
+    else:
+        positions = np.asarray(index, dtype=np.float64)
+    digest = hashlib.sha256(np.ascontiguousarray(series.to_numpy(np.float64)).tobytes())
+    digest.update(np.ascontiguousarray(positions).tobytes())
+    return digest.hexdigest()
+
+
+def _load_state(out: Path, fingerprint: str) -> dict | None:
+    """The training snapshot to continue from; None when no epoch finished before the stop."""
+    import torch
+
+    state_path = out / STATE_FILE
+    recorded = json.loads((out / "config.json").read_text()).get("data_sha256")
+    if recorded is not None and recorded != fingerprint:
+        raise RnnlabError(
+            f"cannot resume '{out}': its data changed since the run started (the series' "
+            "SHA-256 differs); restore the data, or start a new run with another --out"
+        )
+    if not state_path.exists():
+        log.info("'%s' stopped before its first epoch ended: training starts again", out)
+        return None
+    try:
+        # weights_only: a state file is plain tensors and numbers; anything else is refused.
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable state is one clear message
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise CheckpointError(f"cannot resume from '{state_path}': the file is damaged or not "
+                              f"a training state ({first}); start a new run") from None
+    missing = {"model", "optimizer", "generator", "history", "best_weights"} - set(state)
+    if not isinstance(state, dict) or missing:
+        raise CheckpointError(f"cannot resume from '{state_path}': it lacks "
+                              f"{', '.join(sorted(missing))}; start a new run")
+    return state
+
+
+def _discard(out: Path, existed: bool) -> None:
+    for name in ("config.json", "metrics.json"):
+        (out / name).unlink(missing_ok=True)
+    if not existed:
+        with contextlib.suppress(OSError):
+            out.rmdir()
+
+
+def _validate(forecaster, series: pd.Series, split) -> None:
     """Check names and values before any file is written (fails fast, by name)."""
     from .errors import ConfigError
     from .models import build_model
     from .train import check_config, resolve_device
-    from .windows import SCALERS
+    from .windows import SCALERS, fit_scaler
 
     if forecaster.scaler not in SCALERS:
         raise ConfigError(f"unknown scaler {forecaster.scaler!r}; valid scalers are "
@@ -197,6 +264,8 @@ def _validate(forecaster) -> None:
                 forecaster.num_layers, forecaster.dropout, forecaster.linear_skip)
     check_config(forecaster.train_config())
     resolve_device(forecaster.device)
+    # The cheap scaler refuses a constant training part with the message fit would give.
+    fit_scaler("minmax", series.to_numpy()[: split.n_train], str(series.name))
 
 
 def _saved_config(out: Path) -> RunConfig:

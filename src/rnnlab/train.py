@@ -30,8 +30,10 @@ MIN_IMPROVEMENT = 1e-3
 # windows' covariance; validation picks one. 0 is plain least squares.
 RIDGE_GRID = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0,
               100.0, 1e4, 1e8)
-# A loss this many times above the data's variance has blown up, even if still finite.
-DIVERGED_FACTOR = 1e4
+# Model units give the targets a mean square of about 1 (at most 1 for minmax), so a loss
+# this many times above 1, or above the loss training started from, has blown up even when
+# still finite: at --lr 10 an LSTM on sine reaches 1e3-1e4 and stays finite.
+DIVERGED_FACTOR = 100.0
 
 
 @dataclass
@@ -80,6 +82,23 @@ def check_config(cfg: TrainConfig) -> None:
     for name in ("patience", "clip_grad_norm", "weight_decay"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {getattr(cfg, name)}")
+
+
+def divergence(epoch: int, train_loss: float, val_loss: float, history: History,
+               cfg: TrainConfig) -> str:
+    """Why training must stop as diverged (a message with the fix), or "" if it has not."""
+    start = history.initial_val_loss if math.isfinite(history.initial_val_loss) else 0.0
+    limit = DIVERGED_FACTOR * max(start, 1.0)
+    finite = math.isfinite(train_loss) and math.isfinite(val_loss)
+    if finite and max(train_loss, val_loss) <= limit:
+        return ""
+    what = "not finite" if not finite else f"over {limit:.3g}, which only a blown-up net reaches"
+    clip = (f"clip gradients harder (--clip-grad-norm {cfg.clip_grad_norm / 10:g})"
+            if cfg.clip_grad_norm > 0 else "clip gradients (--clip-grad-norm 1)")
+    return (f"training diverged at epoch {epoch} (train loss {train_loss:.3g}, validation "
+            f"loss {val_loss:.3g}: {what}); kept the weights of epoch {history.best_epoch}, "
+            f"the best so far; lower the learning rate (--lr, now {cfg.lr:g}; default "
+            f"{TrainConfig.lr:g}) or {clip}")
 
 
 @torch.no_grad()
@@ -158,6 +177,9 @@ def train(
         history = History(**resume["history"])
         best_weights = resume["best_weights"]
         bad_epochs, start = int(resume["bad_epochs"]), history.epochs_run
+        if has_val and bad_epochs >= cfg.patience:
+            # Early stopping had already ended it (stopped later, e.g. while saving).
+            start = cfg.epochs
 
     def snapshot() -> dict:
         return {
@@ -172,7 +194,8 @@ def train(
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="train",
                unit="epoch", disable=(not progress) if progress is not None else None,
                leave=False, dynamic_ncols=True)
-    history.stopped = "max_epochs"
+    ended_early = has_val and bad_epochs >= cfg.patience
+    history.stopped = "early_stopping" if ended_early else "max_epochs"
     for epoch in bar:
         model.train()
         total = torch.zeros((), device=device)
@@ -194,15 +217,9 @@ def train(
         history.lr.append(opt.param_groups[0]["lr"])
         bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
 
-        # Targets have unit variance in model units, so a loss far above 1 has blown up.
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)) or \
-                train_loss > DIVERGED_FACTOR * max(history.initial_val_loss, 1.0):
-            history.stopped = "diverged"
-            history.message = (
-                f"training diverged at epoch {epoch + 1} (train loss {train_loss:.3g}); "
-                f"kept the weights of epoch {history.best_epoch}; lower --lr (now {cfg.lr:g}) "
-                "or clip gradients harder (--clip-grad-norm 1)"
-            )
+        message = divergence(epoch + 1, train_loss, val_loss, history, cfg)
+        if message:
+            history.stopped, history.message = "diverged", message
             break
         if sched is not None:
             sched.step(val_loss) if cfg.lr_schedule == "plateau" else sched.step()
