@@ -76,12 +76,16 @@ def _click_type(hint):
     return {int: click.INT, float: click.FLOAT, str: click.STRING}.get(allowed[0], click.STRING)
 
 
-def config_options(func):
+def config_options(exclude: tuple[str, ...] = ()):
     """Add one option per config field, named and typed after it, defaults shown."""
+    return lambda func: _add_config_options(func, exclude)
+
+
+def _add_config_options(func, exclude):
     for section in reversed(SECTIONS.values()):
         hints = typing.get_type_hints(section)
         for field in reversed(dataclasses.fields(section)):
-            if field.name == "source":
+            if field.name == "source" or field.name in exclude:
                 continue
             flag = "--" + field.name.replace("_", "-")
             if hints[field.name] is bool:
@@ -138,7 +142,7 @@ def cli(ctx, quiet):
 
 @cli.command()
 @click.option("--data", "data", required=True, metavar="SOURCE", help="what to train on")
-@config_options
+@config_options()
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="run directory to create")
 @click.option("--resume", is_flag=True, help="continue an interrupted run in --out")
@@ -189,6 +193,89 @@ def forecast(run_dir, data, horizon):
 
     frame = forecast_run(run_dir, data, horizon)
     click.echo(frame.to_string(index=False))
+
+
+def _overrides(options: dict) -> dict:
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _lab_options(func):
+    func = click.option("--progress/--no-progress", default=None,
+                        help="show a progress bar [default: only on a terminal]")(func)
+    func = click.option("--jobs", type=click.IntRange(1), default=None,
+                        help="parallel worker processes  [default: CPU cores]")(func)
+    func = click.option("--out", required=True, type=click.Path(file_okay=False),
+                        help="results folder; re-running into it resumes")(func)
+    return click.option("--seeds", default=3, show_default=True, type=click.IntRange(1),
+                        help="seeds per setting (seed, seed+1, ...)")(func)
+
+
+def _print_summary(results, by: list[str], settings_kind: str) -> None:
+    from .experiment import summarize
+    from .report import compare_reading
+
+    summary = summarize(results, by)
+    if summary.empty:
+        click.echo("no run finished; see results.csv for the errors", err=True)
+        sys.exit(1)
+    shown = summary[[*by, "runs", "rmse_mean", "rmse_std", "mase_mean", "train_seconds_mean"]]
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+    if settings_kind == "compare":
+        for dataset in summary["dataset"].unique():
+            click.echo("- " + compare_reading(summary, dataset))
+    failed = results[results["status"] != "ok"]
+    if len(failed):
+        click.echo(f"{len(failed)} run(s) failed: see the table's error column", err=True)
+
+
+@cli.command()
+@click.option("--data", required=True, metavar="SOURCE[,SOURCE...]",
+              help="datasets, comma-separated")
+@click.option("--models", default="rnn,lstm,gru", show_default=True,
+              help=f"models, comma-separated: {MODEL_NAMES}")
+@_lab_options
+@config_options(exclude=("model",))
+def compare(data, models, seeds, out, jobs, progress, **options):
+    """Train every model on every dataset with several seeds, beside the baselines.
+
+    Writes results.csv/json (one row per run), summary.csv/json (mean ± std), plots and
+    report.html into --out. Runs already finished there are skipped.
+    """
+    from .experiment import compare as run_compare
+
+    results = run_compare(data, models, seeds, out, jobs, progress, command_line(),
+                          **_overrides(options))
+    _print_summary(results, ["dataset", "model"], "compare")
+    click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
+
+
+@cli.command()
+@click.option("--data", required=True, metavar="SOURCE[,SOURCE...]",
+              help="datasets, comma-separated")
+@click.option("--model", default="lstm", show_default=True, help=f"network: {MODEL_NAMES}")
+@click.option("--param", "params", multiple=True, required=True, metavar="NAME=V1,V2,...",
+              help="a parameter and its values; repeat for a grid (e.g. seq_len=10,30,100)")
+@_lab_options
+@config_options(exclude=("model",))
+def sweep(data, model, params, seeds, out, jobs, progress, **options):
+    """Train one model over a grid of any config parameters and plot the metric against each.
+
+    Example: rnnlab sweep --data stock:A --param seq_len=10,30,100 --seeds 3 --out runs/sw
+    """
+    from .errors import ConfigError
+    from .experiment import sweep as run_sweep
+
+    grid = {}
+    for text in params:
+        name, sep, values = text.partition("=")
+        if not sep or not values.strip():
+            raise ConfigError(f"--param {text!r} must look like NAME=V1,V2 (e.g. seq_len=10,30)")
+        grid[name.strip()] = values
+    results = run_sweep(data, model, grid, seeds, out, jobs, progress, command_line(),
+                        **_overrides(options))
+    swept = [p for p in grid if p != "model"]
+    _print_summary(results, ["dataset", *swept, "model"], "sweep")
+    click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
 
 
 @cli.command("inspect")
@@ -260,6 +347,28 @@ def explain_command(run_dir, out):
     for line in result["lag_check"]["lines"]:
         click.echo(f"  {line}")
     click.echo(f"wrote {out or run_dir}/: {' '.join(result['files'])}")
+
+
+@cli.command()
+@click.option("--out", default="runs/demo", show_default=True,
+              type=click.Path(file_okay=False), help="folder for the report and runs")
+@click.option("--quick", is_flag=True, help="tiny settings: the same report in under a minute")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="parallel worker processes  [default: CPU cores]")
+@click.option("--progress/--no-progress", default=None,
+              help="show a progress bar [default: only on a terminal]")
+def demo(out, quick, jobs, progress):
+    """Run the whole study on the built-in and bundled data and write report.html.
+
+    Re-running into the same --out reuses every finished run.
+    """
+    import time
+
+    from .study import run_demo
+
+    started = time.perf_counter()
+    path = run_demo(out, quick=quick, jobs=jobs, progress=progress, command=command_line())
+    click.echo(f"wrote {path} in {time.perf_counter() - started:.0f} s; open it in a browser")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -78,21 +79,25 @@ class Task:
     labels: dict  # what identifies the cell in the results: dataset, model, swept params
 
     def run_ids(self) -> list[str]:
-        return [run_id(self.labels, seed) for seed in self.seeds]
+        return [run_id(self.config, seed) for seed in self.seeds]
 
 
-def run_id(labels: dict, seed: int) -> str:
-    """A file-safe, stable name for one run, e.g. ``stock-A__lstm__seq_len=10__seed0``."""
+def run_id(config: dict, seed: int) -> str:
+    """A file-safe name for one run, from everything that determines its result.
+
+    Two stages asking for the same configuration and seed share one run, e.g.
+    ``stock-A__lstm__seed0__3f9a12c4``.
+    """
     import hashlib
+    import json
     import re
 
-    parts = [str(labels["dataset"]), str(labels["model"])]
-    parts += [f"{k}={v}" for k, v in sorted(labels.items()) if k not in ("dataset", "model")]
-    text = "__".join(parts) + f"__seed{seed}"
-    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", text)
-    if len(safe) > 120 or safe != text.replace(":", "-"):
-        safe = safe[:100] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
-    return safe
+    settings = json.loads(json.dumps(config, sort_keys=True, default=str))
+    settings["training"].pop("seed", None)
+    settings["training"].pop("device", None)
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    source = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(config["data"]["source"]).split("/")[-1])
+    return f"{source[:40]}__{config['model']['model']}__seed{seed}__{digest}"
 
 
 def execute(task: Task, progress: bool | None = False) -> list[dict]:
@@ -117,7 +122,8 @@ def execute(task: Task, progress: bool | None = False) -> list[dict]:
             started = _time.perf_counter()
             result = backtest(series, make_forecaster(config.model, config.training, progress),
                               split)
-            records.append(_record(task, seed, result, _time.perf_counter() - started))
+            records.append(_record(task, seed, result, _time.perf_counter() - started,
+                                   series))
         except (RnnlabError, Exception) as exc:  # noqa: BLE001
             records.append(_failed(task, seed, exc))
     return records
@@ -126,20 +132,25 @@ def execute(task: Task, progress: bool | None = False) -> list[dict]:
 def _failed(task: Task, seed: int, exc: Exception) -> dict:
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return {**task.labels, "seed": seed, "status": "failed",
-            "error": f"{type(exc).__name__}: {message}", "run_id": run_id(task.labels, seed)}
+            "error": f"{type(exc).__name__}: {message}", "run_id": run_id(task.config, seed)}
 
 
-def _record(task: Task, seed: int, result: Backtest, seconds: float) -> dict:
+def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> dict:
     history = result.forecaster.history_
     row = {**task.labels, "seed": seed, "status": "ok", "error": "",
-           "run_id": run_id(task.labels, seed)}
+           "run_id": run_id(task.config, seed)}
     for name, values in result.metrics.items():
         prefix = "" if name == "model" else f"{name}_"
         row.update({prefix + metric: value for metric, value in values.items()})
     row.update(train_seconds=round(history.seconds, 3), wall_seconds=round(seconds, 3),
                epochs=history.epochs_run, best_epoch=history.best_epoch,
-               stopped=history.stopped, scaler=result.forecaster.scaler_.kind,
+               stopped=history.stopped, scaler_used=result.forecaster.scaler_.kind,
                seasonal_period=result.seasonal_period, n_test=result.split.n_test)
+    from .explain import memory_profile
+
+    profile = memory_profile(result.forecaster, series, result.split)
+    row["effective_memory"] = profile.effective_memory
+    row["memory"] = profile.to_dict()
     index = result.predictions.index
     row["predictions"] = {
         "index": [str(i) for i in index] if isinstance(index, pd.DatetimeIndex)
@@ -149,24 +160,25 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float) -> dict:
     return row
 
 
-def run_tasks(tasks: list[Task], out: str | None, jobs: int | None = None,
-              progress: bool | None = None) -> list[dict]:
-    """Run tasks in worker processes, skipping runs already finished in `out`/runs.
+def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = None,
+              progress: bool | None = None) -> dict[str, dict]:
+    """Run tasks in worker processes; returns {run_id: record}.
 
-    Each finished run is written at once, so a killed command loses only the runs in
-    flight; re-running it finishes just the missing ones.
+    Each finished run is written to `folder` at once, so a killed command loses only the
+    runs in flight; runs already there are skipped, and a run asked for twice (same
+    configuration and seed) is trained once.
     """
     import json
+    import logging
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
-    from pathlib import Path
 
     from tqdm.auto import tqdm
 
     from .checkpoint import write_json
 
-    done: dict[str, dict] = {}
-    folder = Path(out) / "runs" if out else None
+    records: dict[str, dict] = {}
+    folder = Path(folder) if folder is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         for path in folder.glob("*.json"):
@@ -175,33 +187,31 @@ def run_tasks(tasks: list[Task], out: str | None, jobs: int | None = None,
             except (OSError, ValueError):
                 continue  # a damaged record is simply run again
             if record.get("status") == "ok":
-                done[path.stem] = record
-    pending = []
-    for task in tasks:
-        missing = tuple(s for s, rid in zip(task.seeds, task.run_ids(), strict=True)
-                        if rid not in done)
-        if missing:
-            pending.append(Task(task.config, missing, task.labels))
+                records[path.stem] = record
     wanted = {rid for task in tasks for rid in task.run_ids()}
-    records = [done[rid] for rid in wanted if rid in done]
-    skipped = len(records)
+    skipped = len(wanted & set(records))
+    pending, claimed = [], set()
+    for task in tasks:
+        seeds = tuple(seed for seed, rid in zip(task.seeds, task.run_ids(), strict=True)
+                      if rid not in records and rid not in claimed)
+        claimed.update(run_id(task.config, seed) for seed in seeds)
+        if seeds:
+            pending.append(Task(task.config, seeds, task.labels))
     total = sum(len(t.seeds) for t in pending)
     if skipped:
-        import logging
-
         logging.getLogger("rnnlab").info("%d of %d runs already finished in %s: skipped",
-                                         skipped, skipped + total, out)
+                                         skipped, skipped + total, folder)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(pending) or 1))
+    bar = tqdm(total=total, desc="runs", unit="run", disable=(not progress)
+               if progress is not None else None, dynamic_ncols=True)
 
     def keep(new: list[dict]) -> None:
         for record in new:
             if folder is not None:
                 write_json(folder / f"{record['run_id']}.json", record)
-            records.append(record)
+            records[record["run_id"]] = record
         bar.update(len(new))
 
-    bar = tqdm(total=total, desc="runs", unit="run", disable=(not progress)
-               if progress is not None else None, dynamic_ncols=True)
     if jobs == 1:
         for task in pending:
             keep(execute(task))
@@ -209,10 +219,13 @@ def run_tasks(tasks: list[Task], out: str | None, jobs: int | None = None,
         import multiprocessing
 
         threads = max(1, (os.cpu_count() or 1) // jobs)
+        # spawn, not fork: a forked copy of a process that already ran torch can hang.
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
                                  initargs=(threads,)) as pool:
-            futures = {pool.submit(execute, task): task for task in pending}
+            # Longest first, so one slow run does not finish alone at the end.
+            order = sorted(pending, key=_cost, reverse=True)
+            futures = {pool.submit(execute, task): task for task in order}
             for future in as_completed(futures):
                 try:
                     keep(future.result())
@@ -223,6 +236,22 @@ def run_tasks(tasks: list[Task], out: str | None, jobs: int | None = None,
     return records
 
 
+def _cost(task: Task) -> float:
+    model, training = task.config["model"], task.config["training"]
+    return len(task.seeds) * model["seq_len"] * model["hidden_size"] ** 0.5 * (
+        1 if model["linear_skip"] else 3) * (training["patience"] + 1)
+
+
+def stage_records(tasks: list[Task], records: dict[str, dict]) -> list[dict]:
+    """The records of these tasks, labelled as these tasks label them."""
+    found = []
+    for task in tasks:
+        for seed, rid in zip(task.seeds, task.run_ids(), strict=True):
+            if rid in records:
+                found.append({**records[rid], **task.labels, "seed": seed})
+    return found
+
+
 def _worker_init(threads: int) -> None:
     import torch
 
@@ -231,12 +260,14 @@ def _worker_init(threads: int) -> None:
 
 def results_frame(records: list[dict]) -> pd.DataFrame:
     """The tidy table: one row per run, predictions left out."""
-    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "predictions"} for r in records])
-    order = [c for c in ("dataset", "model") if c in frame] + sorted(
-        c for c in frame if c not in ("dataset", "model", "seed") and c in _param_columns(frame)
-    ) + ["seed"]
+    skip = ("predictions", "memory")
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k not in skip} for r in records])
+    if frame.empty:
+        return frame
+    order = [c for c in ("dataset", "model") if c in frame] + [
+        c for c in _param_columns(frame) if c not in ("dataset", "model", "seed")] + ["seed"]
     rest = [c for c in frame if c not in order]
-    return frame[order + rest].sort_values(order, kind="stable").reset_index(drop=True)
+    return frame[order + rest]
 
 
 def _param_columns(frame: pd.DataFrame) -> list[str]:
@@ -274,8 +305,24 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
                     row[f"{metric}_std"] = 0.0
                 baseline_rows.append(row)
         summary = pd.concat([summary, pd.DataFrame(baseline_rows)], ignore_index=True)
-        summary = summary.sort_values(["dataset"], kind="stable").reset_index(drop=True)
+        # Datasets in the order they were asked for, each one's baselines after its models.
+        order = {name: i for i, name in enumerate(dict.fromkeys(ok["dataset"]))}
+        summary = summary.sort_values("dataset", key=lambda c: c.map(order),
+                                      kind="stable").reset_index(drop=True)
     return summary
+
+
+def compare_tasks(datasets: list[str], models: list[str], seeds: int, base) -> list[Task]:
+    """One task per dataset x model, each with `seeds` seeds from the base config's seed."""
+    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
+    tasks = []
+    for dataset in datasets:
+        for model in models:
+            config = base.to_dict()
+            config["data"]["source"] = dataset
+            config["model"]["model"] = model
+            tasks.append(Task(config, seed_list, {"dataset": dataset, "model": model}))
+    return tasks
 
 
 def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None = None,
@@ -296,17 +343,45 @@ def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None
     base = base_config(overrides)
     _check_models(models)
     _check_sources(base, datasets)
-    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
-    tasks = []
-    for dataset in datasets:
-        for model in models:
-            config = base.to_dict()
-            config["data"]["source"] = dataset
-            config["model"]["model"] = model
-            tasks.append(Task(config, seed_list, {"dataset": dataset, "model": model}))
+    tasks = compare_tasks(datasets, models, seeds, base)
     settings = {"kind": "compare", "datasets": datasets, "models": models, "seeds": seeds,
                 "config": base.to_dict()}
     return _run_and_write(tasks, settings, out, jobs, progress, command, by=["dataset", "model"])
+
+
+def sweep_grid(params: dict) -> dict[str, list]:
+    """Check sweep parameter names (listing the valid ones) and convert their values."""
+    from .config import coerce, param_names
+
+    if not params:
+        raise ConfigError("sweep needs at least one --param NAME=V1,V2,...")
+    valid = param_names()
+    grid = {}
+    for name, values in params.items():
+        if name not in valid:
+            raise ConfigError(f"unknown parameter {name!r} to sweep; valid names are "
+                              f"{', '.join(sorted(valid))}")
+        hint = typing.get_type_hints(valid[name])[name]
+        grid[name] = [coerce(name, v, hint) for v in _names(values)]
+    return grid
+
+
+def sweep_tasks(datasets: list[str], model: str, grid: dict[str, list], seeds: int,
+                overrides: dict) -> list[Task]:
+    """One task per dataset x grid point."""
+    import itertools
+
+    base = base_config({**overrides, "model": model})
+    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
+    tasks = []
+    for dataset in datasets:
+        for combo in itertools.product(*grid.values()):
+            values = dict(zip(grid, combo, strict=True))
+            config = base_config({**overrides, "model": model, **values}).to_dict()
+            config["data"]["source"] = dataset
+            labels = {"dataset": dataset, "model": values.get("model", model), **values}
+            tasks.append(Task(config, seed_list, labels))
+    return tasks
 
 
 def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
@@ -321,33 +396,12 @@ def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
     --------
     >>> sweep("sine", "lstm", {"seq_len": [10, 30, 100]}, epochs=2)  # doctest: +SKIP
     """
-    import itertools
-
-    from .config import coerce, param_names
-
     datasets = _names(data)
-    if not params:
-        raise ConfigError("sweep needs at least one --param NAME=V1,V2,...")
-    valid = param_names()
-    grid = {}
-    for name, values in params.items():
-        if name not in valid:
-            raise ConfigError(f"unknown parameter {name!r} to sweep; valid names are "
-                              f"{', '.join(sorted(valid))}")
-        hint = typing.get_type_hints(valid[name])[name]
-        grid[name] = [coerce(name, v, hint) for v in _names(values)]
+    grid = sweep_grid(params or {})
     base = base_config({**overrides, "model": model})
     _check_models(grid.get("model", [model]))
     _check_sources(base, datasets)
-    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
-    tasks = []
-    for dataset in datasets:
-        for combo in itertools.product(*grid.values()):
-            values = dict(zip(grid, combo, strict=True))
-            config = base_config({**overrides, "model": model, **values}).to_dict()
-            config["data"]["source"] = dataset
-            labels = {"dataset": dataset, "model": values.get("model", model), **values}
-            tasks.append(Task(config, seed_list, labels))
+    tasks = sweep_tasks(datasets, model, grid, seeds, overrides)
     settings = {"kind": "sweep", "datasets": datasets, "model": model, "grid": grid,
                 "seeds": seeds, "config": base.to_dict()}
     by = ["dataset", *[p for p in grid if p != "model"], "model"]
@@ -400,11 +454,10 @@ def _check_sources(base, datasets) -> None:
 
 
 def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.DataFrame:
-    from pathlib import Path
-
     if out is not None:
         _prepare_lab_dir(Path(out), settings, command)
-    records = run_tasks(tasks, out, jobs, progress)
+    folder = Path(out) / "runs" if out is not None else None
+    records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
     results = results_frame(records)
     if out is not None:
         from .report import write_lab_outputs

@@ -182,8 +182,8 @@ class HtmlReport:
 
         toc = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>'
                       for t, a, _ in self.sections)
-        body = "".join(f'<section id="{a}"><h2>{html.escape(t)}</h2>{"".join(parts)}</section>'
-                       for t, a, parts in self.sections)
+        body = "".join(f'<section id="{a}"><h2>{i}. {html.escape(t)}</h2>{"".join(parts)}'
+                       "</section>" for i, (t, a, parts) in enumerate(self.sections, 1))
         return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>"
                 f"<h1>{html.escape(self.title)}</h1><p class=\"meta\">"
@@ -243,17 +243,30 @@ def add_failures(report: HtmlReport, results: pd.DataFrame) -> None:
 
 
 def summary_table(summary: pd.DataFrame, dataset: str, key: str = "model") -> tuple:
+    """Rows of one dataset as text cells (mean ± std), baselines last and marked."""
     rows = summary[summary["dataset"] == dataset]
-    table = pd.DataFrame({
-        key: rows[key].astype(str),
-        "runs": rows["runs"],
-        "RMSE": [_pm(m, s) for m, s in zip(rows["rmse_mean"], rows["rmse_std"], strict=True)],
-        "MAE": [_pm(m, s) for m, s in zip(rows["mae_mean"], rows["mae_std"], strict=True)],
-        "MASE": [_pm(m, s) for m, s in zip(rows["mase_mean"], rows["mase_std"], strict=True)],
-    })
-    baselines = {i for i, name in enumerate(table[key]) if name in ("naive", "mean",
-                                                                    "seasonal_naive")}
-    return table.reset_index(drop=True), baselines
+    columns = {}
+    if key != "model":
+        columns[key] = [_value(v) for v in rows[key]]
+    columns["model"] = rows["model"].astype(str).tolist()
+    columns["runs"] = rows["runs"].tolist()
+    for metric in ("rmse", "mae", "mase"):
+        columns[metric.upper()] = [_pm(m, s) for m, s in zip(rows[f"{metric}_mean"],
+                                                             rows[f"{metric}_std"], strict=True)]
+    table = pd.DataFrame(columns)
+    baselines = {i for i, name in enumerate(table["model"]) if name in BASELINE_LABELS}
+    return table, baselines
+
+
+BASELINE_LABELS = ("naive", "mean", "seasonal_naive")
+
+
+def _value(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _pm(mean: float, std: float) -> str:
@@ -325,6 +338,10 @@ def add_compare(report: HtmlReport, out: Path, records: list[dict], results: pd.
     return parts
 
 
+# A change smaller than this share of the RMSE is not worth a setting, whatever the seeds.
+MEANINGFUL = 0.01
+
+
 def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> str:
     rows = summary[(summary["dataset"] == dataset) & summary[param].notna()]
     rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
@@ -334,18 +351,20 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     spread = rows.groupby(param)["rmse_std"].max().max()
     best_value = curve.idxmin()
     naive = summary[(summary["dataset"] == dataset) & (summary["model"] == "naive")]
-    values = ", ".join(f"{v}: {curve[v]:.4g}" for v in curve.index)
+    values = ", ".join(f"{_value(v)}: {curve[v]:.4g}" for v in curve.index)
     text = f"on {dataset}, test RMSE by {param}: {values}"
     reference = default if default in curve.index else curve.index[0]
     gain = curve[reference] - curve[best_value]
     if best_value == reference or gain <= 0:
-        text += f"; the default {param} = {reference} is already the best"
-    elif spread > 0 and gain <= 2 * spread:
-        text += (f"; {param} = {best_value} is best, but its gain over {reference} "
-                 f"({gain:.2g}) is within two seed standard deviations ({spread:.2g}): "
-                 f"changing {param} does not measurably help")
+        text += f"; the default {param} = {_value(reference)} is already the best"
+    elif gain <= 2 * spread or gain <= MEANINGFUL * curve[reference]:
+        why = (f"within two seed standard deviations ({spread:.2g})" if gain <= 2 * spread
+               else f"under {100 * MEANINGFUL:.0f}% of the RMSE")
+        text += (f"; {param} = {_value(best_value)} is best, but its gain over "
+                 f"{_value(reference)} ({gain:.2g}) is {why}: changing {param} does not "
+                 "measurably help")
     else:
-        text += (f"; changing {param} from {reference} to {best_value} helps: "
+        text += (f"; changing {param} from {_value(reference)} to {_value(best_value)} helps: "
                  f"{relative(curve[best_value], curve[reference])} RMSE")
     if not naive.empty:
         naive_rmse = naive["rmse_mean"].iloc[0]
@@ -355,10 +374,11 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
 
 
 def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.DataFrame,
-              settings: dict, prefix: str = "", title: str = "Sweep") -> list[str]:
+              settings: dict, prefix: str = "", title: str = "Sweep",
+              parts: list[str] | None = None) -> list[str]:
     from .config import param_names
 
-    parts = report.section(title)
+    parts = report.section(title) if parts is None else parts
     if summary.empty:
         parts.append(report.reading("no run finished"))
         return parts
@@ -391,9 +411,13 @@ MODEL_COLORS = {"rnn": "tab:orange", "lstm": "tab:blue", "gru": "tab:green",
 def plot_rmse_bars(summary: pd.DataFrame, path: str | Path) -> None:
     plt = _pyplot()
     datasets = list(summary["dataset"].unique())
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 * len(datasets) + 1, 3.6),
+    cols = min(3, len(datasets))
+    rows_n = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.6 * cols + 0.6, 3.4 * rows_n),
                              layout="constrained", squeeze=False)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
+    for ax in axes.flat[len(datasets):]:
+        ax.set_visible(False)
+    for ax, dataset in zip(axes.flat, datasets, strict=False):
         rows = summary[summary["dataset"] == dataset]
         names = list(rows["model"])
         colors = [MODEL_COLORS.get(n, "0.55") if n not in ("naive", "mean", "seasonal_naive")
@@ -404,7 +428,8 @@ def plot_rmse_bars(summary: pd.DataFrame, path: str | Path) -> None:
                                           names], rotation=45, ha="right")
         ax.set_title(dataset, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("test RMSE")
+    for row in axes:
+        row[0].set_ylabel("test RMSE")
     _save(fig, path)
 
 
@@ -439,7 +464,8 @@ def plot_overlay(records: list[dict], dataset: str, path: str | Path,
 
 
 RECORD_KEYS = {"status", "error", "run_id", "rmse", "mae", "mape", "smape", "mase",
-               "train_seconds", "wall_seconds", "epochs", "best_epoch", "stopped", "scaler",
+               "train_seconds", "wall_seconds", "epochs", "best_epoch", "stopped", "scaler_used",
+               "effective_memory",
                "seasonal_period", "n_test"} | {f"{b}_{m}" for b in ("naive", "mean",
                                                                   "seasonal_naive")
                                                for m in METRICS}
