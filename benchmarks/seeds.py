@@ -1,0 +1,108 @@
+"""Five seeds trained as one stack (`rnnlab.ensemble.fit_seeds`) against one seed alone and
+against five separate fits, with rnnlab's default settings.
+
+For each task and model, in one warm process (a throw-away fit first pays the imports),
+it times, as medians over the repeats:
+- one seed alone: ``Forecaster(seed=0).fit`` (what ``compare --seeds 1`` trains);
+- five separate fits, seeds 0-4, one after the other;
+- `fit_seeds` with the same five seeds.
+It also prints the epochs the seeds ran (early stopping: the stack trains each model only
+until it stops, so its work is the sum of the seeds' epochs and it lasts as long as the
+slowest seed), and the largest difference in test RMSE between a stacked model and the
+separate fit of the same seed.
+
+    .venv/bin/python benchmarks/seeds.py
+    .venv/bin/python benchmarks/seeds.py --tasks sine --models lstm --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from rnnlab.config import DataConfig
+from rnnlab.data import load_series
+from rnnlab.ensemble import fit_seeds
+from rnnlab.forecaster import Forecaster
+from rnnlab.metrics import rmse
+from rnnlab.windows import split_sizes
+
+
+def test_rmse(forecaster: Forecaster, series, n_test: int) -> float:
+    predicted = forecaster.predict(series).iloc[-n_test:]
+    return rmse(series.iloc[-n_test:].to_numpy(), predicted.to_numpy())
+
+
+def measure(task: str, model: str, seeds: list[int], repeats: int) -> dict:
+    series = load_series(task)
+    split = split_sizes(len(series), Forecaster().seq_len, DataConfig.val_fraction,
+                        DataConfig.test_fraction, name=task)
+    fit_part = series.iloc[:split.n_fit]
+    template = Forecaster(model=model, progress=False)
+    single, separate, stacked = [], [], []
+    for _ in range(repeats):
+        clock = time.perf_counter()
+        Forecaster(model=model, seed=seeds[0], progress=False).fit(fit_part, split.n_val)
+        single.append(time.perf_counter() - clock)
+        clock = time.perf_counter()
+        alone = [Forecaster(model=model, seed=s, progress=False).fit(fit_part, split.n_val)
+                 for s in seeds]
+        separate.append(time.perf_counter() - clock)
+        clock = time.perf_counter()
+        together = fit_seeds(template, fit_part, split.n_val, seeds)
+        stacked.append(time.perf_counter() - clock)
+    rmse_alone = [test_rmse(f, series, split.n_test) for f in alone]
+    rmse_together = [test_rmse(f, series, split.n_test) for f in together]
+    return {
+        "task": task, "model": model,
+        "single_s": statistics.median(single),
+        "separate_s": statistics.median(separate),
+        "stacked_s": statistics.median(stacked),
+        "epochs": [f.history_.epochs_run for f in together],
+        "epochs_alone": [f.history_.epochs_run for f in alone],
+        "rmse": float(np.mean(rmse_together)),
+        "max_rmse_diff": float(np.max(np.abs(np.subtract(rmse_together, rmse_alone)))),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", default="sine,stock:A")
+    parser.add_argument("--models", default="rnn,lstm,gru")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seeds = list(range(args.seeds))
+    warm = load_series("sine").iloc[:400]
+    fit_seeds(Forecaster(model="gru", epochs=1, progress=False), warm, 40, [0, 1])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
+          f"medians of {args.repeats}, seconds")
+    header = (f"{'task':8} {'model':5} {'1 seed':>7} {f'{len(seeds)} separate':>11} "
+              f"{f'{len(seeds)} stacked':>10} {'stacked/1':>9} {'separate/stacked':>16} "
+              f"{'epochs per seed':>20} {'test RMSE':>9} {'max |dRMSE|':>11}")
+    print(header)
+    for task in args.tasks.split(","):
+        for model in args.models.split(","):
+            r = measure(task, model, seeds, args.repeats)
+            epochs = ",".join(map(str, r["epochs"]))
+            print(f"{r['task']:8} {r['model']:5} {r['single_s']:7.2f} {r['separate_s']:11.2f} "
+                  f"{r['stacked_s']:10.2f} {r['stacked_s'] / r['single_s']:9.2f} "
+                  f"{r['separate_s'] / r['stacked_s']:16.2f} {epochs:>20} {r['rmse']:9.4f} "
+                  f"{r['max_rmse_diff']:11.2e}", flush=True)
+            if r["epochs"] != r["epochs_alone"]:
+                print(f"  epochs of the separate fits differ: {r['epochs_alone']}")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
