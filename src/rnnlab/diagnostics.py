@@ -72,17 +72,17 @@ def adf_pvalue(values: np.ndarray, regression: str = "c") -> float:
     return _adf(values, regression).p_value
 
 
-def _adf(values: np.ndarray, regression: str = "c") -> TestResult:
+def _adf(values: np.ndarray, regression: str = "c") -> HypothesisTest:
     from statsmodels.tsa.stattools import adfuller
 
     with _quiet_statsmodels():
         result = adfuller(np.asarray(values, dtype=np.float64), regression=regression,
                           autolag="AIC", result_object=True)
     null = "unit root" if regression == "c" else "unit root (around a linear trend)"
-    return TestResult(float(result.statistic), float(result.pvalue), int(result.lags), null)
+    return HypothesisTest(float(result.statistic), float(result.pvalue), int(result.lags), null)
 
 
-def _kpss(values: np.ndarray, regression: str = "c") -> TestResult:
+def _kpss(values: np.ndarray, regression: str = "c") -> HypothesisTest:
     from statsmodels.tsa.stattools import kpss
 
     with _quiet_statsmodels():
@@ -90,19 +90,19 @@ def _kpss(values: np.ndarray, regression: str = "c") -> TestResult:
                       nlags="auto", result_object=True)
     null = "stationary around a level" if regression == "c" else \
         "stationary around a linear trend"
-    return TestResult(float(result.statistic), float(result.pvalue), int(result.lags), null)
+    return HypothesisTest(float(result.statistic), float(result.pvalue), int(result.lags), null)
 
 
-def _ljung_box(values: np.ndarray, lags: int) -> TestResult:
+def _ljung_box(values: np.ndarray, lags: int) -> HypothesisTest:
     from statsmodels.stats.diagnostic import acorr_ljungbox
 
     table = acorr_ljungbox(np.asarray(values, dtype=np.float64), lags=[lags], return_df=True)
     row = table.iloc[-1]
-    return TestResult(float(row["lb_stat"]), float(row["lb_pvalue"]), lags,
+    return HypothesisTest(float(row["lb_stat"]), float(row["lb_pvalue"]), lags,
                       f"no autocorrelation up to lag {lags}")
 
 
-def _has_unit_root(adf: TestResult, kpss: TestResult) -> bool:
+def _has_unit_root(adf: HypothesisTest, kpss: HypothesisTest) -> bool:
     """ADF cannot reject a unit root, or rejects it only weakly while KPSS rejects a
     constant level: the two tests are read together, which halves ADF's false alarms on
     random walks without costing power on persistent stationary series."""
@@ -190,7 +190,7 @@ def _spectral_peak(x: np.ndarray, max_period: int | None = None
 
 
 @dataclass
-class TestResult:
+class HypothesisTest:
     """One hypothesis test: its statistic, p-value, lags used and its null hypothesis."""
 
     statistic: float
@@ -210,7 +210,7 @@ class Inspection:
     name: str
     n: int
     summary: dict[str, float]
-    tests: dict[str, TestResult]
+    tests: dict[str, HypothesisTest]
     acf: np.ndarray  # lags 0..max_lag
     pacf: np.ndarray  # lags 0..max_lag
     frequencies: np.ndarray  # periodogram of the analysed series (cycles per sample)

@@ -169,32 +169,33 @@ def plot_memory_curves(profiles: dict[str, MemoryProfile], path: str | Path,
     _save(fig, path)
 
 
-def compare_memory(series: pd.Series, split, models=("rnn", "lstm", "gru"),
-                   **params) -> dict[str, dict]:
-    """Backtest each model with the same parameters and probe its memory.
+def compare_memory(series: pd.Series, split, forecasters: dict) -> dict[str, dict]:
+    """Backtest each (unfitted) forecaster on the same split and probe its memory.
 
-    Returns {model: {"profile": MemoryProfile, "metrics": {...}}}, the metrics of the model
-    and the baselines on the test part (as `rnnlab.experiment.backtest` scores them).
+    Returns {label: {"profile": MemoryProfile, "metrics": {...}}}, with the metrics of the
+    model and the baselines on the test part as `rnnlab.experiment.backtest` scores them;
+    `plot_memory_curves({k: v["profile"] ...}, path)` draws them side by side.
 
     Examples
     --------
+    >>> from rnnlab import Forecaster
     >>> from rnnlab.data import delay
     >>> from rnnlab.windows import split_sizes
     >>> series = delay()
     >>> split = split_sizes(len(series), 30, 0.1, 0.2)
-    >>> found = compare_memory(series, split, models=("lstm",), linear_skip=False, epochs=2,
-    ...                        progress=False)
+    >>> nets = {name: Forecaster(model=name, linear_skip=False, epochs=2, progress=False)
+    ...         for name in ("rnn", "lstm")}
+    >>> found = compare_memory(series, split, nets)
     >>> found["lstm"]["profile"].seq_len
     30
     """
     from .experiment import backtest
-    from .forecaster import Forecaster
 
     found = {}
-    for name in models:
-        result = backtest(series, Forecaster(model=name, **params), split)
-        found[name] = {"profile": memory_profile(result.forecaster, series, split),
-                       "metrics": result.metrics}
+    for label, forecaster in forecasters.items():
+        result = backtest(series, forecaster, split)
+        found[label] = {"profile": memory_profile(result.forecaster, series, split),
+                        "metrics": result.metrics}
     return found
 
 
@@ -383,7 +384,8 @@ def _anatomy_lines(anatomy: Anatomy) -> list[str]:
         elif e.recovery_steps == 0:
             recovery = "errors stay at their normal level"
         else:
-            recovery = f"recovers after {e.recovery_steps} steps"
+            recovery = (f"recovers after {e.recovery_steps} step"
+                        + ("s" if e.recovery_steps > 1 else ""))
         ordinary = "" if e.jump_size >= LARGE_JUMP else ", an ordinary change"
         lines.append(
             f"{kind} of {e.jump:+.3g} at {e.at} ({e.jump_size:.1f}x a typical change"

@@ -1,0 +1,181 @@
+"""Acceptance figures of the diagnostics (issue 4), measured on this machine.
+
+    .venv/bin/python benchmarks/diagnostics_figures.py                 # everything
+    .venv/bin/python benchmarks/diagnostics_figures.py --part verdicts
+    .venv/bin/python benchmarks/diagnostics_figures.py --part delay --seeds 0,1,2
+    .venv/bin/python benchmarks/diagnostics_figures.py --part drop --out runs/diag
+
+- verdicts: `rnnlab.inspect` on every built-in series and on 10 tickers drawn (seeded)
+  from ../shared/data/sandp500/individual_stocks_5yr;
+- delay: rnn, lstm and gru on the long-delay task (seq_len 30, no linear skip): test
+  RMSE beside the mean baseline, effective memory and the share of sensitivity at the lag;
+- drop: lstm on `drop` with the auto and the window scaler: error after the drop against
+  before it, the undershoot and the recovery time.
+
+Prints Markdown tables; with --out also writes figures.json and the plots there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+SANDP = Path(__file__).resolve().parents[2] / "shared" / "data" / "sandp500" / \
+    "individual_stocks_5yr"
+BUILTINS = ["sine", "noise", "complex", "random_walk", "drop", "delay",
+            "stock:A", "stock:AAPL", "stock:AMZN", "stock:GOOG", "stock:MSFT"]
+# Training for the delay task: the library's default budget (batch 256, patience 5) stops
+# before any of the three nets finds the lag, so each gets more, smaller steps.
+DELAY_PARAMS = dict(seq_len=30, linear_skip=False, hidden_size=32, num_layers=1,
+                    batch_size=64, patience=15, epochs=100, progress=False)
+
+
+def random_tickers(count: int = 10, seed: int = 0) -> list[Path]:
+    files = sorted(SANDP.glob("*_data.csv"))
+    picked = np.random.default_rng(seed).choice(len(files), size=count, replace=False)
+    return [files[i] for i in sorted(picked)]
+
+
+def verdicts(ticker_seed: int) -> list[dict]:
+    from rnnlab import inspect, load_series
+    from rnnlab.errors import RnnlabError
+
+    sources = [(name, name) for name in BUILTINS]
+    if SANDP.is_dir():
+        sources += [(path.name.split("_data")[0], str(path))
+                    for path in random_tickers(seed=ticker_seed)]
+    rows = []
+    for label, source in sources:
+        try:
+            found = inspect(load_series(source))
+        except RnnlabError as exc:
+            rows.append({"series": label, "verdict": "error", "evidence": str(exc)})
+            continue
+        rows.append({"series": label, "n": found.n, "verdict": found.verdict,
+                     "period": found.period, "seq_len": found.suggested_seq_len,
+                     "adf_p": found.tests["adf"].p_value,
+                     "ljung_box_p": found.tests["ljung_box"].p_value,
+                     "evidence": found.evidence})
+    print("| series | n | verdict | period | seq_len | ADF p | Ljung-Box p |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if r["verdict"] == "error":
+            print(f"| {r['series']} | | error: {r['evidence']} | | | | |")
+            continue
+        print(f"| {r['series']} | {r['n']} | {r['verdict']} | {r['period'] or ''} | "
+              f"{r['seq_len']} | {r['adf_p']:.3f} | {r['ljung_box_p']:.3g} |")
+    return rows
+
+
+def delay_task(seeds: list[int], out: Path | None) -> list[dict]:
+    from rnnlab.data import delay
+    from rnnlab.experiment import backtest
+    from rnnlab.explain import memory_profile, plot_memory_curves
+    from rnnlab.forecaster import Forecaster
+    from rnnlab.windows import split_sizes
+
+    series = delay()
+    lag = 20
+    split = split_sizes(len(series), DELAY_PARAMS["seq_len"], 0.1, 0.2)
+    rows, profiles = [], {}
+    for seed in seeds:
+        for model in ("rnn", "lstm", "gru", "linear"):
+            params = {**DELAY_PARAMS, "linear_skip": model == "linear"}
+            started = time.perf_counter()
+            result = backtest(series, Forecaster(model=model, seed=seed, **params), split)
+            seconds = time.perf_counter() - started
+            profile = memory_profile(result.forecaster, series, split)
+            if seed == seeds[0]:
+                profiles[model] = profile
+            rows.append({"model": model, "seed": seed,
+                         "rmse": result.metrics["model"]["rmse"],
+                         "mean_rmse": result.metrics["mean"]["rmse"],
+                         "naive_rmse": result.metrics["naive"]["rmse"],
+                         "effective_memory": profile.effective_memory,
+                         "share_at_lag": float(profile.sensitivity[lag - 1]),
+                         "epochs": result.forecaster.epochs_run_, "seconds": seconds})
+    print(f"\ndelay task ({series.name}, {len(series)} points): "
+          + ", ".join(f"{k}={v}" for k, v in DELAY_PARAMS.items() if k != "progress"))
+    print("| model | seed | test RMSE | mean RMSE | effective memory | share at lag 20 | "
+          "epochs | fit s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['seed']} | {r['rmse']:.3f} | {r['mean_rmse']:.3f} | "
+              f"{r['effective_memory']} | {r['share_at_lag']:.2f} | {r['epochs']} | "
+              f"{r['seconds']:.1f} |")
+    if out is not None:
+        plot_memory_curves(profiles, out / "delay_memory.png",
+                           title=f"{series.name}: what each model looks at (seed {seeds[0]})")
+    return rows
+
+
+def drop_anatomy(out: Path | None) -> list[dict]:
+    from rnnlab.data import load_series
+    from rnnlab.experiment import backtest
+    from rnnlab.explain import failure_anatomy, plot_episodes
+    from rnnlab.forecaster import Forecaster
+    from rnnlab.windows import split_sizes
+
+    series = load_series("drop")
+    split = split_sizes(len(series), 30, 0.1, 0.2)
+    rows = []
+    for scaler in ("auto", "window"):
+        result = backtest(series, Forecaster(model="lstm", scaler=scaler, progress=False),
+                          split)
+        anatomy = failure_anatomy(result.predictions)
+        first = max(anatomy.episodes, key=lambda e: abs(e.jump))
+        rows.append({"scaler": scaler, "resolved": result.forecaster.scaler_.kind,
+                     "rmse": result.metrics["model"]["rmse"],
+                     "naive_rmse": result.metrics["naive"]["rmse"],
+                     "rmse_before": anatomy.rmse_before, "episode": first.__dict__,
+                     "lines": anatomy.lines})
+        if out is not None:
+            plot_episodes(result.predictions, anatomy, out / f"drop_episodes_{scaler}.png",
+                          title=f"drop: lstm, scaler {scaler}")
+    print("\ndrop (level drop of 4 at step 880; test part starts at 800), lstm")
+    print("| scaler | test RMSE | naive | RMSE before the drop | RMSE 20 steps after | "
+          "mean error after | share of the drop missed | recovery (steps) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        e = r["episode"]
+        recovery = "none within the test part" if e["recovery_steps"] is None \
+            else e["recovery_steps"]
+        print(f"| {r['scaler']} ({r['resolved']}) | {r['rmse']:.3f} | {r['naive_rmse']:.3f} | "
+              f"{r['rmse_before']:.3f} | {e['rmse_after']:.3f} | {e['bias_after']:+.3f} | "
+              f"{100 * e['undershoot']:.0f}% | {recovery} |")
+    for r in rows:
+        print(f"\nscaler {r['scaler']}:")
+        for line in r["lines"]:
+            print(f"  {line}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "verdicts", "delay", "drop"), default="all")
+    parser.add_argument("--seeds", default="0", help="seeds of the delay task, e.g. 0,1,2")
+    parser.add_argument("--ticker-seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    figures = {}
+    if args.part in ("all", "verdicts"):
+        figures["verdicts"] = verdicts(args.ticker_seed)
+    if args.part in ("all", "delay"):
+        figures["delay"] = delay_task([int(s) for s in args.seeds.split(",")], args.out)
+    if args.part in ("all", "drop"):
+        figures["drop"] = drop_anatomy(args.out)
+    if args.out is not None:
+        (args.out / "figures.json").write_text(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
