@@ -1,0 +1,152 @@
+"""Training throughput and peak memory: rnnlab's loop beside a raw PyTorch loop.
+
+Both train the same network (nn.RNN / LSTM / GRU, 2 layers, + Linear head) on the same
+series tensor with the same step: batch 256 drawn by a random permutation, MSE, Adam at
+rnnlab's default lr, gradient norm clipped at 1. The raw loop is what one writes with no
+framework: windows materialised once as an (n, seq_len, 1) tensor, indexed per batch.
+rnnlab's loop is `rnnlab.train.train` on `Windows` views, validation off, so both count
+only training work.
+
+    .venv/bin/python benchmarks/throughput.py --models lstm --sizes 32x30
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import math
+import re
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnlab.config import TrainConfig
+from rnnlab.models import build_model
+from rnnlab.train import train
+from rnnlab.windows import Windows
+
+BATCH_SIZE = 256
+NUM_LAYERS = 2
+N_WINDOWS = BATCH_SIZE * 16  # windows per epoch: 16 steps
+SIZES = ((32, 30), (32, 100), (128, 30), (128, 100))  # (hidden_size, seq_len)
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+# Enough timed work per measurement that timer and scheduler noise stay small.
+MIN_SECONDS = 1.0
+
+
+@dataclass
+class Cell:
+    model: str
+    hidden_size: int
+    seq_len: int
+    rnnlab_wps: float  # windows per second, median
+    raw_wps: float
+    ratio: float  # median of paired rnnlab / raw ratios
+    rnnlab_peak_mib: float
+    raw_peak_mib: float
+
+
+def series(seq_len: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(N_WINDOWS + seq_len, generator=gen)  # (n,)
+
+
+def rnnlab_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:
+    z = series(seq_len)
+    torch.manual_seed(0)
+    net = build_model(model, seq_len, 1, hidden_size, NUM_LAYERS, 0.0, True)
+    windows = Windows(z, seq_len, seq_len, len(z), relative=False)
+    train(net, windows, None, TrainConfig(epochs=epochs), progress=False)
+
+
+def raw_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:
+    z = series(seq_len)
+    torch.manual_seed(0)
+    x_all = z.unfold(0, seq_len, 1)[:N_WINDOWS].unsqueeze(-1).contiguous()  # (n, seq_len, 1)
+    y_all = z[seq_len:].contiguous()  # (n,)
+    rnn = CELLS[model](1, hidden_size, NUM_LAYERS, batch_first=True)
+    head = nn.Linear(hidden_size, 1)
+    params = [*rnn.parameters(), *head.parameters()]
+    opt = torch.optim.Adam(params, lr=TrainConfig.lr)
+    for _ in range(epochs):
+        for idx in torch.randperm(N_WINDOWS).split(BATCH_SIZE):
+            opt.zero_grad(set_to_none=True)
+            out, _ = rnn(x_all[idx])
+            loss = F.mse_loss(head(out[:, -1]).squeeze(-1), y_all[idx])
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, TrainConfig.clip_grad_norm)
+            opt.step()
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as fh:
+        return int(re.search(rf"{key}:\s+(\d+) kB", fh.read()).group(1))
+
+
+def peak_mib(run) -> float:
+    """Peak resident memory that `run()` adds above the level before it, in MiB.
+
+    Freed memory is handed back to the OS first and the kernel's high-water mark is reset
+    (Linux), so the figure is this run's own peak; NaN where that is not possible.
+    """
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        before = _status_kib("VmRSS")
+    except OSError:
+        run()
+        return math.nan
+    run()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
+def measure(model: str, hidden_size: int, seq_len: int, repeats: int = 3) -> Cell:
+    """Median windows/s of both loops, measured alternately, and each one's peak memory."""
+    loops = {"rnnlab": rnnlab_loop, "raw": raw_loop}
+    peaks = {name: peak_mib(lambda f=f: f(model, hidden_size, seq_len, 1))
+             for name, f in loops.items()}  # also the warm-up
+    started = time.perf_counter()
+    raw_loop(model, hidden_size, seq_len, 1)
+    epochs = max(1, math.ceil(MIN_SECONDS / (time.perf_counter() - started)))
+    speeds: dict[str, list[float]] = {name: [] for name in loops}
+    for _ in range(repeats):
+        for name, loop in loops.items():
+            started = time.perf_counter()
+            loop(model, hidden_size, seq_len, epochs)
+            speeds[name].append(epochs * N_WINDOWS / (time.perf_counter() - started))
+    ratios = [a / b for a, b in zip(speeds["rnnlab"], speeds["raw"], strict=True)]
+    return Cell(model, hidden_size, seq_len, statistics.median(speeds["rnnlab"]),
+                statistics.median(speeds["raw"]), statistics.median(ratios),
+                peaks["rnnlab"], peaks["raw"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(CELLS))
+    parser.add_argument("--sizes", default=",".join(f"{h}x{s}" for h, s in SIZES),
+                        help="hidden_size x seq_len, comma separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, help="torch threads [default: torch's]")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"batch {BATCH_SIZE}, {NUM_LAYERS} layers, {N_WINDOWS} windows/epoch, "
+          f"{torch.get_num_threads()} threads")
+    for size in args.sizes.split(","):
+        hidden_size, seq_len = (int(v) for v in size.split("x"))
+        for model in args.models.split(","):
+            c = measure(model, hidden_size, seq_len, args.repeats)
+            print(f"{model:4s} hidden {hidden_size:3d} seq_len {seq_len:3d}: rnnlab "
+                  f"{c.rnnlab_wps:8.0f} w/s, raw {c.raw_wps:8.0f} w/s, ratio {c.ratio:.2f}; "
+                  f"peak {c.rnnlab_peak_mib:.1f} vs {c.raw_peak_mib:.1f} MiB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
