@@ -332,14 +332,10 @@ def explain_command(run_dir, out):
 
     result = explain_run(run_dir, out)
     inspection = result["inspection"]
-    memory = result["memory"]
     click.echo(f"{result['series']}: {result['model']} (scaler {result['scaler']}, linear "
                f"skip {'on' if result['linear_skip'] else 'off'}) from {run_dir}")
     click.echo(f"series: {inspection['verdict']}: {inspection['evidence']}")
-    top = sorted(range(memory["seq_len"]), key=lambda k: -memory["sensitivity"][k])[:3]
-    click.echo(f"memory: effective memory {memory['effective_memory']} of {memory['seq_len']} "
-               f"steps ({100 * memory['coverage']:.0f}% of the input sensitivity); largest at "
-               + ", ".join(f"lag {k + 1} ({100 * memory['sensitivity'][k]:.0f}%)" for k in top))
+    click.echo(f"memory: {result['memory']['text']}")
     click.echo("failure anatomy:")
     for line in result["anatomy"]["lines"]:
         click.echo(f"  {line}")

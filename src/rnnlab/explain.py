@@ -61,18 +61,32 @@ class MemoryProfile:
     def seq_len(self) -> int:
         return len(self.sensitivity)
 
+    @property
+    def peak_lag(self) -> int:
+        """The lag the prediction is most sensitive to."""
+        return int(np.argmax(self.sensitivity)) + 1
+
+    @property
+    def flat(self) -> bool:
+        """No lag stands out: the peak is under twice the uniform share. The effective
+        memory of a flat curve is long only because nothing is looked at in particular."""
+        return bool(self.sensitivity.max() < 2.0 / self.seq_len)
+
     def to_dict(self) -> dict:
         return {"model": self.model, "seq_len": self.seq_len,
                 "effective_memory": self.effective_memory, "coverage": self.coverage,
-                "n_windows": self.n_windows,
+                "peak_lag": self.peak_lag, "flat": self.flat, "n_windows": self.n_windows,
                 "sensitivity": [round(float(v), 6) for v in self.sensitivity]}
 
     def describe(self) -> str:
         top = np.argsort(self.sensitivity)[::-1][:3] + 1
         shares = ", ".join(f"lag {k} {100 * self.sensitivity[k - 1]:.0f}%" for k in top)
-        return (f"{self.model}: effective memory {self.effective_memory} of {self.seq_len} "
+        text = (f"{self.model}: effective memory {self.effective_memory} of {self.seq_len} "
                 f"steps ({100 * self.coverage:.0f}% of the input sensitivity lies in the last "
                 f"{self.effective_memory}); largest: {shares}")
+        if self.flat:
+            text += "; the curve is flat: no lag stands out"
+        return text
 
 
 def effective_memory(sensitivity: np.ndarray, coverage: float = MEMORY_COVERAGE) -> int:
@@ -554,7 +568,7 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         "linear_skip": forecaster.linear_skip,
         "inspection": {k: v for k, v in inspection.to_dict().items()
                        if k not in ("acf", "pacf")},
-        "memory": profile.to_dict(),
+        "memory": {**profile.to_dict(), "text": profile.describe()},
         "anatomy": anatomy.to_dict(),
         "lag_check": lags.to_dict(),
         "files": ["explain.json"],
