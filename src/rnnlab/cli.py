@@ -51,6 +51,15 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 class Group(click.Group):
     """Turns rnnlab's own errors into one line and exit status 2, never a traceback."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        ctx = super().make_context(info_name, list(args), parent=parent, **extra)
+        ctx.meta["rnnlab.args"] = list(self._given)
+        return ctx
+
+    def main(self, args=None, *rest, **kwargs):
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().main(args, *rest, **kwargs)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -113,7 +122,9 @@ def run_config(data: str, options: dict) -> RunConfig:
 
 
 def command_line() -> str:
-    return " ".join(["rnnlab", *(shlex.quote(a) for a in sys.argv[1:])])
+    """The command as typed, for config.json (the arguments click was given)."""
+    args = click.get_current_context().find_root().meta.get("rnnlab.args", sys.argv[1:])
+    return " ".join(["rnnlab", *(shlex.quote(a) for a in args)])
 
 
 def _setup_logging(quiet: bool) -> None:

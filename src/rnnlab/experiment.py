@@ -423,6 +423,28 @@ def base_config(overrides: dict):
     return RunConfig.from_dict(sections)
 
 
+def check_settings(config) -> None:
+    """Refuse bad names and values of a RunConfig by name, before any run starts."""
+    from .models import build_model
+    from .train import check_config, resolve_device
+    from .windows import SCALERS
+
+    model = config.model
+    if model.scaler not in SCALERS:
+        raise ConfigError(f"unknown scaler {model.scaler!r}; valid scalers are "
+                          f"{', '.join(SCALERS)}")
+    if model.seq_len < 1:
+        raise ConfigError(f"seq_len must be at least 1, got {model.seq_len}")
+    build_model(model.model, model.seq_len, 1, model.hidden_size, model.num_layers,
+                model.dropout, model.linear_skip)
+    check_config(config.training)
+    resolve_device(config.training.device)
+    for name in ("val_fraction", "test_fraction"):
+        value = getattr(config.data, name)
+        if not 0 <= value < 1:
+            raise ConfigError(f"{name} must be in [0, 1), got {value}")
+
+
 def _names(value) -> list:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -454,6 +476,10 @@ def _check_sources(base, datasets) -> None:
 
 
 def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.DataFrame:
+    from .config import RunConfig
+
+    for task in tasks:
+        check_settings(RunConfig.from_dict(task.config))
     if out is not None:
         _prepare_lab_dir(Path(out), settings, command)
     folder = Path(out) / "runs" if out is not None else None

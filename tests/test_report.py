@@ -1,0 +1,153 @@
+"""Readings computed from numbers, and the self-contained HTML of compare and demo."""
+
+import base64
+from html.parser import HTMLParser
+
+import pandas as pd
+import pytest
+
+from rnnlab.report import compare_reading, metrics_table, sweep_reading, versus_naive
+
+
+def summary(rows):
+    frame = pd.DataFrame(rows, columns=["dataset", "model", "rmse_mean", "rmse_std"])
+    frame["runs"] = 3
+    return frame
+
+
+def test_noise_reading_says_nothing_beats_the_mean():
+    s = summary([("noise", "lstm", 1.01, 0.01), ("noise", "gru", 1.02, 0.01),
+                 ("noise", "naive", 1.41, 0), ("noise", "mean", 1.00, 0),
+                 ("noise", "seasonal_naive", 1.41, 0)])
+    text = compare_reading(s, "noise")
+    assert text.startswith("no model beats the training mean on noise")
+    assert "within two seed standard deviations" in text
+
+
+def test_stock_reading_says_how_much_worse_than_tomorrow_equals_today():
+    s = summary([("stock:A", "lstm", 0.70, 0.005), ("stock:A", "naive", 0.687, 0),
+                 ("stock:A", "mean", 16.9, 0), ("stock:A", "seasonal_naive", 0.687, 0)])
+    assert "no model beats the naive baseline: the best model, lstm, is 1.9% worse" in \
+        compare_reading(s, "stock:A")
+
+
+def test_winning_reading_gives_the_margin():
+    s = summary([("sine", "rnn", 0.09, 0.001), ("sine", "gru", 0.12, 0.001),
+                 ("sine", "naive", 0.137, 0), ("sine", "mean", 0.72, 0),
+                 ("sine", "seasonal_naive", 0.127, 0)])
+    text = compare_reading(s, "sine")
+    assert "best model, rnn (RMSE 0.09), beats every baseline" in text
+    assert "34.3% better than tomorrow = today" in text
+    assert "gru is the weakest model, 33.3% worse than rnn" in text
+
+
+def test_sweep_reading_separates_noise_from_gains():
+    rows = [("stock:A", 10, "lstm", 0.690, 0.004), ("stock:A", 30, "lstm", 0.692, 0.004),
+            ("stock:A", 100, "lstm", 0.700, 0.004), ("stock:A", None, "naive", 0.687, 0)]
+    s = pd.DataFrame(rows, columns=["dataset", "seq_len", "model", "rmse_mean", "rmse_std"])
+    text = sweep_reading(s, "stock:A", "seq_len", 30)
+    assert "seq_len = 10 is best" in text and "does not measurably help" in text
+    rows[0] = ("stock:A", 10, "lstm", 0.60, 0.004)
+    s = pd.DataFrame(rows, columns=s.columns)
+    assert "changing seq_len from 30 to 10 helps: 13.3% better" in sweep_reading(
+        s, "stock:A", "seq_len", 30)
+
+
+def test_text_table_and_verdict_sentence():
+    metrics = {"model": {"rmse": 0.7, "mae": 0.5, "mape": 1.0, "smape": 1.0, "mase": 1.0},
+               "naive": {"rmse": 0.687, "mae": 0.48, "mape": 1.0, "smape": 1.0, "mase": 0.97},
+               "mean": {"rmse": 16.9, "mae": 15.6, "mape": 20, "smape": 20, "mase": 31},
+               "seasonal_naive": {"rmse": 0.687, "mae": 0.48, "mape": 1, "smape": 1,
+                                  "mase": 0.97}}
+    assert "lstm" in metrics_table(metrics, "lstm").splitlines()[1]
+    assert versus_naive(metrics, "lstm") == (
+        "lstm loses to the naive baseline (RMSE 0.7 vs 0.687); it is 1.9% worse than "
+        "tomorrow = today (naive RMSE 0.687) and 95.9% better than the training mean")
+
+
+class Page(HTMLParser):
+    """Collects what a reader sees: headings, tables, images, links."""
+
+    def __init__(self):
+        super().__init__()
+        self.h2, self.images, self.tables, self.external = [], [], 0, []
+        self._in_h2 = False
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "h2":
+            self._in_h2 = True
+            self.h2.append("")
+        elif tag == "img":
+            self.images.append(attrs.get("src", ""))
+        elif tag == "table":
+            self.tables += 1
+        for key in ("src", "href"):
+            value = attrs.get(key) or ""
+            if value and not value.startswith(("data:", "#")):
+                self.external.append(value)
+
+    def handle_endtag(self, tag):
+        if tag == "h2":
+            self._in_h2 = False
+
+    def handle_data(self, data):
+        if self._in_h2:
+            self.h2[-1] += data
+
+
+def parse(path):
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def assert_images_are_embedded_pngs(page):
+    assert page.images
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page.external == []
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    from rnnlab.study import run_demo
+
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(out, quick=True, jobs=2, progress=False)
+
+
+def test_demo_report_has_every_section_table_and_image(quick_demo):
+    page = parse(quick_demo)
+    titles = [t.split(". ", 1)[1] for t in page.h2]
+    assert titles == [
+        "Headline",
+        "Is each series predictable at all?",
+        "RNN, LSTM and GRU against the baselines",
+        "What the models look at (memory curves)",
+        "Would a longer window (seq_len) help?",
+        "Does an LSTM fix the RNN's short memory?",
+        "Do clipping, hidden size and the LR schedule matter?",
+        "What happens after an abrupt drop?",
+        "Is the model just repeating the last value?",
+    ]
+    # headline, predictability, 6 compare tables, seq_len, memory, options, lag check
+    assert page.tables >= 12
+    # bars + 6 overlays + 6 memory curves + delay curves + sweeps + drop episodes + ACFs
+    assert len(page.images) >= 18
+    assert_images_are_embedded_pngs(page)
+    html = quick_demo.read_text(encoding="utf-8")
+    for series in ("sine", "noise", "complex", "stock:A", "stock:GOOG", "drop"):
+        assert f"<td>{series}</td>" in html
+    assert "no model beats the training mean on noise" in html or "on noise" in html
+
+
+def test_compare_report_is_self_contained(tmp_path):
+    from rnnlab.experiment import compare
+
+    compare("sine", models="rnn", seeds=1, out=str(tmp_path), jobs=1, epochs=1, hidden_size=4,
+            num_layers=1)
+    page = parse(tmp_path / "report.html")
+    assert page.tables >= 1 and len(page.images) >= 2
+    assert_images_are_embedded_pngs(page)
