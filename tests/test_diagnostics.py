@@ -1,6 +1,8 @@
 """inspect(): verdicts on synthetic series with a known answer, JSON shape, CLI, errors."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -141,3 +143,16 @@ def test_cli_inspect_bad_column_is_one_line(tmp_path):
     result = CliRunner().invoke(cli, ["inspect", "--data", str(path), "--target", "clsoe"])
     assert result.exit_code == 2
     assert "column 'clsoe' not found" in result.output
+
+
+def test_cli_inspect_never_imports_torch(tmp_path):
+    # Inspecting is statistics only: it must not pay torch's start-up.
+    probe = ("import sys\nfrom rnnlab.cli import main\n"
+             "sys.argv = ['rnnlab', 'inspect', '--data', 'random_walk', '--out', sys.argv[1]]\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')\n")
+    done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert "verdict: random_walk" in done.stdout, done.stderr
+    assert done.stdout.strip().endswith("NO TORCH")
+    assert (tmp_path / "out" / "acf_pacf.png").exists()

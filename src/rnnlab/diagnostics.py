@@ -26,6 +26,9 @@ from .errors import DataError
 VERDICTS = ("white_noise", "random_walk", "trend", "seasonal", "stationary")
 # Significance level of every test behind a verdict.
 ALPHA = 0.05
+# A periodogram peak must pass this level against red noise to count as a period: strict,
+# because a false season makes the seasonal-naive baseline and the verdict both wrong.
+PERIOD_ALPHA = 0.01
 # Below this a series is too short for ADF / KPSS / 40-lag autocorrelations to mean much.
 MIN_LENGTH = 30
 # Changes whose autocorrelations (lags 1-10) square-sum below this are at most ~5%
@@ -126,7 +129,7 @@ def _stationarity(x: np.ndarray) -> tuple[bool, bool]:
 
 
 def find_period(values: np.ndarray, max_period: int | None = None,
-                alpha: float = 0.01) -> int | None:
+                alpha: float = PERIOD_ALPHA) -> int | None:
     """The dominant period in samples, or None when no period stands out from noise.
 
     A series with a unit root is differenced first (detrended when it is stationary around
@@ -327,11 +330,13 @@ def inspect(series, name: str | None = None) -> Inspection:
     trend_stationary = unit_root and tests["adf_trend"].p_value <= ALPHA
     analysed = _analysed(x, unit_root, trend_stationary)
     peak = _spectral_peak(analysed)
-    period = peak[0] if peak is not None and peak[1] <= 0.01 else None
+    period = peak[0] if peak is not None and peak[1] <= PERIOD_ALPHA else None
     strength = peak[2] if period is not None else None
 
     max_lag = min(n // 4, max(40, 2 * period if period else 0))
     correlations = acf(x, nlags=max_lag, fft=True)
+    # Yule-Walker with the biased (MLE) autocovariances keeps |pacf| <= 1 on near-exact
+    # recurrences such as a clean sine, where the adjusted estimate blows up.
     partial = pacf(x, nlags=min(max_lag, n // 2 - 1), method="ywm")
     change_acf = acf(changes, nlags=10, fft=True)
     predictable_share = float(np.sum(change_acf[1:] ** 2))
@@ -349,11 +354,10 @@ def inspect(series, name: str | None = None) -> Inspection:
     findings += _level_shift(series, changes)
     verdict, evidence = _verdict(tests, summary, period, strength, trend_r2,
                                  predictable_share, correlations, unit_root, trend_stationary)
-    # Yule-Walker with the biased (MLE) autocovariances keeps |pacf| <= 1 on near-exact
-    # recurrences such as a clean sine, where the adjusted estimate blows up.
-    stationary_part = changes if unit_root else x
-    seq_len = _suggest_seq_len(verdict, period, pacf(stationary_part, nlags=min(
-        max_lag, len(stationary_part) // 2 - 1), method="ywm"), n)
+    # The window follows the part a model can use: the changes of a unit-root series.
+    usable = pacf(changes, nlags=min(max_lag, (n - 1) // 2 - 1), method="ywm") \
+        if unit_root else partial
+    seq_len = _suggest_seq_len(verdict, period, usable, n)
     return Inspection(label, n, summary, tests, correlations, partial, freqs, power, period,
                       strength, trend_r2, variance_ratio, seq_len, verdict, evidence, findings)
 
