@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -160,11 +162,31 @@ def check_loaded(series: pd.Series) -> None:
         assert not series.index.hasnans
 
 
+# What a refusal says, for the tally of a long run.
+REASONS = ("is empty", "is binary", "cannot read", "cannot open", "header but no data rows",
+           "not found", "no 'close' column", "no column to forecast", "non-numeric",
+           "infinite", "not dates", "date column", "repeats dates", "gap of", "has no values",
+           "tickers", "not in", "no 'Name' column")
+TALLY: Counter = Counter()
+
+
 def check_refused(exc: RnnlabError) -> None:
     message = str(exc)
     assert message.strip(), "empty error message"
     assert len(message.splitlines()) == 1, f"multi-line message: {message!r}"
-    event("refused: " + " ".join(message.split("; ")[0].split()[-3:]))
+    reason = next((r for r in REASONS if r in message), "other: " + message[:60])
+    TALLY["refused: " + reason] += 1
+    event("refused: " + reason)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tally_report():
+    """With RNNLAB_FUZZ_REPORT=FILE, write how many inputs were tried and how each ended."""
+    yield
+    report = os.environ.get("RNNLAB_FUZZ_REPORT")
+    if report:
+        counts = dict(sorted(TALLY.items(), key=lambda kv: -kv[1]))
+        Path(report).write_text(json.dumps(counts, indent=1) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -190,12 +212,17 @@ def test_fuzzed_csv_loads_or_raises_rnnlab_error(scratch, file, opts, pick):
     for key in ("target", "date_column"):
         if opts[key] == "pick":
             opts[key] = pick.draw(st.sampled_from(names))
+    TALLY["tried"] += 1
     try:
         series = read_csv(path, **opts)
     except RnnlabError as exc:
         check_refused(exc)
         return
+    except Exception:
+        TALLY["failed: other exception"] += 1
+        raise
     event("loaded")
+    TALLY["loaded"] += 1
     check_loaded(series)
 
 
@@ -254,6 +281,7 @@ def test_cli_train_on_fuzzed_csv_exits_0_or_one_error_line(scratch, file):
     result = CliRunner().invoke(
         cli, ["--quiet", "train", "--data", str(path), "--seq-len", "4", "--epochs", "1",
               "--hidden-size", "4", "--no-progress", "--out", str(out)])
+    TALLY[f"cli exit {result.exit_code}"] += 1
     assert "Traceback" not in result.stderr
     assert result.exit_code in (0, 2), (result.exit_code, result.stderr)
     if result.exit_code == 2:

@@ -102,14 +102,17 @@ def _status(metrics_path: Path) -> str | None:
         return None
 
 
-def run_train(config: RunConfig, out: str | Path, command: str = "", *, resume: bool = False,
-              overwrite: bool = False, progress: bool | None = None, plots: bool = True) -> dict:
+def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
+              resume: bool = False, overwrite: bool = False, progress: bool | None = None,
+              plots: bool = True) -> dict:
     """Train one model on one source and write a complete run directory.
 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into `out`.
     Ctrl-C or SIGTERM stop after the current epoch, keep the best weights so far and mark
     metrics.json incomplete; ``resume=True`` continues exactly where it stopped. A second
     signal aborts at once; the snapshot of the last finished epoch stays resumable.
+
+    `config` may be None with ``resume=True``: the run's saved config is used either way.
 
     Returns the metrics dict that metrics.json holds.
     """
@@ -134,10 +137,12 @@ def run_train(config: RunConfig, out: str | Path, command: str = "", *, resume: 
     try:
         return _train_into(out, config, series, split, forecaster, resume_state, saved, plots)
     except KeyboardInterrupt:
-        resume_hint = f"rnnlab train --out {out} --resume"
-        write_json(out / "metrics.json", {"status": "incomplete", "reason": (
-            f"aborted during epoch {saved['epochs'] + 1}; {STATE_FILE} holds the "
-            f"{saved['epochs']} finished epochs; continue with: {resume_hint}")})
+        hint = f"continue with: rnnlab train --out {out} --resume"
+        done = saved["epochs"]
+        reason = (f"aborted during epoch {done + 1}; {STATE_FILE} holds the {done} finished "
+                  f"epochs; {hint}" if done else
+                  f"aborted before the first epoch ended; {hint} (it starts again)")
+        write_json(out / "metrics.json", {"status": "incomplete", "reason": reason})
         raise
     except RnnlabError:
         # Nothing to resume from: leave no run directory that looks like a run.
@@ -266,6 +271,38 @@ def _validate(forecaster, series: pd.Series, split) -> None:
     resolve_device(forecaster.device)
     # The cheap scaler refuses a constant training part with the message fit would give.
     fit_scaler("minmax", series.to_numpy()[: split.n_train], str(series.name))
+
+
+def check_resume_options(out: str | Path, source: str | None, options: dict) -> None:
+    """Refuse options that differ from a run's saved settings: --resume continues with those.
+
+    `options` maps config field names to values given on the command line (None: not given).
+    """
+    import typing
+    from dataclasses import fields
+
+    from .config import coerce
+
+    saved = _saved_config(Path(out))
+    given = {k: v for k, v in options.items() if v is not None}
+    if source is not None:
+        given["source"] = source
+    conflicts = []
+    for section in (saved.data, saved.model, saved.training):
+        hints = typing.get_type_hints(type(section))
+        for field in fields(section):
+            if field.name not in given:
+                continue
+            value, kept = coerce(field.name, given[field.name], hints[field.name]), \
+                getattr(section, field.name)
+            if value != kept:
+                flag = "--data" if field.name == "source" else "--" + field.name.replace("_", "-")
+                conflicts.append(f"{flag} {value} (the run has {kept})")
+    if conflicts:
+        raise RnnlabError(
+            f"--resume continues '{out}' with its saved settings, but {'; '.join(conflicts)}; "
+            "drop those options, or start a new run with another --out"
+        )
 
 
 def _saved_config(out: Path) -> RunConfig:
