@@ -152,7 +152,8 @@ def cli(ctx, quiet):
 
 
 @cli.command()
-@click.option("--data", "data", required=True, metavar="SOURCE", help="what to train on")
+@click.option("--data", "data", default=None, metavar="SOURCE",
+              help="what to train on (not needed with --resume)")
 @config_options()
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="run directory to create")
@@ -168,9 +169,15 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
     Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
     """
     from .report import metrics_table, versus_naive
-    from .runs import run_train
+    from .runs import check_resume_options, run_train
 
-    config = run_config(data, options)
+    if resume:
+        check_resume_options(out, data, options)  # it continues with the saved settings
+        config = None
+    elif data is None:
+        raise click.UsageError("Missing option '--data'.")
+    else:
+        config = run_config(data, options)
     if ctx.obj["quiet"] and progress is None:
         progress = False
     metrics = run_train(config, out, command_line(), resume=resume, overwrite=overwrite,
