@@ -13,6 +13,8 @@ calls that raise them.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -75,6 +77,26 @@ def adf_pvalue(values: np.ndarray, regression: str = "c") -> float:
     return _adf(values, regression).p_value
 
 
+def _memo(test):
+    """Remember a test's result per (values, regression): compare and demo ask the same
+    question of the same training part once per model and seed, and ADF's lag search
+    costs tens of regressions each time."""
+    found: dict = {}
+
+    @functools.wraps(test)
+    def cached(values: np.ndarray, regression: str = "c") -> HypothesisTest:
+        x = np.ascontiguousarray(values, dtype=np.float64)
+        key = (hashlib.blake2b(x.tobytes(), digest_size=16).digest(), len(x), regression)
+        if key not in found:
+            if len(found) > 512:
+                found.clear()
+            found[key] = test(x, regression)
+        return found[key]
+
+    return cached
+
+
+@_memo
 def _adf(values: np.ndarray, regression: str = "c") -> HypothesisTest:
     from statsmodels.tsa.stattools import adfuller
 
@@ -85,6 +107,7 @@ def _adf(values: np.ndarray, regression: str = "c") -> HypothesisTest:
     return HypothesisTest(float(result.statistic), float(result.pvalue), int(result.lags), null)
 
 
+@_memo
 def _kpss(values: np.ndarray, regression: str = "c") -> HypothesisTest:
     from statsmodels.tsa.stattools import kpss
 

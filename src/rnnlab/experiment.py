@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,23 +47,35 @@ def make_forecaster(model: ModelConfig, training: TrainConfig, progress: bool | 
 def backtest(series: pd.Series, forecaster, split: Split, **fit_kwargs) -> Backtest:
     """Fit on everything before the test part (its last `n_val` points for early stopping)
     and score one-step-ahead predictions on the test part against every baseline."""
+    forecaster.fit(series.iloc[: split.n_fit], val_size=split.n_val, **fit_kwargs)
+    return score_fitted(series, forecaster, split)
+
+
+def baseline_predictions(series: pd.Series, split: Split) -> tuple[dict, int | None]:
+    """Each baseline's test predictions, fitted on the part before the test, and the
+    seasonal period found (None when no period stands out)."""
     fit_part = series.iloc[: split.n_fit]
-    forecaster.fit(fit_part, val_size=split.n_val, **fit_kwargs)
-    actual = series.iloc[split.n_fit:]
-    columns = {"actual": actual.to_numpy(),
-               "model": forecaster.predict(series).iloc[-split.n_test:].to_numpy()}
-    period = None
+    columns, period = {}, None
     for name, cls in BASELINES.items():
         baseline = cls().fit(fit_part)
         columns[name] = baseline.predict(series).iloc[-split.n_test:].to_numpy()
-        if name == "seasonal_naive":
-            period = baseline.period_ if baseline.period_found_ else None
-    predictions = pd.DataFrame(columns, index=actual.index)
+        if name == "seasonal_naive" and baseline.period_found_:
+            period = baseline.period_
+    return columns, period
+
+
+def score_fitted(series: pd.Series, forecaster, split: Split,
+                 baselines: tuple[dict, int | None] | None = None) -> Backtest:
+    """Score a forecaster already fitted on the part before the test, beside the baselines."""
+    columns, period = baselines or baseline_predictions(series, split)
+    actual = series.iloc[split.n_fit:]
+    model = forecaster.predict(series).iloc[-split.n_test:].to_numpy()
+    predictions = pd.DataFrame({"actual": actual.to_numpy(), "model": model, **columns},
+                               index=actual.index)
+    fit_part = series.iloc[: split.n_fit]
     metrics = {name: score(predictions["actual"], predictions[name], fit_part)
-               for name in columns if name != "actual"}
+               for name in predictions if name != "actual"}
     return Backtest(predictions, metrics, forecaster, split, period)
-
-
 
 
 # --- many runs: compare and sweep ---------------------------------------------------
@@ -101,30 +114,47 @@ def run_id(config: dict, seed: int) -> str:
 
 
 def execute(task: Task, progress: bool | None = False) -> list[dict]:
-    """Train every seed of one task; a failure becomes a record with its error."""
+    """Train every seed of one task; a failure becomes a record with its error.
+
+    Several seeds of a recurrent model train together as one stacked computation
+    (`rnnlab.ensemble.fit_seeds`), for a fraction of the cost of separate fits.
+    """
     import time as _time
 
     from .config import RunConfig
-    from .errors import RnnlabError
+    from .ensemble import STACKED_MODELS, fit_seeds
     from .windows import split_sizes
 
-    records = []
     try:
         config = RunConfig.from_dict(task.config)
         series = load(config.data)
         split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                             config.data.test_fraction, name=str(series.name))
+        baselines = baseline_predictions(series, split)
     except Exception as exc:  # noqa: BLE001 - reported per run, never fatal to the others
         return [_failed(task, seed, exc) for seed in task.seeds]
+    template = make_forecaster(config.model, config.training, progress)
+    fit_part = series.iloc[: split.n_fit]
+    if len(task.seeds) > 1 and config.model.model in STACKED_MODELS:
+        try:
+            started = _time.perf_counter()
+            fitted = fit_seeds(template, fit_part, split.n_val, list(task.seeds))
+            seconds = (_time.perf_counter() - started) / len(task.seeds)
+            return [_record(task, f.seed, score_fitted(series, f, split, baselines), seconds,
+                            series) for f in fitted]
+        except Exception as exc:  # noqa: BLE001
+            return [_failed(task, seed, exc) for seed in task.seeds]
+    records = []
     for seed in task.seeds:
         try:
-            config.training.seed = seed
             started = _time.perf_counter()
-            result = backtest(series, make_forecaster(config.model, config.training, progress),
-                              split)
+            forecaster = make_forecaster(config.model, config.training, progress)
+            forecaster.seed = seed
+            forecaster.fit(fit_part, val_size=split.n_val)
+            result = score_fitted(series, forecaster, split, baselines)
             records.append(_record(task, seed, result, _time.perf_counter() - started,
                                    series))
-        except (RnnlabError, Exception) as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001
             records.append(_failed(task, seed, exc))
     return records
 
@@ -221,8 +251,9 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
         threads = max(1, (os.cpu_count() or 1) // jobs)
         # spawn, not fork: a forked copy of a process that already ran torch can hang.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
-                                 initargs=(threads,)) as pool:
+        with _worker_env(threads), ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=_worker_init,
+                initargs=(threads,)) as pool:
             # Longest first, so one slow run does not finish alone at the end.
             order = sorted(pending, key=_cost, reverse=True)
             futures = {pool.submit(execute, task): task for task in order}
@@ -250,6 +281,25 @@ def stage_records(tasks: list[Task], records: dict[str, dict]) -> list[dict]:
             if rid in records:
                 found.append({**records[rid], **task.labels, "seed": seed})
     return found
+
+
+@contextlib.contextmanager
+def _worker_env(threads: int):
+    """Spawned workers read BLAS thread counts from the environment at import: give each
+    its share of the cores, or numpy (statsmodels' ADF) and torch oversubscribe them."""
+    import os
+
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(threads) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _worker_init(threads: int) -> None:
