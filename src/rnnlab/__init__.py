@@ -19,6 +19,11 @@ _EXPORTS = {
     "RnnlabError": "rnnlab.errors",
     "run_train": "rnnlab.runs",
     "inspect": "rnnlab.diagnostics",
+    "compare": "rnnlab.experiment",
+    "sweep": "rnnlab.experiment",
+    "backtest": "rnnlab.experiment",
+    "fit_seeds": "rnnlab.ensemble",
+    "run_demo": "rnnlab.study",
 }
 
 __all__ = sorted(_EXPORTS)
