@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -24,6 +25,8 @@ log = logging.getLogger("rnnlab")
 
 DATE_NAMES = ("date", "datetime", "timestamp", "time", "day")
 TICKER_COLUMN = "Name"
+# Bytes read to guess the encoding and the delimiter.
+SNIFF_BYTES = 65536
 
 
 # --- built-in generators --------------------------------------------------------------
@@ -232,16 +235,33 @@ def read_csv(
         wanted.append(TICKER_COLUMN)
     if ticker is not None and not has_names:
         raise DataError(
-            f"--ticker {ticker} given but {where} has no {TICKER_COLUMN!r} column "
+            f"--ticker {_shown(ticker)} given but {where} has no {TICKER_COLUMN!r} column "
             f"(columns are {listing}); drop --ticker for a one-ticker file"
         )
+    # Columns by position and named as the header read them: a fallback decoding of the
+    # whole file below cannot rename them.
+    positions = sorted({columns.index(c) for c in wanted})
+    # index_col=False: rows with more fields than the header (often a trailing delimiter)
+    # keep their columns in place instead of shifting them into an index.
+    options = dict(sep=delimiter, usecols=positions, dtype=str, keep_default_na=False,
+                   skip_blank_lines=True, index_col=False)
     try:
-        frame = pd.read_csv(
-            path, sep=delimiter, encoding=encoding, usecols=wanted, dtype=str,
-            keep_default_na=False, skip_blank_lines=True,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            try:
+                frame = pd.read_csv(path, encoding=encoding, **options)
+            except UnicodeDecodeError:
+                if encoding != "utf-8":
+                    raise
+                # Not UTF-8 after the sniffed head: most often a Windows (Latin-1) export.
+                log.info("%s is not UTF-8 throughout: read it as Latin-1", where)
+                frame = pd.read_csv(path, encoding="latin-1", **options)
     except (pd.errors.ParserError, UnicodeError, ValueError, OSError) as exc:
         raise DataError(f"cannot read {where} as CSV: {_first_line(exc)}") from None
+    if caught:
+        log.info("%s: %s; fields past the header's columns are ignored", where,
+                 _first_line(caught[0].message))
+    frame.columns = [columns[i] for i in positions]
     # Short rows leave NaN in a str frame: treat a missing field as an empty one.
     frame = frame.fillna("")
     # Line numbers as a text editor shows them: the header is line 1.
@@ -289,7 +309,7 @@ def _size(n_bytes: int) -> str:
 def _sniff(path: Path) -> tuple[str, str]:
     try:
         with open(path, "rb") as fh:
-            head = fh.read(65536)
+            head = fh.read(SNIFF_BYTES)
     except OSError as exc:
         raise DataError(f"cannot open {_where(path)}: {exc.strerror or exc}; check its "
                         "permissions") from None
@@ -304,12 +324,14 @@ def _sniff(path: Path) -> tuple[str, str]:
             head.decode("utf-8")
             encoding = "utf-8"
         except UnicodeDecodeError as exc:
-            # A cut multi-byte character at the end of the sample is still UTF-8.
-            encoding = "utf-8" if exc.start > len(head) - 4 else "latin-1"
+            # A multi-byte character cut by the end of a full sample is still UTF-8.
+            cut = len(head) == SNIFF_BYTES and exc.start > len(head) - 4
+            encoding = "utf-8" if cut else "latin-1"
     if b"\x00" in head and not encoding.startswith("utf-16"):
         raise DataError(f"file {_where(path)} is binary, not a text CSV; export it as CSV first")
     text = head.decode(encoding, errors="replace")
-    first = text.splitlines()[0] if text.splitlines() else ""
+    # pandas skips blank lines before the header, so the header is the first non-blank one.
+    first = next((line for line in text.splitlines() if line.strip()), "")
     try:
         delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
     except csv.Error:
@@ -352,7 +374,7 @@ def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
     if "close" in columns:
         return "close"
     candidates = [c for c in columns
-                  if c.lower() not in DATE_NAMES and c != TICKER_COLUMN]
+                  if c.strip().lower() not in DATE_NAMES and c != TICKER_COLUMN]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
@@ -436,8 +458,11 @@ def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.DatetimeIndex:
     dates = None
     for fmt in ("ISO8601", "mixed"):
         try:
-            dates = pd.to_datetime(text, format=fmt, errors="coerce")
-        except (ValueError, TypeError, OverflowError):
+            # utc=True reads mixed UTC offsets as instants; dates without one stay as written.
+            parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+            # pandas parses years such as -1 that Python dates (and plots) cannot hold.
+            dates = parsed.where(parsed.dt.year.between(1, 9999))
+        except (ValueError, TypeError, OverflowError, AttributeError):
             continue
         if not dates.isna().any():
             break
