@@ -78,6 +78,13 @@ class MemoryProfile:
                 "peak_lag": self.peak_lag, "flat": self.flat, "n_windows": self.n_windows,
                 "sensitivity": [round(float(v), 6) for v in self.sensitivity]}
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> MemoryProfile:
+        """Rebuild a profile from `to_dict()` output (e.g. a compare run's record)."""
+        return cls(raw["model"], np.asarray(raw["sensitivity"], dtype=np.float64),
+                   int(raw["effective_memory"]), int(raw["n_windows"]),
+                   float(raw.get("coverage", MEMORY_COVERAGE)))
+
     def describe(self) -> str:
         top = np.argsort(self.sensitivity)[::-1][:3] + 1
         shares = ", ".join(f"lag {k} {100 * self.sensitivity[k - 1]:.0f}%" for k in top)

@@ -218,6 +218,7 @@ def write_lab_outputs(out: Path, settings: dict, records: list[dict], results: p
     report = HtmlReport(f"rnnlab {settings['kind']}", _subtitle(settings))
     if settings["kind"] == "compare":
         add_compare(report, out, records, results, summary, prefix="")
+        add_memory_curves(report, out, records)
     else:
         add_sweep(report, out, results, summary, settings, prefix="")
     add_failures(report, results)
@@ -336,6 +337,31 @@ def add_compare(report: HtmlReport, out: Path, records: list[dict], results: pd.
         if plot_overlay(records, dataset, overlay):
             parts.append(report.image(overlay, f"test predictions on {dataset}"))
     return parts
+
+
+def add_memory_curves(report: HtmlReport, out: Path, records: list[dict],
+                      prefix: str = "") -> None:
+    """Each dataset's memory curves of every model (first seed) side by side."""
+    from .explain import MemoryProfile, plot_memory_curves
+
+    parts = report.section("What the models look at (memory curves)")
+    parts.append(report.text(
+        "Share of mean |d prediction / d x(t-k)| per lag k over the test windows (first "
+        "seed). Default models include the frozen linear part, so the curves show what the "
+        "whole model uses."))
+    first = min((r["seed"] for r in records), default=0)
+    for dataset in dict.fromkeys(r["dataset"] for r in records):
+        profiles = {}
+        for record in records:
+            if record["dataset"] == dataset and record["status"] == "ok" and \
+                    record["seed"] == first and "memory" in record:
+                profiles[record["model"]] = MemoryProfile.from_dict(record["memory"])
+        if profiles:
+            path = out / f"{prefix}memory_{_file_safe(dataset)}.png"
+            plot_memory_curves(profiles, path, title=f"{dataset}: sensitivity by lag")
+            parts.append(report.heading(dataset))
+            parts.append(report.image(path, f"memory curves on {dataset}"))
+            parts.append(report.reading("; ".join(p.describe() for p in profiles.values())))
 
 
 # A change smaller than this share of the RMSE is not worth a setting, whatever the seeds.

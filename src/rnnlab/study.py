@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .experiment import (
@@ -32,6 +31,7 @@ from .report import (
     HtmlReport,
     add_compare,
     add_failures,
+    add_memory_curves,
     add_sweep,
     relative,
 )
@@ -148,7 +148,7 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     add_predictability(report, out, inspections)
     add_compare(report, out, staged["compare"], compare_results, compare_summary,
                 prefix="compare_", title="RNN, LSTM and GRU against the baselines")
-    add_memory_curves(report, out, staged["compare"])
+    add_memory_curves(report, out, staged["compare"], prefix="compare_")
     add_seq_len(report, out, staged["seq_len"])
     add_memory_task(report, out, staged["memory"])
     add_options(report, out, plan, staged)
@@ -222,31 +222,6 @@ def add_predictability(report: HtmlReport, out: Path, inspections: dict) -> None
             parts.append(report.image(path, f"ACF and PACF of {name}"))
 
 
-def add_memory_curves(report: HtmlReport, out: Path, records: list[dict]) -> None:
-    from .explain import MemoryProfile, plot_memory_curves
-
-    parts = report.section("What the models look at (memory curves)")
-    parts.append(report.text(
-        "Share of mean |d prediction / d x(t-k)| per lag k over the test windows (first "
-        "seed). Default models include the frozen linear part, so the curves show what the "
-        "whole model uses."))
-    for dataset in DATASETS:
-        profiles = {}
-        for record in records:
-            if record["dataset"] == dataset and record["status"] == "ok" and \
-                    record["seed"] == min(r["seed"] for r in records) and "memory" in record:
-                memory = record["memory"]
-                profiles[record["model"]] = MemoryProfile(
-                    record["model"], np.asarray(memory["sensitivity"]),
-                    memory["effective_memory"], memory["n_windows"])
-        if profiles:
-            path = out / f"memory_{_safe(dataset)}.png"
-            plot_memory_curves(profiles, path, title=f"{dataset}: sensitivity by lag")
-            parts.append(report.heading(dataset))
-            parts.append(report.image(path, f"memory curves on {dataset}"))
-            parts.append(report.reading("; ".join(p.describe() for p in profiles.values())))
-
-
 def add_seq_len(report: HtmlReport, out: Path, records: list[dict]) -> None:
     results = results_frame(records)
     summary = summarize(results, ["dataset", "seq_len", "model"])
@@ -274,8 +249,7 @@ def add_memory_task(report: HtmlReport, out: Path, records: list[dict]) -> None:
                      "vs mean": relative(r["rmse"], r["mean_rmse"]),
                      "effective memory": r["effective_memory"],
                      f"share at lag {lag - 1}": r["memory"]["sensitivity"][lag - 2]})
-        profiles[r["model"]] = MemoryProfile(r["model"], np.asarray(r["memory"]["sensitivity"]),
-                                             r["effective_memory"], r["memory"]["n_windows"])
+        profiles[r["model"]] = MemoryProfile.from_dict(r["memory"])
     parts.append(report.table(pd.DataFrame(rows)))
     path = out / "memory_delay.png"
     plot_memory_curves(profiles, path, title=f"delay task: sensitivity by lag (answer at "
