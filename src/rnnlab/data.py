@@ -27,6 +27,7 @@ DATE_NAMES = ("date", "datetime", "timestamp", "time", "day")
 TICKER_COLUMN = "Name"
 # Bytes read to guess the encoding and the delimiter.
 SNIFF_BYTES = 65536
+DELIMITERS = ",;\t|"
 
 
 # --- built-in generators --------------------------------------------------------------
@@ -332,13 +333,16 @@ def _sniff(path: Path) -> tuple[str, str]:
     text = head.decode(encoding, errors="replace")
     # pandas skips blank lines before the header, so the header is the first non-blank one.
     first = next((line for line in text.splitlines() if line.strip()), "")
+    in_header = [c for c in DELIMITERS if c in first]
+    if len(in_header) == 1:
+        return encoding, in_header[0]  # the usual case, and the sniffer is slow
     try:
-        delimiter = csv.Sniffer().sniff(text[:8192], delimiters=",;\t|").delimiter
+        delimiter = csv.Sniffer().sniff(text[:8192], delimiters=DELIMITERS).delimiter
     except csv.Error:
         delimiter = ","
     if delimiter not in first:
         # The sniffer can pick a character that only appears in the data; trust the header.
-        delimiter = max(",;\t|", key=first.count) if any(c in first for c in ",;\t|") else ","
+        delimiter = max(DELIMITERS, key=first.count) if in_header else ","
     return encoding, delimiter
 
 
@@ -403,8 +407,7 @@ def _pick_date(path: Path, columns: list[str], date_column: str | None) -> str |
 
 
 def _pick_ticker(where: str, frame: pd.DataFrame, ticker: str | None) -> pd.DataFrame:
-    names = frame[TICKER_COLUMN].str.strip()
-    found = list(dict.fromkeys(names))
+    found = list(dict.fromkeys(str(name).strip() for name in frame[TICKER_COLUMN].unique()))
     if ticker is None:
         if len(found) > 1:
             shown = _listing(found[:10]) + (" ..." if len(found) > 10 else "")
@@ -412,7 +415,7 @@ def _pick_ticker(where: str, frame: pd.DataFrame, ticker: str | None) -> pd.Data
                 f"{where} holds {len(found)} tickers ({shown}); pass --ticker NAME to pick one"
             )
         return frame
-    picked = frame[names == ticker]
+    picked = frame[frame[TICKER_COLUMN].str.strip() == ticker]
     if picked.empty:
         shown = _listing(found[:20]) + (" ..." if len(found) > 20 else "")
         raise DataError(f"ticker {ticker!r} not in {where}; its tickers are {shown}")
