@@ -124,9 +124,12 @@ def test_stop_then_resume_equals_uninterrupted_in_process(tmp_path, monkeypatch)
         state = torch.load(out / "state.pt", weights_only=True)
         kept = load_checkpoint(out / "model.pt")["state_dict"]
         assert all(torch.equal(kept[k], state["best_weights"][k]) for k in kept)
+        (out / ".state.pt.x1y2.tmp").write_bytes(b"torn")  # as a kill mid-save leaves it
         resumed = run_train(config, out, resume=True, plots=False, progress=False)
         assert scores(resumed) == scores(reference)
         assert not (out / "state.pt").exists()
+        assert sorted(p.name for p in out.iterdir()) == [
+            "config.json", "metrics.json", "model.npz", "model.pt", "predictions.csv"]
 
 
 def test_rerun_refused_without_resume_and_finished_run_not_resumed(tmp_path, monkeypatch):

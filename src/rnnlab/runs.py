@@ -120,6 +120,8 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     if resume:
         config = _saved_config(out)
         prepare_run_dir(out, resume=True, overwrite=False)
+        for stale in out.glob(".*.tmp"):  # half-written files of a process killed mid-save
+            stale.unlink(missing_ok=True)
     series = load(config.data)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
