@@ -18,6 +18,7 @@ separate fit of the same seed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import time
@@ -38,6 +39,22 @@ def test_rmse(forecaster: Forecaster, series, n_test: int) -> float:
     return rmse(series.iloc[-n_test:].to_numpy(), predicted.to_numpy())
 
 
+@contextlib.contextmanager
+def timed(into: list):
+    """Append (wall seconds, CPU seconds of this process) of the block to `into`."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    yield
+    into.append((time.perf_counter() - wall, time.process_time() - cpu))
+
+
+def median(pairs: list) -> tuple[float, float]:
+    return statistics.median(w for w, _ in pairs), statistics.median(c for _, c in pairs)
+
+
+def ratios(top: tuple[float, float], bottom: tuple[float, float]) -> str:
+    return f"{top[0] / bottom[0]:4.2f} ({top[1] / bottom[1]:4.2f})"
+
+
 def measure(task: str, model: str, seeds: list[int], repeats: int) -> dict:
     series = load_series(task)
     split = split_sizes(len(series), Forecaster().seq_len, DataConfig.val_fraction,
@@ -46,23 +63,18 @@ def measure(task: str, model: str, seeds: list[int], repeats: int) -> dict:
     template = Forecaster(model=model, progress=False)
     single, separate, stacked = [], [], []
     for _ in range(repeats):
-        clock = time.perf_counter()
-        Forecaster(model=model, seed=seeds[0], progress=False).fit(fit_part, split.n_val)
-        single.append(time.perf_counter() - clock)
-        clock = time.perf_counter()
-        alone = [Forecaster(model=model, seed=s, progress=False).fit(fit_part, split.n_val)
-                 for s in seeds]
-        separate.append(time.perf_counter() - clock)
-        clock = time.perf_counter()
-        together = fit_seeds(template, fit_part, split.n_val, seeds)
-        stacked.append(time.perf_counter() - clock)
+        with timed(single):
+            Forecaster(model=model, seed=seeds[0], progress=False).fit(fit_part, split.n_val)
+        with timed(separate):
+            alone = [Forecaster(model=model, seed=s, progress=False).fit(fit_part, split.n_val)
+                     for s in seeds]
+        with timed(stacked):
+            together = fit_seeds(template, fit_part, split.n_val, seeds)
     rmse_alone = [test_rmse(f, series, split.n_test) for f in alone]
     rmse_together = [test_rmse(f, series, split.n_test) for f in together]
     return {
         "task": task, "model": model,
-        "single_s": statistics.median(single),
-        "separate_s": statistics.median(separate),
-        "stacked_s": statistics.median(stacked),
+        "single": median(single), "separate": median(separate), "stacked": median(stacked),
         "epochs": [f.history_.epochs_run for f in together],
         "epochs_alone": [f.history_.epochs_run for f in alone],
         "rmse": float(np.mean(rmse_together)),
@@ -86,18 +98,21 @@ def main() -> None:
     fit_seeds(Forecaster(model="gru", epochs=1, progress=False), warm, 40, [0, 1])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
-          f"medians of {args.repeats}, seconds")
-    header = (f"{'task':8} {'model':5} {'1 seed':>7} {f'{len(seeds)} separate':>11} "
-              f"{f'{len(seeds)} stacked':>10} {'stacked/1':>9} {'separate/stacked':>16} "
-              f"{'epochs per seed':>20} {'test RMSE':>9} {'max |dRMSE|':>11}")
-    print(header)
+          f"medians of {args.repeats}; seconds as wall (CPU time of this process)")
+    k = len(seeds)
+    print(f"{'task':8} {'model':5} {'1 seed':>13} {f'{k} separate':>15} {f'{k} stacked':>15} "
+          f"{'stacked/1':>11} {'separate/stacked':>16} {'epochs per seed':>16} "
+          f"{'test RMSE':>9} {'max |dRMSE|':>11}")
     for task in args.tasks.split(","):
         for model in args.models.split(","):
             r = measure(task, model, seeds, args.repeats)
+            cells = [f"{w:6.2f} ({c:5.2f})" for w, c in (r["single"], r["separate"],
+                                                          r["stacked"])]
+            ratio = ratios(r["stacked"], r["single"])
+            speedup = ratios(r["separate"], r["stacked"])
             epochs = ",".join(map(str, r["epochs"]))
-            print(f"{r['task']:8} {r['model']:5} {r['single_s']:7.2f} {r['separate_s']:11.2f} "
-                  f"{r['stacked_s']:10.2f} {r['stacked_s'] / r['single_s']:9.2f} "
-                  f"{r['separate_s'] / r['stacked_s']:16.2f} {epochs:>20} {r['rmse']:9.4f} "
+            print(f"{task:8} {model:5} {cells[0]:>13} {cells[1]:>15} {cells[2]:>15} "
+                  f"{ratio:>11} {speedup:>16} {epochs:>16} {r['rmse']:9.4f} "
                   f"{r['max_rmse_diff']:11.2e}", flush=True)
             if r["epochs"] != r["epochs_alone"]:
                 print(f"  epochs of the separate fits differ: {r['epochs_alone']}")

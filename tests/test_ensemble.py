@@ -30,6 +30,18 @@ def separate(template, series, seeds):
 
 
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
+def test_stacked_forward_equals_each_nets_forward(model):
+    torch.manual_seed(0)
+    nets = [build_model(model, 12, 1, 8, 2) for _ in range(3)]
+    for net in nets:
+        torch.nn.init.normal_(net.head.weight)
+        net.set_skip(torch.randn(12), float(torch.randn(())))
+    x = torch.randn(3, 16, 12, 1)
+    expected = torch.stack([net(x_m) for net, x_m in zip(nets, x, strict=True)])
+    torch.testing.assert_close(ensemble.stacked_forward(nets, x), expected)
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
 def test_stacked_fits_match_separate_fits(model):
     series = tiny_series()
     template = Forecaster(model=model, epochs=3, patience=10, **TINY)
@@ -48,9 +60,10 @@ def test_stacked_fits_match_separate_fits(model):
     assert not np.allclose(stacked[0].predict(series), stacked[1].predict(series))
 
 
-def test_each_model_stops_on_its_own_with_its_own_history():
+@pytest.mark.parametrize("model", ["gru", "lstm"])  # stacked, and one forward per model
+def test_each_model_stops_on_its_own_with_its_own_history(model):
     series = tiny_series()
-    template = Forecaster(model="lstm", epochs=15, patience=2, **TINY)
+    template = Forecaster(model=model, epochs=15, patience=2, batch_size=64, **TINY)
     seeds = [0, 1, 2, 3]
     stacked = fit_seeds(template, series, VAL_SIZE, seeds)
     alone = separate(template, series, seeds)
@@ -102,7 +115,7 @@ def test_gradient_clipping_is_per_model():
     train_w, val_w = windows_of(tiny_series())
     cfg = TrainConfig(epochs=2, batch_size=32, patience=10, clip_grad_norm=1.0)
     torch.manual_seed(0)
-    nets = {name: build_model("lstm", 12, 1, 8, 1) for name in ("calm", "wild", "partner")}
+    nets = {name: build_model("gru", 12, 1, 8, 1) for name in ("calm", "wild", "partner")}
     with torch.no_grad():
         nets["wild"].head.weight.fill_(1e4)  # gradients far above the clipping threshold
     x, y = train_w.batch(slice(0, 32))
@@ -110,7 +123,7 @@ def test_gradient_clipping_is_per_model():
     grads = [p.grad.flatten() for p in nets["wild"].parameters() if p.grad is not None]
     assert torch.cat(grads).norm() > 1e4 * cfg.clip_grad_norm
     nets["wild"].zero_grad(set_to_none=True)
-    twin = build_model("lstm", 12, 1, 8, 1)
+    twin = build_model("gru", 12, 1, 8, 1)
     twin.load_state_dict(nets["calm"].state_dict())
 
     beside_wild = train_stacked([nets["wild"], nets["calm"]], train_w, val_w, cfg, [0, 1])
@@ -132,13 +145,16 @@ def test_a_stacked_result_saves_and_loads(tmp_path):
     assert loaded.seed == 4 and loaded.history_.val_loss == fitted.history_.val_loss
 
 
-def test_other_models_fall_back_to_separate_fits():
+@pytest.mark.parametrize("model", ["lstm", "cnn_rnn", "linear"])
+def test_per_model_forwards_equal_separate_fits_exactly(model):
     series = tiny_series()
-    template = Forecaster(model="cnn_rnn", epochs=2, **TINY)
+    template = Forecaster(model=model, epochs=3, **TINY)
     stacked = fit_seeds(template, series, VAL_SIZE, [0, 1])
     alone = separate(template, series, [0, 1])
     for a, b in zip(stacked, alone, strict=True):
         pd.testing.assert_series_equal(a.predict(series), b.predict(series))
+        assert a.history_.val_loss == b.history_.val_loss
+        assert a.history_.stopped == b.history_.stopped
 
 
 def test_dropout_runs_are_repeatable():

@@ -1,22 +1,29 @@
-"""Several seeds of one small recurrent model, trained together in one stacked computation.
+"""Several seeds of one model, trained together in one loop over one batched computation.
 
 `fit_seeds` returns one fitted `Forecaster` per seed, each as usable as a separate
-``Forecaster(seed=s).fit(series, val_size)``. What the seeds share (the scaler, the
-windows, the ridge fit of the frozen linear skip) is computed once. What differs (the
-initial weights, the batch order, dropout, Adam state, gradient clipping, the LR schedule,
-early stopping with its best weights, the History) stays per model. Each batch runs all
-models at once: their weights are stacked along a leading model axis and the recurrence
-runs as batched matrix products, so one step does the work of all seeds.
+``Forecaster(seed=s).fit(series, val_size)``. What the seeds share (the scaler with its
+ADF test, the windows, the ridge fit of the frozen linear skip) is computed once. What
+differs (the initial weights, the batch order, dropout, Adam state, gradient clipping, the
+LR schedule, early stopping with its best weights, the History) stays per model. Every
+step runs all models still training and one backward pass; a model that stops leaves.
 
-    rnnlab compare --data sine --models lstm --seeds 5
+    rnnlab compare --data sine --models gru --seeds 5
 
-Exactness: with dropout 0 every model sees the same initial weights and batches as its
-separate fit, and the same optimiser, clipping, schedule and stopping rules; its outputs
-differ only by float rounding (the stacked recurrence sums in another order than
-``nn.LSTM``), which can move an early-stopping decision that sits within rounding of the
-0.1% threshold. Dropout masks come from the global torch RNG in one stream for all
-models, so with dropout > 0 the runs are repeatable but not equal to separate fits.
-Models other than rnn, lstm and gru fall back to separate fits.
+How a step runs all models (benchmarks/seeds.py measured the choice):
+- rnn and gru: weights stacked along a leading model axis, the recurrence as batched
+  matrix products (`stacked_forward`). On the 2-core CPU that is 1.3x faster per step than
+  five nn.GRU calls and as fast as five nn.RNN calls. ``torch.func.vmap`` cannot do it:
+  torch has no batching rule for the fused recurrent ops.
+- every other model, lstm included: each net's own forward, one after the other. nn.LSTM
+  runs a fused oneDNN kernel on CPU that the stacked form did not beat (about 10% slower).
+
+Exactness: with dropout 0 every model sees the initial weights and batches of its separate
+fit, and the same optimiser, clipping, schedule and stopping rules. Per-model forwards
+are then equal to separate fits bit for bit; the stacked rnn/gru differ by float rounding
+only (their sums run in another order), which can move an early-stopping decision that
+sits within rounding of the 0.1% threshold. Dropout masks come from the global torch RNG
+in one stream for all models: repeatable, but not those of separate fits. Models with
+nothing to train (linear) are fitted separately.
 """
 
 from __future__ import annotations
@@ -32,11 +39,20 @@ from torch import nn
 
 from .errors import DataError
 from .forecaster import Forecaster, check_series
-from .models import Net
-from .train import MIN_IMPROVEMENT, History, check_config, divergence, fit_ridge, resolve_device
+from .models import Net, Recurrent
+from .train import (
+    MIN_IMPROVEMENT,
+    History,
+    check_config,
+    divergence,
+    evaluate,
+    fit_ridge,
+    resolve_device,
+)
 from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Windows, as_tensor, fit_scaler
 
-STACKED_MODELS = ("rnn", "lstm", "gru")
+# Recurrent modes whose stacked form beat one call per model (see the module docstring).
+STACKED_MODES = ("RNN_TANH", "GRU")
 # Validation windows per stacked pass, summed over models: bounds the (seq_len, models,
 # windows, 4 * hidden) gate tensor to about 100 MB at hidden 32.
 EVAL_WINDOWS = 8192
@@ -65,7 +81,7 @@ def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
     forecasters = [Forecaster(**params, seed=seed) for seed in seeds]
     if not forecasters:
         return []
-    if template.model not in STACKED_MODELS or len(forecasters) == 1:
+    if len(forecasters) == 1 or not any(p.requires_grad for p in _build(template).parameters()):
         return [f.fit(series, val_size=val_size) for f in forecasters]
 
     series = check_series(series)
@@ -123,6 +139,21 @@ def _prepare(template: Forecaster, series: pd.Series, val_size: int):
 # --- the stacked forward pass ---------------------------------------------------------
 
 
+def stacks(net: Net) -> bool:
+    """Whether `net` runs in `stacked_forward` (else one forward per model)."""
+    rnn = getattr(net, "rnn", None)
+    return type(net).body is Recurrent.body and getattr(rnn, "mode", "") in STACKED_MODES
+
+
+def step_losses(nets: list[Net], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each net's mean squared error on its own batch: x (n_models, batch, seq_len, 1),
+    y (n_models, batch) -> (n_models,)."""
+    if stacks(nets[0]):
+        return (stacked_forward(nets, x) - y).pow(2).mean(1)
+    return torch.stack([F.mse_loss(net(x_m), y_m) for net, x_m, y_m in
+                        zip(nets, x, y, strict=True)])
+
+
 def stacked_forward(nets: list[Net], x: torch.Tensor) -> torch.Tensor:
     """All `nets` at once: x (n_models, batch, seq_len, 1) -> (n_models, batch).
 
@@ -140,8 +171,12 @@ def stacked_forward(nets: list[Net], x: torch.Tensor) -> torch.Tensor:
     head_w = torch.stack([net.head.weight for net in nets])  # (n_models, 1, hidden_size)
     head_b = torch.stack([net.head.bias for net in nets])  # (n_models, 1)
     out = torch.baddbmm(head_b.unsqueeze(1), h[-1], head_w.transpose(1, 2)).squeeze(-1)
-    if first.skip is not None:  # the skip is the same least-squares fit in every model
-        out = out + first.skip(x[..., 0]).squeeze(-1)
+    if first.skip is not None:
+        # Each net's own skip, computed exactly as its forward does: where the skip is a
+        # least-squares fit, the first step's mean residual is zero up to rounding, and
+        # Adam turns the sign of that rounding into a full step of the head bias.
+        skips = [net.skip(x_m[..., 0]).squeeze(-1) for net, x_m in zip(nets, x, strict=True)]
+        out = out + torch.stack(skips)
     return out
 
 
@@ -233,7 +268,7 @@ def train_stacked(nets: list[Net], train_data: Windows, val_data: Windows | None
             x = x.view(*idx.shape, *x.shape[1:])  # (n_models, batch, seq_len, 1)
             for run in active:
                 run.opt.zero_grad(set_to_none=True)
-            losses = (stacked_forward(active_nets, x) - y.view(idx.shape)).pow(2).mean(1)
+            losses = step_losses(active_nets, x, y.view(idx.shape))
             losses.sum().backward()  # each net's loss reaches only its own parameters
             for run in active:
                 if cfg.clip_grad_norm > 0:
@@ -303,6 +338,8 @@ class _Run:
 @torch.no_grad()
 def _evaluate(nets: list[Net], data: Windows) -> list[float]:
     """Each net's mean squared error over all windows of `data`, in model units."""
+    if not stacks(nets[0]):
+        return [evaluate(net, data) for net in nets]
     for net in nets:
         net.eval()
     total = torch.zeros(len(nets), device=data.targets.device)
