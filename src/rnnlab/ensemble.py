@@ -60,7 +60,9 @@ EVAL_WINDOWS = 8192
 
 def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
               seeds: list[int]) -> list[Forecaster]:
-    """Fit one copy of `template` per seed, all in one stacked training run.
+    """Fit one copy of `template` per seed, all in one training run (`train_stacked`).
+
+    One seed, or a model with nothing to train, is simply fitted with `Forecaster.fit`.
 
     Parameters
     ----------
@@ -85,17 +87,18 @@ def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
         return [f.fit(series, val_size=val_size) for f in forecasters]
 
     series = check_series(series)
-    train_w, val_w, scaler, n_train, n_val = _prepare(template, series, val_size)
     cfg = template.train_config()
     check_config(cfg)
-    ridge = fit_ridge(train_w, val_w) if template.linear_skip else None
+    train_w, val_w, scaler, n_train, n_val = _prepare(template, series, val_size)
     nets = []
     for seed in seeds:
         torch.manual_seed(seed)  # the initial weights of the separate fit with this seed
-        net = _build(template).to(train_w.targets.device)
-        if ridge is not None:
+        nets.append(_build(template).to(train_w.targets.device))
+    ridge = None
+    if nets[0].skip is not None:
+        ridge = fit_ridge(train_w, val_w)  # deterministic: one fit serves every seed
+        for net in nets:
             net.set_skip(torch.as_tensor(ridge[0], dtype=torch.float32), ridge[1])
-        nets.append(net)
     histories = train_stacked(nets, train_w, val_w, cfg, list(seeds), template.progress)
     for forecaster, net, history in zip(forecasters, nets, histories, strict=True):
         forecaster.scaler_ = scaler
