@@ -284,7 +284,7 @@ def read_csv(
         series = _sort_unique(where, date_col, pd.Series(values.to_numpy(), index=dates),
                               frame.index)
     series = _fill_gaps(where, target, series, max_fill)
-    return series.rename(f"{path.name} {target}")
+    return series.rename(_shown(f"{path.name} {target}"))
 
 
 def _shown(text: str) -> str:
