@@ -195,6 +195,10 @@ def test_resume_refuses_changed_data_and_unsafe_state(tmp_path, monkeypatch):
         run_train(config, out, resume=True, plots=False, progress=False)
     assert not (tmp_path / "pwned").exists()
 
+    torch.save({"model": {}, "history": {"no_such_field": 1}}, out / "state.pt")
+    with pytest.raises(CheckpointError, match="lacks a valid .*history"):
+        run_train(config, out, resume=True, plots=False, progress=False)
+
     (out / "state.pt").write_bytes(good_state)
     csv.write_text(csv.read_text().replace("0.0000", "0.0001"))
     with pytest.raises(RnnlabError, match="its data changed since the run started"):

@@ -225,6 +225,8 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     """The training snapshot to continue from; None when no epoch finished before the stop."""
     import torch
 
+    from .train import History
+
     state_path = out / STATE_FILE
     recorded = json.loads((out / "config.json").read_text()).get("data_sha256")
     if recorded is not None and recorded != fingerprint:
@@ -242,9 +244,15 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise CheckpointError(f"cannot resume from '{state_path}': the file is damaged or not "
                               f"a training state ({first}); start a new run") from None
-    missing = {"model", "optimizer", "generator", "history", "best_weights"} - set(state)
-    if not isinstance(state, dict) or missing:
-        raise CheckpointError(f"cannot resume from '{state_path}': it lacks "
+    needed = {"model", "optimizer", "scheduler", "generator", "torch_rng", "history",
+              "best_weights", "bad_epochs"}
+    missing = needed - set(state) if isinstance(state, dict) else needed
+    try:
+        History(**state["history"])
+    except (KeyError, TypeError):
+        missing.add("history")
+    if missing:
+        raise CheckpointError(f"cannot resume from '{state_path}': it lacks a valid "
                               f"{', '.join(sorted(missing))}; start a new run")
     return state
 
