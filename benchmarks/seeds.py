@@ -9,7 +9,9 @@ it times, as medians over the repeats:
 It also prints the epochs the seeds ran (early stopping: the stack trains each model only
 until it stops, so its work is the sum of the seeds' epochs and it lasts as long as the
 slowest seed), and the largest difference in test RMSE between a stacked model and the
-separate fit of the same seed.
+separate fit of the same seed. First, one training step (forward + backward, batch 256,
+default sizes) of one model, of five models one call each, and of five models in
+`stacked_forward`: the figures behind the choice of `rnnlab.ensemble.STACKED_MODES`.
 
     .venv/bin/python benchmarks/seeds.py
     .venv/bin/python benchmarks/seeds.py --tasks sine --models lstm --repeats 1
@@ -28,9 +30,10 @@ import torch
 
 from rnnlab.config import DataConfig
 from rnnlab.data import load_series
-from rnnlab.ensemble import fit_seeds
+from rnnlab.ensemble import fit_seeds, stacked_forward
 from rnnlab.forecaster import Forecaster
 from rnnlab.metrics import rmse
+from rnnlab.models import build_model
 from rnnlab.windows import split_sizes
 
 
@@ -49,6 +52,37 @@ def timed(into: list):
 
 def median(pairs: list) -> tuple[float, float]:
     return statistics.median(w for w, _ in pairs), statistics.median(c for _, c in pairs)
+
+
+def step_times(model: str, n_models: int, repeats: int = 9) -> dict:
+    """Median (wall, CPU) seconds of one training step's forward and backward."""
+    template = Forecaster(model=model)
+    nets = [build_model(model, template.seq_len, 1, template.hidden_size, template.num_layers)
+            for _ in range(n_models)]
+    for net in nets:  # a trained-looking head, so gradients reach the recurrent layers
+        torch.nn.init.normal_(net.head.weight, std=0.1)
+    x = torch.randn(n_models, template.batch_size, template.seq_len, 1)
+    y = torch.randn(n_models, template.batch_size)
+
+    def one():
+        (nets[0](x[0]) - y[0]).pow(2).mean().backward()
+
+    def each():
+        torch.stack([net(x_m) for net, x_m in zip(nets, x, strict=True)]).sub(y).pow(2) \
+            .mean(1).sum().backward()
+
+    def stacked():
+        stacked_forward(nets, x).sub(y).pow(2).mean(1).sum().backward()
+
+    times = {}
+    for name, step in (("one", one), ("each", each), ("stacked", stacked)):
+        step()
+        runs = []
+        for _ in range(repeats):
+            with timed(runs):
+                step()
+        times[name] = median(runs)
+    return times
 
 
 def ratios(top: tuple[float, float], bottom: tuple[float, float]) -> str:
@@ -100,6 +134,13 @@ def main() -> None:
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
           f"medians of {args.repeats}; seconds as wall (CPU time of this process)")
     k = len(seeds)
+    print(f"one training step, ms: {'1 model':>15} {f'{k} models, one call each':>25} "
+          f"{f'{k} models stacked':>18}")
+    for model in args.models.split(","):
+        t = step_times(model, k)
+        cells = [f"{1e3 * w:6.1f} ({1e3 * c:6.1f})" for w, c in (t["one"], t["each"],
+                                                                  t["stacked"])]
+        print(f"{model:22} {cells[0]:>15} {cells[1]:>25} {cells[2]:>18}", flush=True)
     print(f"{'task':8} {'model':5} {'1 seed':>13} {f'{k} separate':>15} {f'{k} stacked':>15} "
           f"{'stacked/1':>11} {'separate/stacked':>16} {'epochs per seed':>16} "
           f"{'test RMSE':>9} {'max |dRMSE|':>11}")
