@@ -63,8 +63,9 @@ def main() -> None:
 
     rnnlab = str(Path(sys.executable).with_name("rnnlab"))
     work = Path(tempfile.mkdtemp(prefix="rnnlab-mem-"))
+    threads = os.environ.get("OMP_NUM_THREADS", "torch default")
     print(f"model {args.model}, hidden {args.hidden_size}, epochs {args.epochs}, "
-          f"threads {os.cpu_count()}; files under {work}")
+          f"{os.cpu_count()} cores, OMP_NUM_THREADS {threads}; files under {work}")
     print(f"{'rows':>10} {'csv MiB':>8} {'peak RSS MiB':>13} {'wall s':>8}  exit")
     try:
         for rows in args.rows:
