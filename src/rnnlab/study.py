@@ -17,16 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiment import (
-    Task,
-    base_config,
-    compare_tasks,
-    results_frame,
-    run_tasks,
-    stage_records,
-    summarize,
-    sweep_tasks,
-)
+from .experiment import base_config, compare_tasks, results_frame, summarize, sweep_tasks
 from .report import (
     HtmlReport,
     add_compare,
@@ -35,6 +26,7 @@ from .report import (
     add_sweep,
     relative,
 )
+from .tasks import Task, run_tasks, stage_records
 
 DATASETS = ("sine", "noise", "complex", "stock:A", "stock:GOOG", "drop")
 MODELS = ("rnn", "lstm", "gru")
