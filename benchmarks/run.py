@@ -127,8 +127,9 @@ def startup(repeats: int) -> list[dict]:
 
 
 def throughput(models: list[str], sizes: list[tuple[int, int]], repeats: int) -> list[dict]:
-    from throughput import measure
+    from throughput import measure, warm_up
 
+    warm_up()
     rows = []
     for hidden_size, seq_len in sizes:
         for model in models:

@@ -8,7 +8,14 @@ Heavy modules (torch, statsmodels, matplotlib) load on first use, so `rnnlab --h
 starts fast.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# torch's idle worker threads sleep instead of spinning. On a shared CPU, spinning OpenMP
+# threads made a default fit 5-25x slower (benchmarks/README.md). It must be set before
+# torch loads; an OMP_WAIT_POLICY already in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _EXPORTS = {
     "Forecaster": "rnnlab.forecaster",
