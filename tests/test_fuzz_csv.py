@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from rnnlab.data import read_csv
 from rnnlab.errors import RnnlabError
 
-EXAMPLES = int(os.environ.get("RNNLAB_FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("RNNLAB_FUZZ_EXAMPLES", "150"))
 CLI_EXAMPLES = int(os.environ.get("RNNLAB_FUZZ_CLI_EXAMPLES", "6"))
 # The suite replays the same examples every time; a long run set by the variables explores.
 REPLAY = "RNNLAB_FUZZ_EXAMPLES" not in os.environ
