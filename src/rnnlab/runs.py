@@ -141,8 +141,8 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     except KeyboardInterrupt:
         hint = f"continue with: rnnlab train --out {out} --resume"
         done = saved["epochs"]
-        reason = (f"aborted during epoch {done + 1}; {STATE_FILE} holds the {done} finished "
-                  f"epochs; {hint}" if done else
+        reason = (f"aborted after epoch {done} finished; {STATE_FILE} holds the training "
+                  f"state at that point; {hint}" if done else
                   f"aborted before the first epoch ended; {hint} (it starts again)")
         write_json(out / "metrics.json", {"status": "incomplete", "reason": reason})
         raise
