@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -95,14 +96,19 @@ class TimedFit:
         return predicted
 
 
-def wall_seconds(command: list[str], repeats: int) -> float:
-    """Median wall time of a fresh process, start to exit (output discarded)."""
-    times = []
+def process_seconds(command: list[str], repeats: int) -> tuple[float, float]:
+    """Median wall time of a fresh process, start to exit (output discarded), and median
+    CPU time (user + system): on a busy machine the CPU time is what an idle one's wall
+    time would be, for a process that runs one thread."""
+    walls, cpus = [], []
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def startup(repeats: int) -> list[dict]:
@@ -111,18 +117,19 @@ def startup(repeats: int) -> list[dict]:
 
     script = Path(sys.executable).with_name("rnnlab")
     rnnlab = [str(script)] if script.exists() else [sys.executable, "-m", "rnnlab.cli"]
-    rows = [row("start-up", "python -c 'import torch'", "s",
-                wall_seconds([sys.executable, "-c", "import torch"], repeats))]
+    rows = []
+    commands = [("python -c 'import torch'", [sys.executable, "-c", "import torch"]),
+                ("rnnlab --help", rnnlab + ["--help"])]
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         run_train(RunConfig(data=DataConfig(source="stock:A")), run_dir, progress=False,
                   plots=False)
-        for label, args in (("rnnlab --help", ["--help"]),
-                            ("rnnlab forecast --horizon 10",
-                             ["forecast", "--run", str(run_dir), "--horizon", "10"])):
-            seconds = wall_seconds(rnnlab + args, repeats)
-            rows.append(row("start-up", label, "s", seconds))
-            print(f"start-up {label}: {seconds:.2f} s", flush=True)
+        commands.append(("rnnlab forecast --horizon 10",
+                         rnnlab + ["forecast", "--run", str(run_dir), "--horizon", "10"]))
+        for label, command in commands:
+            wall, cpu = process_seconds(command, repeats)
+            rows += [row("start-up", label, "wall s", wall), row("start-up", label, "cpu s", cpu)]
+            print(f"start-up {label}: {wall:.2f} s wall, {cpu:.2f} s cpu", flush=True)
     return rows
 
 
