@@ -15,6 +15,7 @@ default sizes) of one model, of five models one call each, and of five models in
 
     .venv/bin/python benchmarks/seeds.py
     .venv/bin/python benchmarks/seeds.py --tasks sine --models lstm --repeats 1
+    .venv/bin/python benchmarks/seeds.py --models lstm --stacked-modes RNN_TANH,GRU,LSTM
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ import os
 import statistics
 import time
 
+import rnnlab  # noqa: F401 - sets OMP_WAIT_POLICY=PASSIVE, which must come before torch
+
+# isort: split
 import numpy as np
 import torch
 
+from rnnlab import ensemble
 from rnnlab.config import DataConfig
 from rnnlab.data import load_series
 from rnnlab.ensemble import fit_seeds, stacked_forward
@@ -124,13 +129,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own choice)")
+    parser.add_argument("--stacked-modes", default=None,
+                        help="override rnnlab.ensemble.STACKED_MODES, e.g. RNN_TANH,GRU,LSTM")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.stacked_modes is not None:
+        ensemble.STACKED_MODES = tuple(args.stacked_modes.split(","))
     seeds = list(range(args.seeds))
     warm = load_series("sine").iloc[:400]
     fit_seeds(Forecaster(model="gru", epochs=1, progress=False), warm, 40, [0, 1])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY "
+          f"{os.environ.get('OMP_WAIT_POLICY')}, stacked modes {ensemble.STACKED_MODES}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
           f"medians of {args.repeats}; seconds as wall (CPU time of this process)")
     k = len(seeds)
