@@ -214,3 +214,12 @@ def test_constant_series_refused_by_fit():
     series = pd.Series(np.full(200, 3.0))
     with pytest.raises(DataError, match="is constant"):
         Forecaster(epochs=1, progress=False).fit(series)
+
+
+def test_numeric_time_column_is_a_time_axis(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("time,value\n2,5.0\n0,1.5\n1,2.5\n")
+    series = read_csv(path)
+    assert series.index.tolist() == [0, 1, 2] and series.tolist() == [1.5, 2.5, 5.0]
+    path.write_text("time,value\n0.0,1\n0.5,2\n0.5,3\n")
+    assert "repeats dates: 0.5 at lines 3, 4" in message(lambda: read_csv(path))

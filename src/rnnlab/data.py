@@ -450,7 +450,8 @@ def _parse_numbers(where: str, column: str, raw: pd.Series) -> pd.Series:
     return values.astype(np.float64)
 
 
-def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.DatetimeIndex:
+def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.Index:
+    """Dates, or plain time steps when every value is a finite number (t = 0, 0.1, ...)."""
     text = raw.str.strip()
     empty = text == ""
     if empty.any():
@@ -458,6 +459,12 @@ def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.DatetimeIndex:
             f"date column {column!r} in {where} is empty at {_lines(raw.index[empty])}; "
             "every row needs a date"
         )
+    steps = pd.to_numeric(text, errors="coerce")
+    if steps.notna().all() and np.isfinite(steps.to_numpy(np.float64)).all():
+        values = steps.to_numpy()
+        return pd.Index(values.astype(np.int64) if (values == np.round(values)).all()
+                        and np.abs(values).max() < 2**62 else values.astype(np.float64),
+                        name=column)
     dates = None
     for fmt in ("ISO8601", "mixed"):
         try:
@@ -489,8 +496,9 @@ def _sort_unique(where: str, column: str, series: pd.Series, lines: pd.Index) ->
         dup_dates = series.index[duplicated]
         first = dup_dates[0]
         at = positions.to_numpy()[series.index == first]
+        shown = first.date() if isinstance(first, pd.Timestamp) else first
         raise DataError(
-            f"date column {column!r} in {where} repeats dates: {first.date()} at lines "
+            f"date column {column!r} in {where} repeats dates: {shown} at lines "
             f"{', '.join(str(i) for i in at)} ({duplicated.sum()} rows share a date); keep "
             "one row per date"
         )

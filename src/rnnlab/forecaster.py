@@ -372,7 +372,9 @@ class Forecaster(BaseForecaster):
             forecaster.ridge_strength_ = meta.get("ridge_strength")
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            # load_state_dict puts the useful line (which tensor, which shapes) second.
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            first = "; ".join(lines[:2])[:240]
             raise CheckpointError(
                 f"checkpoint '{path}' does not match the model it names ({first}); it may be "
                 "from another rnnlab version or edited; retrain it"

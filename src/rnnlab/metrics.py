@@ -51,7 +51,8 @@ def mape(y_true, y_pred) -> float:
     keep = t != 0
     if not keep.any():
         return float("nan")
-    return float(100 * np.mean(np.abs((t[keep] - p[keep]) / t[keep])))
+    with np.errstate(over="ignore"):  # a tiny target can make one ratio inf; so be it
+        return float(100 * np.mean(np.abs((t[keep] - p[keep]) / t[keep])))
 
 
 def smape(y_true, y_pred) -> float:

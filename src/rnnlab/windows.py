@@ -201,7 +201,7 @@ class Windows:
             return self.inputs[index][:, -1]
         return self.targets.new_zeros(len(self.targets[index]))
 
-    def chunks(self, size: int = 65536):
+    def chunks(self, size: int = 8192):
         """Consecutive slices covering all windows, for evaluation in a few big passes."""
         for lo in range(0, len(self), size):
             yield slice(lo, min(lo + size, len(self)))
