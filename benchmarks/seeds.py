@@ -73,8 +73,8 @@ def step_times(model: str, n_models: int, repeats: int = 9) -> dict:
         (nets[0](x[0]) - y[0]).pow(2).mean().backward()
 
     def each():
-        torch.stack([net(x_m) for net, x_m in zip(nets, x, strict=True)]).sub(y).pow(2) \
-            .mean(1).sum().backward()
+        for net, x_m, y_m in zip(nets, x, y, strict=True):
+            (net(x_m) - y_m).pow(2).mean().backward()
 
     def stacked():
         stacked_forward(nets, x).sub(y).pow(2).mean(1).sum().backward()

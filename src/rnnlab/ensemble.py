@@ -5,7 +5,7 @@
 ADF test, the windows, the ridge fit of the frozen linear skip) is computed once. What
 differs (the initial weights, the batch order, dropout, Adam state, gradient clipping, the
 LR schedule, early stopping with its best weights, the History) stays per model. Every
-step runs all models still training and one backward pass; a model that stops leaves.
+step runs all models still training; a model that stops leaves.
 
     rnnlab compare --data sine --models gru --seeds 5
 
@@ -148,13 +148,21 @@ def stacks(net: Net) -> bool:
     return type(net).body is Recurrent.body and getattr(rnn, "mode", "") in STACKED_MODES
 
 
-def step_losses(nets: list[Net], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Each net's mean squared error on its own batch: x (n_models, batch, seq_len, 1),
-    y (n_models, batch) -> (n_models,)."""
+def backward_losses(nets: list[Net], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each net's mean squared error on its own batch, with its gradients accumulated:
+    x (n_models, batch, seq_len, 1), y (n_models, batch) -> (n_models,), detached."""
     if stacks(nets[0]):
-        return (stacked_forward(nets, x) - y).pow(2).mean(1)
-    return torch.stack([F.mse_loss(net(x_m), y_m) for net, x_m, y_m in
-                        zip(nets, x, y, strict=True)])
+        losses = (stacked_forward(nets, x) - y).pow(2).mean(1)
+        losses.sum().backward()  # each net's loss reaches only its own parameters
+        return losses.detach()
+    losses = []
+    for net, x_m, y_m in zip(nets, x, y, strict=True):
+        # Forward and backward one net at a time: a joint backward keeps every net's
+        # graph alive at once, which made lstm fits slower than separate ones.
+        loss = F.mse_loss(net(x_m), y_m)
+        loss.backward()
+        losses.append(loss.detach())
+    return torch.stack(losses)
 
 
 def stacked_forward(nets: list[Net], x: torch.Tensor) -> torch.Tensor:
@@ -271,14 +279,13 @@ def train_stacked(nets: list[Net], train_data: Windows, val_data: Windows | None
             x = x.view(*idx.shape, *x.shape[1:])  # (n_models, batch, seq_len, 1)
             for run in active:
                 run.opt.zero_grad(set_to_none=True)
-            losses = step_losses(active_nets, x, y.view(idx.shape))
-            losses.sum().backward()  # each net's loss reaches only its own parameters
+            losses = backward_losses(active_nets, x, y.view(idx.shape))
             for run in active:
                 if cfg.clip_grad_norm > 0:
                     # Per net: a blown-up gradient in one must not shrink another's step.
                     nn.utils.clip_grad_norm_(run.params, cfg.clip_grad_norm)
                 run.opt.step()
-            total += losses.detach() * idx.shape[1]
+            total += losses * idx.shape[1]
         train_losses = (total / n).tolist()  # the epoch's only host sync besides validation
         val_losses = _evaluate(active_nets, val_data) if has_val else train_losses
         share = (time.perf_counter() - clock) / len(active)
