@@ -198,8 +198,10 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
                f"scaler {metrics['scaler']})")
     click.echo(metrics_table(metrics["test"], label))
     click.echo(versus_naive(metrics["test"], label) + ".")
-    click.echo(f"wrote {out}/: config.json metrics.json model.pt predictions.csv "
-               "test_predictions.png loss.png")
+    from pathlib import Path
+
+    files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
+    click.echo(f"wrote {out}/: {' '.join(files)}")
 
 
 @cli.command()
