@@ -1,4 +1,4 @@
-"""Several seeds of one model, trained together in one loop over one batched computation.
+"""Several seeds of one model trained together: one loop, one step for all seeds at once.
 
 `fit_seeds` returns one fitted `Forecaster` per seed, each as usable as a separate
 ``Forecaster(seed=s).fit(series, val_size)``. What the seeds share (the scaler with its
@@ -9,13 +9,14 @@ step runs all models still training; a model that stops leaves.
 
     rnnlab compare --data sine --models gru --seeds 5
 
-How a step runs all models (benchmarks/seeds.py measured the choice):
+How a step runs all models (figures from benchmarks/seeds.py on the 2-core CPU):
 - rnn and gru: weights stacked along a leading model axis, the recurrence as batched
-  matrix products (`stacked_forward`). On the 2-core CPU that is 1.3x faster per step than
-  five nn.GRU calls and as fast as five nn.RNN calls. ``torch.func.vmap`` cannot do it:
-  torch has no batching rule for the fused recurrent ops.
-- every other model, lstm included: each net's own forward, one after the other. nn.LSTM
-  runs a fused oneDNN kernel on CPU that the stacked form did not beat (about 10% slower).
+  matrix products (`stacked_forward`); five seeds fit 1.3-2x faster than five separate
+  fits. ``torch.func.vmap`` cannot do this: torch has no batching rule for aten::lstm and
+  its kin.
+- every other model, lstm included: each net's own forward and backward, one net after
+  the other: as fast as separate fits, and equal to them bit for bit. nn.LSTM's fused
+  oneDNN kernel beats the stacked form, which made five lstm seeds 1.5x slower.
 
 Exactness: with dropout 0 every model sees the initial weights and batches of its separate
 fit, and the same optimiser, clipping, schedule and stopping rules. Per-model forwards
@@ -51,7 +52,7 @@ from .train import (
 )
 from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Windows, as_tensor, fit_scaler
 
-# Recurrent modes whose stacked form beat one call per model (see the module docstring).
+# Recurrent modes whose stacked form beat one forward per model (see the module docstring).
 STACKED_MODES = ("RNN_TANH", "GRU")
 # Validation windows per stacked pass, summed over models: bounds the (seq_len, models,
 # windows, 4 * hidden) gate tensor to about 100 MB at hidden 32.
