@@ -163,7 +163,9 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
     if skipped:
         logging.getLogger("rnnlab").info("%d of %d runs already finished in %s: skipped",
                                          skipped, skipped + total, folder)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(pending) or 1))
+    workers = jobs or os.cpu_count() or 1
+    pending = _spread(pending, workers)
+    jobs = max(1, min(workers, len(pending) or 1))
     bar = tqdm(total=total, desc="runs", unit="run", disable=(not progress)
                if progress is not None else None, dynamic_ncols=True)
 
@@ -197,6 +199,21 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
                     keep([_failed(task, seed, exc) for seed in task.seeds])
     bar.close()
     return records
+
+
+def _spread(tasks: list[Task], workers: int) -> list[Task]:
+    """Split the seeds of the largest tasks until every worker has one (e.g. 5 seeds of one
+    model on 2 workers: 3 + 2), so no core idles while one task trains many seeds."""
+    tasks = list(tasks)
+    while len(tasks) < workers:
+        big = max(tasks, key=lambda t: len(t.seeds), default=None)
+        if big is None or len(big.seeds) < 2:
+            break
+        half = (len(big.seeds) + 1) // 2
+        tasks.remove(big)
+        tasks += [Task(big.config, big.seeds[:half], big.labels),
+                  Task(big.config, big.seeds[half:], big.labels)]
+    return tasks
 
 
 def _cost(task: Task) -> float:
