@@ -2,15 +2,14 @@
 
     .venv/bin/python benchmarks/diagnostics_figures.py                 # everything
     .venv/bin/python benchmarks/diagnostics_figures.py --part verdicts
-    .venv/bin/python benchmarks/diagnostics_figures.py --part delay --budget default
     .venv/bin/python benchmarks/diagnostics_figures.py --part drop --out runs/diag
 
 - verdicts: `rnnlab.inspect` on every built-in series and on 10 tickers drawn (seeded)
   from ../shared/data/sandp500/individual_stocks_5yr;
-- delay: rnn, lstm and gru on the long-delay task (seq_len 30, no linear skip): test
-  RMSE beside the mean baseline, effective memory and the share of sensitivity at the lag;
 - drop: lstm on `drop` with the auto and the window scaler: error after the drop against
   before it, the undershoot and the recovery time.
+
+rnn, lstm and gru on the long-delay task are measured by benchmarks/memory_task.py.
 
 Prints Markdown tables; with --out also writes figures.json and the plots there.
 """
@@ -19,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +26,6 @@ SANDP = Path(__file__).resolve().parents[2] / "shared" / "data" / "sandp500" / \
     "individual_stocks_5yr"
 BUILTINS = ["sine", "noise", "complex", "random_walk", "drop", "delay",
             "stock:A", "stock:AAPL", "stock:AMZN", "stock:GOOG", "stock:MSFT"]
-# Training for the delay task. "default" is the library's budget (2 x 32 units, batch 256,
-# patience 5); "long" gives each net more, smaller steps and more patience, because
-# finding the lag starts with a plateau that the default early stopping cuts short.
-DELAY_BUDGETS = {
-    "default": dict(seq_len=30, linear_skip=False, progress=False),
-    "long": dict(seq_len=30, linear_skip=False, hidden_size=32, num_layers=1,
-                 batch_size=64, patience=15, epochs=100, progress=False),
-}
-# A net "found" the lag when this share of its input sensitivity sits on it (uniform: 3%).
-FOUND_SHARE = 0.2
 
 
 def random_tickers(count: int = 10, seed: int = 0) -> list[Path]:
@@ -74,55 +62,6 @@ def verdicts(ticker_seed: int) -> list[dict]:
             continue
         print(f"| {r['series']} | {r['n']} | {r['verdict']} | {r['period'] or ''} | "
               f"{r['seq_len']} | {r['adf_p']:.3f} | {r['ljung_box_p']:.3g} |")
-    return rows
-
-
-def delay_task(seeds: list[int], budget: str, out: Path | None) -> list[dict]:
-    from rnnlab.data import delay
-    from rnnlab.experiment import backtest
-    from rnnlab.explain import memory_profile, plot_memory_curves
-    from rnnlab.forecaster import Forecaster
-    from rnnlab.windows import split_sizes
-
-    series = delay()
-    lag = 20
-    params_all = DELAY_BUDGETS[budget]
-    split = split_sizes(len(series), params_all["seq_len"], 0.1, 0.2)
-    rows, profiles = [], {}
-    for seed in seeds:
-        for model in ("rnn", "lstm", "gru", "linear"):
-            params = {**params_all, "linear_skip": model == "linear"}
-            started = time.perf_counter()
-            result = backtest(series, Forecaster(model=model, seed=seed, **params), split)
-            seconds = time.perf_counter() - started
-            profile = memory_profile(result.forecaster, series, split)
-            if seed == seeds[0]:
-                profiles[model] = profile
-            rows.append({"model": model, "seed": seed,
-                         "rmse": result.metrics["model"]["rmse"],
-                         "mean_rmse": result.metrics["mean"]["rmse"],
-                         "naive_rmse": result.metrics["naive"]["rmse"],
-                         "effective_memory": profile.effective_memory,
-                         "share_at_lag": float(profile.sensitivity[lag - 1]),
-                         "peak_lag": profile.peak_lag,
-                         "epochs": result.forecaster.epochs_run_, "seconds": seconds})
-    print(f"\ndelay task ({series.name}, {len(series)} points), budget {budget}: "
-          + ", ".join(f"{k}={v}" for k, v in params_all.items() if k != "progress"))
-    print("| model | seed | test RMSE | mean RMSE | effective memory | peak lag | "
-          "share at lag 20 | epochs | fit s |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['model']} | {r['seed']} | {r['rmse']:.3f} | {r['mean_rmse']:.3f} | "
-              f"{r['effective_memory']} | {r['peak_lag']} | {r['share_at_lag']:.2f} | "
-              f"{r['epochs']} | {r['seconds']:.1f} |")
-    for model in ("rnn", "lstm", "gru", "linear"):
-        mine = [r for r in rows if r["model"] == model]
-        found = sum(r["share_at_lag"] >= FOUND_SHARE for r in mine)
-        print(f"- {model}: found lag 20 in {found} of {len(mine)} seeds; median test RMSE "
-              f"{np.median([r['rmse'] for r in mine]):.3f}")
-    if out is not None:
-        plot_memory_curves(profiles, out / f"delay_memory_{budget}.png",
-                           title=f"{series.name}: what each model looks at (seed {seeds[0]})")
     return rows
 
 
@@ -169,10 +108,7 @@ def drop_anatomy(out: Path | None) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "verdicts", "delay", "drop"), default="all")
-    parser.add_argument("--seeds", default="0,1,2", help="seeds of the delay task")
-    parser.add_argument("--budget", choices=tuple(DELAY_BUDGETS), default="long",
-                        help="training budget of the delay task")
+    parser.add_argument("--part", choices=("all", "verdicts", "drop"), default="all")
     parser.add_argument("--ticker-seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -184,9 +120,6 @@ def main() -> None:
     figures = {}
     if args.part in ("all", "verdicts"):
         figures["verdicts"] = verdicts(args.ticker_seed)
-    if args.part in ("all", "delay"):
-        figures["delay"] = delay_task([int(s) for s in args.seeds.split(",")], args.budget,
-                                      args.out)
     if args.part in ("all", "drop"):
         figures["drop"] = drop_anatomy(args.out)
     if args.out is not None:
