@@ -44,6 +44,7 @@ HELP = {
     "lr_schedule": "plateau, cosine or none",
     "seed": "seed of weights, batch order and dropout",
     "device": "auto, cpu or cuda",
+    "threads": "CPU threads while training (0: all cores; 1 is fastest for small models)",
 }
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 

@@ -76,6 +76,11 @@ class TrainConfig:
     lr_schedule: str = "plateau"
     seed: int = 0
     device: str = "auto"
+    # CPU threads while training; 0 leaves torch's own choice (all cores). One thread
+    # trained the default LSTM (2 x 32, batch 256) 1.8x faster than two on 2 cores
+    # (`rnnlab train`, sine and stock:A): small steps spend more on waking threads than
+    # they save. hidden 128 / seq_len 100 gained 1.1x from two (benchmarks/README.md).
+    threads: int = 1
 
 
 @dataclass

@@ -38,19 +38,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import DataError
-from .forecaster import Forecaster, check_series
+from .forecaster import Forecaster, check_fit_size, check_series
 from .models import Net, Recurrent
 from .train import (
     MIN_IMPROVEMENT,
     History,
     check_config,
+    cpu_threads,
     divergence,
     evaluate,
     fit_ridge,
     resolve_device,
 )
-from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Windows, as_tensor, fit_scaler
+from .windows import Windows, as_tensor, fit_scaler
 
 # Recurrent modes whose stacked form beat one forward per model (see the module docstring).
 STACKED_MODES = ("RNN_TANH", "GRU")
@@ -96,11 +96,12 @@ def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
         torch.manual_seed(seed)  # the initial weights of the separate fit with this seed
         nets.append(_build(template).to(train_w.targets.device))
     ridge = None
-    if nets[0].skip is not None:
-        ridge = fit_ridge(train_w, val_w)  # deterministic: one fit serves every seed
-        for net in nets:
-            net.set_skip(torch.as_tensor(ridge[0], dtype=torch.float32), ridge[1])
-    histories = train_stacked(nets, train_w, val_w, cfg, list(seeds), template.progress)
+    with cpu_threads(cfg.threads):
+        if nets[0].skip is not None:
+            ridge = fit_ridge(train_w, val_w)  # deterministic: one fit serves every seed
+            for net in nets:
+                net.set_skip(torch.as_tensor(ridge[0], dtype=torch.float32), ridge[1])
+        histories = train_stacked(nets, train_w, val_w, cfg, list(seeds), template.progress)
     for forecaster, net, history in zip(forecasters, nets, histories, strict=True):
         forecaster.scaler_ = scaler
         forecaster.ridge_strength_ = None if ridge is None else ridge[2]
@@ -125,13 +126,7 @@ def _prepare(template: Forecaster, series: pd.Series, val_size: int):
     n = len(series)
     n_val = int(val_size)
     n_train = n - n_val
-    if n_train < template.seq_len + MIN_TRAIN_WINDOWS or 0 < n_val < MIN_VAL_WINDOWS:
-        need = template.seq_len + MIN_TRAIN_WINDOWS + max(n_val, MIN_VAL_WINDOWS)
-        raise DataError(
-            f"{name} has {n} values; seq_len {template.seq_len} needs at least {need} to "
-            f"leave {MIN_TRAIN_WINDOWS} training and {MIN_VAL_WINDOWS} validation windows; "
-            "use a shorter seq_len or a longer series"
-        )
+    check_fit_size(name, n, n_val, template.seq_len)
     values = series.to_numpy()
     scaler = fit_scaler(template.scaler, values[:n_train], name)
     z = as_tensor(scaler.to_units(values), resolve_device(template.device))  # (n,)

@@ -152,6 +152,17 @@ def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
     return pd.Series(values, index=index, name=meta["series_name"])
 
 
+def check_fit_size(name: str, n: int, n_val: int, seq_len: int) -> None:
+    """Refuse a fit part too short for `seq_len` windows plus the validation part."""
+    if n - n_val < seq_len + MIN_TRAIN_WINDOWS or 0 < n_val < MIN_VAL_WINDOWS:
+        need = seq_len + MIN_TRAIN_WINDOWS + max(n_val, MIN_VAL_WINDOWS)
+        raise DataError(
+            f"{name} has {n} values; seq_len {seq_len} needs at least {need} to leave "
+            f"{MIN_TRAIN_WINDOWS} training and {MIN_VAL_WINDOWS} validation windows; "
+            "use a shorter seq_len or a longer series"
+        )
+
+
 class Forecaster(BaseForecaster):
     """A recurrent (or other registered) network trained on windows of one series.
 
@@ -188,6 +199,7 @@ class Forecaster(BaseForecaster):
         lr_schedule: str = TrainConfig.lr_schedule,
         seed: int = TrainConfig.seed,
         device: str = TrainConfig.device,
+        threads: int = TrainConfig.threads,
         val_fraction: float = VAL_FRACTION,
         progress: bool | None = None,
     ):
@@ -207,6 +219,7 @@ class Forecaster(BaseForecaster):
         self.lr_schedule = lr_schedule
         self.seed = seed
         self.device = device
+        self.threads = threads
         self.val_fraction = val_fraction
         self.progress = progress
 
@@ -234,7 +247,7 @@ class Forecaster(BaseForecaster):
         import torch
 
         from .models import build_model
-        from .train import check_config, fit_ridge, resolve_device, train
+        from .train import check_config, cpu_threads, fit_ridge, resolve_device, train
         from .windows import Windows, as_tensor, fit_scaler
 
         series = check_series(series)
@@ -242,13 +255,7 @@ class Forecaster(BaseForecaster):
         n = len(series)
         n_val = int(round(n * self.val_fraction)) if val_size is None else int(val_size)
         n_train = n - n_val
-        if n_train < self.seq_len + MIN_TRAIN_WINDOWS or 0 < n_val < MIN_VAL_WINDOWS:
-            need = self.seq_len + MIN_TRAIN_WINDOWS + max(n_val, MIN_VAL_WINDOWS)
-            raise DataError(
-                f"{name} has {n} values; seq_len {self.seq_len} needs at least {need} to "
-                f"leave {MIN_TRAIN_WINDOWS} training and {MIN_VAL_WINDOWS} validation windows; "
-                "use a shorter seq_len or a longer series"
-            )
+        check_fit_size(name, n, n_val, self.seq_len)
         cfg = self.train_config()
         check_config(cfg)
         device = resolve_device(self.device)
@@ -262,11 +269,13 @@ class Forecaster(BaseForecaster):
         train_w = Windows(z, self.seq_len, self.seq_len, n_train, relative)
         val_w = Windows(z, self.seq_len, n_train, n, relative) if n_val else None
         self.ridge_strength_ = None
-        if net.skip is not None and resume is None:
-            weights, bias, self.ridge_strength_ = fit_ridge(train_w, val_w)
-            net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
-        self.history_ = train(net, train_w, val_w, cfg, progress=self.progress,
-                              should_stop=should_stop, on_epoch_end=on_epoch_end, resume=resume)
+        with cpu_threads(cfg.threads):
+            if net.skip is not None and resume is None:
+                weights, bias, self.ridge_strength_ = fit_ridge(train_w, val_w)
+                net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
+            self.history_ = train(net, train_w, val_w, cfg, progress=self.progress,
+                                  should_stop=should_stop, on_epoch_end=on_epoch_end,
+                                  resume=resume)
         self.model_ = net
         self.n_train_, self.n_val_ = n_train, n_val
         self._remember_tail(series, self.seq_len)

@@ -7,6 +7,7 @@ The loop knows nothing about which network it trains: windows in, loss out.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -68,6 +69,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@contextlib.contextmanager
+def cpu_threads(threads: int):
+    """Run the block with `threads` torch CPU threads (0: leave them), then restore."""
+    before = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def check_config(cfg: TrainConfig) -> None:
     if cfg.lr_schedule not in SCHEDULES:
         raise ConfigError(
@@ -79,7 +92,7 @@ def check_config(cfg: TrainConfig) -> None:
     for name in ("lr", ):
         if not getattr(cfg, name) > 0:
             raise ConfigError(f"{name} must be positive, got {getattr(cfg, name)}")
-    for name in ("patience", "clip_grad_norm", "weight_decay"):
+    for name in ("patience", "clip_grad_norm", "weight_decay", "threads"):
         if getattr(cfg, name) < 0:
             raise ConfigError(f"{name} must be 0 or more, got {getattr(cfg, name)}")
 
