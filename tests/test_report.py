@@ -24,6 +24,23 @@ def test_noise_reading_says_nothing_beats_the_mean():
     assert "within two seed standard deviations" in text
 
 
+@pytest.mark.parametrize("dataset, best, words", [
+    ("noise", "mean", "the series has no structure the models could learn"),
+    ("stock:GOOG", "naive", "the models add nothing to repeating the last value"),
+])
+def test_a_win_under_one_percent_is_a_tie(dataset, best, words):
+    other = "naive" if best == "mean" else "mean"
+    s = summary([(dataset, "rnn", 0.998, 0.001), (dataset, best, 1.0, 0),
+                 (dataset, other, 1.4, 0), (dataset, "seasonal_naive", 1.4, 0)])
+    text = compare_reading(s, dataset)
+    assert "beats every baseline" not in text
+    name = "the training mean" if best == "mean" else "tomorrow = today"
+    assert text.startswith(f"no model beats {name} on {dataset} by a meaningful margin")
+    assert "0.2% better than it, within 1%" in text and words in text
+    s.loc[0, "rmse_mean"] = 0.98  # 2% better: a win
+    assert "beats every baseline" in compare_reading(s, dataset)
+
+
 def test_stock_reading_says_how_much_worse_than_tomorrow_equals_today():
     s = summary([("stock:A", "lstm", 0.70, 0.005), ("stock:A", "naive", 0.687, 0),
                  ("stock:A", "mean", 16.9, 0), ("stock:A", "seasonal_naive", 0.687, 0)])
@@ -151,3 +168,14 @@ def test_compare_report_is_self_contained(tmp_path):
     page = parse(tmp_path / "report.html")
     assert page.tables >= 1 and len(page.images) >= 2
     assert_images_are_embedded_pngs(page)
+
+
+def test_an_option_effect_inside_seed_noise_counts_as_none():
+    from rnnlab.study import option_effect
+
+    rows = pd.DataFrame({"rmse_mean": [0.0962, 0.1153], "rmse_std": [0.0014, 0.029]})
+    assert option_effect(rows) == 0.0  # gap 0.019 < 2 x 0.029
+    rows["rmse_std"] = [0.0014, 0.004]
+    assert option_effect(rows) == pytest.approx(0.1153 / 0.0962 - 1)
+    rows["rmse_std"] = [float("nan"), float("nan")]  # one seed: no spread to compare
+    assert option_effect(rows) > 0.19

@@ -12,6 +12,10 @@ import pandas as pd
 
 from .metrics import METRICS
 
+# A change smaller than this share of the RMSE is not worth a setting, whatever the seeds;
+# a model within it of a baseline only ties with it.
+MEANINGFUL = 0.01
+
 
 def metrics_table(metrics: dict[str, dict], model_label: str = "model") -> str:
     """The model and each baseline side by side, one row each, as aligned text."""
@@ -287,10 +291,21 @@ def compare_reading(summary: pd.DataFrame, dataset: str) -> str:
     best = min(models, key=lambda m: rows.loc[m, "rmse_mean"])
     rmse = rows.loc[best, "rmse_mean"]
     best_base = min(base, key=base.get)
-    if rmse < base[best_base]:
+    gain = 1 - rmse / base[best_base]
+    if gain > MEANINGFUL:
         first = (f"on {dataset} the best model, {best} (RMSE {rmse:.4g}), beats every baseline: "
                  f"it is {relative(rmse, base['naive'])} than tomorrow = today and "
                  f"{relative(rmse, base['mean'])} than the training mean")
+    elif gain >= -MEANINGFUL:
+        name = "the training mean" if best_base == "mean" else \
+            "tomorrow = today" if best_base == "naive" else f"the {best_base} baseline"
+        first = (f"no model beats {name} on {dataset} by a meaningful margin: the best, "
+                 f"{best} (RMSE {rmse:.4g}), is {relative(rmse, base[best_base])} than it, "
+                 f"within {100 * MEANINGFUL:.0f}%")
+        if best_base == "mean":
+            first += "; the series has no structure the models could learn"
+        elif best_base == "naive":
+            first += "; the models add nothing to repeating the last value"
     elif best_base == "mean":
         first = (f"no model beats the training mean on {dataset} (best: {best}, RMSE "
                  f"{rmse:.4g} vs {base['mean']:.4g}): the series has no structure the models "
@@ -362,10 +377,6 @@ def add_memory_curves(report: HtmlReport, out: Path, records: list[dict],
             parts.append(report.heading(dataset))
             parts.append(report.image(path, f"memory curves on {dataset}"))
             parts.append(report.reading("; ".join(p.describe() for p in profiles.values())))
-
-
-# A change smaller than this share of the RMSE is not worth a setting, whatever the seeds.
-MEANINGFUL = 0.01
 
 
 def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> str:

@@ -20,6 +20,7 @@ import pandas as pd
 from .data import DELAY_LAG
 from .experiment import base_config, compare_tasks, results_frame, summarize, sweep_tasks
 from .report import (
+    MEANINGFUL,
     HtmlReport,
     add_compare,
     add_failures,
@@ -178,17 +179,23 @@ def add_headline(report: HtmlReport, summary: pd.DataFrame, inspections: dict) -
             "seasonal naive": baselines["seasonal_naive"],
             "vs best baseline": f"{relative(rmse, baselines[best_base])} than {best_base}",
             "vs tomorrow = today": relative(rmse, baselines["naive"]),
+            "gain": 1 - rmse / baselines[best_base],
         })
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(rows).drop(columns="gain", errors="ignore")
     parts.append(report.text("Test RMSE of the best recurrent model per series (mean ± std "
                              "over seeds) beside the three baselines."))
     parts.append(report.table(table))
-    won = [r["series"] for r in rows if "better" in r["vs best baseline"]]
+    won = [r["series"] for r in rows if r["gain"] > MEANINGFUL]
+    tied = [f"{r['series']} ({r['vs best baseline']})" for r in rows
+            if abs(r["gain"]) <= MEANINGFUL]
     lost = [f"{r['series']} ({r['vs best baseline']})" for r in rows
-            if "worse" in r["vs best baseline"]]
-    text = (f"The best recurrent model beats every baseline on {', '.join(won) or 'no series'}"
-            f"; it loses on {', '.join(lost) or 'no series'}.")
-    parts.append(report.reading(text))
+            if r["gain"] < -MEANINGFUL]
+    said = [f"The best recurrent model beats every baseline by more than "
+            f"{100 * MEANINGFUL:.0f}% on {', '.join(won) or 'no series'}"]
+    if tied:
+        said.append(f"it only ties with the best baseline on {', '.join(tied)}")
+    said.append(f"it loses on {', '.join(lost) or 'no series'}")
+    parts.append(report.reading("; ".join(said) + "."))
 
 
 BASELINES = ("naive", "mean", "seasonal_naive")
@@ -293,11 +300,8 @@ def add_options(report: HtmlReport, out: Path, plan: Plan, staged: dict) -> None
         for dataset in plan.option_data:
             rows = summary[(summary["dataset"] == dataset) & summary[name].notna()]
             if len(rows) > 1:
-                spread = rows["rmse_mean"].max() / rows["rmse_mean"].min() - 1
-                effects.append((name, dataset, spread))
+                effects.append((name, dataset, option_effect(rows)))
     if effects:
-        from .report import MEANINGFUL
-
         lines = []
         for name in plan.option_grid:
             mine = [e for e in effects if e[0] == name]
@@ -306,11 +310,20 @@ def add_options(report: HtmlReport, out: Path, plan: Plan, staged: dict) -> None
                 if top[2] < MEANINGFUL:
                     lines.append(f"{name} makes no measurable difference on "
                                  f"{', '.join(plan.option_data)} (under "
-                                 f"{100 * MEANINGFUL:.0f}% of the RMSE)")
+                                 f"{100 * MEANINGFUL:.0f}% of the RMSE or within two seed "
+                                 "standard deviations)")
                 else:
                     lines.append(f"{name} matters most on {top[1]}, where it moves RMSE by "
                                  f"{100 * top[2]:.1f}% between its best and worst setting")
         parts.insert(1, report.reading("In short: " + "; ".join(lines) + "."))
+
+
+def option_effect(rows: pd.DataFrame) -> float:
+    """How far a setting moves the RMSE, as a share of its best value; 0 when the gap
+    between the best and worst setting is within two seed standard deviations."""
+    gap = rows["rmse_mean"].max() - rows["rmse_mean"].min()
+    noise = rows["rmse_std"].fillna(0).max()
+    return float(gap / rows["rmse_mean"].min()) if gap > 2 * noise else 0.0
 
 
 def add_drop(report: HtmlReport, out: Path, records: list[dict]) -> None:
