@@ -223,3 +223,27 @@ def test_numeric_time_column_is_a_time_axis(tmp_path):
     assert series.index.tolist() == [0, 1, 2] and series.tolist() == [1.5, 2.5, 5.0]
     path.write_text("time,value\n0.0,1\n0.5,2\n0.5,3\n")
     assert "repeats dates: 0.5 at lines 3, 4" in message(lambda: read_csv(path))
+
+
+def test_date_column_cannot_be_the_target(tmp_path):
+    path = stock_csv(tmp_path / "A.csv", [1.0, 2.0])
+    text = message(lambda: read_csv(path, date_column="close"))
+    assert "'close' is both the target and the date column" in text
+    assert "columns are date, open" in text
+
+
+def test_values_whose_squares_overflow_are_refused_by_fit():
+    from rnnlab.forecaster import Forecaster
+
+    series = pd.Series(np.linspace(1.0, 2.0, 200))
+    series.iloc[150] = -2e178  # a finite float64 whose square is not
+    with pytest.raises(DataError, match=r"1 values beyond ±1e\+100 \(first -2e\+178 at 150\)"):
+        Forecaster(epochs=1, progress=False).fit(series)
+
+
+def test_a_value_beyond_float32_in_model_units_is_named():
+    from rnnlab.windows import as_tensor
+
+    assert as_tensor(np.array([1.0, 1e30])).dtype.is_floating_point
+    with pytest.raises(DataError, match=r"value 2 of the series is 1e\+50 in model units"):
+        as_tensor(np.array([1.0, 1e50]))

@@ -171,9 +171,12 @@ def check_loaded(series: pd.Series) -> None:
     assert np.isfinite(series.to_numpy()).all()
     assert series.index.is_unique
     assert series.index.is_monotonic_increasing
-    if not isinstance(series.index, pd.RangeIndex):
-        assert isinstance(series.index, pd.DatetimeIndex)
-        assert not series.index.hasnans
+    assert not series.index.hasnans
+    # Dates, or plain time steps from a numeric time column (never the target itself).
+    index = series.index
+    assert isinstance(index, pd.DatetimeIndex) or pd.api.types.is_numeric_dtype(index)
+    if pd.api.types.is_float_dtype(index):
+        assert np.isfinite(index.to_numpy()).all()
 
 
 # What a refusal says, for the tally of a long run.

@@ -246,6 +246,11 @@ def read_csv(
 
     target = _pick_target(path, columns, target)
     date_col = _pick_date(path, columns, date_column)
+    if date_col == target:
+        raise DataError(
+            f"{where}: {target!r} is both the target and the date column; name another "
+            f"column with --date-column or --target (columns are {listing})"
+        )
     wanted = [c for c in (date_col, target) if c is not None]
     has_names = TICKER_COLUMN in columns
     if has_names:

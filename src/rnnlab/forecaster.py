@@ -107,9 +107,21 @@ def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Ser
             f"{name} has {bad.sum()} NaN or infinite values (at {where}); fill or drop them "
             "first, e.g. series.interpolate()"
         )
+    huge = np.abs(values) > MAX_MAGNITUDE
+    if huge.any():
+        first = int(np.flatnonzero(huge)[0])
+        raise DataError(
+            f"{name} has {huge.sum()} values beyond ±{MAX_MAGNITUDE:.0e} (first {values[first]:.3g}"
+            f" at {series.index[first]}), where sums of squares overflow; rescale it, e.g. "
+            "divide it by a power of ten"
+        )
     if len(values) < min_length:
         raise DataError(f"{name} has {len(values)} values; at least {min_length} are needed")
     return pd.Series(values, index=series.index, name=series.name)
+
+
+# Squares of values up to 1e100, summed over millions of rows, stay finite in float64.
+MAX_MAGNITUDE = 1e100
 
 
 def future_index(index: pd.Index, horizon: int) -> pd.Index:

@@ -211,5 +211,15 @@ def as_tensor(values: np.ndarray, device: str | torch.device = "cpu") -> torch.T
     """The series in model units as one float32 tensor, (n,)."""
     import torch
 
-    return torch.as_tensor(np.ascontiguousarray(values, dtype=np.float32), device=device)
+    with np.errstate(over="ignore"):
+        units = np.ascontiguousarray(values, dtype=np.float32)
+    bad = ~np.isfinite(units)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"value {first + 1} of the series is {values[first]:.3g} in model units, beyond "
+            "float32: it lies far outside the training part's scale; rescale the series or "
+            "use --scaler window"
+        )
+    return torch.as_tensor(units, device=device)
 
