@@ -66,10 +66,11 @@ def verdicts(ticker_seed: int) -> list[dict]:
 
 
 def drop_anatomy(out: Path | None) -> list[dict]:
+    from rnnlab.backtest import backtest
     from rnnlab.data import load_series
-    from rnnlab.experiment import backtest
-    from rnnlab.explain import failure_anatomy, plot_episodes
+    from rnnlab.explain import failure_anatomy
     from rnnlab.forecaster import Forecaster
+    from rnnlab.plots import plot_episodes
     from rnnlab.windows import split_sizes
 
     series = load_series("drop")

@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 
 from rnnlab.data import DELAY_LAG as LAG
-from rnnlab.study import MEMORY_OVERRIDES as OVERRIDES  # the demo's memory section
+from rnnlab.demo import MEMORY_OVERRIDES as OVERRIDES  # the demo's memory section
 
 MODELS = ("rnn", "lstm", "gru")
 
 
 def fit_one(series, split, model: str, seed: int, overrides: dict,
             lag: int) -> tuple[dict, object]:
-    from rnnlab.experiment import score_fitted
+    from rnnlab.backtest import score_fitted
     from rnnlab.explain import memory_profile
     from rnnlab.forecaster import Forecaster
 
@@ -56,7 +56,7 @@ def fit_one(series, split, model: str, seed: int, overrides: dict,
 
 def linear_reference(series, split, seq_len: int) -> dict:
     """The closed-form linear autoregression on the same window: the level to reach."""
-    from rnnlab.experiment import backtest
+    from rnnlab.backtest import backtest
     from rnnlab.forecaster import Forecaster
 
     result = backtest(series, Forecaster(model="linear", seq_len=seq_len, progress=False), split)

@@ -38,8 +38,8 @@ def defaults(tasks: list[str], models: list[str], repeats: int) -> list[dict]:
     import torch  # noqa: F401  (timed here so that no fit below pays for it)
 
     rows = [row("defaults", "one-off", "import torch s", time.perf_counter() - started)]
+    from rnnlab.backtest import backtest, load, make_forecaster
     from rnnlab.config import DataConfig, ModelConfig, TrainConfig
-    from rnnlab.experiment import backtest, load, make_forecaster
     from rnnlab.windows import split_sizes
 
     first = True

@@ -1,4 +1,4 @@
-"""Five seeds trained as one stack (`rnnlab.ensemble.fit_seeds`) against one seed alone and
+"""Five seeds trained as one stack (`rnnlab.forecaster.fit_seeds`) against one seed alone and
 against five separate fits, with rnnlab's default settings.
 
 For each task and model, in one warm process (a throw-away fit first pays the imports),
@@ -11,7 +11,7 @@ until it stops, so its work is the sum of the seeds' epochs and it lasts as long
 slowest seed), and the largest difference in test RMSE between a stacked model and the
 separate fit of the same seed. First, one training step (forward + backward, batch 256,
 default sizes) of one model, of five models one call each, and of five models in
-`stacked_forward`: the figures behind the choice of `rnnlab.ensemble.STACKED_MODES`.
+`stacked_forward`: the figures behind the choice of `rnnlab.stacked.STACKED_MODES`.
 
     .venv/bin/python benchmarks/seeds.py
     .venv/bin/python benchmarks/seeds.py --tasks sine --models lstm --repeats 1
@@ -32,13 +32,13 @@ import rnnlab  # noqa: F401 - sets OMP_WAIT_POLICY=PASSIVE, which must come befo
 import numpy as np
 import torch
 
-from rnnlab import ensemble
+from rnnlab import stacked as stacking
 from rnnlab.config import DataConfig
 from rnnlab.data import load_series
-from rnnlab.ensemble import fit_seeds, stacked_forward
-from rnnlab.forecaster import Forecaster
+from rnnlab.forecaster import Forecaster, fit_seeds
 from rnnlab.metrics import rmse
 from rnnlab.models import build_model
+from rnnlab.stacked import stacked_forward
 from rnnlab.windows import split_sizes
 
 
@@ -62,8 +62,7 @@ def median(pairs: list) -> tuple[float, float]:
 def step_times(model: str, n_models: int, repeats: int = 9) -> dict:
     """Median (wall, CPU) seconds of one training step's forward and backward."""
     template = Forecaster(model=model)
-    nets = [build_model(model, template.seq_len, 1, template.hidden_size, template.num_layers)
-            for _ in range(n_models)]
+    nets = [build_model(template.model_config()) for _ in range(n_models)]
     for net in nets:  # a trained-looking head, so gradients reach the recurrent layers
         torch.nn.init.normal_(net.head.weight, std=0.1)
     x = torch.randn(n_models, template.batch_size, template.seq_len, 1)
@@ -130,17 +129,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own choice)")
     parser.add_argument("--stacked-modes", default=None,
-                        help="override rnnlab.ensemble.STACKED_MODES, e.g. RNN_TANH,GRU,LSTM")
+                        help="override rnnlab.stacked.STACKED_MODES, e.g. RNN_TANH,GRU,LSTM")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.stacked_modes is not None:
-        ensemble.STACKED_MODES = tuple(args.stacked_modes.split(","))
+        stacking.STACKED_MODES = tuple(args.stacked_modes.split(","))
     seeds = list(range(args.seeds))
     warm = load_series("sine").iloc[:400]
     fit_seeds(Forecaster(model="gru", epochs=1, progress=False), warm, 40, [0, 1])
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY "
-          f"{os.environ.get('OMP_WAIT_POLICY')}, stacked modes {ensemble.STACKED_MODES}, "
+          f"{os.environ.get('OMP_WAIT_POLICY')}, stacked modes {stacking.STACKED_MODES}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start; "
           f"medians of {args.repeats}; seconds as wall (CPU time of this process)")
     k = len(seeds)

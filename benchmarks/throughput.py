@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnnlab.config import TrainConfig
+from rnnlab.config import ModelConfig, TrainConfig
 from rnnlab.models import build_model
 from rnnlab.train import train
 from rnnlab.windows import Windows
@@ -59,9 +59,10 @@ def series(seq_len: int) -> torch.Tensor:
 def rnnlab_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:
     z = series(seq_len)
     torch.manual_seed(0)
-    net = build_model(model, seq_len, 1, hidden_size, NUM_LAYERS, 0.0, True)
+    net = build_model(ModelConfig(model=model, seq_len=seq_len, hidden_size=hidden_size,
+                                  num_layers=NUM_LAYERS))
     windows = Windows(z, seq_len, seq_len, len(z), relative=False)
-    train(net, windows, None, TrainConfig(epochs=epochs), progress=False)
+    train([net], windows, None, TrainConfig(epochs=epochs), progress=False)
 
 
 def raw_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:

@@ -52,10 +52,11 @@ def test_unknown_ticker_lists_bundled_ones():
 
 
 def test_unknown_model_lists_valid_names():
+    from rnnlab.config import ModelConfig
     from rnnlab.models import build_model
 
     with pytest.raises(ConfigError) as info:
-        build_model("lstmm", 30, 1, 8, 1, 0.0, True)
+        build_model(ModelConfig(model="lstmm"))
     assert "unknown model 'lstmm'" in str(info.value)
     assert "lstm" in str(info.value).split("valid models are")[1]
 

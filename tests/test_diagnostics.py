@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from rnnlab.cli import cli
-from rnnlab.diagnostics import VERDICTS, find_period, inspect, write_inspection
+from rnnlab.diagnostics import VERDICTS, find_period, inspect
 from rnnlab.errors import DataError
+from rnnlab.report import write_inspection
 
 N = 600
 

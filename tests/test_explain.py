@@ -15,10 +15,9 @@ from rnnlab.explain import (
     failure_anatomy,
     lag_check,
     memory_profile,
-    plot_episodes,
-    plot_memory_curves,
 )
 from rnnlab.forecaster import Forecaster
+from rnnlab.plots import plot_episodes, plot_memory_curves
 from rnnlab.windows import Split
 
 

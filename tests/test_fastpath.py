@@ -6,13 +6,9 @@ import pytest
 import torch
 
 from rnnlab.checkpoint import weights_checksum
-from rnnlab.fastpath import (
-    arrays_checksum,
-    load_fast,
-    load_for_forecast,
-    sidecar_path,
-)
+from rnnlab.fastpath import arrays_checksum, load_fast, sidecar_path
 from rnnlab.forecaster import Forecaster
+from rnnlab.runs import load_for_forecast
 
 TINY = dict(seq_len=12, hidden_size=8, num_layers=2, epochs=1, progress=False)
 

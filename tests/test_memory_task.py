@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from rnnlab.backtest import backtest
+from rnnlab.config import ModelConfig
 from rnnlab.data import delay, load_series
-from rnnlab.experiment import backtest
 from rnnlab.explain import memory_profile
 from rnnlab.forecaster import Forecaster
 from rnnlab.models import build_model
@@ -57,7 +58,7 @@ def test_delay_is_a_seeded_builtin():
 def test_lstm_forget_gates_start_at_one(name):
     hidden = 8
     torch.manual_seed(0)
-    net = build_model(name, seq_len=10, hidden_size=hidden, num_layers=2)
+    net = build_model(ModelConfig(model=name, seq_len=10, hidden_size=hidden, num_layers=2))
     cells = [m for m in net.modules() if isinstance(m, torch.nn.LSTM)]
     assert cells
     for cell in cells:

@@ -129,7 +129,7 @@ def assert_images_are_embedded_pngs(page):
 
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory):
-    from rnnlab.study import run_demo
+    from rnnlab.demo import run_demo
 
     out = tmp_path_factory.mktemp("demo")
     return run_demo(out, quick=True, jobs=2, progress=False)
@@ -171,7 +171,7 @@ def test_compare_report_is_self_contained(tmp_path):
 
 
 def test_an_option_effect_inside_seed_noise_counts_as_none():
-    from rnnlab.study import option_effect
+    from rnnlab.demo import option_effect
 
     rows = pd.DataFrame({"rmse_mean": [0.0962, 0.1153], "rmse_std": [0.0014, 0.029]})
     assert option_effect(rows) == 0.0  # gap 0.019 < 2 x 0.029

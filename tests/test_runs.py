@@ -75,8 +75,9 @@ def test_non_finite_loss_stops_training_and_restores_weights():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(10, 1), torch.nn.Flatten(0))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    history = train(model, Windows(z, 10, 10, 150, False), Windows(z, 10, 150, 200, False),
-                    TrainConfig(epochs=5, batch_size=16), progress=False)
+    [history] = train([model], Windows(z, 10, 10, 150, False),
+                      Windows(z, 10, 150, 200, False), TrainConfig(epochs=5, batch_size=16),
+                      progress=False)
     assert history.stopped == "diverged" and history.epochs_run == 1
     assert "not finite" in history.message and "lower the learning rate" in history.message
     for name, value in model.state_dict().items():

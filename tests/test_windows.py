@@ -3,8 +3,9 @@ import pandas as pd
 import pytest
 import torch
 
+from rnnlab.backtest import backtest
+from rnnlab.config import DataConfig, check
 from rnnlab.errors import ConfigError, DataError
-from rnnlab.experiment import backtest
 from rnnlab.forecaster import Forecaster
 from rnnlab.windows import Windows, fit_scaler, split_sizes
 
@@ -20,9 +21,9 @@ def test_split_too_short_says_how_many_rows_are_needed():
         split_sizes(44, 30, 0.1, 0.2, name="APTV close")
 
 
-def test_split_rejects_fractions_leaving_no_training():
+def test_config_rejects_fractions_leaving_no_training():
     with pytest.raises(ConfigError, match="val_fraction \\+ test_fraction"):
-        split_sizes(1000, 30, 0.5, 0.45)
+        check(DataConfig(val_fraction=0.5, test_fraction=0.45))
 
 
 def test_target_i_is_the_value_right_after_window_i():

@@ -23,14 +23,15 @@ _EXPORTS = {
     "MeanForecaster": "rnnlab.baselines",
     "SeasonalNaiveForecaster": "rnnlab.baselines",
     "load_series": "rnnlab.data",
+    "load_data": "rnnlab.data",
     "RnnlabError": "rnnlab.errors",
     "run_train": "rnnlab.runs",
     "inspect": "rnnlab.diagnostics",
     "compare": "rnnlab.experiment",
     "sweep": "rnnlab.experiment",
-    "backtest": "rnnlab.experiment",
-    "fit_seeds": "rnnlab.ensemble",
-    "run_demo": "rnnlab.study",
+    "backtest": "rnnlab.backtest",
+    "fit_seeds": "rnnlab.forecaster",
+    "run_demo": "rnnlab.demo",
 }
 
 __all__ = sorted(_EXPORTS)

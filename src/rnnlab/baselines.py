@@ -11,38 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .base import BaseForecaster, check_series
+from .diagnostics import find_period
 from .errors import ConfigError
-from .forecaster import BaseForecaster, check_series
-
-
-class NaiveForecaster(BaseForecaster):
-    """Tomorrow = today: predicts the last observed value.
-
-    >>> import pandas as pd
-    >>> NaiveForecaster().fit(pd.Series([1.0, 2.0, 4.0])).forecast(2).tolist()
-    [4.0, 4.0]
-    """
-
-    def __init__(self):
-        pass
-
-    def label(self) -> str:
-        return "naive"
-
-    def fit(self, series: pd.Series, val_size: int | None = None) -> NaiveForecaster:
-        series = check_series(series, 2)
-        self._remember_tail(series, 1)
-        self.fitted_ = True
-        return self
-
-    def predict(self, series: pd.Series) -> pd.Series:
-        self._check_fitted()
-        series = check_series(series, 2)
-        values = series.to_numpy()
-        return pd.Series(values[:-1], index=series.index[1:], name="naive")
-
-    def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
-        return np.full(horizon, history[-1])
 
 
 class MeanForecaster(BaseForecaster):
@@ -53,11 +24,7 @@ class MeanForecaster(BaseForecaster):
     [3.0]
     """
 
-    def __init__(self):
-        pass
-
-    def label(self) -> str:
-        return "mean"
+    name = "mean"
 
     def fit(self, series: pd.Series, val_size: int | None = None) -> MeanForecaster:
         series = check_series(series, 1)
@@ -90,16 +57,13 @@ class SeasonalNaiveForecaster(BaseForecaster):
     def __init__(self, period: int | None = None):
         self.period = period
 
-    def label(self) -> str:
-        return "seasonal_naive"
+    name = "seasonal_naive"
 
     @property
     def min_history(self) -> int:  # type: ignore[override]
         return getattr(self, "period_", self.period or 1)
 
     def fit(self, series: pd.Series, val_size: int | None = None) -> SeasonalNaiveForecaster:
-        from .diagnostics import find_period
-
         series = check_series(series, 2)
         if self.period is not None:
             if self.period < 1 or self.period >= len(series):
@@ -119,12 +83,26 @@ class SeasonalNaiveForecaster(BaseForecaster):
         m = self.period_
         series = check_series(series, m + 1)
         values = series.to_numpy()
-        return pd.Series(values[:-m], index=series.index[m:], name="seasonal_naive")
+        return pd.Series(values[:-m], index=series.index[m:], name=self.name)
 
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
         m = self.period_
         season = history[-m:]
         return np.resize(season, horizon)
+
+
+class NaiveForecaster(SeasonalNaiveForecaster):
+    """Tomorrow = today: predicts the last observed value.
+
+    >>> import pandas as pd
+    >>> NaiveForecaster().fit(pd.Series([1.0, 2.0, 4.0])).forecast(2).tolist()
+    [4.0, 4.0]
+    """
+
+    name = "naive"
+
+    def __init__(self):
+        self.period = 1  # "the value one season back" with a season of one step
 
 
 BASELINES = {

@@ -67,10 +67,10 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, allow_nan=True, default=_plain) + "\n")
+    write_text(path, json.dumps(obj, indent=2, allow_nan=True, default=json_default) + "\n")
 
 
-def _plain(value):
+def json_default(value):
     if hasattr(value, "item"):
         return value.item()
     if isinstance(value, Path):
@@ -109,7 +109,7 @@ def save_checkpoint(path: str | Path, model_name: str, state_dict: dict, meta: d
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model_name,
-        "meta": json.dumps(meta, default=_plain),
+        "meta": json.dumps(meta, default=json_default),
         "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         "tensors": {k: v.detach().cpu() for k, v in (extra_tensors or {}).items()},
         "checksum": weights_checksum(state_dict),

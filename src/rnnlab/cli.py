@@ -1,5 +1,9 @@
 """The `rnnlab` command: a thin layer over the Python API, with one-line errors.
 
+Every config option is generated from its field in `rnnlab.config` (name, type, default,
+help). The commands import the modules they run inside their functions, so that
+`rnnlab --help` loads neither numpy nor pandas nor torch.
+
     rnnlab train --data sine --out runs/sine
     rnnlab forecast --run runs/sine --horizon 10
 """
@@ -7,47 +11,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import shlex
 import sys
+import time
 import typing
+from pathlib import Path
 
 import click
 
-from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, build
-from .errors import RnnlabError
+from .config import MODEL_NAMES, SECTIONS, DataConfig, RunConfig, build
+from .errors import ConfigError, RnnlabError
 
-MODEL_NAMES = "rnn, lstm, gru, cnn_rnn, residual, transformer, linear"
-
-HELP = {
-    "target": "CSV column to forecast [default: close, else the only numeric column]",
-    "ticker": "rows of this ticker in a combined CSV with a Name column",
-    "date_column": "date column of the CSV [default: date, datetime, timestamp or time]",
-    "max_fill": "fill gaps of up to this many missing values by interpolation",
-    "data_seed": "seed of the synthetic generators",
-    "val_fraction": "share of the series for validation (early stopping)",
-    "test_fraction": "share of the series at its end for the test scores",
-    "model": f"network: {MODEL_NAMES}",
-    "seq_len": "window length: past values the model sees",
-    "scaler": "auto (window if unit root, else standard), window, standard or minmax",
-    "hidden_size": "units per recurrent layer",
-    "num_layers": "stacked recurrent layers",
-    "dropout": "dropout between layers",
-    "linear_skip": "add a least-squares linear autoregression the net corrects",
-    "epochs": "maximum epochs (early stopping usually ends sooner)",
-    "batch_size": "windows per gradient step",
-    "lr": "Adam learning rate",
-    "weight_decay": "L2 penalty of Adam",
-    "patience": "epochs without validation gain before stopping",
-    "clip_grad_norm": "clip the gradient norm to this (0: no clipping)",
-    "lr_schedule": "plateau, cosine or none",
-    "seed": "seed of weights, batch order and dropout",
-    "device": "auto, cpu or cuda",
-    "threads": "CPU threads while training (0: all cores; 1 is fastest for small models)",
-}
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
-
+MODEL_LIST = ", ".join(MODEL_NAMES)
 
 class Group(click.Group):
     """Turns rnnlab's own errors into one line and exit status 2, never a traceback."""
@@ -58,8 +36,28 @@ class Group(click.Group):
         return ctx
 
     def main(self, args=None, *rest, **kwargs):
-        self._given = list(sys.argv[1:] if args is None else args)
-        return super().main(args, *rest, **kwargs)
+        args = list(sys.argv[1:] if args is None else args)
+        self._given = list(args)
+        # -q / --quiet belong to the group but read naturally after the command too.
+        head = args[:args.index("--")] if "--" in args else args
+        quiet = [a for a in head if a in ("-q", "--quiet")]
+        args = quiet + [a for a in head if a not in quiet] + args[len(head):]
+        if not kwargs.pop("standalone_mode", True):
+            return super().main(args, *rest, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(args, *rest, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            # One line, like rnnlab's own errors, instead of click's usage block.
+            where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{where}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx):
         try:
@@ -90,27 +88,28 @@ def _click_type(hint):
     return {int: click.INT, float: click.FLOAT, str: click.STRING}.get(allowed[0], click.STRING)
 
 
-def config_options(exclude: tuple[str, ...] = ()):
-    """Add one option per config field, named and typed after it, defaults shown."""
-    return lambda func: _add_config_options(func, exclude)
+def config_options(exclude: tuple[str, ...] = (), sections: tuple | None = None):
+    """Add one option per config field, named, typed and explained after it, defaults shown."""
+    chosen = tuple(SECTIONS.values()) if sections is None else sections
+    return lambda func: _add_config_options(func, exclude, chosen)
 
 
-def _add_config_options(func, exclude):
-    for section in reversed(SECTIONS.values()):
+def _add_config_options(func, exclude, sections):
+    for section in reversed(sections):
         hints = typing.get_type_hints(section)
         for field in reversed(dataclasses.fields(section)):
             if field.name == "source" or field.name in exclude:
                 continue
             flag = "--" + field.name.replace("_", "-")
+            text = field.metadata["help"]
             if hints[field.name] is bool:
                 decl = f"{flag}/--no-{flag[2:]}"
-                func = click.option(decl, field.name, default=None, help=HELP[field.name]
+                func = click.option(decl, field.name, default=None, help=text
                                     + f"  [default: {'on' if field.default else 'off'}]")(func)
             else:
+                shown = f"  [default: {field.default}]" if field.default is not None else ""
                 func = click.option(flag, field.name, type=_click_type(hints[field.name]),
-                                    default=None, help=HELP[field.name] + (
-                                        f"  [default: {field.default}]"
-                                        if field.default is not None else ""))(func)
+                                    default=None, help=text + shown)(func)
     return func
 
 
@@ -199,8 +198,6 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
                f"scaler {metrics['scaler']})")
     click.echo(metrics_table(metrics["test"], label))
     click.echo(versus_naive(metrics["test"], label) + ".")
-    from pathlib import Path
-
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
     click.echo(f"wrote {out}/: {' '.join(files)}")
 
@@ -235,9 +232,17 @@ def _lab_options(func):
                         help="seeds per setting (seed, seed+1, ...)")(func)
 
 
+def default_of(param: str):
+    """The default value of a config parameter (None for an unknown name)."""
+    from .config import param_names
+
+    section = param_names().get(param)
+    return getattr(section(), param) if section is not None else None
+
+
 def _print_summary(results, by: list[str], settings_kind: str) -> None:
     from .experiment import summarize
-    from .report import compare_reading
+    from .report import compare_reading, sweep_reading
 
     summary = summarize(results, by)
     if summary.empty:
@@ -245,9 +250,12 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
         sys.exit(1)
     shown = summary[[*by, "runs", "rmse_mean", "rmse_std", "mase_mean", "train_seconds_mean"]]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
-    if settings_kind == "compare":
-        for dataset in summary["dataset"].unique():
+    for dataset in summary["dataset"].unique():
+        if settings_kind == "compare":
             click.echo("- " + compare_reading(summary, dataset))
+            continue
+        for param in [p for p in by if p not in ("dataset", "model")] or ["model"]:
+            click.echo("- " + sweep_reading(summary, dataset, param, default_of(param)))
     failed = results[results["status"] != "ok"]
     if len(failed):
         click.echo(f"{len(failed)} run(s) failed: see the table's error column", err=True)
@@ -257,7 +265,7 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
 @click.option("--data", required=True, metavar="SOURCE[,SOURCE...]",
               help="datasets, comma-separated")
 @click.option("--models", default="rnn,lstm,gru", show_default=True,
-              help=f"models, comma-separated: {MODEL_NAMES}")
+              help=f"models, comma-separated: {MODEL_LIST}")
 @_lab_options
 @config_options(exclude=("model",))
 def compare(data, models, seeds, out, jobs, progress, **options):
@@ -277,7 +285,7 @@ def compare(data, models, seeds, out, jobs, progress, **options):
 @cli.command()
 @click.option("--data", required=True, metavar="SOURCE[,SOURCE...]",
               help="datasets, comma-separated")
-@click.option("--model", default="lstm", show_default=True, help=f"network: {MODEL_NAMES}")
+@click.option("--model", default="lstm", show_default=True, help=f"network: {MODEL_LIST}")
 @click.option("--param", "params", multiple=True, required=True, metavar="NAME=V1,V2,...",
               help="a parameter and its values; repeat for a grid (e.g. seq_len=10,30,100)")
 @_lab_options
@@ -287,7 +295,6 @@ def sweep(data, model, params, seeds, out, jobs, progress, **options):
 
     Example: rnnlab sweep --data stock:A --param seq_len=10,30,100 --seeds 3 --out runs/sw
     """
-    from .errors import ConfigError
     from .experiment import sweep as run_sweep
 
     grid = {}
@@ -305,13 +312,7 @@ def sweep(data, model, params, seeds, out, jobs, progress, **options):
 
 @cli.command("inspect")
 @click.option("--data", "data", required=True, metavar="SOURCE", help="what to inspect")
-@click.option("--target", default=None, help=HELP["target"])
-@click.option("--ticker", default=None, help=HELP["ticker"])
-@click.option("--date-column", "date_column", default=None, help=HELP["date_column"])
-@click.option("--max-fill", "max_fill", type=click.INT, default=None,
-              help=HELP["max_fill"] + f"  [default: {DataConfig.max_fill}]")
-@click.option("--data-seed", "data_seed", type=click.INT, default=None,
-              help=HELP["data_seed"] + f"  [default: {DataConfig.data_seed}]")
+@config_options(sections=(DataConfig,), exclude=("val_fraction", "test_fraction"))
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="folder for inspection.json, acf_pacf.png and periodogram.png")
 @click.option("--json", "as_json", is_flag=True, help="print the findings as JSON")
@@ -320,17 +321,14 @@ def inspect_command(data, out, as_json, **options):
 
     The verdict is one of white_noise, random_walk, trend, seasonal, stationary.
     """
-    import json
-
-    from .data import load_series
-    from .diagnostics import inspect, write_inspection
+    from .data import load_data
+    from .diagnostics import inspect
+    from .report import write_inspection
 
     given = {k: v for k, v in options.items() if v is not None}
     config = build(DataConfig, {**given, "source": data})
-    # The same reading as `train` (experiment.load), without importing torch.
-    series = load_series(config.source, target=config.target, ticker=config.ticker,
-                         date_column=config.date_column, max_fill=config.max_fill,
-                         seed=config.data_seed)
+    # The same reading as `train`, without importing torch.
+    series = load_data(config)
     inspection = inspect(series)
     if as_json:
         click.echo(json.dumps(inspection.to_dict(), indent=2))
@@ -353,7 +351,7 @@ def explain_command(run_dir, out):
     largest jumps of the test part, and the lag check; writes explain.json, memory.png
     and episodes.png.
     """
-    from .explain import explain_run
+    from .runs import explain_run
 
     result = explain_run(run_dir, out)
     inspection = result["inspection"]
@@ -383,9 +381,7 @@ def demo(out, quick, jobs, progress):
 
     Re-running into the same --out reuses every finished run.
     """
-    import time
-
-    from .study import run_demo
+    from .demo import run_demo
 
     started = time.perf_counter()
     path = run_demo(out, quick=quick, jobs=jobs, progress=progress, command=command_line())

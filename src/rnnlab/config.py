@@ -1,86 +1,128 @@
-"""Typed run configuration: data, model and training, each default with its reason.
+"""Typed run configuration: data, model and training, each option declared once.
 
-`rnnlab train --help` shows the same defaults; `config.json` in a run directory stores the
+Each field holds its default (with the reason in a comment), its help text and its valid
+range. `rnnlab train --help` is generated from these fields, `check` validates a whole run
+against them before anything is written, and `config.json` in a run directory stores the
 resolved values and the command line that made them.
+
+    rnnlab train --data sine --seq-len 60 --hidden-size 64 --out runs/sine
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
+import math
 import typing
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from .errors import ConfigError
+
+# The model registry's names (rnnlab.models.MODELS registers one class under each). They
+# live here so that the CLI lists and checks them without importing torch.
+MODEL_NAMES = ("rnn", "lstm", "gru", "cnn_rnn", "residual", "transformer", "linear")
+SCALERS = ("auto", "window", "standard", "minmax")
+SCHEDULES = ("plateau", "cosine", "none")
+DEVICES = ("auto", "cpu", "cuda")
+# Seeds go to numpy and torch generators, which take 0 .. 2**32 - 1 and 0 .. 2**63 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def option(default, help: str, *, low=None, high=None, above=None, below=None,
+           choices: tuple[str, ...] | None = None):
+    """A config field with its help text and valid values: `low <= x <= high`,
+    `above < x < below`, or one of `choices` (matched without regard to case)."""
+    rules = {"help": help, "low": low, "high": high, "above": above, "below": below,
+             "choices": choices}
+    return field(default=default, metadata=rules)
 
 
 @dataclass
 class DataConfig:
     # A built-in generator name, `stock:TICKER`, or a CSV path.
-    source: str = "sine"
+    source: str = option("sine", "what to train on")
     # None picks `close` when the CSV has it, else its only numeric column.
-    target: str | None = None
+    target: str | None = option(
+        None, "CSV column to forecast [default: close, else the only numeric column]")
     # Picks one ticker's rows from a combined file that has a `Name` column.
-    ticker: str | None = None
+    ticker: str | None = option(None, "rows of this ticker in a combined CSV with a Name column")
     # None looks for a column called date / time / timestamp.
-    date_column: str | None = None
+    date_column: str | None = option(
+        None, "date column of the CSV [default: date, datetime, timestamp or time]")
     # Gaps of up to this many missing target values are filled by linear interpolation;
     # longer gaps are refused, because invented prices would be scored as real ones.
-    max_fill: int = 3
+    max_fill: int = option(3, "fill gaps of up to this many missing values by interpolation",
+                           low=0, high=10**6)
     # Seed of the synthetic generators, so `sine` is the same series in every run.
-    data_seed: int = 0
+    data_seed: int = option(0, "seed of the synthetic generators", low=0, high=MAX_SEED)
     # The study's 80/20 chronological split, with the last eighth of the 80% held out for
-    # early stopping: 70% train, 10% validation, 20% test.
-    val_fraction: float = 0.1
-    test_fraction: float = 0.2
+    # early stopping: 70% train, 10% validation, 20% test. Every score needs a test part.
+    val_fraction: float = option(0.1, "share of the series for validation (early stopping)",
+                                 low=0.0, below=1.0)
+    test_fraction: float = option(0.2, "share of the series at its end for the test scores",
+                                  above=0.0, below=1.0)
 
 
 @dataclass
 class ModelConfig:
-    # The study's recurrent nets; `rnnlab.models.MODELS` lists the rest.
-    model: str = "lstm"
+    # The study's recurrent nets; `rnnlab.models.MODELS` holds the rest.
+    model: str = option("lstm", f"network: {', '.join(MODEL_NAMES)}", choices=MODEL_NAMES)
     # The study's window: half a period of its sine (63 samples) and six weeks of trading
     # days. `rnnlab inspect` suggests one for any series.
-    seq_len: int = 30
+    seq_len: int = option(30, "window length: past values the model sees", low=1,
+                          high=10**6)
     # auto: per-window normalisation when the training part has a unit root (ADF p > 0.05),
     # standard scaling otherwise. Trending prices leave any global scaler's range.
-    scaler: str = "auto"
+    scaler: str = option("auto", "auto (window if unit root, else standard), window, "
+                         "standard or minmax", choices=SCALERS)
     # 32 units x 2 layers is the peers' setting on these tasks, so comparisons are fair.
-    hidden_size: int = 32
-    num_layers: int = 2
-    dropout: float = 0.0
+    # The caps keep a typo from allocating gigabytes: 4096 units is 0.5 GB per LSTM layer.
+    hidden_size: int = option(32, "units per recurrent layer", low=1, high=4096)
+    num_layers: int = option(2, "stacked recurrent layers", low=1, high=64)
+    dropout: float = option(0.0, "dropout between layers", low=0.0, below=1.0)
     # A least-squares linear autoregression on the window, with the network learning only
     # what it misses. The net starts equal to it (zero head) and keeps changes only when
     # validation loss improves, so a default model never does worse than its linear part.
-    linear_skip: bool = True
+    linear_skip: bool = option(True, "add a least-squares linear autoregression the net "
+                               "corrects")
 
 
 @dataclass
 class TrainConfig:
     # Upper bound only: early stopping ends most runs far sooner.
-    epochs: int = 200
+    epochs: int = option(200, "maximum epochs (early stopping usually ends sooner)", low=1,
+                         high=10**6)
     # 256 windows per step: at 64 a 2-core CPU spends most of each step on per-call
     # overhead (measured 3x fewer windows/s); the model starts from its linear part, so
     # fewer, larger steps lose no accuracy on the study's series.
-    batch_size: int = 256
+    batch_size: int = option(256, "windows per gradient step", low=1, high=10**7)
     # Adam at 3e-3 reached the same test RMSE as 1e-3 on sine, noise and stock:A in
     # fewer epochs.
-    lr: float = 3e-3
-    weight_decay: float = 0.0
+    lr: float = option(3e-3, "Adam learning rate", above=0.0, high=1e3)
+    weight_decay: float = option(0.0, "L2 penalty of Adam", low=0.0, high=1e3)
     # Epochs without a better validation loss (by 0.1%) before stopping; the best weights
     # are restored. 10 cost twice the time for no gain on the study's series.
-    patience: int = 5
+    patience: int = option(5, "epochs without validation gain before stopping", low=0,
+                           high=10**6)
     # Recurrent nets multiply gradients through time and can explode; 1.0 is the usual cap.
     # 0 turns clipping off.
-    clip_grad_norm: float = 1.0
+    clip_grad_norm: float = option(1.0, "clip the gradient norm to this (0: no clipping)",
+                                   low=0.0, high=1e12)
     # plateau halves the LR when validation stalls; cosine anneals to 0; none keeps it.
-    lr_schedule: str = "plateau"
-    seed: int = 0
-    device: str = "auto"
+    lr_schedule: str = option("plateau", "plateau, cosine or none", choices=SCHEDULES)
+    seed: int = option(0, "seed of weights, batch order and dropout", low=0, high=MAX_SEED)
+    device: str = option("auto", "auto, cpu or cuda (cuda:N for one GPU)")
     # CPU threads while training; 0 leaves torch's own choice (all cores). One thread
     # trained the default LSTM (2 x 32, batch 256) 1.8x faster than two on 2 cores
     # (`rnnlab train`, sine and stock:A): small steps spend more on waking threads than
     # they save. hidden 128 / seq_len 100 gained 1.1x from two (benchmarks/README.md).
-    threads: int = 1
+    threads: int = option(1, "CPU threads while training (0: all cores; 1 is fastest for "
+                          "small models)", low=0, high=1024)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "training": TrainConfig}
 
 
 @dataclass
@@ -95,29 +137,71 @@ class RunConfig:
     @classmethod
     def from_dict(cls, raw: dict) -> RunConfig:
         """Build a config from nested dicts, refusing unknown keys and wrong types by name."""
-        sections = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(raw) - set(sections))
+        if not isinstance(raw, dict):
+            raise ConfigError(f"a run config must be a JSON object with sections "
+                              f"{', '.join(SECTIONS)}, got {type(raw).__name__}")
+        unknown = sorted(set(raw) - set(SECTIONS))
         if unknown:
             raise ConfigError(
-                f"unknown config section {unknown[0]!r}; sections are {', '.join(sections)}"
+                f"unknown config section {unknown[0]!r}; sections are {', '.join(SECTIONS)}"
             )
-        parts = {}
-        for name, f in sections.items():
-            section_cls = f.default_factory  # type: ignore[misc]
-            parts[name] = build(section_cls, raw.get(name, {}))
-        return cls(**parts)
+        return cls(**{name: build(section, raw.get(name) or {})
+                      for name, section in SECTIONS.items()})
 
-
-SECTIONS = (DataConfig, ModelConfig, TrainConfig)
+    def check(self) -> None:
+        """Refuse any out-of-range value by name, before a run starts or a file is written."""
+        check(self.data)
+        check(self.model)
+        check(self.training)
 
 
 def param_names() -> dict[str, type]:
     """Every tunable parameter name across the sections, mapped to its section."""
-    return {f.name: cls for cls in SECTIONS for f in fields(cls) if f.name != "source"}
+    return {f.name: cls for cls in SECTIONS.values() for f in fields(cls) if f.name != "source"}
+
+
+def from_flat(values: dict) -> RunConfig:
+    """A RunConfig from flat parameter names (``seq_len=10``), refusing unknown names.
+
+    Examples
+    --------
+    >>> from_flat({"seq_len": 10, "lr": 0.01}).model.seq_len
+    10
+    """
+    valid = param_names()
+    sections: dict[str, dict] = {name: {} for name in SECTIONS}
+    section_of = {cls: name for name, cls in SECTIONS.items()}
+    for name, value in values.items():
+        if name not in valid:
+            raise ConfigError(f"unknown parameter {name!r}; valid names are "
+                              f"{', '.join(sorted(valid))}")
+        sections[section_of[valid[name]]][name] = value
+    return RunConfig.from_dict(sections)
+
+
+def load_run_config(folder: str | Path) -> RunConfig:
+    """The resolved config that `rnnlab train` saved in a run directory's config.json."""
+    path = Path(folder) / "config.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise ConfigError(f"no readable config.json in '{folder}'; is it a run directory "
+                          "written by rnnlab train?") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'{path}' holds {type(raw).__name__}, not a run config; it was "
+                          "edited or damaged: train the run again")
+    try:
+        return RunConfig.from_dict({k: raw[k] for k in SECTIONS if k in raw})
+    except ConfigError as exc:
+        raise ConfigError(f"'{path}' is not a valid run config ({exc}); it was edited or "
+                          "damaged: train the run again") from None
 
 
 def build(section_cls: type, values: dict):
     """Instantiate one config section from a dict, checking each key and type."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"config section {section_cls.__name__} must be an object of "
+                          f"parameters, got {values!r}")
     hints = typing.get_type_hints(section_cls)
     valid = [f.name for f in fields(section_cls)]
     checked = {}
@@ -131,13 +215,77 @@ def build(section_cls: type, values: dict):
     return section_cls(**checked)
 
 
+def check(section) -> None:
+    """Check every value of one config section against the rules declared on its field."""
+    for f in fields(section):
+        value = getattr(section, f.name)
+        rules = f.metadata
+        if value is None or isinstance(value, bool) or not rules:
+            continue
+        if rules["choices"] is not None:
+            check_choice(f.name, value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be a finite number, got {value}")
+        if isinstance(value, int | float):
+            _check_range(f.name, value, rules)
+    if isinstance(section, DataConfig) and section.val_fraction + section.test_fraction >= 0.9:
+        raise ConfigError(
+            f"val_fraction + test_fraction = {section.val_fraction + section.test_fraction:g} "
+            "leaves under 10% for training; lower one of them")
+    if isinstance(section, TrainConfig):
+        _check_device(section.device)
+
+
+def _check_range(name: str, value, rules) -> None:
+    low, high, above, below = rules["low"], rules["high"], rules["above"], rules["below"]
+    if low is not None and value < low:
+        rule = "0 or more" if low == 0 else f"at least {_number(low)}"
+    elif above is not None and value <= above:
+        rule = "positive" if above == 0 else f"above {_number(above)}"
+    elif high is not None and value > high:
+        rule = f"at most {_number(high)}"
+    elif below is not None and value >= below:
+        rule = f"below {_number(below)}"
+    else:
+        return
+    raise ConfigError(f"{name} must be {rule}, got {_number(value)}")
+
+
+def _number(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def check_choice(name: str, value: str) -> None:
+    """Refuse a value outside a field's choices, listing them (and the closest one)."""
+    choices = _choices(name) or ()
+    if value in choices:
+        return
+    close = difflib.get_close_matches(str(value).lower(), choices, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    kind = name.split("_")[-1]
+    raise ConfigError(f"unknown {name} {value!r}; valid {kind}s are {', '.join(choices)}{hint}")
+
+
+def _check_device(name: str) -> None:
+    if name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit()):
+        return
+    raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
 def coerce(name: str, value, hint):
-    """Check (and for strings from the command line, convert) one value against its type."""
+    """Check (and for strings from the command line, convert) one value against its type.
+
+    A name among a field's choices is matched without regard to case (``LSTM`` is lstm).
+    """
     allowed = typing.get_args(hint) or (hint,)
     if value is None and type(None) in allowed:
         return None
     if isinstance(value, str) and str not in allowed:
         value = _parse_text(name, value, allowed)
+    if isinstance(value, str):
+        choices = _choices(name)
+        if choices and value not in choices and value.strip().lower() in choices:
+            value = value.strip().lower()
     for kind in allowed:
         if kind is type(None):
             continue
@@ -147,6 +295,14 @@ def coerce(name: str, value, hint):
             return value
     names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
     raise ConfigError(f"parameter {name!r} must be {names}, got {value!r}")
+
+
+def _choices(name: str) -> tuple[str, ...] | None:
+    for section in SECTIONS.values():
+        for f in fields(section):
+            if f.name == name:
+                return f.metadata.get("choices")
+    return None
 
 
 def _parse_text(name: str, text: str, allowed: tuple):

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import DataConfig
 from .errors import DataError
 
 log = logging.getLogger("rnnlab")
@@ -171,8 +172,8 @@ def load_series(
     Examples
     --------
     >>> series = load_series("stock:A")
-    >>> len(series), series.index[-1].date(), series.iloc[-1]
-    (1259, datetime.date(2018, 2, 7), 68.06)
+    >>> len(series), str(series.index[-1].date()), float(series.iloc[-1])
+    (1259, '2018-02-07', 68.06)
     """
     if source in GENERATORS:
         return GENERATORS[source](seed=seed)
@@ -191,6 +192,19 @@ def load_series(
         )
     return read_csv(path, target=target, ticker=ticker, date_column=date_column,
                     max_fill=max_fill)
+
+
+def load_data(config: DataConfig) -> pd.Series:
+    """The series a run's data section describes (`load_series` with its settings).
+
+    Examples
+    --------
+    >>> load_data(DataConfig(source="noise", data_seed=1)).iloc[:2].round(3).tolist()
+    [0.346, 0.822]
+    """
+    return load_series(config.source, target=config.target, ticker=config.ticker,
+                       date_column=config.date_column, max_fill=config.max_fill,
+                       seed=config.data_seed)
 
 
 # --- CSV ------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import hashlib
 import math
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -500,64 +499,3 @@ def _suggest_seq_len(verdict: str, period: int | None, partial: np.ndarray, n: i
     significant = [k for k in range(1, len(partial)) if abs(partial[k]) > bound]
     want = max([MIN_SEQ_LEN, *(k + 1 for k in significant)])
     return int(min(want, cap))
-
-
-# --- plots ----------------------------------------------------------------------------
-
-
-def plot_acf_pacf(inspection: Inspection, path: str | Path) -> None:
-    """ACF and PACF bars with the 95% noise band, one panel each."""
-    from .report import _pyplot, _save
-
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 1, figsize=(9, 6), layout="constrained", sharex=True)
-    band = 1.96 / math.sqrt(inspection.n)
-    for ax, values, label in ((axes[0], inspection.acf, "ACF"),
-                              (axes[1], inspection.pacf, "PACF")):
-        lags = np.arange(len(values))
-        ax.vlines(lags[1:], 0, values[1:], color="tab:blue", lw=1.5)
-        ax.axhspan(-band, band, color="tab:gray", alpha=0.25, label="95% noise band")
-        ax.axhline(0, color="black", lw=0.8)
-        if inspection.period:
-            ax.axvline(inspection.period, color="tab:red", ls="--", lw=1,
-                       label=f"period {inspection.period}")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[0].legend(frameon=False, loc="upper right")
-    axes[0].set_title(f"{inspection.name}: {inspection.verdict}")
-    axes[1].set_xlabel("lag (samples)")
-    _save(fig, path)
-
-
-def plot_periodogram(inspection: Inspection, path: str | Path) -> None:
-    """Power against period (log-log), the dominant period marked."""
-    from .report import _pyplot, _save
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
-    keep = inspection.power > 0
-    ax.loglog(1.0 / inspection.frequencies[keep], inspection.power[keep], color="tab:blue",
-              lw=1)
-    if inspection.period:
-        ax.axvline(inspection.period, color="tab:red", ls="--", lw=1,
-                   label=f"dominant period {inspection.period}")
-        ax.legend(frameon=False)
-    ax.invert_xaxis()
-    ax.set_xlabel("period (samples)")
-    ax.set_ylabel("power")
-    ax.set_title(f"{inspection.name}: periodogram"
-                 + (" of the changes" if inspection.tests["adf"].p_value > ALPHA else ""))
-    ax.grid(alpha=0.3, which="both")
-    _save(fig, path)
-
-
-def write_inspection(inspection: Inspection, out: str | Path) -> list[str]:
-    """Write inspection.json, acf_pacf.png and periodogram.png into `out`; their names."""
-    from .checkpoint import write_json
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "inspection.json", inspection.to_dict())
-    plot_acf_pacf(inspection, out / "acf_pacf.png")
-    plot_periodogram(inspection, out / "periodogram.png")
-    return ["inspection.json", "acf_pacf.png", "periodogram.png"]

@@ -1,87 +1,27 @@
-"""Experiments: honest train/test backtests, alone or many at a time (compare, sweep);
-`rnnlab.tasks` runs the many in worker processes.
+"""Experiments: many honest backtests at a time, compare and sweep; `rnnlab.tasks` runs
+them in worker processes and `rnnlab.report` writes their tables, plots and report.html.
 
     rnnlab compare --data sine,stock:A --models rnn,lstm,gru --seeds 3 --out runs/cmp
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+import json
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .baselines import BASELINES
-from .config import DataConfig, ModelConfig, TrainConfig
+from .checkpoint import write_json
+from .config import RunConfig, check_choice, coerce, from_flat, param_names
+from .data import load_data
 from .errors import ConfigError
-from .metrics import score
-from .windows import Split
-
-
-@dataclass
-class Backtest:
-    """One model scored on the test part, beside the baselines on the same targets."""
-
-    predictions: pd.DataFrame  # index: dates of the test part; actual, model, baselines
-    metrics: dict  # {"model": {...}, "naive": {...}, ...}
-    forecaster: object
-    split: Split
-    seasonal_period: int | None
-
-
-def load(data: DataConfig) -> pd.Series:
-    from .data import load_series
-
-    return load_series(data.source, target=data.target, ticker=data.ticker,
-                       date_column=data.date_column, max_fill=data.max_fill,
-                       seed=data.data_seed)
-
-
-def make_forecaster(model: ModelConfig, training: TrainConfig, progress: bool | None = None):
-    from .forecaster import Forecaster
-
-    return Forecaster(**vars(model), **vars(training), progress=progress)
-
-
-def backtest(series: pd.Series, forecaster, split: Split, **fit_kwargs) -> Backtest:
-    """Fit on everything before the test part (its last `n_val` points for early stopping)
-    and score one-step-ahead predictions on the test part against every baseline."""
-    forecaster.fit(series.iloc[: split.n_fit], val_size=split.n_val, **fit_kwargs)
-    return score_fitted(series, forecaster, split)
-
-
-def baseline_predictions(series: pd.Series, split: Split) -> tuple[dict, int | None]:
-    """Each baseline's test predictions, fitted on the part before the test, and the
-    seasonal period found (None when no period stands out)."""
-    fit_part = series.iloc[: split.n_fit]
-    columns, period = {}, None
-    for name, cls in BASELINES.items():
-        baseline = cls().fit(fit_part)
-        columns[name] = baseline.predict(series).iloc[-split.n_test:].to_numpy()
-        if name == "seasonal_naive" and baseline.period_found_:
-            period = baseline.period_
-    return columns, period
-
-
-def score_fitted(series: pd.Series, forecaster, split: Split,
-                 baselines: tuple[dict, int | None] | None = None) -> Backtest:
-    """Score a forecaster already fitted on the part before the test, beside the baselines."""
-    columns, period = baselines or baseline_predictions(series, split)
-    actual = series.iloc[split.n_fit:]
-    # Only the test windows: their look-back starts seq_len rows before the test part.
-    history = getattr(forecaster, "min_history", 1)
-    model = forecaster.predict(series.iloc[max(0, split.n_fit - history):])
-    model = model.iloc[-split.n_test:].to_numpy()
-    predictions = pd.DataFrame({"actual": actual.to_numpy(), "model": model, **columns},
-                               index=actual.index)
-    fit_part = series.iloc[: split.n_fit]
-    metrics = {name: score(predictions["actual"], predictions[name], fit_part)
-               for name in predictions if name != "actual"}
-    return Backtest(predictions, metrics, forecaster, split, period)
-
-
-# --- many runs: compare and sweep ---------------------------------------------------
+from .report import write_lab_outputs
+from .runs import versions
+from .tasks import Task, run_tasks, stage_records
 
 BASELINE_NAMES = tuple(BASELINES)
 
@@ -92,16 +32,11 @@ def results_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame([{k: v for k, v in r.items() if k not in skip} for r in records])
     if frame.empty:
         return frame
+    params = [c for c in frame if c in param_names()]
     order = [c for c in ("dataset", "model") if c in frame] + [
-        c for c in _param_columns(frame) if c not in ("dataset", "model", "seed")] + ["seed"]
+        c for c in params if c not in ("dataset", "model", "seed")] + ["seed"]
     rest = [c for c in frame if c not in order]
     return frame[order + rest]
-
-
-def _param_columns(frame: pd.DataFrame) -> list[str]:
-    from .config import param_names
-
-    return [c for c in frame if c in param_names()]
 
 
 def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mase")
@@ -142,8 +77,6 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
 
 def compare_tasks(datasets: list[str], models: list[str], seeds: int, base) -> list:
     """One task per dataset x model, each with `seeds` seeds from the base config's seed."""
-    from .tasks import Task
-
     seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
     tasks = []
     for dataset in datasets:
@@ -166,12 +99,13 @@ def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None
 
     Examples
     --------
-    >>> table = compare("sine", models=["rnn", "gru"], seeds=2, epochs=2)  # doctest: +SKIP
-    >>> table[["dataset", "model", "seed", "rmse", "naive_rmse"]]  # doctest: +SKIP
+    >>> table = compare("sine", models=["rnn", "gru"], seeds=2, epochs=2, jobs=1,
+    ...                 progress=False)
+    >>> table[["model", "seed"]].values.tolist()
+    [['rnn', 0], ['rnn', 1], ['gru', 0], ['gru', 1]]
     """
-    datasets, models = _names(data), _names(models)
-    base = base_config(overrides)
-    _check_models(models)
+    datasets, models = _names(data), _model_names(models)
+    base = from_flat(overrides)
     _check_sources(base, datasets)
     tasks = compare_tasks(datasets, models, seeds, base)
     settings = {"kind": "compare", "datasets": datasets, "models": models, "seeds": seeds,
@@ -181,8 +115,6 @@ def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None
 
 def sweep_grid(params: dict) -> dict[str, list]:
     """Check sweep parameter names (listing the valid ones) and convert their values."""
-    from .config import coerce, param_names
-
     if not params:
         raise ConfigError("sweep needs at least one --param NAME=V1,V2,...")
     valid = param_names()
@@ -199,17 +131,13 @@ def sweep_grid(params: dict) -> dict[str, list]:
 def sweep_tasks(datasets: list[str], model: str, grid: dict[str, list], seeds: int,
                 overrides: dict) -> list:
     """One task per dataset x grid point."""
-    import itertools
-
-    from .tasks import Task
-
-    base = base_config({**overrides, "model": model})
+    base = from_flat({**overrides, "model": model})
     seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
     tasks = []
     for dataset in datasets:
         for combo in itertools.product(*grid.values()):
             values = dict(zip(grid, combo, strict=True))
-            config = base_config({**overrides, "model": model, **values}).to_dict()
+            config = from_flat({**overrides, "model": model, **values}).to_dict()
             config["data"]["source"] = dataset
             labels = {"dataset": dataset, "model": values.get("model", model), **values}
             tasks.append(Task(config, seed_list, labels))
@@ -226,55 +154,19 @@ def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
 
     Examples
     --------
-    >>> sweep("sine", "lstm", {"seq_len": [10, 30, 100]}, epochs=2)  # doctest: +SKIP
+    >>> table = sweep("sine", "lstm", {"seq_len": [10, 20]}, epochs=2, jobs=1, progress=False)
+    >>> table["seq_len"].tolist()
+    [10, 20]
     """
     datasets = _names(data)
     grid = sweep_grid(params or {})
-    base = base_config({**overrides, "model": model})
-    _check_models(grid.get("model", [model]))
+    base = from_flat({**overrides, "model": model})
     _check_sources(base, datasets)
     tasks = sweep_tasks(datasets, model, grid, seeds, overrides)
     settings = {"kind": "sweep", "datasets": datasets, "model": model, "grid": grid,
                 "seeds": seeds, "config": base.to_dict()}
     by = ["dataset", *[p for p in grid if p != "model"], "model"]
     return _run_and_write(tasks, settings, out, jobs, progress, command, by=by)
-
-
-def base_config(overrides: dict):
-    """A RunConfig from flat parameter names (``seq_len=10``), refusing unknown names."""
-    from .config import RunConfig, param_names
-
-    valid = param_names()
-    sections: dict[str, dict] = {"data": {}, "model": {}, "training": {}}
-    section_of = {DataConfig: "data", ModelConfig: "model", TrainConfig: "training"}
-    for name, value in overrides.items():
-        if name not in valid:
-            raise ConfigError(f"unknown parameter {name!r}; valid names are "
-                              f"{', '.join(sorted(valid))}")
-        sections[section_of[valid[name]]][name] = value
-    return RunConfig.from_dict(sections)
-
-
-def check_settings(config) -> None:
-    """Refuse bad names and values of a RunConfig by name, before any run starts."""
-    from .models import build_model
-    from .train import check_config, resolve_device
-    from .windows import SCALERS
-
-    model = config.model
-    if model.scaler not in SCALERS:
-        raise ConfigError(f"unknown scaler {model.scaler!r}; valid scalers are "
-                          f"{', '.join(SCALERS)}")
-    if model.seq_len < 1:
-        raise ConfigError(f"seq_len must be at least 1, got {model.seq_len}")
-    build_model(model.model, model.seq_len, 1, model.hidden_size, model.num_layers,
-                model.dropout, model.linear_skip)
-    check_config(config.training)
-    resolve_device(config.training.device)
-    for name in ("val_fraction", "test_fraction"):
-        value = getattr(config.data, name)
-        if not 0 <= value < 1:
-            raise ConfigError(f"{name} must be in [0, 1), got {value}")
 
 
 def _names(value) -> list:
@@ -289,48 +181,38 @@ def _positive(name: str, value: int) -> int:
     return int(value)
 
 
-def _check_models(models) -> None:
-    from .models import MODELS
-
-    for model in models:
-        if model not in MODELS:
-            raise ConfigError(f"unknown model {model!r}; valid models are {', '.join(MODELS)}")
+def _model_names(models) -> list[str]:
+    """Model names as given (any case), checked against the registry's names."""
+    names = [coerce("model", name, str) for name in _names(models)]
+    if not names:
+        raise ConfigError("no model given; pass --models NAME[,NAME...], e.g. rnn,lstm,gru")
+    for name in names:
+        check_choice("model", name)
+    return names
 
 
 def _check_sources(base, datasets) -> None:
     """Fail fast on a source that cannot load at all (typo, missing file)."""
-    import dataclasses
-
     if not datasets:
         raise ConfigError("no dataset given; pass --data SOURCE[,SOURCE...]")
     for dataset in datasets:
-        load(dataclasses.replace(base.data, source=dataset))
+        load_data(dataclasses.replace(base.data, source=dataset))
 
 
 def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.DataFrame:
-    from .config import RunConfig
-
     for task in tasks:
-        check_settings(RunConfig.from_dict(task.config))
+        RunConfig.from_dict(task.config).check()
     if out is not None:
         _prepare_lab_dir(Path(out), settings, command)
     folder = Path(out) / "runs" if out is not None else None
-    from .tasks import run_tasks, stage_records
-
     records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
     results = results_frame(records)
     if out is not None:
-        from .report import write_lab_outputs
-
         write_lab_outputs(Path(out), settings, records, results, summarize(results, by), by)
     return results
 
 
 def _prepare_lab_dir(out, settings: dict, command: str) -> None:
-    import json
-
-    from .checkpoint import write_json
-
     saved = out / "config.json"
     if saved.exists():
         try:
@@ -347,6 +229,4 @@ def _prepare_lab_dir(out, settings: dict, command: str) -> None:
         raise ConfigError(f"'{out}' exists and is not an rnnlab results folder; "
                           "choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    from .runs import versions
-
     write_json(saved, {"settings": settings, "command": command, "versions": versions()})

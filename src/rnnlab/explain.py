@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, RnnlabError
+from .errors import DataError
+from .windows import Windows, as_tensor
 
 # Share of the input sensitivity that the effective memory must hold.
 MEMORY_COVERAGE = 0.9
@@ -131,9 +131,7 @@ def memory_profile(forecaster, series: pd.Series, split=None,
     >>> memory_profile(f, series).seq_len
     10
     """
-    import torch
-
-    from .windows import Windows, as_tensor
+    import torch  # heavy: only when a probe runs
 
     forecaster._check_fitted()
     net, scaler, seq_len = forecaster.model_, forecaster.scaler_, forecaster.seq_len
@@ -166,58 +164,6 @@ def memory_profile(forecaster, series: pd.Series, split=None,
         sensitivity = per_lag / per_lag.sum()
     return MemoryProfile(forecaster.model, sensitivity, effective_memory(sensitivity, coverage),
                          len(windows), coverage)
-
-
-def plot_memory_curves(profiles: dict[str, MemoryProfile], path: str | Path,
-                       title: str = "") -> None:
-    """Sensitivity against lag for several models side by side, effective memory marked."""
-    from .report import _pyplot, _save
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (label, profile) in enumerate(profiles.items()):
-        color = colors[i % len(colors)]
-        lags = np.arange(1, profile.seq_len + 1)
-        ax.plot(lags, profile.sensitivity, marker="o", ms=3, lw=1.4, color=color,
-                label=f"{label} (effective memory {profile.effective_memory})")
-        ax.axvline(profile.effective_memory, color=color, ls=":", lw=1)
-    ax.set_xlabel("lag k (steps back; 1 = the last input)")
-    ax.set_ylabel("share of mean |d prediction / d x(t-k)|")
-    ax.set_title(title or "what the model looks at")
-    ax.legend(frameon=False)
-    ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def compare_memory(series: pd.Series, split, forecasters: dict) -> dict[str, dict]:
-    """Backtest each (unfitted) forecaster on the same split and probe its memory.
-
-    Returns {label: {"profile": MemoryProfile, "metrics": {...}}}, with the metrics of the
-    model and the baselines on the test part as `rnnlab.experiment.backtest` scores them;
-    `plot_memory_curves({k: v["profile"] ...}, path)` draws them side by side.
-
-    Examples
-    --------
-    >>> from rnnlab import Forecaster
-    >>> from rnnlab.data import delay
-    >>> from rnnlab.windows import split_sizes
-    >>> series = delay()
-    >>> split = split_sizes(len(series), 30, 0.1, 0.2)
-    >>> nets = {name: Forecaster(model=name, linear_skip=False, epochs=2, progress=False)
-    ...         for name in ("rnn", "lstm")}
-    >>> found = compare_memory(series, split, nets)
-    >>> found["lstm"]["profile"].seq_len
-    30
-    """
-    from .experiment import backtest
-
-    found = {}
-    for label, forecaster in forecasters.items():
-        result = backtest(series, forecaster, split)
-        found[label] = {"profile": memory_profile(result.forecaster, series, split),
-                        "metrics": result.metrics}
-    return found
 
 
 # --- failure anatomy ------------------------------------------------------------------
@@ -415,38 +361,6 @@ def _anatomy_lines(anatomy: Anatomy) -> list[str]:
     return lines
 
 
-def plot_episodes(predictions: pd.DataFrame, anatomy: Anatomy, path: str | Path,
-                  worst: int = 3, title: str = "") -> None:
-    """Actual, model and naive around the worst episodes (highest RMSE after the jump)."""
-    from .report import _pyplot, _save
-
-    plt = _pyplot()
-    episodes = sorted(anatomy.episodes, key=lambda e: -e.rmse_after)[:worst]
-    fig, axes = plt.subplots(1, max(1, len(episodes)), figsize=(4.5 * max(1, len(episodes)),
-                                                                  3.8),
-                             layout="constrained", squeeze=False)
-    steps = anatomy.episode_steps
-    for ax, e in zip(axes[0], episodes, strict=False):
-        lo, hi = max(0, e.position - steps), min(len(predictions), e.position + 2 * steps)
-        part = predictions.iloc[lo:hi]
-        x = np.arange(lo, hi) - e.position
-        ax.plot(x, part["actual"], color="black", lw=1.4, label="actual")
-        ax.plot(x, part["naive"], color="tab:gray", lw=1, ls="--", label="naive")
-        ax.plot(x, part["model"], color="tab:red", lw=1.2, label="model")
-        ax.axvline(0, color="tab:blue", ls=":", lw=1)
-        if e.recovery_steps:
-            ax.axvline(e.recovery_steps, color="tab:green", ls=":", lw=1, label="recovered")
-        ax.set_title(f"jump {e.jump:+.3g} at {e.at}", fontsize=10)
-        ax.set_xlabel("steps after the jump")
-        ax.grid(alpha=0.3)
-    if not episodes:
-        axes[0][0].text(0.5, 0.5, "no jumps in the test part", ha="center",
-                        transform=axes[0][0].transAxes)
-    axes[0][0].legend(frameon=False, fontsize=8)
-    fig.suptitle(title or "worst episodes after a jump")
-    _save(fig, path)
-
-
 # --- lag check ------------------------------------------------------------------------
 
 
@@ -520,74 +434,3 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if np.std(a) == 0 or np.std(b) == 0:
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
-
-
-# --- a run directory ------------------------------------------------------------------
-
-
-def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
-                ) -> dict:
-    """Inspect the series, probe the memory, dissect the failures and check for lag of a
-    run written by `rnnlab train`; write explain.json (and PNGs) into `out` (default the
-    run directory). Returns what explain.json holds."""
-    import json
-
-    from .checkpoint import write_json
-    from .config import RunConfig
-    from .diagnostics import inspect
-    from .experiment import load
-    from .forecaster import Forecaster
-    from .runs import MODEL_FILE
-    from .windows import split_sizes
-
-    run_dir = Path(run_dir)
-    needed = ("config.json", MODEL_FILE, "predictions.csv")
-    missing = [name for name in needed if not (run_dir / name).exists()]
-    if not run_dir.is_dir() or missing:
-        what = "not found" if not run_dir.is_dir() else f"lacks {', '.join(missing)}"
-        raise RnnlabError(f"run directory '{run_dir}' {what}; explain needs a finished run "
-                          f"of rnnlab train --out {run_dir}")
-    try:
-        raw = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise RnnlabError(f"cannot read '{run_dir / 'config.json'}': {exc}") from None
-    config = RunConfig.from_dict({k: raw[k] for k in ("data", "model", "training") if k in raw})
-    series = load(config.data)
-    forecaster = Forecaster.load(run_dir / MODEL_FILE)
-    split = split_sizes(len(series), forecaster.seq_len, config.data.val_fraction,
-                        config.data.test_fraction, name=str(series.name))
-    predictions = pd.read_csv(run_dir / "predictions.csv")
-    if len(predictions) != split.n_test:
-        raise RnnlabError(
-            f"'{run_dir / 'predictions.csv'}' has {len(predictions)} rows but the test part of "
-            f"{series.name} has {split.n_test}; the data changed since training; retrain")
-    predictions.index = series.index[split.n_fit:]
-
-    inspection = inspect(series)
-    profile = memory_profile(forecaster, series, split)
-    anatomy = failure_anatomy(predictions)
-    lags = lag_check(predictions, inspection.verdict)
-    result = {
-        "run": str(run_dir),
-        "series": str(series.name),
-        "model": forecaster.model,
-        "scaler": forecaster.scaler_.kind,
-        "linear_skip": forecaster.linear_skip,
-        "inspection": {k: v for k, v in inspection.to_dict().items()
-                       if k not in ("acf", "pacf")},
-        "memory": {**profile.to_dict(), "text": profile.describe()},
-        "anatomy": anatomy.to_dict(),
-        "lag_check": lags.to_dict(),
-        "files": ["explain.json"],
-    }
-    out = Path(out) if out is not None else run_dir
-    out.mkdir(parents=True, exist_ok=True)
-    if plots:
-        label = f"{series.name}: {forecaster.model}"
-        plot_memory_curves({forecaster.model: profile}, out / "memory.png",
-                           title=f"{label}, input sensitivity per lag (test windows)")
-        plot_episodes(predictions, anatomy, out / "episodes.png",
-                      title=f"{label}, worst episodes after a jump")
-        result["files"] += ["memory.png", "episodes.png"]
-    write_json(out / "explain.json", result)
-    return result

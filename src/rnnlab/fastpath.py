@@ -3,8 +3,8 @@
 `import torch` alone takes seconds, longer than a forecast of a small network. So when
 `Forecaster.save` writes ``model.pt`` for an rnn, lstm, gru or linear model, it also writes
 ``model.npz`` beside it: the same weights as plain arrays, the metadata as JSON text, the
-SHA-256 of the ``model.pt`` file and the weights' checksum. `load_for_forecast` uses that
-sidecar only when it is read with ``allow_pickle=False`` (no Python objects, ever), names
+SHA-256 of the ``model.pt`` file and the weights' checksum. `load_fast` uses that sidecar
+only when it is read with ``allow_pickle=False`` (no Python objects, ever), names
 the exact ``model.pt`` next to it and its arrays hash to the checkpoint's checksum;
 otherwise it loads ``model.pt`` through torch as before. ``model.pt`` stays the canonical
 checkpoint.
@@ -23,15 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .forecaster import BaseForecaster, tail_from_meta
+from .base import WindowForecaster, tail_from_meta
+from .checkpoint import atomic_write, json_default
 from .windows import Scaler
 
 log = logging.getLogger("rnnlab")
 
 # Networks whose forward pass is written out below; other models load through torch.
 FAST_MODELS = ("rnn", "lstm", "gru", "linear")
-# Gate blocks per recurrent layer, stacked in torch's order (LSTM i, f, g, o; GRU r, z, n).
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 WEIGHT_PREFIX = "weights/"
 
 
@@ -68,12 +67,10 @@ def arrays_checksum(arrays: dict[str, np.ndarray]) -> str:
 def write_sidecar(checkpoint: str | Path, weights: dict[str, np.ndarray], meta: dict,
                   tail: np.ndarray) -> None:
     """Write `model.npz` next to a just-saved `checkpoint`, bound to its exact bytes."""
-    from .checkpoint import _plain, atomic_write
-
     arrays = {WEIGHT_PREFIX + name: np.asarray(w, dtype=np.float32)
               for name, w in weights.items()}
     arrays.update(
-        meta=np.array(json.dumps(meta, default=_plain)),
+        meta=np.array(json.dumps(meta, default=json_default)),
         tail=np.asarray(tail, dtype=np.float64),
         checkpoint_sha256=np.array(file_sha256(checkpoint)),
         checksum=np.array(arrays_checksum(weights)),
@@ -109,21 +106,11 @@ def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
         return None
 
 
-def load_for_forecast(checkpoint: str | Path):
-    """A fitted forecaster for `checkpoint`: the numpy one when it can, else `Forecaster`."""
-    fast = load_fast(checkpoint)
-    if fast is not None:
-        return fast
-    from .forecaster import Forecaster
-
-    return Forecaster.load(checkpoint)
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warning for large |x|
 
 
-class NumpyForecaster(BaseForecaster):
+class NumpyForecaster(WindowForecaster):
     """A loaded rnn / lstm / gru / linear network that forecasts with numpy only.
 
     It answers `forecast` exactly as the `Forecaster` it was saved from (to float32
@@ -139,13 +126,6 @@ class NumpyForecaster(BaseForecaster):
         self.weights_ = {name: w.astype(np.float64) for name, w in weights.items()}
         self.tail_ = tail
         self.fitted_ = True
-
-    @property
-    def min_history(self) -> int:  # type: ignore[override]
-        return self.seq_len
-
-    def label(self) -> str:
-        return self.model
 
     def get_params(self) -> dict:
         return {"model": self.model, "seq_len": self.seq_len}

@@ -1,167 +1,32 @@
 """The public estimator: `Forecaster(model="lstm", seq_len=30).fit(series)`.
 
-pandas in and out, dates kept; tensors only inside. Every forecaster, the naive baselines
-included, honours the same contract, so `compare` and `sweep` work for any of them:
-
-- ``__init__`` only stores keyword hyperparameters;
-- ``fit(series)`` validates, learns trailing-underscore state, and returns ``self``;
-- ``predict(series)`` gives one-step-ahead predictions for every point that has enough
-  history, indexed by the date of the value predicted;
-- ``forecast(h)`` gives the next h values after the data, with their future dates.
+It honours the contract of `rnnlab.base` (fit / predict / forecast, pandas in and out), so
+`compare` and `sweep` work for it as for the baselines. `fit_seeds` fits one copy per seed
+in one training run. torch and the modules built on it (models, train) load inside the
+methods, so `rnnlab forecast` and `rnnlab --help` can import this module without them.
 
     rnnlab train --data stock:A --model lstm --out runs/a && rnnlab forecast --run runs/a
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .config import DataConfig, ModelConfig, TrainConfig
-from .errors import CheckpointError, DataError, NotFittedError
-from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS
+from .base import WindowForecaster, check_series, tail_from_meta
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import DataConfig, ModelConfig, TrainConfig, check
+from .errors import CheckpointError, ConfigError, DataError, RnnlabError
+from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
+from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Windows, as_tensor, fit_scaler
 
 # The Forecaster holds out this share of what it is fitted on for early stopping: with
 # the default 20% test part, that is 10% of the whole series.
 VAL_FRACTION = DataConfig.val_fraction / (1 - DataConfig.test_fraction)
-
-
-class BaseForecaster:
-    """Shared contract: parameter introspection, input checks, future dates."""
-
-    min_history = 1
-
-    @classmethod
-    def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
-
-    def get_params(self) -> dict:
-        return {name: getattr(self, name) for name in self.param_names()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def _check_fitted(self) -> None:
-        if not getattr(self, "fitted_", False):
-            raise NotFittedError(
-                f"this {type(self).__name__} is not fitted yet; call fit(series) first"
-            )
-
-    def _remember_tail(self, series: pd.Series, keep: int) -> None:
-        # Enough history to forecast and to infer the spacing of future dates.
-        self.tail_ = series.iloc[-max(keep, 50):].copy()
-
-    def set_history(self, series: pd.Series) -> None:
-        """Make `forecast` continue after `series` by default (e.g. the data incl. test part)."""
-        self._check_fitted()
-        self._remember_tail(check_series(series, self.min_history), self.min_history)
-
-    def _history(self, series: pd.Series | None) -> pd.Series:
-        if series is None:
-            self._check_fitted()
-            return self.tail_
-        return check_series(series, self.min_history)
-
-    def forecast(self, horizon: int, series: pd.Series | None = None) -> pd.Series:
-        """The next `horizon` values after `series` (default: the data seen in fit)."""
-        self._check_fitted()
-        if horizon < 1:
-            raise DataError(f"horizon must be at least 1, got {horizon}")
-        history = self._history(series)
-        values = self._forecast_values(history.to_numpy(np.float64), horizon)
-        index = future_index(history.index, horizon)
-        return pd.Series(values, index=index, name=f"{self.label()} forecast")
-
-    def label(self) -> str:
-        return type(self).__name__
-
-
-def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Series:
-    """A float Series with finite values, or a DataError that says what is wrong."""
-    if isinstance(series, pd.DataFrame):
-        if series.shape[1] != 1:
-            raise DataError(
-                f"expected one column, got a DataFrame with columns {list(series.columns)}; "
-                "pass frame['column']"
-            )
-        series = series.iloc[:, 0]
-    if not isinstance(series, pd.Series):
-        series = pd.Series(np.asarray(series))
-    name = name or str(series.name or "series")
-    try:
-        values = series.to_numpy(dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{name} has non-numeric values; convert it with pd.to_numeric") \
-            from None
-    bad = ~np.isfinite(values)
-    if bad.any():
-        where = series.index[bad][:5].tolist()
-        raise DataError(
-            f"{name} has {bad.sum()} NaN or infinite values (at {where}); fill or drop them "
-            "first, e.g. series.interpolate()"
-        )
-    huge = np.abs(values) > MAX_MAGNITUDE
-    if huge.any():
-        first = int(np.flatnonzero(huge)[0])
-        raise DataError(
-            f"{name} has {huge.sum()} values beyond ±{MAX_MAGNITUDE:.0e} (first {values[first]:.3g}"
-            f" at {series.index[first]}), where sums of squares overflow; rescale it, e.g. "
-            "divide it by a power of ten"
-        )
-    if len(values) < min_length:
-        raise DataError(f"{name} has {len(values)} values; at least {min_length} are needed")
-    return pd.Series(values, index=series.index, name=series.name)
-
-
-# Squares of values up to 1e100, summed over millions of rows, stay finite in float64.
-MAX_MAGNITUDE = 1e100
-
-
-def future_index(index: pd.Index, horizon: int) -> pd.Index:
-    """Dates (or time steps) of the `horizon` points after `index`.
-
-    Trading days (weekdays with holidays missing) continue as business days; other dates
-    continue at their inferred frequency or median spacing; numbers at their median step.
-    """
-    if isinstance(index, pd.DatetimeIndex) and len(index) >= 2:
-        freq = index.freq or (_infer_freq(index[-50:]) if len(index) >= 3 else None)
-        if freq is None and (index[-50:].day_of_week < 5).all():
-            freq = "B"
-        if freq is None:
-            freq = pd.Series(index[-50:]).diff().median()
-        return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:].rename(index.name)
-    if len(index) >= 2 and pd.api.types.is_numeric_dtype(index):
-        step = float(np.median(np.diff(np.asarray(index[-50:], dtype=np.float64))))
-        values = index[-1] + step * np.arange(1, horizon + 1)
-        if pd.api.types.is_integer_dtype(index) and float(step).is_integer():
-            return pd.Index(values.astype(np.int64), name=index.name)
-        return pd.Index(np.round(values, 10), name=index.name)
-    return pd.RangeIndex(len(index), len(index) + horizon, name=index.name)
-
-
-def _infer_freq(index: pd.DatetimeIndex):
-    with warnings.catch_warnings():
-        # pandas 3 announces an offset instead of a string; date_range takes either.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return pd.infer_freq(index)
-
-
-def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
-    """The remembered end of the series, with its dates, as `Forecaster.save` stored it."""
-    if meta["index_kind"] == "datetime":
-        index = pd.DatetimeIndex(pd.to_datetime(meta["tail_index"]), name=meta["index_name"])
-    else:
-        raw = np.asarray(meta["tail_index"])
-        index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] else raw,
-                         name=meta["index_name"])
-    return pd.Series(values, index=index, name=meta["series_name"])
 
 
 def check_fit_size(name: str, n: int, n_val: int, seq_len: int) -> None:
@@ -175,78 +40,69 @@ def check_fit_size(name: str, n: int, n_val: int, seq_len: int) -> None:
         )
 
 
-class Forecaster(BaseForecaster):
+def _parameters() -> dict[str, inspect.Parameter]:
+    """The estimator's keyword parameters: every model and training option of
+    `rnnlab.config`, with its default, then the fit-time validation share and progress."""
+    params = {}
+    for section in (ModelConfig, TrainConfig):
+        for f in dataclasses.fields(section):
+            params[f.name] = inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                               default=f.default, annotation=f.type)
+    params["val_fraction"] = inspect.Parameter(
+        "val_fraction", inspect.Parameter.KEYWORD_ONLY, default=VAL_FRACTION,
+        annotation="float")
+    params["progress"] = inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY,
+                                           default=None, annotation="bool | None")
+    return params
+
+
+PARAMETERS = _parameters()
+
+
+class Forecaster(WindowForecaster):
     """A recurrent (or other registered) network trained on windows of one series.
 
-    Parameters mirror `rnnlab train --help`; defaults and their reasons live in
-    `rnnlab.config`. ``val_fraction`` is the share of the series given to `fit` that is
-    held out for early stopping.
+    Its keyword parameters are the options of `rnnlab train --help`, generated from the
+    fields of `rnnlab.config.ModelConfig` and `TrainConfig` (defaults and their reasons
+    live there), plus ``val_fraction``, the share of the series given to `fit` that is
+    held out for early stopping, and ``progress``. An unknown name is refused by name.
 
     Examples
     --------
     >>> from rnnlab.data import load_series
     >>> series = load_series("sine")
     >>> f = Forecaster(model="gru", epochs=3, progress=False).fit(series[:800])
-    >>> f.predict(series).index[0]
+    >>> float(f.predict(series).index[0])
     3.0
     >>> len(f.forecast(5))
     5
     """
 
-    def __init__(
-        self,
-        model: str = ModelConfig.model,
-        seq_len: int = ModelConfig.seq_len,
-        scaler: str = ModelConfig.scaler,
-        hidden_size: int = ModelConfig.hidden_size,
-        num_layers: int = ModelConfig.num_layers,
-        dropout: float = ModelConfig.dropout,
-        linear_skip: bool = ModelConfig.linear_skip,
-        epochs: int = TrainConfig.epochs,
-        batch_size: int = TrainConfig.batch_size,
-        lr: float = TrainConfig.lr,
-        weight_decay: float = TrainConfig.weight_decay,
-        patience: int = TrainConfig.patience,
-        clip_grad_norm: float = TrainConfig.clip_grad_norm,
-        lr_schedule: str = TrainConfig.lr_schedule,
-        seed: int = TrainConfig.seed,
-        device: str = TrainConfig.device,
-        threads: int = TrainConfig.threads,
-        val_fraction: float = VAL_FRACTION,
-        progress: bool | None = None,
-    ):
-        self.model = model
-        self.seq_len = seq_len
-        self.scaler = scaler
-        self.hidden_size = hidden_size
-        self.num_layers = num_layers
-        self.dropout = dropout
-        self.linear_skip = linear_skip
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.clip_grad_norm = clip_grad_norm
-        self.lr_schedule = lr_schedule
-        self.seed = seed
-        self.device = device
-        self.threads = threads
-        self.val_fraction = val_fraction
-        self.progress = progress
+    def __init__(self, **params):
+        unknown = sorted(set(params) - set(PARAMETERS))
+        if unknown:
+            raise ConfigError(f"unknown Forecaster parameter {unknown[0]!r}; valid names are "
+                              f"{', '.join(PARAMETERS)}")
+        for name, parameter in PARAMETERS.items():
+            setattr(self, name, params.get(name, parameter.default))
 
-    @property
-    def min_history(self) -> int:  # type: ignore[override]
-        return self.seq_len
+    __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *PARAMETERS.values()])
 
-    def label(self) -> str:
-        return self.model
+    @classmethod
+    def from_config(cls, model: ModelConfig, training: TrainConfig,
+                    progress: bool | None = None) -> Forecaster:
+        """The estimator a run's model and training sections describe."""
+        return cls(**dataclasses.asdict(model), **dataclasses.asdict(training),
+                   progress=progress)
 
     def model_config(self) -> ModelConfig:
-        return ModelConfig(**{k: getattr(self, k) for k in ModelConfig.__dataclass_fields__})
+        return ModelConfig(**{f.name: getattr(self, f.name)
+                              for f in dataclasses.fields(ModelConfig)})
 
     def train_config(self) -> TrainConfig:
-        return TrainConfig(**{k: getattr(self, k) for k in TrainConfig.__dataclass_fields__})
+        return TrainConfig(**{f.name: getattr(self, f.name)
+                              for f in dataclasses.fields(TrainConfig)})
 
     def fit(self, series: pd.Series, val_size: int | None = None, *, should_stop=None,
             on_epoch_end=None, resume: dict | None = None) -> Forecaster:
@@ -256,42 +112,9 @@ class Forecaster(BaseForecaster):
         ``should_stop``, ``on_epoch_end`` and ``resume`` are passed to `rnnlab.train.train`
         (interruption and exact resumption).
         """
-        import torch
-
-        from .models import build_model
-        from .train import check_config, cpu_threads, fit_ridge, resolve_device, train
-        from .windows import Windows, as_tensor, fit_scaler
-
-        series = check_series(series)
-        name = str(series.name or "series")
-        n = len(series)
-        n_val = int(round(n * self.val_fraction)) if val_size is None else int(val_size)
-        n_train = n - n_val
-        check_fit_size(name, n, n_val, self.seq_len)
-        cfg = self.train_config()
-        check_config(cfg)
-        device = resolve_device(self.device)
-        values = series.to_numpy()
-        self.scaler_ = fit_scaler(self.scaler, values[:n_train], name)
-        torch.manual_seed(self.seed)
-        net = build_model(self.model, self.seq_len, 1, self.hidden_size, self.num_layers,
-                          self.dropout, self.linear_skip).to(device)
-        z = as_tensor(self.scaler_.to_units(values), device)  # (n,)
-        relative = self.scaler_.relative
-        train_w = Windows(z, self.seq_len, self.seq_len, n_train, relative)
-        val_w = Windows(z, self.seq_len, n_train, n, relative) if n_val else None
-        self.ridge_strength_ = None
-        with cpu_threads(cfg.threads):
-            if net.skip is not None and resume is None:
-                weights, bias, self.ridge_strength_ = fit_ridge(train_w, val_w)
-                net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
-            self.history_ = train(net, train_w, val_w, cfg, progress=self.progress,
-                                  should_stop=should_stop, on_epoch_end=on_epoch_end,
-                                  resume=resume)
-        self.model_ = net
-        self.n_train_, self.n_val_ = n_train, n_val
-        self._remember_tail(series, self.seq_len)
-        self.fitted_ = True
+        n_val = None if val_size is None else int(val_size)
+        _fit_together([self], series, n_val, should_stop=should_stop,
+                      on_epoch_end=on_epoch_end, resume=resume)
         return self
 
     def predict(self, series: pd.Series) -> pd.Series:
@@ -309,7 +132,6 @@ class Forecaster(BaseForecaster):
         import torch
 
         from .train import predict_units
-        from .windows import Windows, as_tensor
 
         device = next(self.model_.parameters()).device
         z = as_tensor(self.scaler_.to_units(values), device)  # (n,)
@@ -338,8 +160,6 @@ class Forecaster(BaseForecaster):
         """Write a safe checkpoint: weights, parameters, scaler and the series' tail."""
         import torch
 
-        from .checkpoint import save_checkpoint
-
         self._check_fitted()
         params = {k: v for k, v in self.get_params().items() if k != "progress"}
         index = self.tail_.index
@@ -360,8 +180,6 @@ class Forecaster(BaseForecaster):
         state = self.model_.state_dict()
         save_checkpoint(path, self.model, state, meta, {"tail": tail})
         # A numpy copy lets `rnnlab forecast` skip importing torch (see rnnlab.fastpath).
-        from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
-
         if self.model in FAST_MODELS:
             weights = {k: v.detach().cpu().numpy() for k, v in state.items()}
             write_sidecar(path, weights, meta, tail.numpy())
@@ -371,18 +189,15 @@ class Forecaster(BaseForecaster):
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
         """Load a checkpoint written by `save`, refusing unsafe or mismatched files."""
-        from .checkpoint import load_checkpoint
         from .models import build_model
         from .train import History
-        from .windows import Scaler
 
         ckpt = load_checkpoint(path)
         meta = ckpt["meta"]
         try:
             params = dict(meta["params"])
             forecaster = cls(**params, progress=False)
-            net = build_model(params["model"], params["seq_len"], 1, params["hidden_size"],
-                              params["num_layers"], params["dropout"], params["linear_skip"])
+            net = build_model(forecaster.model_config())
             if ckpt["model"] != params["model"]:
                 raise ValueError(f"model {ckpt['model']!r} vs parameters {params['model']!r}")
             net.load_state_dict(ckpt["state_dict"], strict=True)
@@ -392,7 +207,7 @@ class Forecaster(BaseForecaster):
             forecaster.n_train_, forecaster.n_val_ = meta["n_train"], meta["n_val"]
             forecaster.ridge_strength_ = meta.get("ridge_strength")
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             first = "; ".join(lines[:2])[:240]
@@ -409,7 +224,81 @@ class Forecaster(BaseForecaster):
     def epochs_run_(self) -> int:
         return self.history_.epochs_run
 
-    @property
-    def best_val_rmse_(self) -> float:
-        """Validation RMSE of the kept weights, in the series' units."""
-        return math.sqrt(self.history_.best_val_loss) * self.scaler_.scale
+
+def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
+              seeds: list[int]) -> list[Forecaster]:
+    """Fit one copy of `template` per seed, all in one training run.
+
+    Each is as usable as a separate ``Forecaster(seed=s).fit(series, val_size)``. What the
+    seeds share (the scaler with its ADF test, the windows, the ridge fit of the frozen
+    linear skip) is computed once; the initial weights, batch order, dropout, Adam state,
+    clipping, LR schedule and early stopping stay per seed (`rnnlab.train.train`).
+
+    Parameters
+    ----------
+    template : its parameters are used; its own `seed` is ignored.
+    series : the fit part (training + validation), as for `Forecaster.fit`.
+    val_size : the last `val_size` points are held out for early stopping.
+    seeds : one model per seed, returned in this order.
+
+    Examples
+    --------
+    >>> from rnnlab.data import load_series
+    >>> template = Forecaster(model="gru", epochs=3, progress=False)
+    >>> fits = fit_seeds(template, load_series("sine")[:800], val_size=100, seeds=[0, 1])
+    >>> [f.seed for f in fits], fits[1].history_.epochs_run
+    ([0, 1], 3)
+    """
+    params = {k: v for k, v in template.get_params().items() if k != "seed"}
+    forecasters = [Forecaster(**params, seed=seed) for seed in seeds]
+    if forecasters:
+        _fit_together(forecasters, series, int(val_size))
+    return forecasters
+
+
+def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int | None, *,
+                  should_stop=None, on_epoch_end=None, resume: dict | None = None) -> None:
+    """Fit forecasters that differ only in their seed, in one training run."""
+    import torch
+
+    from .models import build_model
+    from .train import cpu_threads, fit_ridge, resolve_device, train
+
+    first = forecasters[0]
+    model_cfg, cfg = first.model_config(), first.train_config()
+    check(model_cfg)
+    check(cfg)
+    series = check_series(series)
+    name = str(series.name or "series")
+    n = len(series)
+    n_val = int(round(n * first.val_fraction)) if n_val is None else n_val
+    n_train = n - n_val
+    check_fit_size(name, n, n_val, first.seq_len)
+    device = resolve_device(first.device)
+    values = series.to_numpy()
+    scaler = fit_scaler(first.scaler, values[:n_train], name)
+    nets = []
+    for forecaster in forecasters:
+        torch.manual_seed(forecaster.seed)  # its weights are those of a separate fit
+        nets.append(build_model(model_cfg).to(device))
+    z = as_tensor(scaler.to_units(values), device)  # (n,)
+    train_w = Windows(z, first.seq_len, first.seq_len, n_train, scaler.relative)
+    val_w = Windows(z, first.seq_len, n_train, n, scaler.relative) if n_val else None
+    ridge_strength = None
+    with cpu_threads(cfg.threads):
+        if nets[0].skip is not None and resume is None:
+            # Deterministic: one least-squares fit serves every seed.
+            weights, bias, ridge_strength = fit_ridge(train_w, val_w)
+            for net in nets:
+                net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
+        histories = train(nets, train_w, val_w, cfg, [f.seed for f in forecasters],
+                          progress=first.progress, should_stop=should_stop,
+                          on_epoch_end=on_epoch_end, resume=resume)
+    for forecaster, net, history in zip(forecasters, nets, histories, strict=True):
+        forecaster.scaler_ = scaler
+        forecaster.ridge_strength_ = ridge_strength
+        forecaster.history_ = history
+        forecaster.model_ = net
+        forecaster.n_train_, forecaster.n_val_ = n_train, n_val
+        forecaster._remember_tail(series, forecaster.seq_len)
+        forecaster.fitted_ = True

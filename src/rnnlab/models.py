@@ -14,13 +14,17 @@ import math
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from .config import MODEL_NAMES, ModelConfig, check
 
 MODELS: dict[str, type[Net]] = {}
 
 
 def register(name: str):
+    """Add a network class to the registry under `name`, one of config.MODEL_NAMES."""
+
     def add(cls: type[Net]) -> type[Net]:
+        if name not in MODEL_NAMES:
+            raise ValueError(f"model {name!r} must be listed in rnnlab.config.MODEL_NAMES")
         cls.name = name
         MODELS[name] = cls
         return cls
@@ -28,24 +32,18 @@ def register(name: str):
     return add
 
 
-def build_model(name: str, seq_len: int, n_features: int = 1, hidden_size: int = 32,
-                num_layers: int = 2, dropout: float = 0.0, linear_skip: bool = True) -> Net:
-    """Instantiate a registered network by name.
+def build_model(config: ModelConfig, n_features: int = 1) -> Net:
+    """Instantiate the registered network that `config` names, after checking its values.
 
     Examples
     --------
-    >>> net = build_model("lstm", seq_len=30)
+    >>> net = build_model(ModelConfig(model="lstm", seq_len=30))
     >>> net(torch.zeros(4, 30, 1)).shape
     torch.Size([4])
     """
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; valid models are {', '.join(MODELS)}")
-    for label, value in (("hidden_size", hidden_size), ("num_layers", num_layers)):
-        if value < 1:
-            raise ConfigError(f"{label} must be at least 1, got {value}")
-    if not 0 <= dropout < 1:
-        raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
-    return MODELS[name](seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+    check(config)
+    return MODELS[config.model](config.seq_len, n_features, config.hidden_size,
+                                config.num_layers, config.dropout, config.linear_skip)
 
 
 class Net(nn.Module):

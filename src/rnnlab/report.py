@@ -1,16 +1,32 @@
-"""Results a person wants to read: text tables, plain-language verdicts and plots.
+"""Results a person wants to read: text tables, plain-language readings computed from
+the numbers, and the self-contained HTML report (figures come from `rnnlab.plots`).
 
-    rnnlab train --data sine --out runs/sine   # writes test_predictions.png and loss.png
+    rnnlab compare --data sine,stock:A --out runs/c   # writes runs/c/report.html
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
 
+from .checkpoint import atomic_write, write_json, write_text
+from .config import param_names
+from .diagnostics import Inspection
+from .explain import MemoryProfile
 from .metrics import METRICS
+from .plots import (
+    plot_acf_pacf,
+    plot_memory_curves,
+    plot_overlay,
+    plot_periodogram,
+    plot_rmse_bars,
+    plot_sweep,
+)
 
 # A change smaller than this share of the RMSE is not worth a setting, whatever the seeds;
 # a model within it of a baseline only ties with it.
@@ -49,66 +65,6 @@ def relative(value: float, reference: float) -> str:
     return f"{abs(change):.1f}% {'worse' if change > 0 else 'better'}"
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_test(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
-    """Test part: actual values, the model and the naive baseline."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
-    x = predictions.index
-    ax.plot(x, predictions["actual"], color="black", lw=1.4, label="actual")
-    ax.plot(x, predictions["naive"], color="tab:gray", lw=1, ls="--",
-            label="naive (tomorrow = today)")
-    ax.plot(x, predictions["model"], color="tab:red", lw=1.2, label="model")
-    ax.set_title(title or "test part")
-    ax.set_xlabel(str(predictions.index.name or "t"))
-    ax.legend(loc="best", frameon=False)
-    ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def plot_loss(history, path: str | Path, title: str = "") -> None:
-    """Training and validation loss per epoch, with the restored best epoch marked."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
-    epochs = range(1, history.epochs_run + 1)
-    if history.epochs_run:
-        ax.plot(epochs, history.train_loss, label="train", color="tab:blue")
-        ax.plot(epochs, history.val_loss, label="validation", color="tab:orange")
-        ax.axhline(history.initial_val_loss, color="tab:gray", ls=":", lw=1,
-                   label="validation before training (linear part)")
-        if history.best_epoch:
-            ax.axvline(history.best_epoch, color="tab:green", ls="--", lw=1,
-                       label=f"best epoch {history.best_epoch} (restored)")
-        positive = [v for v in history.train_loss + history.val_loss if v > 0]
-        if positive and max(positive) / min(positive) > 50:
-            ax.set_yscale("log")
-    else:
-        ax.text(0.5, 0.5, "no gradient training (closed-form model)", ha="center",
-                transform=ax.transAxes)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("MSE (model units)")
-    ax.set_title(title or "loss")
-    ax.legend(frameon=False)
-    ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> None:
-    from .checkpoint import atomic_write
-
-    plt = _pyplot()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
-
-
 # --- the self-contained HTML report ----------------------------------------------------
 
 CSS = """
@@ -135,8 +91,6 @@ class HtmlReport:
 
     def section(self, title: str, anchor: str | None = None) -> list[str]:
         """Start a section; returns the list its parts are appended to."""
-        import re
-
         anchor = anchor or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
         parts: list[str] = []
         self.sections.append((title, anchor, parts))
@@ -144,27 +98,19 @@ class HtmlReport:
 
     @staticmethod
     def heading(text: str) -> str:
-        import html
-
         return f"<h3>{html.escape(text)}</h3>"
 
     @staticmethod
     def reading(text: str) -> str:
-        import html
-
         return f'<p class="reading">{html.escape(text)}</p>'
 
     @staticmethod
     def text(text: str) -> str:
-        import html
-
         return f"<p>{html.escape(text)}</p>"
 
     @staticmethod
     def table(frame: pd.DataFrame, baseline_rows: set[int] | None = None,
               digits: int = 4) -> str:
-        import html
-
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
         rows = []
         for i, (_, row) in enumerate(frame.iterrows()):
@@ -175,15 +121,10 @@ class HtmlReport:
 
     @staticmethod
     def image(path: str | Path, alt: str) -> str:
-        import base64
-        import html
-
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
     def render(self) -> str:
-        import html
-
         toc = "".join(f'<li><a href="#{a}">{html.escape(t)}</a></li>'
                       for t, a, _ in self.sections)
         body = "".join(f'<section id="{a}"><h2>{i}. {html.escape(t)}</h2>{"".join(parts)}'
@@ -194,8 +135,6 @@ class HtmlReport:
                 f"{html.escape(self.subtitle)}</p><nav><ol>{toc}</ol></nav>{body}</body></html>")
 
     def write(self, path: str | Path) -> None:
-        from .checkpoint import write_text
-
         write_text(path, self.render())
 
 
@@ -213,8 +152,6 @@ def _cell(value, digits: int) -> str:
 def write_lab_outputs(out: Path, settings: dict, records: list[dict], results: pd.DataFrame,
                       summary: pd.DataFrame, by: list[str]) -> None:
     """Tables (CSV, JSON), plots and report.html of a compare or sweep."""
-    from .checkpoint import atomic_write, write_json
-
     atomic_write(out / "results.csv", lambda fh: fh.write(results.to_csv(index=False).encode()))
     write_json(out / "results.json", results.to_dict(orient="records"))
     atomic_write(out / "summary.csv", lambda fh: fh.write(summary.to_csv(index=False).encode()))
@@ -357,8 +294,6 @@ def add_compare(report: HtmlReport, out: Path, records: list[dict], results: pd.
 def add_memory_curves(report: HtmlReport, out: Path, records: list[dict],
                       prefix: str = "") -> None:
     """Each dataset's memory curves of every model (first seed) side by side."""
-    from .explain import MemoryProfile, plot_memory_curves
-
     parts = report.section("What the models look at (memory curves)")
     parts.append(report.text(
         "Share of mean |d prediction / d x(t-k)| per lag k over the test windows (first "
@@ -413,8 +348,6 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
 def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.DataFrame,
               settings: dict, prefix: str = "", title: str = "Sweep",
               parts: list[str] | None = None) -> list[str]:
-    from .config import param_names
-
     parts = report.section(title) if parts is None else parts
     if summary.empty:
         parts.append(report.reading("no run finished"))
@@ -435,102 +368,14 @@ def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.
 
 
 def _file_safe(name: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(name).name if "/" in name else name)
 
 
-MODEL_COLORS = {"rnn": "tab:orange", "lstm": "tab:blue", "gru": "tab:green",
-                "cnn_rnn": "tab:purple", "residual": "tab:brown", "transformer": "tab:pink",
-                "linear": "tab:olive"}
-
-
-def plot_rmse_bars(summary: pd.DataFrame, path: str | Path) -> None:
-    plt = _pyplot()
-    datasets = list(summary["dataset"].unique())
-    cols = min(3, len(datasets))
-    rows_n = -(-len(datasets) // cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(3.6 * cols + 0.6, 3.4 * rows_n),
-                             layout="constrained", squeeze=False)
-    for ax in axes.flat[len(datasets):]:
-        ax.set_visible(False)
-    for ax, dataset in zip(axes.flat, datasets, strict=False):
-        rows = summary[summary["dataset"] == dataset]
-        names = list(rows["model"])
-        colors = [MODEL_COLORS.get(n, "0.55") if n not in ("naive", "mean", "seasonal_naive")
-                  else "0.75" for n in names]
-        ax.bar(range(len(names)), rows["rmse_mean"], yerr=rows["rmse_std"], color=colors,
-               capsize=3, edgecolor="0.3", linewidth=0.5)
-        ax.set_xticks(range(len(names)), [n.replace("seasonal_naive", "seasonal") for n in
-                                          names], rotation=45, ha="right")
-        ax.set_title(dataset, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    for row in axes:
-        row[0].set_ylabel("test RMSE")
-    _save(fig, path)
-
-
-def plot_overlay(records: list[dict], dataset: str, path: str | Path,
-                 last: int = 200) -> bool:
-    """Actual test values with every model's first-seed predictions and the naive one."""
-    runs = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
-    if not runs:
-        return False
-    first_seed = min(r["seed"] for r in runs)
-    runs = [r for r in runs if r["seed"] == first_seed]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
-    pred = runs[0]["predictions"]
-    index = pd.to_datetime(pred["index"]) if isinstance(pred["index"][0], str) else \
-        pred["index"]
-    cut = slice(-last, None)
-    ax.plot(index[cut], pred["actual"][cut], color="black", lw=1.5, label="actual")
-    ax.plot(index[cut], pred["naive"][cut], color="0.55", lw=1, ls="--", label="naive")
-    for run in runs:
-        label = run["model"] + "".join(f" {k}={v}" for k, v in run.items()
-                                       if k not in RECORD_KEYS and not isinstance(v, dict)
-                                       and k not in ("dataset", "model", "seed"))
-        ax.plot(index[cut], run["predictions"]["model"][cut], lw=1.1,
-                color=MODEL_COLORS.get(run["model"]), label=label)
-    shown = f" (last {last} points)" if len(index) > last else ""
-    ax.set_title(f"{dataset}: test part{shown}")
-    ax.legend(frameon=False, ncol=4, fontsize=9)
-    ax.grid(alpha=0.3)
-    _save(fig, path)
-    return True
-
-
-RECORD_KEYS = {"status", "error", "run_id", "rmse", "mae", "mape", "smape", "mase",
-               "train_seconds", "wall_seconds", "epochs", "best_epoch", "stopped", "scaler_used",
-               "effective_memory",
-               "seasonal_period", "n_test"} | {f"{b}_{m}" for b in ("naive", "mean",
-                                                                  "seasonal_naive")
-                                               for m in METRICS}
-
-
-def plot_sweep(summary: pd.DataFrame, dataset: str, param: str, path: str | Path) -> None:
-    """RMSE against one parameter, error bars over seeds, the naive baseline as a line."""
-    plt = _pyplot()
-    rows = summary[(summary["dataset"] == dataset)]
-    naive = rows[rows["model"] == "naive"]["rmse_mean"]
-    rows = rows[rows[param].notna()] if param in rows else rows
-    rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
-    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
-    others = [c for c in rows.columns if c not in (param, "dataset", "runs") and
-              not c.endswith(("_mean", "_std"))]
-    for key, group in rows.groupby(others, dropna=False) if others else [((), rows)]:
-        key = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(f"{k}={v}" if k != "model" else str(v)
-                          for k, v in zip(others, key, strict=True))
-        group = group.sort_values(param)
-        x = group[param].astype(str) if group[param].dtype == object else group[param]
-        ax.errorbar(x, group["rmse_mean"], yerr=group["rmse_std"], marker="o", capsize=3,
-                    label=label or None)
-    if len(naive):
-        ax.axhline(naive.iloc[0], color="0.4", ls="--", lw=1, label="naive (tomorrow = today)")
-    ax.set_xlabel(param)
-    ax.set_ylabel("test RMSE")
-    ax.set_title(f"{dataset}: RMSE against {param}")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=9)
-    _save(fig, path)
+def write_inspection(inspection: Inspection, out: str | Path) -> list[str]:
+    """Write inspection.json, acf_pacf.png and periodogram.png into `out`; their names."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "inspection.json", inspection.to_dict())
+    plot_acf_pacf(inspection, out / "acf_pacf.png")
+    plot_periodogram(inspection, out / "periodogram.png")
+    return ["inspection.json", "acf_pacf.png", "periodogram.png"]

@@ -1,13 +1,16 @@
-"""One run directory: train with checkpoints, survive interruption, resume, forecast.
+"""One run directory: train with checkpoints, survive interruption, resume, forecast from
+it and explain it.
 
     rnnlab train --data stock:A --model lstm --out runs/a
     rnnlab train --out runs/a --resume
     rnnlab forecast --run runs/a --horizon 5
+    rnnlab explain --run runs/a
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,17 +20,24 @@ import signal
 import sys
 import threading
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
+from .backtest import backtest
 from .checkpoint import atomic_write, write_json
-from .config import RunConfig
+from .config import RunConfig, coerce, load_run_config
+from .data import load_data
+from .diagnostics import inspect
 from .errors import CheckpointError, RnnlabError
-from .experiment import backtest, load, make_forecaster
-from .windows import split_sizes
+from .explain import failure_anatomy, lag_check, memory_profile
+from .fastpath import load_fast
+from .forecaster import Forecaster
+from .plots import plot_episodes, plot_loss, plot_memory_curves, plot_test
+from .windows import check_varies, split_sizes
 
 log = logging.getLogger("rnnlab")
 
@@ -122,11 +132,14 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
         prepare_run_dir(out, resume=True, overwrite=False)
         for stale in out.glob(".*.tmp"):  # half-written files of a process killed mid-save
             stale.unlink(missing_ok=True)
-    series = load(config.data)
+    # Everything is checked before the first file is written.
+    config.check()
+    series = load_data(config.data)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
-    forecaster = make_forecaster(config.model, config.training, progress)
-    _validate(forecaster, series, split)
+    # A constant training part is refused here with the message fit would give.
+    check_varies(series.to_numpy()[: split.n_train], str(series.name))
+    forecaster = Forecaster.from_config(config.model, config.training, progress)
     fingerprint = series_fingerprint(series)
     resume_state = _load_state(out, fingerprint) if resume else None
     existed = out.exists()
@@ -155,7 +168,7 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
 
 def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecaster,
                 resume_state: dict | None, saved: dict, plots: bool) -> dict:
-    import torch
+    import torch  # heavy: kept off the forecast and --help paths
 
     state_path = out / STATE_FILE
 
@@ -199,8 +212,6 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     frame = frame.rename(columns={frame.columns[0]: "date"})
     atomic_write(out / "predictions.csv", lambda fh: frame.to_csv(fh, index=False))
     if plots:
-        from .report import plot_loss, plot_test
-
         plot_test(result.predictions, out / "test_predictions.png",
                   title=f"{series.name}: {config.model.model} on the test part")
         plot_loss(history, out / "loss.png", title=f"{series.name}: {config.model.model}")
@@ -223,9 +234,9 @@ def series_fingerprint(series: pd.Series) -> str:
 
 def _load_state(out: Path, fingerprint: str) -> dict | None:
     """The training snapshot to continue from; None when no epoch finished before the stop."""
-    import torch
+    import torch  # heavy: kept off the forecast and --help paths
 
-    from .train import History
+    from .train import History  # with torch
 
     state_path = out / STATE_FILE
     recorded = json.loads((out / "config.json").read_text()).get("data_sha256")
@@ -265,34 +276,11 @@ def _discard(out: Path, existed: bool) -> None:
             out.rmdir()
 
 
-def _validate(forecaster, series: pd.Series, split) -> None:
-    """Check names and values before any file is written (fails fast, by name)."""
-    from .errors import ConfigError
-    from .models import build_model
-    from .train import check_config, resolve_device
-    from .windows import SCALERS, fit_scaler
-
-    if forecaster.scaler not in SCALERS:
-        raise ConfigError(f"unknown scaler {forecaster.scaler!r}; valid scalers are "
-                          f"{', '.join(SCALERS)}")
-    build_model(forecaster.model, forecaster.seq_len, 1, forecaster.hidden_size,
-                forecaster.num_layers, forecaster.dropout, forecaster.linear_skip)
-    check_config(forecaster.train_config())
-    resolve_device(forecaster.device)
-    # The cheap scaler refuses a constant training part with the message fit would give.
-    fit_scaler("minmax", series.to_numpy()[: split.n_train], str(series.name))
-
-
 def check_resume_options(out: str | Path, source: str | None, options: dict) -> None:
     """Refuse options that differ from a run's saved settings: --resume continues with those.
 
     `options` maps config field names to values given on the command line (None: not given).
     """
-    import typing
-    from dataclasses import fields
-
-    from .config import coerce
-
     saved = _saved_config(Path(out))
     given = {k: v for k, v in options.items() if v is not None}
     if source is not None:
@@ -300,7 +288,7 @@ def check_resume_options(out: str | Path, source: str | None, options: dict) -> 
     conflicts = []
     for section in (saved.data, saved.model, saved.training):
         hints = typing.get_type_hints(type(section))
-        for field in fields(section):
+        for field in dataclasses.fields(section):
             if field.name not in given:
                 continue
             value, kept = coerce(field.name, given[field.name], hints[field.name]), \
@@ -316,20 +304,16 @@ def check_resume_options(out: str | Path, source: str | None, options: dict) -> 
 
 
 def _saved_config(out: Path) -> RunConfig:
-    path = out / "config.json"
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise RnnlabError(f"cannot resume '{out}': no readable config.json in it") from None
-    return RunConfig.from_dict({k: raw[k] for k in ("data", "model", "training") if k in raw})
+        return load_run_config(out)
+    except RnnlabError as exc:
+        raise RnnlabError(f"cannot resume '{out}': {exc}") from None
 
 
 def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 10
                  ) -> pd.DataFrame:
     """The next `horizon` values after a run's training data, or after `source` read with
     the run's data settings (target column, ticker...). Columns: date, forecast."""
-    from .fastpath import load_for_forecast
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RnnlabError(f"run directory '{run_dir}' not found; train one with "
@@ -340,7 +324,67 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
     if source is not None:
         config = _saved_config(run_dir)
         config.data.source = source
-        series = load(config.data)
+        series = load_data(config.data)
     result = forecaster.forecast(horizon, series)
     frame = result.rename("forecast").reset_index()
     return frame.rename(columns={frame.columns[0]: "date"})
+
+
+def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
+                ) -> dict:
+    """Inspect the series, probe the memory, dissect the failures and check for lag of a
+    run written by `rnnlab train`; write explain.json (and PNGs) into `out` (default the
+    run directory). Returns what explain.json holds."""
+    run_dir = Path(run_dir)
+    needed = ("config.json", MODEL_FILE, "predictions.csv")
+    missing = [name for name in needed if not (run_dir / name).exists()]
+    if not run_dir.is_dir() or missing:
+        what = "not found" if not run_dir.is_dir() else f"lacks {', '.join(missing)}"
+        raise RnnlabError(f"run directory '{run_dir}' {what}; explain needs a finished run "
+                          f"of rnnlab train --out {run_dir}")
+    config = load_run_config(run_dir)
+    series = load_data(config.data)
+    forecaster = Forecaster.load(run_dir / MODEL_FILE)
+    split = split_sizes(len(series), forecaster.seq_len, config.data.val_fraction,
+                        config.data.test_fraction, name=str(series.name))
+    predictions = pd.read_csv(run_dir / "predictions.csv")
+    if len(predictions) != split.n_test:
+        raise RnnlabError(
+            f"'{run_dir / 'predictions.csv'}' has {len(predictions)} rows but the test part of "
+            f"{series.name} has {split.n_test}; the data changed since training; retrain")
+    predictions.index = series.index[split.n_fit:]
+
+    inspection = inspect(series)
+    profile = memory_profile(forecaster, series, split)
+    anatomy = failure_anatomy(predictions)
+    lags = lag_check(predictions, inspection.verdict)
+    result = {
+        "run": str(run_dir),
+        "series": str(series.name),
+        "model": forecaster.model,
+        "scaler": forecaster.scaler_.kind,
+        "linear_skip": forecaster.linear_skip,
+        "inspection": {k: v for k, v in inspection.to_dict().items()
+                       if k not in ("acf", "pacf")},
+        "memory": {**profile.to_dict(), "text": profile.describe()},
+        "anatomy": anatomy.to_dict(),
+        "lag_check": lags.to_dict(),
+        "files": ["explain.json"],
+    }
+    out = Path(out) if out is not None else run_dir
+    out.mkdir(parents=True, exist_ok=True)
+    if plots:
+        label = f"{series.name}: {forecaster.model}"
+        plot_memory_curves({forecaster.model: profile}, out / "memory.png",
+                           title=f"{label}, input sensitivity per lag (test windows)")
+        plot_episodes(predictions, anatomy, out / "episodes.png",
+                      title=f"{label}, worst episodes after a jump")
+        result["files"] += ["memory.png", "episodes.png"]
+    write_json(out / "explain.json", result)
+    return result
+
+
+def load_for_forecast(checkpoint: str | Path):
+    """A fitted forecaster for `checkpoint`: the numpy one when it can, else `Forecaster`."""
+    fast = load_fast(checkpoint)
+    return fast if fast is not None else Forecaster.load(checkpoint)

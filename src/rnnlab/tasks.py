@@ -7,12 +7,27 @@ already finished are skipped, and a failed run is a record, never a crash.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
-from .experiment import Backtest, baseline_predictions, load, make_forecaster, score_fitted
+from .backtest import Backtest, baseline_predictions, score_fitted
+from .checkpoint import write_json
+from .config import RunConfig
+from .data import load_data
+from .explain import memory_profile
+from .forecaster import Forecaster, fit_seeds
+from .windows import split_sizes
 
 
 @dataclass(frozen=True)
@@ -33,10 +48,6 @@ def run_id(config: dict, seed: int) -> str:
     Two stages asking for the same configuration and seed share one run, e.g.
     ``stock-A__lstm__seed0__3f9a12c4``.
     """
-    import hashlib
-    import json
-    import re
-
     settings = json.loads(json.dumps(config, sort_keys=True, default=str))
     settings["training"].pop("seed", None)
     settings["training"].pop("device", None)
@@ -48,30 +59,24 @@ def run_id(config: dict, seed: int) -> str:
 def execute(task: Task, progress: bool | None = False) -> list[dict]:
     """Train every seed of one task; a failure becomes a record with its error.
 
-    Several seeds train together in one loop (`rnnlab.ensemble.fit_seeds`), for a
+    Several seeds train together in one loop (`rnnlab.forecaster.fit_seeds`), for a
     fraction of the cost of separate fits.
     """
-    import time as _time
-
-    from .config import RunConfig
-    from .ensemble import fit_seeds
-    from .windows import split_sizes
-
     try:
         config = RunConfig.from_dict(task.config)
-        series = load(config.data)
+        series = load_data(config.data)
         split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                             config.data.test_fraction, name=str(series.name))
         baselines = baseline_predictions(series, split)
     except Exception as exc:  # noqa: BLE001 - reported per run, never fatal to the others
         return [_failed(task, seed, exc) for seed in task.seeds]
-    template = make_forecaster(config.model, config.training, progress)
+    template = Forecaster.from_config(config.model, config.training, progress)
     fit_part = series.iloc[: split.n_fit]
     if len(task.seeds) > 1:
         try:
-            started = _time.perf_counter()
+            started = time.perf_counter()
             fitted = fit_seeds(template, fit_part, split.n_val, list(task.seeds))
-            seconds = (_time.perf_counter() - started) / len(task.seeds)
+            seconds = (time.perf_counter() - started) / len(task.seeds)
             return [_record(task, f.seed, score_fitted(series, f, split, baselines), seconds,
                             series) for f in fitted]
         except Exception as exc:  # noqa: BLE001
@@ -79,12 +84,12 @@ def execute(task: Task, progress: bool | None = False) -> list[dict]:
     records = []
     for seed in task.seeds:
         try:
-            started = _time.perf_counter()
-            forecaster = make_forecaster(config.model, config.training, progress)
+            started = time.perf_counter()
+            forecaster = Forecaster.from_config(config.model, config.training, progress)
             forecaster.seed = seed
             forecaster.fit(fit_part, val_size=split.n_val)
             result = score_fitted(series, forecaster, split, baselines)
-            records.append(_record(task, seed, result, _time.perf_counter() - started,
+            records.append(_record(task, seed, result, time.perf_counter() - started,
                                    series))
         except Exception as exc:  # noqa: BLE001
             records.append(_failed(task, seed, exc))
@@ -108,8 +113,6 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                epochs=history.epochs_run, best_epoch=history.best_epoch,
                stopped=history.stopped, scaler_used=result.forecaster.scaler_.kind,
                seasonal_period=result.seasonal_period, n_test=result.split.n_test)
-    from .explain import memory_profile
-
     profile = memory_profile(result.forecaster, series, result.split)
     row["effective_memory"] = profile.effective_memory
     row["memory"] = profile.to_dict()
@@ -130,15 +133,6 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
     runs in flight; runs already there are skipped, and a run asked for twice (same
     configuration and seed) is trained once.
     """
-    import json
-    import logging
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm.auto import tqdm
-
-    from .checkpoint import write_json
-
     records: dict[str, dict] = {}
     folder = Path(folder) if folder is not None else None
     if folder is not None:
@@ -180,8 +174,6 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
         for task in pending:
             keep(execute(task))
     else:
-        import multiprocessing
-
         threads = max(1, (os.cpu_count() or 1) // jobs)
         # spawn, not fork: a forked copy of a process that already ran torch can hang.
         context = multiprocessing.get_context("spawn")
@@ -236,8 +228,6 @@ def stage_records(tasks: list[Task], records: dict[str, dict]) -> list[dict]:
 def _worker_env(threads: int):
     """Spawned workers read BLAS thread counts from the environment at import: give each
     its share of the cores, or numpy (statsmodels' ADF) and torch oversubscribe them."""
-    import os
-
     names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
     saved = {name: os.environ.get(name) for name in names}
     os.environ.update({name: str(threads) for name in names})

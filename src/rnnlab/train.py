@@ -1,6 +1,7 @@
 """The training loop, in plain view, and the least-squares fit of the linear skip.
 
-The loop knows nothing about which network it trains: windows in, loss out.
+One loop trains one net or k seeds of it at once; it knows nothing about which network it
+trains: windows in, loss out.
 
     rnnlab train --data sine --epochs 200 --patience 10 --clip-grad-norm 1 --out runs/sine
 """
@@ -21,9 +22,9 @@ from torch import nn
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .stacked import backward_losses, stacked_losses, stacks
 from .windows import Windows
 
-SCHEDULES = ("plateau", "cosine", "none")
 # Early stopping counts an epoch as better only when validation loss drops by this share:
 # smaller gains are noise on a few hundred windows and only cost time.
 MIN_IMPROVEMENT = 1e-3
@@ -60,10 +61,9 @@ class History:
 
 
 def resolve_device(name: str) -> torch.device:
+    """The torch device for a checked `TrainConfig.device` name; auto prefers CUDA."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise ConfigError(f"unknown device {name!r}; use auto, cpu or cuda")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError("device 'cuda' asked for but no CUDA GPU is visible; use --device cpu")
     return torch.device(name)
@@ -79,22 +79,6 @@ def cpu_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def check_config(cfg: TrainConfig) -> None:
-    if cfg.lr_schedule not in SCHEDULES:
-        raise ConfigError(
-            f"unknown lr_schedule {cfg.lr_schedule!r}; valid schedules are {', '.join(SCHEDULES)}"
-        )
-    for name in ("epochs", "batch_size"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"{name} must be at least 1, got {getattr(cfg, name)}")
-    for name in ("lr", ):
-        if not getattr(cfg, name) > 0:
-            raise ConfigError(f"{name} must be positive, got {getattr(cfg, name)}")
-    for name in ("patience", "clip_grad_norm", "weight_decay", "threads"):
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"{name} must be 0 or more, got {getattr(cfg, name)}")
 
 
 def divergence(epoch: int, train_loss: float, val_loss: float, history: History,
@@ -133,130 +117,190 @@ def evaluate(model: nn.Module, data: Windows) -> float:
     return total.item() / max(len(data), 1)
 
 
+class _Run:
+    """One net's optimiser, LR schedule, batch-order generator and early-stopping state."""
+
+    def __init__(self, net: nn.Module, cfg: TrainConfig, seed: int):
+        self.net = net
+        self.params = [p for p in net.parameters() if p.requires_grad]
+        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.lr_schedule == "plateau":
+            self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                self.opt, factor=0.5, patience=max(1, cfg.patience // 2))
+        elif cfg.lr_schedule == "cosine":
+            self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs)
+        else:
+            self.sched = None
+        self.gen = torch.Generator().manual_seed(seed)
+        self.history = History()
+        self.best_weights = copy.deepcopy(net.state_dict())
+        self.bad_epochs = 0
+        self.active = True
+
+    def snapshot(self) -> dict:
+        """Everything needed to continue this run exactly (global torch RNG included)."""
+        return {
+            "model": self.net.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else {},
+            "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "history": asdict(self.history), "best_weights": self.best_weights,
+            "bad_epochs": self.bad_epochs,
+        }
+
+    def restore(self, state: dict) -> None:
+        self.net.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.sched is not None:
+            self.sched.load_state_dict(state["scheduler"])
+        self.gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = History(**state["history"])
+        self.best_weights = state["best_weights"]
+        self.bad_epochs = int(state["bad_epochs"])
+
+    def end_epoch(self, epoch: int, train_loss: float, val_loss: float,
+                  cfg: TrainConfig) -> None:
+        """Record the epoch; stop on divergence; step the schedule; keep the best weights."""
+        history = self.history
+        history.train_loss.append(train_loss)
+        history.val_loss.append(val_loss)
+        history.lr.append(self.opt.param_groups[0]["lr"])
+        message = divergence(epoch + 1, train_loss, val_loss, history, cfg)
+        if message:
+            history.stopped, history.message = "diverged", message
+            self.active = False
+            return
+        if self.sched is not None:
+            self.sched.step(val_loss) if cfg.lr_schedule == "plateau" else self.sched.step()
+        if val_loss < history.best_val_loss * (1 - MIN_IMPROVEMENT):
+            history.best_val_loss, history.best_epoch = val_loss, epoch + 1
+            self.best_weights = copy.deepcopy(self.net.state_dict())
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+
+
 def train(
-    model: nn.Module,
+    nets: list[nn.Module],
     train_data: Windows,
     val_data: Windows | None,
     cfg: TrainConfig,
+    seeds: list[int] | None = None,
     progress: bool | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_epoch_end: Callable[[Callable[[], dict]], None] | None = None,
     resume: dict | None = None,
-) -> History:
-    """Fit `model` by mini-batch Adam with early stopping; restores the best weights.
+) -> list[History]:
+    """Fit k >= 1 nets by mini-batch Adam with early stopping; restores each one's best
+    weights and returns one History per net.
+
+    Every net has its own Adam, clipping, LR schedule, batch order (``seeds``, default
+    ``cfg.seed``) and early stopping; each step runs all nets still training, and a net
+    that stops leaves. Several rnn or gru nets run as one stacked computation
+    (`rnnlab.stacked`). ``History.seconds`` is each net's share of the wall time of the
+    epochs it ran in.
 
     Parameters
     ----------
     progress : True shows a bar, None shows one only on a terminal, False never.
     should_stop : polled after every epoch; True ends training as "interrupted".
-    on_epoch_end : called with a function that snapshots the full training state, for
-        checkpoints that `resume` can continue from exactly.
+    on_epoch_end : one net only: called with a function that snapshots the full training
+        state, for checkpoints that `resume` can continue from exactly.
     """
+    seeds = [cfg.seed] * len(nets) if seeds is None else list(seeds)
+    if (on_epoch_end is not None or resume is not None) and len(nets) != 1:
+        raise ValueError("checkpoints and resume follow one net; train the seeds one by one")
+    has_val = val_data is not None and len(val_data) > 0
+    if not any(p.requires_grad for p in nets[0].parameters()):
+        return [_closed_form(net, val_data, has_val) for net in nets]
+    runs = [_Run(net, cfg, seed) for net, seed in zip(nets, seeds, strict=True)]
+    # A stack decided once: a seed's arithmetic must not change when others stop early.
+    stacked = len(nets) > 1 and stacks(nets[0])
+    start = 0
+    if resume is None:
+        initial = _losses(nets, val_data, stacked) if has_val else [math.inf] * len(nets)
+        for run, loss in zip(runs, initial, strict=True):
+            run.history.initial_val_loss = run.history.best_val_loss = loss
+    else:
+        runs[0].restore(resume)
+        start = runs[0].history.epochs_run
+    for run in runs:
+        if has_val and run.bad_epochs >= cfg.patience:
+            # Early stopping had already ended it (stopped later, e.g. while saving).
+            run.history.stopped, run.active = "early_stopping", False
+        else:
+            run.history.stopped = "max_epochs"
+
     from tqdm.auto import tqdm
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    history = History()
-    if not params:
-        history.stopped = "closed_form"
-        if val_data is not None and len(val_data):
-            history.best_val_loss = history.initial_val_loss = evaluate(model, val_data)
-        return history
-
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.lr_schedule == "plateau":
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, factor=0.5, patience=max(1, cfg.patience // 2))
-    elif cfg.lr_schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    else:
-        sched = None
-    gen = torch.Generator().manual_seed(cfg.seed)
-    has_val = val_data is not None and len(val_data) > 0
     device = train_data.targets.device
     n = len(train_data)
-
-    if resume is None:
-        history.initial_val_loss = evaluate(model, val_data) if has_val else math.inf
-        history.best_val_loss = history.initial_val_loss
-        best_weights = copy.deepcopy(model.state_dict())
-        bad_epochs, start = 0, 0
-    else:
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(resume["scheduler"])
-        gen.set_state(resume["generator"])
-        torch.set_rng_state(resume["torch_rng"])
-        history = History(**resume["history"])
-        best_weights = resume["best_weights"]
-        bad_epochs, start = int(resume["bad_epochs"]), history.epochs_run
-        if has_val and bad_epochs >= cfg.patience:
-            # Early stopping had already ended it (stopped later, e.g. while saving).
-            start = cfg.epochs
-
-    def snapshot() -> dict:
-        return {
-            "model": model.state_dict(), "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict() if sched is not None else {},
-            "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-            "history": asdict(history), "best_weights": best_weights,
-            "bad_epochs": bad_epochs,
-        }
-
-    clock = time.perf_counter()
-    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs, desc="train",
-               unit="epoch", disable=(not progress) if progress is not None else None,
-               leave=False, dynamic_ncols=True)
-    ended_early = has_val and bad_epochs >= cfg.patience
-    history.stopped = "early_stopping" if ended_early else "max_epochs"
+    bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs,
+               desc="train" if len(runs) == 1 else f"train x{len(runs)}", unit="epoch",
+               disable=(not progress) if progress is not None else None, leave=False,
+               dynamic_ncols=True)
     for epoch in bar:
-        model.train()
-        total = torch.zeros((), device=device)
-        for idx in torch.randperm(n, generator=gen).split(cfg.batch_size):
-            x, y = train_data.batch(idx.to(device))
-            opt.zero_grad(set_to_none=True)
-            loss = F.mse_loss(model(x), y)
-            loss.backward()
-            if cfg.clip_grad_norm > 0:
-                # Backprop through time multiplies gradients step after step; one bad batch
-                # can blow up a recurrent net's weights unless the step size is capped.
-                nn.utils.clip_grad_norm_(params, cfg.clip_grad_norm)
-            opt.step()
-            total += loss.detach() * len(idx)
-        train_loss = total.item() / n  # the epoch's only host sync besides validation
-        val_loss = evaluate(model, val_data) if has_val else train_loss
-        history.train_loss.append(train_loss)
-        history.val_loss.append(val_loss)
-        history.lr.append(opt.param_groups[0]["lr"])
-        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-
-        message = divergence(epoch + 1, train_loss, val_loss, history, cfg)
-        if message:
-            history.stopped, history.message = "diverged", message
+        active = [run for run in runs if run.active]
+        if not active:
             break
-        if sched is not None:
-            sched.step(val_loss) if cfg.lr_schedule == "plateau" else sched.step()
-        if val_loss < history.best_val_loss * (1 - MIN_IMPROVEMENT):
-            history.best_val_loss, history.best_epoch = val_loss, epoch + 1
-            best_weights = copy.deepcopy(model.state_dict())
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        history.seconds += time.perf_counter() - clock
         clock = time.perf_counter()
-        if on_epoch_end is not None:
-            on_epoch_end(snapshot)
-        if has_val and bad_epochs >= cfg.patience:
-            history.stopped = "early_stopping"
-            break
+        active_nets = [run.net for run in active]
+        for net in active_nets:
+            net.train()
+        # (n_models, n): each net's own batch order, drawn as its separate fit draws it
+        order = torch.stack([torch.randperm(n, generator=run.gen) for run in active])
+        total = torch.zeros(len(active), device=device)
+        for idx in order.split(cfg.batch_size, dim=1):
+            x, y = train_data.batch(idx.reshape(-1).to(device))
+            x = x.view(*idx.shape, *x.shape[1:])  # (n_models, batch, seq_len, n_features)
+            for run in active:
+                run.opt.zero_grad(set_to_none=True)
+            losses = backward_losses(active_nets, x, y.view(idx.shape), stacked)
+            for run in active:
+                if cfg.clip_grad_norm > 0:
+                    # Backprop through time multiplies gradients step after step; one bad
+                    # batch can blow up a recurrent net's weights unless the step is capped.
+                    nn.utils.clip_grad_norm_(run.params, cfg.clip_grad_norm)
+                run.opt.step()
+            total += losses * idx.shape[1]
+        # The epoch's only host sync besides validation.
+        train_losses = [loss / n for loss in total.tolist()]
+        val_losses = _losses(active_nets, val_data, stacked) if has_val else train_losses
+        share = (time.perf_counter() - clock) / len(active)
+        for run, train_loss, val_loss in zip(active, train_losses, val_losses, strict=True):
+            run.end_epoch(epoch, train_loss, val_loss, cfg)
+            run.history.seconds += share
+        if on_epoch_end is not None and runs[0].active:
+            on_epoch_end(runs[0].snapshot)
+        for run in active:
+            if run.active and has_val and run.bad_epochs >= cfg.patience:
+                run.history.stopped, run.active = "early_stopping", False
         if should_stop is not None and should_stop():
-            history.stopped = "interrupted"
-            break
+            for run in runs:
+                if run.active:
+                    run.history.stopped, run.active = "interrupted", False
+        if len(runs) == 1:
+            bar.set_postfix(train=f"{train_losses[0]:.4g}", val=f"{val_losses[0]:.4g}")
+        else:
+            bar.set_postfix(training=sum(run.active for run in runs))
     bar.close()
-    history.seconds += time.perf_counter() - clock
-    model.load_state_dict(best_weights)
-    model.eval()
+    for run in runs:
+        run.net.load_state_dict(run.best_weights)
+        run.net.eval()
+    return [run.history for run in runs]
+
+
+def _closed_form(net: nn.Module, val_data: Windows | None, has_val: bool) -> History:
+    """A net with nothing to train (its linear part is all of it): only its score."""
+    history = History(stopped="closed_form")
+    if has_val:
+        history.best_val_loss = history.initial_val_loss = evaluate(net, val_data)
+    net.eval()
     return history
+
+
+def _losses(nets: list[nn.Module], data: Windows, stacked: bool) -> list[float]:
+    return stacked_losses(nets, data) if stacked else [evaluate(net, data) for net in nets]
 
 
 def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray, float, float]:

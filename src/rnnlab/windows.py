@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from .config import check_choice
+from .diagnostics import adf_pvalue
+from .errors import DataError
 
 if TYPE_CHECKING:  # torch loads on first use, so `rnnlab forecast` can run without it
     import torch
 
-SCALERS = ("auto", "window", "standard", "minmax")
 # Each part needs at least this many targets for a loss or a score to mean anything.
 MIN_TRAIN_WINDOWS = 16
 MIN_VAL_WINDOWS = 4
@@ -47,16 +48,6 @@ def split_sizes(n: int, seq_len: int, val_fraction: float, test_fraction: float,
     >>> split_sizes(1000, 30, 0.1, 0.2)
     Split(n_train=700, n_val=100, n_test=200)
     """
-    for label, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0 <= value < 1:
-            raise ConfigError(f"{label} must be in [0, 1), got {value}")
-    if val_fraction + test_fraction >= 0.9:
-        raise ConfigError(
-            f"val_fraction + test_fraction = {val_fraction + test_fraction:g} leaves under 10% "
-            "for training; lower one of them"
-        )
-    if seq_len < 1:
-        raise ConfigError(f"seq_len must be at least 1, got {seq_len}")
     split = _split(n, val_fraction, test_fraction)
     needed = min_length(seq_len, val_fraction, test_fraction)
     if n < needed:
@@ -126,6 +117,15 @@ class Scaler:
                    bool(state["relative"]))
 
 
+def check_varies(train: np.ndarray, name: str = "series") -> None:
+    """Refuse a training part that never changes: nothing to learn, no scale to use."""
+    if np.ptp(train) == 0:
+        raise DataError(
+            f"{name} is constant ({train[0]:g}) over its training part: there is nothing to "
+            "learn and no scale to normalise by; use a series that varies"
+        )
+
+
 def fit_scaler(kind: str, train: np.ndarray, name: str = "series") -> Scaler:
     """Fit a scaler on the training part only.
 
@@ -138,17 +138,10 @@ def fit_scaler(kind: str, train: np.ndarray, name: str = "series") -> Scaler:
     >>> fit_scaler("minmax", np.array([0.0, 2.0, 4.0]))
     Scaler(kind='minmax', center=2.0, scale=2.0, relative=False)
     """
-    if kind not in SCALERS:
-        raise ConfigError(f"unknown scaler {kind!r}; valid scalers are {', '.join(SCALERS)}")
+    check_choice("scaler", kind)
     train = np.asarray(train, dtype=np.float64)
-    if np.ptp(train) == 0:
-        raise DataError(
-            f"{name} is constant ({train[0]:g}) over its training part: there is nothing to "
-            "learn and no scale to normalise by; use a series that varies"
-        )
+    check_varies(train, name)
     if kind == "auto":
-        from .diagnostics import adf_pvalue
-
         kind = "window" if adf_pvalue(train) > 0.05 else "standard"
     if kind == "minmax":
         lo, hi = float(train.min()), float(train.max())

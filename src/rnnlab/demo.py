@@ -1,4 +1,4 @@
-"""The study, end to end, as one command and one self-contained report.html.
+"""The demo: the whole study, end to end, as one command and one self-contained report.html.
 
 Each section answers a learner's question with numbers, plots and a reading computed from
 them: is the series predictable at all, do RNN / LSTM / GRU beat tomorrow = today, would a
@@ -17,8 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import DELAY_LAG
-from .experiment import base_config, compare_tasks, results_frame, summarize, sweep_tasks
+from .checkpoint import write_json
+from .config import DataConfig, from_flat
+from .data import DELAY_LAG, load_data
+from .diagnostics import inspect
+from .experiment import compare_tasks, results_frame, summarize, sweep_tasks
+from .explain import MemoryProfile, failure_anatomy, lag_check
+from .plots import plot_acf_pacf, plot_episodes, plot_memory_curves
 from .report import (
     MEANINGFUL,
     HtmlReport,
@@ -28,6 +33,7 @@ from .report import (
     add_sweep,
     relative,
 )
+from .runs import versions
 from .tasks import Task, run_tasks, stage_records
 
 DATASETS = ("sine", "noise", "complex", "stock:A", "stock:GOOG", "drop")
@@ -70,7 +76,7 @@ class Plan:
 
 def stages(plan: Plan) -> dict[str, list[Task]]:
     """Every run of the study, grouped by the section that reads it."""
-    base = base_config(plan.overrides)
+    base = from_flat(plan.overrides)
     found = {"compare": compare_tasks(list(DATASETS), list(MODELS), plan.seeds, base),
              "seq_len": sweep_tasks(list(plan.seq_len_data), "lstm",
                                     {"seq_len": list(plan.seq_lens)}, plan.seeds,
@@ -79,7 +85,7 @@ def stages(plan: Plan) -> dict[str, list[Task]]:
     for name, values in plan.option_grid.items():
         found[f"option_{name}"] = sweep_tasks(list(plan.option_data), "rnn", {name: values},
                                               plan.option_seeds, pure)
-    memory = base_config({**plan.overrides, **plan.memory_overrides})
+    memory = from_flat({**plan.overrides, **plan.memory_overrides})
     found["memory"] = compare_tasks(["delay"], list(MODELS), 1, memory)
     found["drop"] = sweep_tasks(["drop"], "lstm", {"scaler": ["auto", "window"]}, 1,
                                 plan.overrides)
@@ -92,9 +98,6 @@ def run_demo(out: str | Path, quick: bool = False, jobs: int | None = None,
 
     Returns the path of the report.
     """
-    from .checkpoint import write_json
-    from .runs import versions
-
     started = time.perf_counter()
     out = Path(out)
     plan = Plan.quick() if quick else Plan()
@@ -114,13 +117,9 @@ def run_demo(out: str | Path, quick: bool = False, jobs: int | None = None,
 
 
 def inspect_all(datasets: list[str], out: Path) -> dict:
-    from .config import DataConfig
-    from .diagnostics import inspect, plot_acf_pacf
-    from .experiment import load
-
     found = {}
     for dataset in datasets:
-        series = load(DataConfig(source=dataset))
+        series = load_data(DataConfig(source=dataset))
         inspection = inspect(series)
         plot_acf_pacf(inspection, out / f"acf_{_safe(dataset)}.png")
         found[dataset] = inspection
@@ -237,8 +236,6 @@ def add_seq_len(report: HtmlReport, out: Path, records: list[dict]) -> None:
 
 
 def add_memory_task(report: HtmlReport, out: Path, records: list[dict]) -> None:
-    from .explain import MemoryProfile, plot_memory_curves
-
     parts = report.section("Does an LSTM fix the RNN's short memory?")
     ok = [r for r in records if r["status"] == "ok"]
     if not ok:
@@ -327,8 +324,6 @@ def option_effect(rows: pd.DataFrame) -> float:
 
 
 def add_drop(report: HtmlReport, out: Path, records: list[dict]) -> None:
-    from .explain import failure_anatomy, plot_episodes
-
     parts = report.section("What happens after an abrupt drop?")
     parts.append(report.text(
         "The drop series is seasonal (period 50) and falls by 4 at step 880, inside the "
@@ -350,8 +345,6 @@ def add_drop(report: HtmlReport, out: Path, records: list[dict]) -> None:
 
 
 def add_lag_checks(report: HtmlReport, records: list[dict], inspections: dict) -> None:
-    from .explain import lag_check
-
     parts = report.section("Is the model just repeating the last value?")
     rows, warnings = [], []
     first = min((r["seed"] for r in records), default=0)

@@ -1,15 +1,16 @@
-"""fit_seeds: several seeds trained as one stack must behave like separate fits."""
+"""fit_seeds and the k-net training loop: several seeds trained together must behave like
+separate fits."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from rnnlab import ensemble
-from rnnlab.config import TrainConfig
-from rnnlab.ensemble import fit_seeds, train_stacked
+from rnnlab import stacked as stacking
+from rnnlab import train as training
+from rnnlab.config import ModelConfig, TrainConfig
 from rnnlab.errors import DataError
-from rnnlab.forecaster import Forecaster
+from rnnlab.forecaster import Forecaster, fit_seeds
 from rnnlab.models import build_model
 from rnnlab.windows import Windows, as_tensor
 
@@ -32,13 +33,13 @@ def separate(template, series, seeds):
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
 def test_stacked_forward_equals_each_nets_forward(model):
     torch.manual_seed(0)
-    nets = [build_model(model, 12, 1, 8, 2) for _ in range(3)]
+    nets = [build_model(ModelConfig(model=model, seq_len=12, hidden_size=8)) for _ in range(3)]
     for net in nets:
         torch.nn.init.normal_(net.head.weight)
         net.set_skip(torch.randn(12), float(torch.randn(())))
     x = torch.randn(3, 16, 12, 1)
     expected = torch.stack([net(x_m) for net, x_m in zip(nets, x, strict=True)])
-    torch.testing.assert_close(ensemble.stacked_forward(nets, x), expected)
+    torch.testing.assert_close(stacking.stacked_forward(nets, x), expected)
 
 
 @pytest.mark.parametrize("model", ["rnn", "lstm", "gru"])
@@ -78,6 +79,10 @@ def test_each_model_stops_on_its_own_with_its_own_history(model):
         np.testing.assert_allclose(a.predict(series), b.predict(series), rtol=0, atol=1e-5)
 
 
+def small_gru():
+    return build_model(ModelConfig(model="gru", seq_len=12, hidden_size=8, num_layers=1))
+
+
 def windows_of(series, seq_len=12, n_val=VAL_SIZE):
     z = as_tensor(((series - series.mean()) / series.std()).to_numpy())
     n_train = len(series) - n_val
@@ -89,16 +94,16 @@ def test_stopped_models_stop_changing(monkeypatch):
     train_w, val_w = windows_of(tiny_series())
     cfg = TrainConfig(epochs=12, batch_size=32, patience=2, lr=1e-2)
     torch.manual_seed(0)
-    nets = [build_model("gru", 12, 1, 8, 1) for _ in range(3)]
+    nets = [small_gru() for _ in range(3)]
     snapshots = []  # every net's weights after each epoch's training
-    evaluate = ensemble._evaluate
+    evaluate = training._losses
 
-    def watch(active, data):
+    def watch(active, data, stacked):
         snapshots.append([{k: v.clone() for k, v in net.state_dict().items()} for net in nets])
-        return evaluate(active, data)
+        return evaluate(active, data, stacked)
 
-    monkeypatch.setattr(ensemble, "_evaluate", watch)
-    histories = train_stacked(nets, train_w, val_w, cfg, [0, 1, 2])
+    monkeypatch.setattr(training, "_losses", watch)
+    histories = training.train(nets, train_w, val_w, cfg, [0, 1, 2])
     runs = [h.epochs_run for h in histories]
     assert min(runs) < max(runs), "one net should stop before the others in this setup"
     for m, stopped_after in enumerate(runs):
@@ -115,7 +120,7 @@ def test_gradient_clipping_is_per_model():
     train_w, val_w = windows_of(tiny_series())
     cfg = TrainConfig(epochs=2, batch_size=32, patience=10, clip_grad_norm=1.0)
     torch.manual_seed(0)
-    nets = {name: build_model("gru", 12, 1, 8, 1) for name in ("calm", "wild", "partner")}
+    nets = {name: small_gru() for name in ("calm", "wild", "partner")}
     with torch.no_grad():
         nets["wild"].head.weight.fill_(1e4)  # gradients far above the clipping threshold
     x, y = train_w.batch(slice(0, 32))
@@ -123,11 +128,11 @@ def test_gradient_clipping_is_per_model():
     grads = [p.grad.flatten() for p in nets["wild"].parameters() if p.grad is not None]
     assert torch.cat(grads).norm() > 1e4 * cfg.clip_grad_norm
     nets["wild"].zero_grad(set_to_none=True)
-    twin = build_model("gru", 12, 1, 8, 1)
+    twin = small_gru()
     twin.load_state_dict(nets["calm"].state_dict())
 
-    beside_wild = train_stacked([nets["wild"], nets["calm"]], train_w, val_w, cfg, [0, 1])
-    beside_calm = train_stacked([nets["partner"], twin], train_w, val_w, cfg, [0, 1])
+    beside_wild = training.train([nets["wild"], nets["calm"]], train_w, val_w, cfg, [0, 1])
+    beside_calm = training.train([nets["partner"], twin], train_w, val_w, cfg, [0, 1])
     # Clipping over the whole stack would have shrunk the calm net's steps by ~1e-4.
     for name, value in twin.state_dict().items():
         assert torch.equal(nets["calm"].state_dict()[name], value), name

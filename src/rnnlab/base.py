@@ -1,0 +1,178 @@
+"""The contract every forecaster honours, the naive baselines included.
+
+- ``__init__`` only stores keyword hyperparameters;
+- ``fit(series)`` validates, learns trailing-underscore state, and returns ``self``;
+- ``predict(series)`` gives one-step-ahead predictions for every point that has enough
+  history, indexed by the date of the value predicted;
+- ``forecast(h)`` gives the next h values after the data, with their future dates.
+
+pandas in and out, dates kept; tensors only inside.
+
+    rnnlab train --data stock:A --model lstm --out runs/a && rnnlab forecast --run runs/a
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, NotFittedError
+
+
+class BaseForecaster:
+    """Shared contract: parameter introspection, input checks, future dates."""
+
+    # How the forecaster is named in tables and predictions.csv columns.
+    name = "forecaster"
+    min_history = 1
+
+    def __init__(self):
+        """A forecaster without hyperparameters."""
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self) -> dict:
+        return {name: getattr(self, name) for name in self.param_names()}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise NotFittedError(
+                f"this {type(self).__name__} is not fitted yet; call fit(series) first"
+            )
+
+    def _remember_tail(self, series: pd.Series, keep: int) -> None:
+        # Enough history to forecast and to infer the spacing of future dates.
+        self.tail_ = series.iloc[-max(keep, 50):].copy()
+
+    def set_history(self, series: pd.Series) -> None:
+        """Make `forecast` continue after `series` by default (e.g. the data incl. test part)."""
+        self._check_fitted()
+        self._remember_tail(check_series(series, self.min_history), self.min_history)
+
+    def _history(self, series: pd.Series | None) -> pd.Series:
+        if series is None:
+            self._check_fitted()
+            return self.tail_
+        return check_series(series, self.min_history)
+
+    def forecast(self, horizon: int, series: pd.Series | None = None) -> pd.Series:
+        """The next `horizon` values after `series` (default: the data seen in fit)."""
+        self._check_fitted()
+        if horizon < 1:
+            raise DataError(f"horizon must be at least 1, got {horizon}")
+        history = self._history(series)
+        values = self._forecast_values(history.to_numpy(np.float64), horizon)
+        index = future_index(history.index, horizon)
+        return pd.Series(values, index=index, name=f"{self.label()} forecast")
+
+    def label(self) -> str:
+        return self.name
+
+
+class WindowForecaster(BaseForecaster):
+    """A network forecaster: named after its model, it needs `seq_len` values of history."""
+
+    model: str
+    seq_len: int
+
+    @property
+    def min_history(self) -> int:  # type: ignore[override]
+        return self.seq_len
+
+    def label(self) -> str:
+        return self.model
+
+
+def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Series:
+    """A float Series with finite values, or a DataError that says what is wrong."""
+    if isinstance(series, pd.DataFrame):
+        if series.shape[1] != 1:
+            raise DataError(
+                f"expected one column, got a DataFrame with columns {list(series.columns)}; "
+                "pass frame['column']"
+            )
+        series = series.iloc[:, 0]
+    if not isinstance(series, pd.Series):
+        series = pd.Series(np.asarray(series))
+    name = name or str(series.name or "series")
+    try:
+        values = series.to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"{name} has non-numeric values; convert it with pd.to_numeric") \
+            from None
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = series.index[bad][:5].tolist()
+        raise DataError(
+            f"{name} has {bad.sum()} NaN or infinite values (at {where}); fill or drop them "
+            "first, e.g. series.interpolate()"
+        )
+    huge = np.abs(values) > MAX_MAGNITUDE
+    if huge.any():
+        first = int(np.flatnonzero(huge)[0])
+        raise DataError(
+            f"{name} has {huge.sum()} values beyond ±{MAX_MAGNITUDE:.0e} (first {values[first]:.3g}"
+            f" at {series.index[first]}), where sums of squares overflow; rescale it, e.g. "
+            "divide it by a power of ten"
+        )
+    if len(values) < min_length:
+        raise DataError(f"{name} has {len(values)} values; at least {min_length} are needed")
+    return pd.Series(values, index=series.index, name=series.name)
+
+
+
+# Squares of values up to 1e100, summed over millions of rows, stay finite in float64.
+MAX_MAGNITUDE = 1e100
+
+
+
+def future_index(index: pd.Index, horizon: int) -> pd.Index:
+    """Dates (or time steps) of the `horizon` points after `index`.
+
+    Trading days (weekdays with holidays missing) continue as business days; other dates
+    continue at their inferred frequency or median spacing; numbers at their median step.
+    """
+    if isinstance(index, pd.DatetimeIndex) and len(index) >= 2:
+        freq = index.freq or (_infer_freq(index[-50:]) if len(index) >= 3 else None)
+        if freq is None and (index[-50:].day_of_week < 5).all():
+            freq = "B"
+        if freq is None:
+            freq = pd.Series(index[-50:]).diff().median()
+        return pd.date_range(index[-1], periods=horizon + 1, freq=freq)[1:].rename(index.name)
+    if len(index) >= 2 and pd.api.types.is_numeric_dtype(index):
+        step = float(np.median(np.diff(np.asarray(index[-50:], dtype=np.float64))))
+        values = index[-1] + step * np.arange(1, horizon + 1)
+        if pd.api.types.is_integer_dtype(index) and float(step).is_integer():
+            return pd.Index(values.astype(np.int64), name=index.name)
+        return pd.Index(np.round(values, 10), name=index.name)
+    return pd.RangeIndex(len(index), len(index) + horizon, name=index.name)
+
+
+
+def _infer_freq(index: pd.DatetimeIndex):
+    with warnings.catch_warnings():
+        # pandas 3 announces an offset instead of a string; date_range takes either.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pd.infer_freq(index)
+
+
+
+def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
+    """The remembered end of the series, with its dates, as `Forecaster.save` stored it."""
+    if meta["index_kind"] == "datetime":
+        index = pd.DatetimeIndex(pd.to_datetime(meta["tail_index"]), name=meta["index_name"])
+    else:
+        raw = np.asarray(meta["tail_index"])
+        index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] else raw,
+                         name=meta["index_name"])
+    return pd.Series(values, index=index, name=meta["series_name"])

@@ -1,0 +1,274 @@
+"""Every figure rnnlab draws, in one place: matplotlib loads only when a plot is drawn.
+
+    rnnlab train --data sine --out runs/sine   # writes test_predictions.png and loss.png
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .checkpoint import atomic_write
+from .diagnostics import ALPHA, Inspection
+from .explain import Anatomy, MemoryProfile
+from .metrics import METRICS
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+
+def plot_test(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
+    """Test part: actual values, the model and the naive baseline."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 4), layout="constrained")
+    x = predictions.index
+    ax.plot(x, predictions["actual"], color="black", lw=1.4, label="actual")
+    ax.plot(x, predictions["naive"], color="tab:gray", lw=1, ls="--",
+            label="naive (tomorrow = today)")
+    ax.plot(x, predictions["model"], color="tab:red", lw=1.2, label="model")
+    ax.set_title(title or "test part")
+    ax.set_xlabel(str(predictions.index.name or "t"))
+    ax.legend(loc="best", frameon=False)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+
+def plot_loss(history, path: str | Path, title: str = "") -> None:
+    """Training and validation loss per epoch, with the restored best epoch marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
+    epochs = range(1, history.epochs_run + 1)
+    if history.epochs_run:
+        ax.plot(epochs, history.train_loss, label="train", color="tab:blue")
+        ax.plot(epochs, history.val_loss, label="validation", color="tab:orange")
+        ax.axhline(history.initial_val_loss, color="tab:gray", ls=":", lw=1,
+                   label="validation before training (linear part)")
+        if history.best_epoch:
+            ax.axvline(history.best_epoch, color="tab:green", ls="--", lw=1,
+                       label=f"best epoch {history.best_epoch} (restored)")
+        positive = [v for v in history.train_loss + history.val_loss if v > 0]
+        if positive and max(positive) / min(positive) > 50:
+            ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no gradient training (closed-form model)", ha="center",
+                transform=ax.transAxes)
+    _finish(fig, ax, path, "epoch", "MSE (model units)", title or "loss")
+
+
+
+def _finish(fig, ax, path: str | Path, xlabel: str, ylabel: str, title: str) -> None:
+    """Label one-panel figures alike (legend, light grid), then write them."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(frameon=False)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> None:
+    plt = _pyplot()
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    plt.close(fig)
+
+
+
+MODEL_COLORS = {"rnn": "tab:orange", "lstm": "tab:blue", "gru": "tab:green",
+                "cnn_rnn": "tab:purple", "residual": "tab:brown", "transformer": "tab:pink",
+                "linear": "tab:olive"}
+
+
+
+def plot_rmse_bars(summary: pd.DataFrame, path: str | Path) -> None:
+    plt = _pyplot()
+    datasets = list(summary["dataset"].unique())
+    cols = min(3, len(datasets))
+    rows_n = -(-len(datasets) // cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(3.6 * cols + 0.6, 3.4 * rows_n),
+                             layout="constrained", squeeze=False)
+    for ax in axes.flat[len(datasets):]:
+        ax.set_visible(False)
+    for ax, dataset in zip(axes.flat, datasets, strict=False):
+        rows = summary[summary["dataset"] == dataset]
+        names = list(rows["model"])
+        colors = [MODEL_COLORS.get(n, "0.55") if n not in ("naive", "mean", "seasonal_naive")
+                  else "0.75" for n in names]
+        ax.bar(range(len(names)), rows["rmse_mean"], yerr=rows["rmse_std"], color=colors,
+               capsize=3, edgecolor="0.3", linewidth=0.5)
+        ax.set_xticks(range(len(names)), [n.replace("seasonal_naive", "seasonal") for n in
+                                          names], rotation=45, ha="right")
+        ax.set_title(dataset, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    for row in axes:
+        row[0].set_ylabel("test RMSE")
+    _save(fig, path)
+
+
+
+def plot_overlay(records: list[dict], dataset: str, path: str | Path,
+                 last: int = 200) -> bool:
+    """Actual test values with every model's first-seed predictions and the naive one."""
+    runs = [r for r in records if r.get("dataset") == dataset and r.get("status") == "ok"]
+    if not runs:
+        return False
+    first_seed = min(r["seed"] for r in runs)
+    runs = [r for r in runs if r["seed"] == first_seed]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 3.8), layout="constrained")
+    pred = runs[0]["predictions"]
+    index = pd.to_datetime(pred["index"]) if isinstance(pred["index"][0], str) else \
+        pred["index"]
+    cut = slice(-last, None)
+    ax.plot(index[cut], pred["actual"][cut], color="black", lw=1.5, label="actual")
+    ax.plot(index[cut], pred["naive"][cut], color="0.55", lw=1, ls="--", label="naive")
+    for run in runs:
+        label = run["model"] + "".join(f" {k}={v}" for k, v in run.items()
+                                       if k not in RECORD_KEYS and not isinstance(v, dict)
+                                       and k not in ("dataset", "model", "seed"))
+        ax.plot(index[cut], run["predictions"]["model"][cut], lw=1.1,
+                color=MODEL_COLORS.get(run["model"]), label=label)
+    shown = f" (last {last} points)" if len(index) > last else ""
+    ax.set_title(f"{dataset}: test part{shown}")
+    ax.legend(frameon=False, ncol=4, fontsize=9)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+    return True
+
+
+
+RECORD_KEYS = {"status", "error", "run_id", "rmse", "mae", "mape", "smape", "mase",
+               "train_seconds", "wall_seconds", "epochs", "best_epoch", "stopped", "scaler_used",
+               "effective_memory",
+               "seasonal_period", "n_test"} | {f"{b}_{m}" for b in ("naive", "mean",
+                                                                  "seasonal_naive")
+                                               for m in METRICS}
+
+
+
+def plot_sweep(summary: pd.DataFrame, dataset: str, param: str, path: str | Path) -> None:
+    """RMSE against one parameter, error bars over seeds, the naive baseline as a line."""
+    plt = _pyplot()
+    rows = summary[(summary["dataset"] == dataset)]
+    naive = rows[rows["model"] == "naive"]["rmse_mean"]
+    rows = rows[rows[param].notna()] if param in rows else rows
+    rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
+    others = [c for c in rows.columns if c not in (param, "dataset", "runs") and
+              not c.endswith(("_mean", "_std"))]
+    for key, group in rows.groupby(others, dropna=False) if others else [((), rows)]:
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k}={v}" if k != "model" else str(v)
+                          for k, v in zip(others, key, strict=True))
+        group = group.sort_values(param)
+        x = group[param].astype(str) if group[param].dtype == object else group[param]
+        ax.errorbar(x, group["rmse_mean"], yerr=group["rmse_std"], marker="o", capsize=3,
+                    label=label or None)
+    if len(naive):
+        ax.axhline(naive.iloc[0], color="0.4", ls="--", lw=1, label="naive (tomorrow = today)")
+    ax.set_xlabel(param)
+    ax.set_ylabel("test RMSE")
+    ax.set_title(f"{dataset}: RMSE against {param}")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=9)
+    _save(fig, path)
+
+
+def plot_acf_pacf(inspection: Inspection, path: str | Path) -> None:
+    """ACF and PACF bars with the 95% noise band, one panel each."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(9, 6), layout="constrained", sharex=True)
+    band = 1.96 / math.sqrt(inspection.n)
+    for ax, values, label in ((axes[0], inspection.acf, "ACF"),
+                              (axes[1], inspection.pacf, "PACF")):
+        lags = np.arange(len(values))
+        ax.vlines(lags[1:], 0, values[1:], color="tab:blue", lw=1.5)
+        ax.axhspan(-band, band, color="tab:gray", alpha=0.25, label="95% noise band")
+        ax.axhline(0, color="black", lw=0.8)
+        if inspection.period:
+            ax.axvline(inspection.period, color="tab:red", ls="--", lw=1,
+                       label=f"period {inspection.period}")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, loc="upper right")
+    axes[0].set_title(f"{inspection.name}: {inspection.verdict}")
+    axes[1].set_xlabel("lag (samples)")
+    _save(fig, path)
+
+
+
+def plot_periodogram(inspection: Inspection, path: str | Path) -> None:
+    """Power against period (log-log), the dominant period marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4), layout="constrained")
+    keep = inspection.power > 0
+    ax.loglog(1.0 / inspection.frequencies[keep], inspection.power[keep], color="tab:blue",
+              lw=1)
+    if inspection.period:
+        ax.axvline(inspection.period, color="tab:red", ls="--", lw=1,
+                   label=f"dominant period {inspection.period}")
+        ax.legend(frameon=False)
+    ax.invert_xaxis()
+    ax.set_xlabel("period (samples)")
+    ax.set_ylabel("power")
+    ax.set_title(f"{inspection.name}: periodogram"
+                 + (" of the changes" if inspection.tests["adf"].p_value > ALPHA else ""))
+    ax.grid(alpha=0.3, which="both")
+    _save(fig, path)
+
+
+def plot_memory_curves(profiles: dict[str, MemoryProfile], path: str | Path,
+                       title: str = "") -> None:
+    """Sensitivity against lag for several models side by side, effective memory marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.5), layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, profile) in enumerate(profiles.items()):
+        color = colors[i % len(colors)]
+        lags = np.arange(1, profile.seq_len + 1)
+        ax.plot(lags, profile.sensitivity, marker="o", ms=3, lw=1.4, color=color,
+                label=f"{label} (effective memory {profile.effective_memory})")
+        ax.axvline(profile.effective_memory, color=color, ls=":", lw=1)
+    _finish(fig, ax, path, "lag k (steps back; 1 = the last input)",
+            "share of mean |d prediction / d x(t-k)|", title or "what the model looks at")
+
+
+
+def plot_episodes(predictions: pd.DataFrame, anatomy: Anatomy, path: str | Path,
+                  worst: int = 3, title: str = "") -> None:
+    """Actual, model and naive around the worst episodes (highest RMSE after the jump)."""
+    plt = _pyplot()
+    episodes = sorted(anatomy.episodes, key=lambda e: -e.rmse_after)[:worst]
+    fig, axes = plt.subplots(1, max(1, len(episodes)), figsize=(4.5 * max(1, len(episodes)),
+                                                                  3.8),
+                             layout="constrained", squeeze=False)
+    steps = anatomy.episode_steps
+    for ax, e in zip(axes[0], episodes, strict=False):
+        lo, hi = max(0, e.position - steps), min(len(predictions), e.position + 2 * steps)
+        part = predictions.iloc[lo:hi]
+        x = np.arange(lo, hi) - e.position
+        ax.plot(x, part["actual"], color="black", lw=1.4, label="actual")
+        ax.plot(x, part["naive"], color="tab:gray", lw=1, ls="--", label="naive")
+        ax.plot(x, part["model"], color="tab:red", lw=1.2, label="model")
+        ax.axvline(0, color="tab:blue", ls=":", lw=1)
+        if e.recovery_steps:
+            ax.axvline(e.recovery_steps, color="tab:green", ls=":", lw=1, label="recovered")
+        ax.set_title(f"jump {e.jump:+.3g} at {e.at}", fontsize=10)
+        ax.set_xlabel("steps after the jump")
+        ax.grid(alpha=0.3)
+    if not episodes:
+        axes[0][0].text(0.5, 0.5, "no jumps in the test part", ha="center",
+                        transform=axes[0][0].transAxes)
+    axes[0][0].legend(frameon=False, fontsize=8)
+    fig.suptitle(title or "worst episodes after a jump")
+    _save(fig, path)
