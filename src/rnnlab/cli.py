@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from .config import MODEL_NAMES, SECTIONS, DataConfig, RunConfig, build
+from .config import MODEL_NAMES, SECTIONS, DataConfig, RunConfig, build, param_names
 from .errors import ConfigError, RnnlabError
 
 MODEL_LIST = ", ".join(MODEL_NAMES)
@@ -234,8 +234,6 @@ def _lab_options(func):
 
 def default_of(param: str):
     """The default value of a config parameter (None for an unknown name)."""
-    from .config import param_names
-
     section = param_names().get(param)
     return getattr(section(), param) if section is not None else None
 

@@ -1,7 +1,8 @@
 """Data sources: built-in generators, bundled S&P 500 tickers and CSV files.
 
 Every source becomes one `pandas.Series` of floats, oldest first, indexed by date (CSV and
-stocks) or by its time axis (generators), and named after where it came from.
+stocks) or by its time axis (generators), and named after where it came from. scipy loads
+only inside the generator that needs it, so `rnnlab forecast` never waits for it.
 
     rnnlab inspect --data stock:A
     rnnlab train --data prices.csv --target close --out runs/prices

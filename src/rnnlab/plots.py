@@ -72,7 +72,8 @@ def _finish(fig, ax, path: str | Path, xlabel: str, ylabel: str, title: str) -> 
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     _save(fig, path)
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .errors import ConfigError
@@ -230,8 +231,6 @@ def train(
             run.history.stopped, run.active = "early_stopping", False
         else:
             run.history.stopped = "max_epochs"
-
-    from tqdm.auto import tqdm
 
     device = train_data.targets.device
     n = len(train_data)
