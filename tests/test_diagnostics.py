@@ -40,7 +40,7 @@ def test_random_walk_verdict():
     assert found.tests["adf"].p_value > 0.05
     assert found.tests["adf_diff"].p_value < 0.01
     assert found.period is None
-    assert "tomorrow = today" in found.evidence
+    assert "next = last" in found.evidence
 
 
 def test_ar1_is_stationary_not_seasonal():

@@ -34,7 +34,7 @@ def test_a_win_under_one_percent_is_a_tie(dataset, best, words):
                  (dataset, other, 1.4, 0), (dataset, "seasonal_naive", 1.4, 0)])
     text = compare_reading(s, dataset)
     assert "beats every baseline" not in text
-    name = "the training mean" if best == "mean" else "tomorrow = today"
+    name = "the training mean" if best == "mean" else "next = last"
     assert text.startswith(f"no model beats {name} on {dataset} by a meaningful margin")
     assert "0.2% better than it, within 1%" in text and words in text
     s.loc[0, "rmse_mean"] = 0.98  # 2% better: a win
@@ -54,7 +54,7 @@ def test_winning_reading_gives_the_margin():
                  ("sine", "seasonal_naive", 0.127, 0)])
     text = compare_reading(s, "sine")
     assert "best model, rnn (RMSE 0.09), beats every baseline" in text
-    assert "34.3% better than tomorrow = today" in text
+    assert "34.3% better than next = last" in text
     assert "gru is the weakest model, 33.3% worse than rnn" in text
 
 
@@ -78,8 +78,29 @@ def test_text_table_and_verdict_sentence():
                                   "mase": 0.97}}
     assert "lstm" in metrics_table(metrics, "lstm").splitlines()[1]
     assert versus_naive(metrics, "lstm") == (
-        "lstm loses to the naive baseline (RMSE 0.7 vs 0.687); it is 1.9% worse than "
-        "tomorrow = today (naive RMSE 0.687) and 95.9% better than the training mean")
+        "lstm loses to next = last, the best baseline here: 1.9% worse (more than 1%; no "
+        "predictions to test); it is 1.9% worse than next = last (naive RMSE 0.687) and "
+        "95.9% better than the training mean")
+    metrics["verdict"] = {"outcome": "tie", "against": "naive", "ratio": 0.999,
+                          "p_value": 0.62}
+    assert versus_naive(metrics, "lstm").startswith(
+        "lstm ties with next = last, the best baseline here: 0.1% better (within 1%)")
+
+
+def test_the_paired_test_turns_a_large_but_noisy_gap_into_a_tie():
+    import numpy as np
+
+    from rnnlab.metrics import verdict
+
+    rng = np.random.default_rng(0)
+    actual = rng.standard_normal(60)
+    naive = actual + rng.standard_normal(60)
+    # 13% lower RMSE, but errors independent of naive's on 60 targets: could be chance.
+    model = actual + 0.9 * rng.standard_normal(60)
+    found = verdict(actual, model, {"naive": naive})
+    assert found.ratio < 0.9 and found.p_value > 0.05 and found.outcome == "tie"
+    assert verdict(actual, actual + 0.5 * (naive - actual), {"naive": naive}).outcome == "win"
+    assert verdict(actual, actual + 2 * (naive - actual), {"naive": naive}).outcome == "loss"
 
 
 class Page(HTMLParser):

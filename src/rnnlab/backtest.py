@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .baselines import BASELINES
-from .metrics import score
+from .metrics import Verdict, score, verdict
 from .windows import Split
 
 
@@ -26,6 +26,7 @@ class Backtest:
     forecaster: object
     split: Split
     seasonal_period: int | None
+    verdict: Verdict  # win, tie or loss against the best baseline, by the one rule
 
 
 
@@ -65,4 +66,5 @@ def score_fitted(series: pd.Series, forecaster, split: Split,
     fit_part = series.iloc[: split.n_fit]
     metrics = {name: score(predictions["actual"], predictions[name], fit_part)
                for name in predictions if name != "actual"}
-    return Backtest(predictions, metrics, forecaster, split, period)
+    found = verdict(predictions["actual"], predictions["model"], columns)
+    return Backtest(predictions, metrics, forecaster, split, period, found)

@@ -242,7 +242,9 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
     from .experiment import summarize
     from .report import compare_reading, sweep_reading
 
-    summary = summarize(results, by)
+    summary = results.attrs.get("summary")
+    if summary is None:
+        summary = summarize(results, by)
     if summary.empty:
         click.echo("no run finished; see results.csv for the errors", err=True)
         sys.exit(1)

@@ -65,7 +65,7 @@ def complex_signal(seed: int = 0) -> pd.Series:
 
 
 def random_walk(seed: int = 0) -> pd.Series:
-    """A Gaussian random walk of 1000 steps from 0: tomorrow = today is the best forecast."""
+    """A Gaussian random walk of 1000 steps from 0: next = last is the best forecast."""
     values = np.cumsum(np.random.default_rng(seed).standard_normal(1000))
     return _on_axis(values, np.arange(1000), "random_walk")
 

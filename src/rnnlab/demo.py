@@ -1,7 +1,7 @@
 """The demo: the whole study, end to end, as one command and one self-contained report.html.
 
 Each section answers a learner's question with numbers, plots and a reading computed from
-them: is the series predictable at all, do RNN / LSTM / GRU beat tomorrow = today, would a
+them: is the series predictable at all, do RNN / LSTM / GRU beat next = last, would a
 longer window help, does an LSTM fix short memory, do clipping / hidden size / the LR
 schedule matter, and what happens after an abrupt drop.
 
@@ -11,6 +11,7 @@ schedule matter, and what happens after an abrupt drop.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,9 @@ from .report import (
     add_failures,
     add_memory_curves,
     add_sweep,
-    relative,
+    cell_outcome,
+    mean_pm_std,
+    outcome_words,
 )
 from .runs import versions
 from .tasks import Task, run_tasks, stage_records
@@ -136,14 +139,17 @@ def _safe(name: str) -> str:
 def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspections: dict,
                  quick: bool, seconds: float) -> HtmlReport:
     compare_results = results_frame(staged["compare"])
-    compare_summary = summarize(compare_results, ["dataset", "model"])
+    compare_summary = summarize(compare_results, ["dataset", "model"],
+                                records=staged["compare"])
     report = HtmlReport(
         "rnnlab: recurrent networks against honest baselines",
         f"{'quick run (tiny settings): ' if quick else ''}{len(DATASETS)} series, "
         f"{', '.join(MODELS)}, {plan.seeds} seed(s) each; every score is on the last 20% of "
         f"its series, which training never saw; {seconds / 60:.1f} minutes on this machine",
     )
-    add_headline(report, compare_summary, inspections)
+    periods = {r["dataset"]: r.get("seasonal_period") for r in staged["compare"]
+               if r["status"] == "ok"}
+    add_headline(report, compare_summary, inspections, periods)
     add_predictability(report, out, inspections)
     add_compare(report, out, staged["compare"], compare_results, compare_summary,
                 prefix="compare_", title="RNN, LSTM and GRU against the baselines")
@@ -157,9 +163,11 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     return report
 
 
-def add_headline(report: HtmlReport, summary: pd.DataFrame, inspections: dict) -> None:
+def add_headline(report: HtmlReport, summary: pd.DataFrame, inspections: dict,
+                 periods: dict | None = None) -> None:
     parts = report.section("Headline")
     rows = []
+    periods = periods or {}
     for dataset in DATASETS:
         cells = summary[summary["dataset"] == dataset].set_index("model")
         models = [m for m in MODELS if m in cells.index]
@@ -169,39 +177,41 @@ def add_headline(report: HtmlReport, summary: pd.DataFrame, inspections: dict) -
         rmse = cells.loc[best, "rmse_mean"]
         baselines = {b: cells.loc[b, "rmse_mean"] for b in BASELINES}
         best_base = min(baselines, key=baselines.get)
+        outcome, ratio, p_value = cell_outcome(cells, best, best_base)
         rows.append({
             "series": dataset,
             "verdict": inspections[dataset].verdict if dataset in inspections else "",
             "best model": best,
-            "RMSE": _pm(rmse, cells.loc[best, "rmse_std"]),
+            "RMSE": mean_pm_std(rmse, cells.loc[best, "rmse_std"]),
             "naive": baselines["naive"], "mean": baselines["mean"],
-            "seasonal naive": baselines["seasonal_naive"],
-            "vs best baseline": f"{relative(rmse, baselines[best_base])} than {best_base}",
-            "vs tomorrow = today": relative(rmse, baselines["naive"]),
-            "gain": 1 - rmse / baselines[best_base],
+            # Without a period, seasonal naive is naive: say so instead of a copied number.
+            "seasonal naive": baselines["seasonal_naive"] if periods.get(dataset)
+            else "= naive (no period)",
+            "against the best baseline": f"{outcome_words(outcome, ratio, p_value)} vs "
+                                         f"{best_base}",
+            "outcome": outcome,
         })
-    table = pd.DataFrame(rows).drop(columns="gain", errors="ignore")
-    parts.append(report.text("Test RMSE of the best recurrent model per series (mean ± std "
-                             "over seeds) beside the three baselines."))
+    table = pd.DataFrame(rows).drop(columns="outcome", errors="ignore")
+    parts.append(report.text(
+        "Test RMSE of the best recurrent model per series (mean ± std over seeds) beside the "
+        "three baselines. One rule decides win, tie or loss everywhere in rnnlab: a gap of "
+        f"more than {100 * MEANINGFUL:.0f}% of the best baseline's RMSE that a paired "
+        "Diebold-Mariano test on the same test errors (seeds averaged) finds significant at "
+        "5%; anything else is a tie."))
     parts.append(report.table(table))
-    won = [r["series"] for r in rows if r["gain"] > MEANINGFUL]
-    tied = [f"{r['series']} ({r['vs best baseline']})" for r in rows
-            if abs(r["gain"]) <= MEANINGFUL]
-    lost = [f"{r['series']} ({r['vs best baseline']})" for r in rows
-            if r["gain"] < -MEANINGFUL]
-    said = [f"The best recurrent model beats every baseline by more than "
-            f"{100 * MEANINGFUL:.0f}% on {', '.join(won) or 'no series'}"]
-    if tied:
-        said.append(f"it only ties with the best baseline on {', '.join(tied)}")
-    said.append(f"it loses on {', '.join(lost) or 'no series'}")
+    by = {o: [r["series"] for r in rows if r["outcome"] == o] for o in ("win", "tie", "loss")}
+    said = [f"The best recurrent model wins against every baseline on "
+            f"{', '.join(by['win']) or 'no series'}"]
+    if by["tie"]:
+        said.append(f"it only ties with the best baseline on {', '.join(by['tie'])}")
+    said.append(f"it loses on {', '.join(by['loss']) or 'no series'}")
     parts.append(report.reading("; ".join(said) + "."))
+    if by["loss"]:
+        parts.append(report.link("answers", "Why it loses where it loses: see the answers "
+                                            "at the end"))
 
 
 BASELINES = ("naive", "mean", "seasonal_naive")
-
-
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.4g} ± {std:.2g}" if std > 0 else f"{mean:.4g}"
 
 
 def add_predictability(report: HtmlReport, out: Path, inspections: dict) -> None:
@@ -212,7 +222,7 @@ def add_predictability(report: HtmlReport, out: Path, inspections: dict) -> None
         "suggested seq_len": ins.suggested_seq_len,
         "Ljung-Box p": ins.tests["ljung_box"].p_value if "ljung_box" in ins.tests else "",
         "ADF p": ins.tests["adf"].p_value if "adf" in ins.tests else "",
-        "KPSS p": ins.tests["kpss"].p_value if "kpss" in ins.tests else "",
+        "KPSS p": _kpss_p(ins.tests["kpss"].p_value) if "kpss" in ins.tests else "",
     } for name, ins in inspections.items()])
     parts.append(report.text("Statistical tests on each whole series (statsmodels): "
                              "Ljung-Box for white noise, ADF for a unit root, KPSS for "
@@ -227,9 +237,15 @@ def add_predictability(report: HtmlReport, out: Path, inspections: dict) -> None
             parts.append(report.image(path, f"ACF and PACF of {name}"))
 
 
+def _kpss_p(p: float):
+    """statsmodels' KPSS p-value comes from a table that ends at 0.01 and 0.1: a value at
+    either end only says "at most" or "at least"."""
+    return f"≥ {p:g}" if p >= 0.1 else f"≤ {p:g}" if p <= 0.01 else p
+
+
 def add_seq_len(report: HtmlReport, out: Path, records: list[dict]) -> None:
     results = results_frame(records)
-    summary = summarize(results, ["dataset", "seq_len", "model"])
+    summary = summarize(results, ["dataset", "seq_len", "model"], records=records)
     settings = {"grid": {"seq_len": sorted({r["seq_len"] for r in records})}}
     add_sweep(report, out, results, summary, settings, prefix="seq_len_",
               title="Would a longer window (seq_len) help?")
@@ -286,33 +302,55 @@ def add_options(report: HtmlReport, out: Path, plan: Plan, staged: dict) -> None
     parts.append(report.text(
         "Vanilla RNN without the linear part (the optimiser does all the work), trained with "
         "each setting on " + ", ".join(plan.option_data) + f", {plan.option_seeds} seed(s)."))
-    effects = []
+    lines = []
     for name in plan.option_grid:
         records = staged[f"option_{name}"]
         results = results_frame(records)
-        summary = summarize(results, ["dataset", name, "model"])
+        summary = summarize(results, ["dataset", name, "model"], records=records)
         settings = {"grid": {name: plan.option_grid[name]}}
         add_sweep(report, out, results, summary, settings, prefix=f"option_{name}_",
                   parts=parts)
-        for dataset in plan.option_data:
-            rows = summary[(summary["dataset"] == dataset) & summary[name].notna()]
-            if len(rows) > 1:
-                effects.append((name, dataset, option_effect(rows)))
-    if effects:
-        lines = []
-        for name in plan.option_grid:
-            mine = [e for e in effects if e[0] == name]
-            if mine:
-                top = max(mine, key=lambda e: e[2])
-                if top[2] < MEANINGFUL:
-                    lines.append(f"{name} makes no measurable difference on "
-                                 f"{', '.join(plan.option_data)} (under "
-                                 f"{100 * MEANINGFUL:.0f}% of the RMSE or within two seed "
-                                 "standard deviations)")
-                else:
-                    lines.append(f"{name} matters most on {top[1]}, where it moves RMSE by "
-                                 f"{100 * top[2]:.1f}% between its best and worst setting")
+        lines += [option_reading(name, dataset, summary, records)
+                  for dataset in plan.option_data]
+    lines = [line for line in lines if line]
+    if lines:
         parts.insert(1, report.reading("In short: " + "; ".join(lines) + "."))
+
+
+def option_reading(name: str, dataset: str, summary: pd.DataFrame, records: list[dict]) -> str:
+    """Does setting `name` matter on `dataset`? Says when it had no effect at all and when
+    the seeds of one setting disagree (the worst seed, not only mean ± std)."""
+    rows = summary[(summary["dataset"] == dataset) & summary[name].notna()]
+    mine = [r for r in records if r["dataset"] == dataset and r["status"] == "ok"]
+    if len(rows) < 2 or not mine:
+        return ""
+    if rows["rmse_mean"].nunique() == 1 and rows["rmse_worst"].nunique() == 1:
+        untrained = all(r["best_epoch"] == 0 for r in mine)
+        why = (": training never improved on the untrained start (best epoch 0 in every run)"
+               if untrained else "")
+        return (f"{name} had no effect on {dataset}: every setting gave the same RMSE to the "
+                f"last digit{why}")
+    effect = option_effect(rows)
+    if effect < MEANINGFUL:
+        text = (f"{name} makes no measurable difference on {dataset} on average (under "
+                f"{100 * MEANINGFUL:.0f}% of the RMSE or within two seed standard deviations)")
+    else:
+        best = rows.loc[rows["rmse_mean"].idxmin(), name]
+        text = (f"{name} matters on {dataset}: it moves RMSE by {100 * effect:.1f}% between "
+                f"its best ({name} = {_shown(best)}) and worst setting")
+    worst = max(mine, key=lambda r: r["rmse"])
+    same = [r["rmse"] for r in mine if r[name] == worst[name]]
+    if len(same) > 1 and worst["rmse"] > 1.1 * min(same):
+        naive = worst.get("naive_rmse", math.nan)
+        text += (f"; but its seeds disagree: with {name} = {_shown(worst[name])}, seed "
+                 f"{worst['seed']} stopped at epoch {worst['epochs']} at RMSE "
+                 f"{worst['rmse']:.4g} against {min(same):.4g} for the best seed "
+                 f"(naive {naive:.4g})")
+    return text
+
+
+def _shown(value) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def option_effect(rows: pd.DataFrame) -> float:

@@ -280,7 +280,7 @@ class Inspection:
         lines = [f"{self.name}: {self.n} values, mean {s['mean']:.4g}, std {s['std']:.4g}, "
                  f"min {s['min']:.4g}, max {s['max']:.4g}, std of changes {s['step_rms']:.4g}"]
         for name, test in self.tests.items():
-            lines.append(f"  {name:<15} stat {test.statistic:>9.3f}  p = {_p(test.p_value)}"
+            lines.append(f"  {name:<15} stat {test.statistic:>9.3f}  {_p(test.p_value)}"
                          f"  (null: {test.null})")
         lines.append(f"  variance ratio (q = {VR_HORIZON}) {self.variance_ratio:.3f}; "
                      f"linear trend R^2 {self.trend_r2:.3f}")
@@ -298,7 +298,8 @@ def _finite(value):
 
 
 def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    """'p < 0.001' or 'p = 0.123': the operator belongs to the number."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def _values(series, name: str | None) -> tuple[np.ndarray, str]:
@@ -417,7 +418,7 @@ def _findings(tests: dict, correlations: np.ndarray, change_acf: np.ndarray, n: 
         lines.append(f"no autocorrelation beyond the 99% noise band (|r| < {bound:.3f}) up to "
                      f"lag {len(correlations) - 1}")
     lines.append(f"changes: lag-1 autocorrelation {change_acf[1]:+.2f}; Ljung-Box on the "
-                 f"changes p = {_p(tests['ljung_box_diff'].p_value)}")
+                 f"changes {_p(tests['ljung_box_diff'].p_value)}")
     return lines
 
 
@@ -462,7 +463,7 @@ def _verdict(tests, summary, period, strength, trend_r2, predictable_share, corr
             return "random_walk", (
                 f"random walk ({levels}; the changes look like noise, Ljung-Box p = "
                 f"{changes_lb.p_value:.2f}, at most {100 * predictable_share:.1f}% of their "
-                "variance is linearly predictable): tomorrow = today is the benchmark to "
+                "variance is linearly predictable): next = last is the benchmark to "
                 f"beat; expect RMSE ≈ std of the changes = {step:.3g}")
         if tests["adf_trend"].p_value <= ALPHA and trend_r2 >= MIN_TREND_R2:
             return "trend", (

@@ -12,6 +12,7 @@ import json
 import typing
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .baselines import BASELINES
@@ -19,6 +20,7 @@ from .checkpoint import write_json
 from .config import RunConfig, check_choice, coerce, from_flat, param_names
 from .data import load_data
 from .errors import ConfigError
+from .metrics import verdict_of_losses
 from .report import write_lab_outputs
 from .runs import versions
 from .tasks import Task, run_tasks, stage_records
@@ -39,9 +41,14 @@ def results_frame(records: list[dict]) -> pd.DataFrame:
     return frame[order + rest]
 
 
-def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mase")
-              ) -> pd.DataFrame:
-    """Mean and std over seeds per cell, with the baselines as rows of the same table."""
+def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mase"),
+              records: list[dict] | None = None) -> pd.DataFrame:
+    """Mean and std over seeds per cell, with the baselines as rows of the same table.
+
+    With the runs' `records` (which hold their test predictions), each cell also gets the
+    one rule's verdict against the best baseline (`outcome`, `against`, `ratio`,
+    `p_value`): the paired test runs on the seeds' mean squared error per test target.
+    """
     ok = results[results["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame()
@@ -53,8 +60,13 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
         for metric in metrics:
             row[f"{metric}_mean"] = group[metric].mean()
             row[f"{metric}_std"] = group[metric].std(ddof=1) if len(group) > 1 else 0.0
+        row["rmse_worst"] = group["rmse"].max()
+        row["worst_seed"] = int(group.loc[group["rmse"].idxmax(), "seed"])
         row["train_seconds_mean"] = group["train_seconds"].mean()
         row["epochs_mean"] = group["epochs"].mean()
+        if records is not None:
+            row.update(_cell_verdict([r for r in records if r.get("status") == "ok" and all(
+                _same(r.get(k), v) for k, v in zip(by, keys, strict=True))]))
         rows.append(row)
     summary = pd.DataFrame(rows)
     if "dataset" in by:
@@ -73,6 +85,28 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
         summary = summary.sort_values("dataset", key=lambda c: c.map(order),
                                       kind="stable").reset_index(drop=True)
     return summary
+
+
+def _same(a, b) -> bool:
+    return a == b or (pd.isna(a) and pd.isna(b)) if not isinstance(a, str) else a == b
+
+
+def _cell_verdict(records: list[dict]) -> dict:
+    """The one rule for a cell of several seeds: the model's loss per target is the mean
+    over seeds of the squared error, against the best baseline on the same targets."""
+    if not records or not all("predictions" in r for r in records):
+        return {}
+    first = records[0]["predictions"]
+    actual = np.asarray(first["actual"], dtype=np.float64)
+    if any(len(r["predictions"]["model"]) != len(actual) for r in records):
+        return {}
+    model_loss = np.mean([(actual - np.asarray(r["predictions"]["model"])) ** 2
+                          for r in records], axis=0)
+    baselines = {name: (actual - np.asarray(first[name], dtype=np.float64)) ** 2
+                 for name in BASELINE_NAMES if name in first}
+    found = verdict_of_losses(model_loss, baselines)
+    return {"outcome": found.outcome, "against": found.against, "ratio": found.ratio,
+            "p_value": found.p_value}
 
 
 def compare_tasks(datasets: list[str], models: list[str], seeds: int, base) -> list:
@@ -207,8 +241,11 @@ def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.Data
     folder = Path(out) / "runs" if out is not None else None
     records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
     results = results_frame(records)
+    summary = summarize(results, by, records=records)
+    # The per-cell summary (with the one rule's verdicts) travels with the table.
+    results.attrs["summary"] = summary
     if out is not None:
-        write_lab_outputs(Path(out), settings, records, results, summarize(results, by), by)
+        write_lab_outputs(Path(out), settings, records, results, summary, by)
     return results
 
 

@@ -10,7 +10,7 @@ Three plain functions return data that the CLI prints and the HTML report draws:
 - `failure_anatomy(predictions)`: the largest jumps in the test part, the error after
   each against the error elsewhere, and the steps the model needs to recover;
 - `lag_check(predictions, verdict)`: does the model mostly repeat the last value, and does
-  it beat tomorrow = today on a random walk (more likely leakage than skill)?
+  it beat next = last on a random walk (more likely leakage than skill)?
 """
 
 from __future__ import annotations
@@ -26,6 +26,12 @@ from .windows import Windows, as_tensor
 
 # Share of the input sensitivity that the effective memory must hold.
 MEMORY_COVERAGE = 0.9
+# A curve whose shares vary by less than this (standard deviation over mean) looks at
+# every lag alike.
+FLAT_SPREAD = 0.2
+# Below this total sensitivity (all lags' |d prediction / d input| together, in model
+# units) the prediction is nearly a constant: its shares are noise and get no reading.
+WEAK_SENSITIVITY = 0.05
 # Steps after a jump that count as its episode.
 EPISODE_STEPS = 20
 # Jumps below this many robust standard deviations of the changes are ordinary noise;
@@ -56,6 +62,8 @@ class MemoryProfile:
     effective_memory: int
     n_windows: int
     coverage: float = MEMORY_COVERAGE
+    # mean over windows of sum_k |d prediction / d x(t-k)|, in model units (nan: unknown)
+    strength: float = math.nan
 
     @property
     def seq_len(self) -> int:
@@ -68,14 +76,30 @@ class MemoryProfile:
 
     @property
     def flat(self) -> bool:
-        """No lag stands out: the peak is under twice the uniform share. The effective
-        memory of a flat curve is long only because nothing is looked at in particular."""
-        return bool(self.sensitivity.max() < 2.0 / self.seq_len)
+        """Every lag counts about alike: the shares vary by under `FLAT_SPREAD` of their
+        mean. The effective memory of a flat curve is long only because nothing is looked
+        at in particular."""
+        return bool(self.sensitivity.std() < FLAT_SPREAD * self.sensitivity.mean())
+
+    @property
+    def weak(self) -> bool:
+        """The prediction hardly moves with any input: the shares are not worth reading."""
+        return bool(self.strength < WEAK_SENSITIVITY)
+
+    @property
+    def u_shaped(self) -> bool:
+        """Both the newest and the oldest lags matter more than those in between."""
+        s = self.sensitivity
+        if len(s) < 5:
+            return False
+        middle = s[len(s) // 4: len(s) - len(s) // 4].min()
+        return bool(s[0] > 1.5 * middle and s[-1] > 1.5 * middle)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "seq_len": self.seq_len,
                 "effective_memory": self.effective_memory, "coverage": self.coverage,
                 "peak_lag": self.peak_lag, "flat": self.flat, "n_windows": self.n_windows,
+                "strength": float(self.strength), "weak": self.weak,
                 "sensitivity": [round(float(v), 6) for v in self.sensitivity]}
 
     @classmethod
@@ -83,9 +107,14 @@ class MemoryProfile:
         """Rebuild a profile from `to_dict()` output (e.g. a compare run's record)."""
         return cls(raw["model"], np.asarray(raw["sensitivity"], dtype=np.float64),
                    int(raw["effective_memory"]), int(raw["n_windows"]),
-                   float(raw.get("coverage", MEMORY_COVERAGE)))
+                   float(raw.get("coverage", MEMORY_COVERAGE)),
+                   float(raw.get("strength", math.nan)))
 
     def describe(self) -> str:
+        if self.weak:
+            return (f"{self.model}: the prediction barely moves with its inputs (a unit change "
+                    f"in every input moves it by {self.strength:.2g} units): it forecasts "
+                    "close to a constant, so there is no lag to read")
         top = np.argsort(self.sensitivity)[::-1][:3] + 1
         shares = ", ".join(f"lag {k} {100 * self.sensitivity[k - 1]:.0f}%" for k in top)
         text = (f"{self.model}: effective memory {self.effective_memory} of {self.seq_len} "
@@ -93,6 +122,9 @@ class MemoryProfile:
                 f"{self.effective_memory}); largest: {shares}")
         if self.flat:
             text += "; the curve is flat: no lag stands out"
+        elif self.u_shaped:
+            text += ("; the curve is U-shaped: the newest and the oldest lags count most, "
+                     "those in between least")
         return text
 
 
@@ -162,8 +194,9 @@ def memory_profile(forecaster, series: pd.Series, split=None,
         sensitivity = np.full(seq_len, 1.0 / seq_len)
     else:
         sensitivity = per_lag / per_lag.sum()
+    strength = float(per_lag.sum()) / max(len(windows), 1)
     return MemoryProfile(forecaster.model, sensitivity, effective_memory(sensitivity, coverage),
-                         len(windows), coverage)
+                         len(windows), coverage, strength)
 
 
 # --- failure anatomy ------------------------------------------------------------------
@@ -421,7 +454,7 @@ def lag_check(predictions: pd.DataFrame, verdict: str | None = None) -> LagCheck
     if math.isfinite(gain):
         lines.append(f"RMSE {model_rmse:.4g} vs naive {naive_rmse:.4g}: "
                      f"{100 * abs(gain):.1f}% {'better' if gain > 0 else 'worse'} than "
-                     "tomorrow = today")
+                     "next = last")
     if leakage:
         lines.append(f"warning: the model beats naive by {100 * gain:.1f}% on a series the "
                      "inspector calls a random walk: more likely leakage than skill; check "

@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 METRICS = ("rmse", "mae", "mape", "smape", "mase")
@@ -97,3 +100,88 @@ def score(y_true, y_pred, y_train) -> dict[str, float]:
         "smape": smape(y_true, y_pred),
         "mase": mase(y_true, y_pred, y_train),
     }
+
+
+# --- win, tie or loss: one rule for every command and the report ------------------------
+
+# A model within this share of a baseline's RMSE only ties with it, whatever the test says:
+# smaller gaps are not worth a model.
+TIE_MARGIN = 0.01
+# ... and a larger gap counts only when a paired test on the same test errors says it is
+# not chance (two-sided p below this).
+SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a model compares with its best baseline on the same test targets."""
+
+    outcome: str  # "win", "tie" or "loss"
+    against: str  # the baseline with the lowest RMSE
+    ratio: float  # model RMSE / that baseline's RMSE
+    p_value: float  # Diebold-Mariano test on the squared errors, two-sided
+
+    def to_dict(self) -> dict:
+        return {"outcome": self.outcome, "against": self.against,
+                "ratio": self.ratio, "p_value": self.p_value}
+
+
+def diebold_mariano(loss_a, loss_b) -> float:
+    """Two-sided p-value that two forecasts' mean losses are equal, from paired losses.
+
+    The loss differences are autocorrelated when one forecast is worse for a stretch, so
+    their variance is the Newey-West estimate with n^(1/3) lags. Identical losses give 1.
+
+    >>> round(diebold_mariano([1.0, 2.0, 3.0, 2.0] * 25, [1.0, 2.0, 3.0, 2.0] * 25), 3)
+    1.0
+    >>> diebold_mariano([1.0, 1.2, 0.9, 1.1] * 25, [0.1, 0.2, 0.1, 0.2] * 25) < 1e-6
+    True
+    """
+    d = np.asarray(loss_a, dtype=np.float64) - np.asarray(loss_b, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    n = len(d)
+    if n < 2:
+        return 1.0
+    centred = d - d.mean()
+    lags = int(n ** (1 / 3))
+    variance = centred @ centred / n
+    for k in range(1, lags + 1):
+        variance += 2 * (1 - k / (lags + 1)) * (centred[k:] @ centred[:-k]) / n
+    if variance <= 0 or not math.isfinite(variance):
+        return 1.0 if abs(d.mean()) == 0 else 0.0
+    statistic = d.mean() / math.sqrt(variance / n)
+    return float(math.erfc(abs(statistic) / math.sqrt(2)))
+
+
+def verdict(y_true, y_pred, baselines: dict[str, np.ndarray]) -> Verdict:
+    """Win, tie or loss of `y_pred` against the best of `baselines` (by RMSE).
+
+    A win or a loss needs both a gap of more than `TIE_MARGIN` of the baseline's RMSE and
+    a Diebold-Mariano p-value under `SIGNIFICANCE`; anything else is a tie. For several
+    seeds pass the per-target mean of their squared errors through `verdict_of_losses`.
+
+    >>> t = np.sin(np.arange(200) / 3)
+    >>> verdict(t, t + 0.01, {"naive": np.r_[0.0, t[:-1]]}).outcome
+    'win'
+    """
+    t, p = _pair(y_true, y_pred)
+    return verdict_of_losses((t - p) ** 2, {name: (t - np.asarray(b, dtype=np.float64)) ** 2
+                                            for name, b in baselines.items()})
+
+
+def verdict_of_losses(model_loss, baseline_losses: dict[str, np.ndarray]) -> Verdict:
+    """`verdict` from squared errors: the model's and each baseline's, per target."""
+    model_loss = np.asarray(model_loss, dtype=np.float64)
+    rmses = {name: math.sqrt(float(np.mean(loss))) for name, loss in baseline_losses.items()}
+    against = min(rmses, key=rmses.get)
+    reference = rmses[against]
+    model_rmse = math.sqrt(float(np.mean(model_loss)))
+    ratio = model_rmse / reference if reference > 0 else (1.0 if model_rmse == 0 else math.inf)
+    p_value = diebold_mariano(model_loss, baseline_losses[against])
+    if ratio < 1 - TIE_MARGIN and p_value < SIGNIFICANCE:
+        outcome = "win"
+    elif ratio > 1 + TIE_MARGIN and p_value < SIGNIFICANCE:
+        outcome = "loss"
+    else:
+        outcome = "tie"
+    return Verdict(outcome, against, ratio, p_value)

@@ -34,7 +34,7 @@ def plot_test(predictions: pd.DataFrame, path: str | Path, title: str = "") -> N
     x = predictions.index
     ax.plot(x, predictions["actual"], color="black", lw=1.4, label="actual")
     ax.plot(x, predictions["naive"], color="tab:gray", lw=1, ls="--",
-            label="naive (tomorrow = today)")
+            label="naive (next = last)")
     ax.plot(x, predictions["model"], color="tab:red", lw=1.2, label="model")
     ax.set_title(title or "test part")
     ax.set_xlabel(str(predictions.index.name or "t"))
@@ -44,7 +44,7 @@ def plot_test(predictions: pd.DataFrame, path: str | Path, title: str = "") -> N
 
 
 
-def plot_loss(history, path: str | Path, title: str = "") -> None:
+def plot_loss(history, path: str | Path, title: str = "", linear_skip: bool = True) -> None:
     """Training and validation loss per epoch, with the restored best epoch marked."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
@@ -53,7 +53,8 @@ def plot_loss(history, path: str | Path, title: str = "") -> None:
         ax.plot(epochs, history.train_loss, label="train", color="tab:blue")
         ax.plot(epochs, history.val_loss, label="validation", color="tab:orange")
         ax.axhline(history.initial_val_loss, color="tab:gray", ls=":", lw=1,
-                   label="validation before training (linear part)")
+                   label="validation before training ("
+                   + ("the linear part)" if linear_skip else "the untrained net)"))
         if history.best_epoch:
             ax.axvline(history.best_epoch, color="tab:green", ls="--", lw=1,
                        label=f"best epoch {history.best_epoch} (restored)")
@@ -133,12 +134,21 @@ def plot_overlay(records: list[dict], dataset: str, path: str | Path,
     cut = slice(-last, None)
     ax.plot(index[cut], pred["actual"][cut], color="black", lw=1.5, label="actual")
     ax.plot(index[cut], pred["naive"][cut], color="0.55", lw=1, ls="--", label="naive")
-    for run in runs:
+    drawn = {}
+    for i, run in enumerate(runs):
         label = run["model"] + "".join(f" {k}={v}" for k, v in run.items()
                                        if k not in RECORD_KEYS and not isinstance(v, dict)
                                        and k not in ("dataset", "model", "seed"))
-        ax.plot(index[cut], run["predictions"]["model"][cut], lw=1.1,
-                color=MODEL_COLORS.get(run["model"]), label=label)
+        values = np.asarray(run["predictions"]["model"][cut], dtype=np.float64)
+        # Models whose lines coincide (all equal to their linear part, say) would hide
+        # each other: say so, and draw each in its own dash.
+        twin = next((name for name, other in drawn.items()
+                     if np.allclose(values, other, rtol=0, atol=1e-9 * (1 + abs(other).max()))),
+                    None)
+        drawn[label] = values
+        ax.plot(index[cut], values, lw=1.3, ls=LINE_STYLES[i % len(LINE_STYLES)],
+                color=MODEL_COLORS.get(run["model"]),
+                label=f"{label} (same as {twin})" if twin else label)
     shown = f" (last {last} points)" if len(index) > last else ""
     ax.set_title(f"{dataset}: test part{shown}")
     ax.legend(frameon=False, ncol=4, fontsize=9)
@@ -148,7 +158,9 @@ def plot_overlay(records: list[dict], dataset: str, path: str | Path,
 
 
 
-RECORD_KEYS = {"status", "error", "run_id", "rmse", "mae", "mape", "smape", "mase",
+LINE_STYLES = ("-", "--", ":", "-.")
+RECORD_KEYS = {"status", "error", "run_id", "outcome", "against", "p_value", "rmse", "mae",
+               "mape", "smape", "mase",
                "train_seconds", "wall_seconds", "epochs", "best_epoch", "stopped", "scaler_used",
                "effective_memory",
                "seasonal_period", "n_test"} | {f"{b}_{m}" for b in ("naive", "mean",
@@ -176,7 +188,7 @@ def plot_sweep(summary: pd.DataFrame, dataset: str, param: str, path: str | Path
         ax.errorbar(x, group["rmse_mean"], yerr=group["rmse_std"], marker="o", capsize=3,
                     label=label or None)
     if len(naive):
-        ax.axhline(naive.iloc[0], color="0.4", ls="--", lw=1, label="naive (tomorrow = today)")
+        ax.axhline(naive.iloc[0], color="0.4", ls="--", lw=1, label="naive (next = last)")
     ax.set_xlabel(param)
     ax.set_ylabel("test RMSE")
     ax.set_title(f"{dataset}: RMSE against {param}")

@@ -18,7 +18,7 @@ from .checkpoint import atomic_write, write_json, write_text
 from .config import param_names
 from .diagnostics import Inspection
 from .explain import MemoryProfile
-from .metrics import METRICS
+from .metrics import METRICS, TIE_MARGIN
 from .plots import (
     plot_acf_pacf,
     plot_memory_curves,
@@ -29,8 +29,8 @@ from .plots import (
 )
 
 # A change smaller than this share of the RMSE is not worth a setting, whatever the seeds;
-# a model within it of a baseline only ties with it.
-MEANINGFUL = 0.01
+# a model within it of a baseline only ties with it (the one rule of rnnlab.metrics).
+MEANINGFUL = TIE_MARGIN
 
 
 def metrics_table(metrics: dict[str, dict], model_label: str = "model") -> str:
@@ -40,19 +40,47 @@ def metrics_table(metrics: dict[str, dict], model_label: str = "model") -> str:
     return frame.to_string(float_format=lambda v: f"{v:.4g}", na_rep="n/a")
 
 
+BASELINE_WORDS = {"naive": "next = last", "mean": "the training mean",
+                  "seasonal_naive": "seasonal naive"}
+
+
+def outcome_words(outcome: str, ratio: float, p_value: float) -> str:
+    """The rule's result in words: 'a tie: 0.1% better, within 1%' and the like."""
+    gap = relative(ratio, 1.0)
+    if not math.isfinite(p_value):
+        rule = "within" if outcome == "tie" else "more than"
+        return f"a {outcome}: {gap} ({rule} {100 * TIE_MARGIN:.0f}%; no predictions to test)"
+    if outcome == "tie":
+        why = (f"within {100 * TIE_MARGIN:.0f}%" if abs(ratio - 1) <= TIE_MARGIN
+               else f"Diebold-Mariano {_p(p_value)}, not distinguishable from chance")
+        return f"a tie: {gap} ({why})"
+    return f"a {outcome}: {gap} (Diebold-Mariano {_p(p_value)})"
+
+
+def _p(p: float) -> str:
+    """'p < 0.001' or 'p = 0.123': the operator belongs to the number."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"{p:.2f}"
+
+
 def versus_naive(metrics: dict[str, dict], model_label: str = "model") -> str:
-    """One sentence: does the model beat tomorrow = today and the mean, and by how much."""
+    """One sentence: win, tie or loss against the best baseline, by the one rule, and how
+    the model stands against next = last and the mean."""
     model = metrics["model"]["rmse"]
     if not math.isfinite(model):
         return f"{model_label} produced no finite predictions"
-    others = {name: m["rmse"] for name, m in metrics.items() if name != "model"}
-    best = min(others, key=others.get)
-    if model <= others[best]:
-        head = f"{model_label} beats every baseline"
-    else:
-        head = (f"{model_label} loses to the {best} baseline "
-                f"(RMSE {model:.4g} vs {others[best]:.4g})")
-    return (f"{head}; it is {relative(model, others['naive'])} than tomorrow = today "
+    found = metrics.get("verdict")
+    others = {name: m["rmse"] for name, m in metrics.items() if name not in ("model", "verdict")}
+    if found is None:  # scored without predictions at hand: the margin alone decides
+        against = min(others, key=others.get)
+        ratio = model / others[against]
+        found = {"outcome": "win" if ratio < 1 - TIE_MARGIN else "loss" if ratio > 1 + TIE_MARGIN
+                 else "tie", "against": against, "ratio": ratio, "p_value": math.nan}
+    against = found["against"]
+    verb = {"win": "beats every baseline", "tie": f"ties with {BASELINE_WORDS[against]}",
+            "loss": f"loses to {BASELINE_WORDS[against]}"}[found["outcome"]]
+    head = f"{model_label} {verb}, the best baseline here: " + outcome_words(
+        found["outcome"], found["ratio"], found["p_value"]).split(": ", 1)[1]
+    return (f"{head}; it is {relative(model, others['naive'])} than next = last "
             f"(naive RMSE {others['naive']:.4g}) and {relative(model, others['mean'])} than "
             "the training mean")
 
@@ -120,6 +148,11 @@ class HtmlReport:
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
     @staticmethod
+    def link(anchor: str, text: str) -> str:
+        """A paragraph linking to the section with `anchor` on the same page."""
+        return f'<p><a href="#{html.escape(anchor)}">{html.escape(text)}</a></p>'
+
+    @staticmethod
     def image(path: str | Path, alt: str) -> str:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
@@ -168,9 +201,10 @@ def write_lab_outputs(out: Path, settings: dict, records: list[dict], results: p
 
 def _subtitle(settings: dict) -> str:
     cfg = settings["config"]
+    linear = "on" if cfg["model"]["linear_skip"] else "off"
     return (f"seeds {settings['seeds']}; seq_len {cfg['model']['seq_len']}, hidden "
             f"{cfg['model']['hidden_size']} x {cfg['model']['num_layers']}, scaler "
-            f"{cfg['model']['scaler']}, linear skip {cfg['model']['linear_skip']}; every score "
+            f"{cfg['model']['scaler']}, linear part {linear}; every score "
             "is on the last 20% of each series, which training never saw")
 
 
@@ -193,7 +227,7 @@ def summary_table(summary: pd.DataFrame, dataset: str, key: str = "model") -> tu
     columns["model"] = rows["model"].astype(str).tolist()
     columns["runs"] = rows["runs"].tolist()
     for metric in ("rmse", "mae", "mase"):
-        columns[metric.upper()] = [_pm(m, s) for m, s in zip(rows[f"{metric}_mean"],
+        columns[metric.upper()] = [mean_pm_std(m, s) for m, s in zip(rows[f"{metric}_mean"],
                                                              rows[f"{metric}_std"], strict=True)]
     table = pd.DataFrame(columns)
     baselines = {i for i, name in enumerate(table["model"]) if name in BASELINE_LABELS}
@@ -211,14 +245,27 @@ def _value(value) -> str:
     return str(value)
 
 
-def _pm(mean: float, std: float) -> str:
-    if std and std > 0:
+def mean_pm_std(mean: float, std: float) -> str:
+    """'0.0898 ± 0.00027'; a spread below the printed precision is rounding, not shown."""
+    if std and std > 1e-4 * abs(mean):
         return f"{mean:.4g} ± {std:.2g}"
     return f"{mean:.4g}"
 
 
+def cell_outcome(rows: pd.DataFrame, model: str, against: str) -> tuple[str, float, float]:
+    """(outcome, RMSE ratio, p-value) of one summary row against `against`, by the one rule:
+    the summary's paired test where it has one (`summarize(..., records)`), else the margin."""
+    ratio = rows.loc[model, "rmse_mean"] / rows.loc[against, "rmse_mean"]
+    if "outcome" in rows and isinstance(rows.loc[model, "outcome"], str):
+        return rows.loc[model, "outcome"], float(rows.loc[model, "ratio"]), float(
+            rows.loc[model, "p_value"])
+    outcome = "win" if ratio < 1 - TIE_MARGIN else "loss" if ratio > 1 + TIE_MARGIN else "tie"
+    return outcome, ratio, math.nan
+
+
 def compare_reading(summary: pd.DataFrame, dataset: str) -> str:
-    """What the numbers say about one dataset, computed, in plain words."""
+    """What the numbers say about one dataset, computed, in plain words: win, tie or loss
+    of the best model against the best baseline by the one rule (`rnnlab.metrics.verdict`)."""
     rows = summary[summary["dataset"] == dataset].set_index("model")
     base = {b: rows.loc[b, "rmse_mean"] for b in ("naive", "mean", "seasonal_naive")
             if b in rows.index}
@@ -228,31 +275,33 @@ def compare_reading(summary: pd.DataFrame, dataset: str) -> str:
     best = min(models, key=lambda m: rows.loc[m, "rmse_mean"])
     rmse = rows.loc[best, "rmse_mean"]
     best_base = min(base, key=base.get)
-    gain = 1 - rmse / base[best_base]
-    if gain > MEANINGFUL:
-        first = (f"on {dataset} the best model, {best} (RMSE {rmse:.4g}), beats every baseline: "
-                 f"it is {relative(rmse, base['naive'])} than tomorrow = today and "
+    outcome, ratio, p_value = cell_outcome(rows, best, best_base)
+    test = f" (Diebold-Mariano {_p(p_value)})" if math.isfinite(p_value) else ""
+    if outcome == "win":
+        first = (f"on {dataset} the best model, {best} (RMSE {rmse:.4g}), beats every baseline"
+                 f"{test}: it is {relative(rmse, base['naive'])} than next = last and "
                  f"{relative(rmse, base['mean'])} than the training mean")
-    elif gain >= -MEANINGFUL:
-        name = "the training mean" if best_base == "mean" else \
-            "tomorrow = today" if best_base == "naive" else f"the {best_base} baseline"
+    elif outcome == "tie":
+        name = BASELINE_WORDS[best_base]
+        why = (f"within {100 * TIE_MARGIN:.0f}%" if abs(ratio - 1) <= TIE_MARGIN else
+               f"a gap the paired test cannot tell from chance{test}")
         first = (f"no model beats {name} on {dataset} by a meaningful margin: the best, "
                  f"{best} (RMSE {rmse:.4g}), is {relative(rmse, base[best_base])} than it, "
-                 f"within {100 * MEANINGFUL:.0f}%")
+                 f"{why}: a tie")
         if best_base == "mean":
             first += "; the series has no structure the models could learn"
         elif best_base == "naive":
             first += "; the models add nothing to repeating the last value"
     elif best_base == "mean":
         first = (f"no model beats the training mean on {dataset} (best: {best}, RMSE "
-                 f"{rmse:.4g} vs {base['mean']:.4g}): the series has no structure the models "
-                 "could learn")
+                 f"{rmse:.4g} vs {base['mean']:.4g}{test}): the series has no structure the "
+                 "models could learn")
     else:
         first = (f"on {dataset} no model beats the {best_base} baseline: the best model, "
                  f"{best}, is {relative(rmse, base[best_base])} than it ({rmse:.4g} vs "
-                 f"{base[best_base]:.4g})")
+                 f"{base[best_base]:.4g}{test})")
         if best_base != "naive":
-            first += f" and {relative(rmse, base['naive'])} than tomorrow = today"
+            first += f" and {relative(rmse, base['naive'])} than next = last"
     sentences = [first]
     if len(models) > 1:
         worst = max(models, key=lambda m: rows.loc[m, "rmse_mean"])
@@ -341,7 +390,7 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     if not naive.empty:
         naive_rmse = naive["rmse_mean"].iloc[0]
         text += (f"; the best setting is {relative(curve[best_value], naive_rmse)} than "
-                 f"tomorrow = today ({naive_rmse:.4g})")
+                 f"next = last ({naive_rmse:.4g})")
     return text + "."
 
 

@@ -191,6 +191,7 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         "series": str(series.name),
         "model": config.model.model,
         "test": result.metrics,
+        "verdict": result.verdict.to_dict(),
         "n_train": split.n_train, "n_val": split.n_val, "n_test": split.n_test,
         "epochs_run": history.epochs_run,
         "best_epoch": history.best_epoch,
@@ -214,7 +215,8 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     if plots:
         plot_test(result.predictions, out / "test_predictions.png",
                   title=f"{series.name}: {config.model.model} on the test part")
-        plot_loss(history, out / "loss.png", title=f"{series.name}: {config.model.model}")
+        plot_loss(history, out / "loss.png", title=f"{series.name}: {config.model.model}",
+                  linear_skip=config.model.linear_skip)
     write_json(out / "metrics.json", metrics)
     state_path.unlink(missing_ok=True)
     return metrics

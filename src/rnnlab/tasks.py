@@ -112,7 +112,9 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
     row.update(train_seconds=round(history.seconds, 3), wall_seconds=round(seconds, 3),
                epochs=history.epochs_run, best_epoch=history.best_epoch,
                stopped=history.stopped, scaler_used=result.forecaster.scaler_.kind,
-               seasonal_period=result.seasonal_period, n_test=result.split.n_test)
+               seasonal_period=result.seasonal_period, n_test=result.split.n_test,
+               outcome=result.verdict.outcome, against=result.verdict.against,
+               p_value=result.verdict.p_value)
     profile = memory_profile(result.forecaster, series, result.split)
     row["effective_memory"] = profile.effective_memory
     row["memory"] = profile.to_dict()
