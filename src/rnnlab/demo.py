@@ -26,6 +26,7 @@ from .experiment import compare_tasks, results_frame, summarize, sweep_tasks
 from .explain import MemoryProfile, failure_anatomy, lag_check
 from .plots import plot_acf_pacf, plot_episodes, plot_memory_curves
 from .report import (
+    BASELINE_WORDS,
     MEANINGFUL,
     HtmlReport,
     add_compare,
@@ -35,6 +36,7 @@ from .report import (
     cell_outcome,
     mean_pm_std,
     outcome_words,
+    sweep_reading,
 )
 from .runs import versions
 from .tasks import Task, run_tasks, stage_records
@@ -149,7 +151,7 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     )
     periods = {r["dataset"]: r.get("seasonal_period") for r in staged["compare"]
                if r["status"] == "ok"}
-    add_headline(report, compare_summary, inspections, periods)
+    add_headline(report, compare_summary, inspections, periods, staged["compare"])
     add_predictability(report, out, inspections)
     add_compare(report, out, staged["compare"], compare_results, compare_summary,
                 prefix="compare_", title="RNN, LSTM and GRU against the baselines")
@@ -160,11 +162,18 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     add_drop(report, out, staged["drop"])
     add_lag_checks(report, staged["compare"], inspections)
     add_failures(report, results_frame([r for rs in staged.values() for r in rs]))
+    add_answers(report, out, plan, staged, inspections, compare_summary)
     return report
 
 
+def _linear_part_only(records: list[dict], dataset: str) -> bool:
+    mine = [r for r in records if r["dataset"] == dataset and r["status"] == "ok"]
+    return bool(mine) and all(r["best_epoch"] == 0 and r.get("linear_skip", True)
+                              for r in mine)
+
+
 def add_headline(report: HtmlReport, summary: pd.DataFrame, inspections: dict,
-                 periods: dict | None = None) -> None:
+                 periods: dict | None = None, records: list[dict] | None = None) -> None:
     parts = report.section("Headline")
     rows = []
     periods = periods or {}
@@ -205,6 +214,11 @@ def add_headline(report: HtmlReport, summary: pd.DataFrame, inspections: dict,
     if by["tie"]:
         said.append(f"it only ties with the best baseline on {', '.join(by['tie'])}")
     said.append(f"it loses on {', '.join(by['loss']) or 'no series'}")
+    frozen = [d for d in DATASETS if _linear_part_only(records or [], d)]
+    if frozen:
+        said.append(f"on {', '.join(frozen)} the frozen linear part does the work: every "
+                    "network kept its untrained start (best epoch 0), which is the "
+                    "least-squares autoregression of the window")
     parts.append(report.reading("; ".join(said) + "."))
     if by["loss"]:
         parts.append(report.link("answers", "Why it loses where it loses: see the answers "
@@ -220,8 +234,9 @@ def add_predictability(report: HtmlReport, out: Path, inspections: dict) -> None
         "series": name, "verdict": ins.verdict,
         "period": ins.period if ins.period else "",
         "suggested seq_len": ins.suggested_seq_len,
-        "Ljung-Box p": ins.tests["ljung_box"].p_value if "ljung_box" in ins.tests else "",
-        "ADF p": ins.tests["adf"].p_value if "adf" in ins.tests else "",
+        "Ljung-Box p": _p_cell(ins.tests["ljung_box"].p_value) if "ljung_box" in ins.tests
+        else "",
+        "ADF p": _p_cell(ins.tests["adf"].p_value) if "adf" in ins.tests else "",
         "KPSS p": _kpss_p(ins.tests["kpss"].p_value) if "kpss" in ins.tests else "",
     } for name, ins in inspections.items()])
     parts.append(report.text("Statistical tests on each whole series (statsmodels): "
@@ -235,6 +250,10 @@ def add_predictability(report: HtmlReport, out: Path, inspections: dict) -> None
         if path.exists():
             parts.append(report.heading(f"Autocorrelation of {name}"))
             parts.append(report.image(path, f"ACF and PACF of {name}"))
+
+
+def _p_cell(p: float):
+    return "< 0.001" if p < 0.001 else p
 
 
 def _kpss_p(p: float):
@@ -407,3 +426,155 @@ def add_lag_checks(report: HtmlReport, records: list[dict], inspections: dict) -
             if repeaters else "no model merely repeats its last input")
     parts.append(report.reading(text + (". " + " ".join(warnings) if warnings else
                                         "; no suspiciously good score on a random walk.")))
+
+
+# --- the answers ----------------------------------------------------------------------
+
+ANSWERS = "Answers to the study's questions"
+TITLES = {  # the evidence behind each answer is the section of this title
+    "predictable": "Is each series predictable at all?",
+    "compare": "RNN, LSTM and GRU against the baselines",
+    "seq_len": "Would a longer window (seq_len) help?",
+    "memory": "Does an LSTM fix the RNN's short memory?",
+    "options": "Do clipping, hidden size and the LR schedule matter?",
+    "drop": "What happens after an abrupt drop?",
+}
+
+
+def add_answers(report: HtmlReport, out: Path, plan: Plan, staged: dict, inspections: dict,
+                summary: pd.DataFrame) -> None:
+    """A closing section: each question answered in a few plain sentences computed from
+    the runs, with its figure and a link to the section that holds the evidence."""
+    parts = report.section(ANSWERS, anchor="answers")
+    answers = [
+        ("Why does the network fail on noise?", _noise_answer(summary, inspections),
+         out / "acf_noise.png", "predictable"),
+        ("Why does it fail on prices?", _prices_answer(summary, inspections),
+         out / "compare_predictions_stock-A.png", "compare"),
+        ("Why does it fail after an abrupt drop?", _drop_answer(staged["drop"]),
+         out / "drop_auto.png", "drop"),
+        ("Would a longer window help?", _window_answer(staged["seq_len"]),
+         out / f"seq_len_sweep_{plan.seq_len_data[0].replace(':', '-')}_seq_len.png",
+         "seq_len"),
+        ("Does an LSTM or GRU fix the short memory?", _memory_answer(staged["memory"]),
+         out / "memory_delay.png", "memory"),
+        ("Does clipping matter?", _clipping_answer(plan, staged),
+         out / f"option_clip_grad_norm_sweep_{plan.option_data[0].replace(':', '-')}"
+               "_clip_grad_norm.png", "options"),
+    ]
+    for question, answer, figure, evidence in answers:
+        parts.append(report.heading(question))
+        parts.append(report.reading(answer))
+        if figure.exists():
+            parts.append(report.image(figure, question))
+        parts.append(report.link(report.anchor(TITLES[evidence]),
+                                 f"The evidence: {TITLES[evidence]}"))
+
+
+def _best_cell(summary: pd.DataFrame, dataset: str):
+    cells = summary[summary["dataset"] == dataset].set_index("model")
+    models = [m for m in MODELS if m in cells.index]
+    if not models:
+        return None
+    best = min(models, key=lambda m: cells.loc[m, "rmse_mean"])
+    base = {b: cells.loc[b, "rmse_mean"] for b in BASELINES if b in cells.index}
+    against = min(base, key=base.get)
+    return best, cells.loc[best, "rmse_mean"], against, cell_outcome(cells, best, against)
+
+
+def _noise_answer(summary: pd.DataFrame, inspections: dict) -> str:
+    ins = inspections.get("noise")
+    found = _best_cell(summary, "noise")
+    if ins is None or found is None:
+        return "The noise runs did not finish."
+    best, rmse, against, (outcome, ratio, p_value) = found
+    return (f"The tests find {ins.evidence}. No past "
+            "value says anything about the next one, so nothing is there to learn and the "
+            f"best possible forecast is the training mean. The best network, {best} (RMSE "
+            f"{rmse:.4g}), against {BASELINE_WORDS[against]}: "
+            f"{outcome_words(outcome, ratio, p_value)}. It does not fail: there is nothing "
+            "to win.")
+
+
+def _prices_answer(summary: pd.DataFrame, inspections: dict) -> str:
+    ins = inspections.get("stock:A")
+    found = _best_cell(summary, "stock:A")
+    if ins is None or found is None:
+        return "The stock runs did not finish."
+    best, rmse, against, (outcome, ratio, p_value) = found
+    return (f"The tests find stock:A a {ins.evidence}. When the "
+            "changes are noise, next = last is the best forecast there is, and a network can "
+            f"at best learn to repeat the last price. The best network, {best} (RMSE "
+            f"{rmse:.4g}), against {BASELINE_WORDS[against]}: "
+            f"{outcome_words(outcome, ratio, p_value)}. A clear win on prices would more "
+            "likely be leakage than skill.")
+
+
+def _drop_answer(records: list[dict]) -> str:
+    said = []
+    for record in (r for r in records if r["status"] == "ok"):
+        pred = record["predictions"]
+        frame = pd.DataFrame({k: pred[k] for k in ("actual", "model", "naive")})
+        episode = failure_anatomy(frame, n_jumps=1).episodes
+        recovery = ""
+        if episode:
+            e = episode[0]
+            recovery = (", never recovering in the test part" if e.recovery_steps is None
+                        else f", back to normal errors after {e.recovery_steps} steps")
+            recovery = f" and missing {100 * max(e.undershoot, 0):.0f}% of the drop" + recovery
+        said.append(f"with the {record['scaler']} scaler ({record['scaler_used']} used) the "
+                    f"LSTM scores RMSE {record['rmse']:.3g} against naive "
+                    f"{record['naive_rmse']:.3g}{recovery}")
+    if not said:
+        return "The drop runs did not finish."
+    return ("A scaler fit on the training part puts the level after the drop outside "
+            "anything the network saw, and a network that learned the old level keeps "
+            "predicting it; one that sees each window relative to its own last value follows "
+            "the new level. Measured: " + "; ".join(said) + ".")
+
+
+def _window_answer(records: list[dict]) -> str:
+    results = results_frame(records)
+    if results.empty or "seq_len" not in results:
+        return "The window runs did not finish."
+    summary = summarize(results, ["dataset", "seq_len", "model"], records=records)
+    default = from_flat({}).model.seq_len
+    lines = [sweep_reading(summary, d, "seq_len", default) for d in summary["dataset"].unique()
+             if d in set(results["dataset"])]
+    return " ".join(line[0].upper() + line[1:] for line in lines)
+
+
+def _memory_answer(records: list[dict]) -> str:
+    ok = [r for r in records if r["status"] == "ok"]
+    if not ok:
+        return "The long-memory runs did not finish."
+    peaks = {r["model"]: MemoryProfile.from_dict(r["memory"]).peak_lag for r in ok}
+    ratios = {r["model"]: r["rmse"] / r["mean_rmse"] for r in ok}
+    found = [m for m, lag in peaks.items() if lag == DELAY_LAG]
+    missed = [m for m in peaks if m not in found]
+    text = (f"On the delay task the answer sits {DELAY_LAG} steps back. "
+            + (f"{_join(found)} found it (peak sensitivity at lag {DELAY_LAG}); " if found else "")
+            + (f"{_join(missed)} did not (peak at lag "
+               f"{', '.join(str(peaks[m]) for m in missed)}). " if missed else "")
+            + "RMSE against the mean baseline: "
+            + ", ".join(f"{m} {ratios[m]:.2f}x" for m in ratios) + ".")
+    if "lstm" in found and "rnn" in missed:
+        text += " So yes: on this task the gated cells fix the vanilla RNN's short memory."
+    elif "rnn" in found:
+        text += " Here the vanilla RNN reached the far lag too, so memory was not its limit."
+    return text
+
+
+def _clipping_answer(plan: Plan, staged: dict) -> str:
+    if "option_clip_grad_norm" not in staged:
+        return "Clipping was not part of this run."
+    records = staged["option_clip_grad_norm"]
+    results = results_frame(records)
+    if results.empty:
+        return "The clipping runs did not finish."
+    summary = summarize(results, ["dataset", "clip_grad_norm", "model"], records=records)
+    lines = [option_reading("clip_grad_norm", d, summary, records) for d in plan.option_data]
+    lines = [line for line in lines if line]
+    return ("Clipping caps the size of a gradient step, which matters when backpropagation "
+            "through time blows a gradient up. Measured on pure recurrent nets: "
+            + "; ".join(lines) + ".")

@@ -117,9 +117,14 @@ class HtmlReport:
         self.title, self.subtitle = title, subtitle
         self.sections: list[tuple[str, str, list[str]]] = []
 
+    @staticmethod
+    def anchor(title: str) -> str:
+        """The id a section of this title gets, for links to it."""
+        return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
     def section(self, title: str, anchor: str | None = None) -> list[str]:
         """Start a section; returns the list its parts are appended to."""
-        anchor = anchor or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        anchor = anchor or self.anchor(title)
         parts: list[str] = []
         self.sections.append((title, anchor, parts))
         return parts
@@ -387,7 +392,12 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     else:
         text += (f"; changing {param} from {_value(reference)} to {_value(best_value)} helps: "
                  f"{relative(curve[best_value], curve[reference])} RMSE")
-    if not naive.empty:
+    best_row = rows[rows[param] == best_value].sort_values("rmse_mean").iloc[0]
+    if isinstance(best_row.get("outcome"), str):
+        text += (f"; against the best baseline ({BASELINE_WORDS[best_row['against']]}) the "
+                 "best setting is " + outcome_words(best_row["outcome"], best_row["ratio"],
+                                                     best_row["p_value"]))
+    elif not naive.empty:
         naive_rmse = naive["rmse_mean"].iloc[0]
         text += (f"; the best setting is {relative(curve[best_value], naive_rmse)} than "
                  f"next = last ({naive_rmse:.4g})")
