@@ -24,6 +24,8 @@ HELP = {
     "target": "CSV column to forecast [default: close, else the only numeric column]",
     "ticker": "rows of this ticker in a combined CSV with a Name column",
     "date_column": "date column of the CSV [default: date, datetime, timestamp or time]",
+    "date_format": "strftime format of the dates, e.g. %d/%m/%Y [default: ISO dates, and "
+                   "day/month order when a day above 12 shows it]",
     "max_fill": "fill gaps of up to this many missing values by interpolation",
     "data_seed": "seed of the synthetic generators",
     "val_fraction": "share of the series for validation (early stopping)",

@@ -23,6 +23,10 @@ class DataConfig:
     ticker: str | None = None
     # None looks for a column called date / time / timestamp.
     date_column: str | None = None
+    # None reads ISO dates (2017-04-03) as they are, and day/month dates only when a day
+    # above 12 shows their order: 03/04/2017 is 3 April in Europe and 4 March in the US,
+    # and a silent guess reorders the series. "%d/%m/%Y" (strftime codes) settles it.
+    date_format: str | None = None
     # Gaps of up to this many missing target values are filled by linear interpolation;
     # longer gaps are refused, because invented prices would be scored as real ones.
     max_fill: int = 3

@@ -35,7 +35,7 @@ def load(data: DataConfig) -> pd.Series:
 
     return load_series(data.source, target=data.target, ticker=data.ticker,
                        date_column=data.date_column, max_fill=data.max_fill,
-                       seed=data.data_seed)
+                       seed=data.data_seed, date_format=data.date_format)
 
 
 def make_forecaster(model: ModelConfig, training: TrainConfig, progress: bool | None = None):
