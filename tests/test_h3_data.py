@@ -283,3 +283,90 @@ def test_cli_train_with_a_billion_row_window_exits_2_within_seconds(tmp_path):
     assert not (tmp_path / "run").exists()
     assert time.perf_counter() - started < 60
 
+
+
+# --- inspect on long and extreme series -----------------------------------------------
+
+
+def test_ljung_box_by_fft_equals_statsmodels():
+    from statsmodels.stats.diagnostic import acorr_ljungbox
+
+    from rnnlab.diagnostics import _ljung_box
+
+    e = np.random.default_rng(0).standard_normal(3000)
+    x = np.convolve(e, [1.0, 0.5, 0.25])[:3000]
+    ours = _ljung_box(x, 40)
+    theirs = acorr_ljungbox(x, lags=[40], return_df=True).iloc[-1]
+    assert ours.statistic == pytest.approx(theirs["lb_stat"], rel=1e-9)
+    assert ours.p_value == pytest.approx(theirs["lb_pvalue"], rel=1e-6, abs=1e-300)
+
+
+def test_inspect_tests_the_latest_points_and_says_so(monkeypatch):
+    from rnnlab import diagnostics
+
+    x = np.cumsum(np.random.default_rng(1).standard_normal(15_000))
+    monkeypatch.setattr(diagnostics, "INSPECT_MAX_POINTS", 12_000)
+    long = diagnostics.inspect(x)
+    recent = diagnostics.inspect(x[-12_000:])
+    assert long.n == 15_000 and long.tested == 12_000 and long.to_dict()["tested"] == 12_000
+    assert {k: t.statistic for k, t in long.tests.items()} == \
+        {k: t.statistic for k, t in recent.tests.items()}
+    assert long.summary["mean"] == pytest.approx(x.mean())  # the summary reads every point
+    assert ("tests, correlations and periodogram on the last 12,000 of 15,000 points (ADF on "
+            "the last 10,000)") in long.report()
+    assert "ADF on the last 10,000 of 12,000 points" in recent.report()
+
+
+def test_inspect_refuses_a_series_constant_over_its_tested_part(monkeypatch):
+    from rnnlab import diagnostics
+
+    monkeypatch.setattr(diagnostics, "INSPECT_MAX_POINTS", 100)
+    x = np.r_[np.arange(200.0), np.full(100, 5.0)]
+    text = message(lambda: diagnostics.inspect(x, name="flat"))
+    assert "flat is constant (5) over its last 100 values" in text
+
+
+def test_inspect_on_five_million_points_answers_within_seconds():
+    probe = ("import time, numpy as np\n"
+             "from rnnlab.diagnostics import inspect\n"
+             "x = np.cumsum(np.random.default_rng(0).standard_normal(5_000_000))\n"
+             "start = time.perf_counter()\n"
+             "found = inspect(x)\n"
+             "print(found.verdict, found.n, found.tested, time.perf_counter() - start)\n")
+    # One BLAS thread: on a loaded 2-core machine two of them made ADF's regressions 9x
+    # slower; the bound under test is the growth with n, not the thread count.
+    env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    verdict, n, tested, _seconds = done.stdout.split()
+    assert (verdict, n, tested) == ("random_walk", "5000000", "100000")
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e300, 1e-300, 1e-320])
+def test_inspect_extreme_magnitudes_gives_a_result_without_warnings(scale):
+    import warnings
+
+    from rnnlab.diagnostics import inspect
+
+    rng = np.random.default_rng(0)
+    walk = (np.cumsum(rng.standard_normal(400)) + 100) * scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        found = inspect(walk)
+        noise = inspect(rng.standard_normal(400) * scale)
+    assert found.verdict == inspect(walk / scale).verdict == "random_walk"
+    assert noise.verdict == "white_noise"
+    assert found.summary["max"] == walk.max()
+    # numpy's own std squares the values: inf at 1e200, so the reference is computed at 1.
+    expected = np.std(walk / scale) * scale
+    assert found.summary["std"] == pytest.approx(expected, rel=1e-2 if scale < 1e-310 else 1e-9)
+
+
+def test_cli_inspect_on_1e200_values_exits_0_and_prints_no_warning(tmp_path):
+    values = (np.cumsum(np.random.default_rng(0).standard_normal(300)) + 100) * 1e200
+    path = write(tmp_path / "huge.csv", pd.date_range("2020-01-01", periods=300)
+                 .strftime("%Y-%m-%d"), values)
+    done = CliRunner().invoke(cli, ["inspect", "--data", str(path)])
+    assert done.exit_code == 0, done.output
+    assert "Warning" not in done.output and "verdict: random_walk" in done.output
