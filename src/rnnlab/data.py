@@ -526,11 +526,12 @@ def _parse_dates(where: str, column: str, raw: pd.Series,
             f"{_lines(bad)} (first: {_quoted(raw.loc[bad[0]])}); put a finite number in "
             "every row, or delete those rows"
         )
-    order = _day_month_order(where, column, raw, text)
-    if order is not None:
-        return _dates_in_format(where, column, raw, text, order, inferred=True)
     dates = None
     for fmt in ("ISO8601", "mixed"):
+        if fmt == "mixed":  # not all ISO: day/month dates are read only in a known order
+            order = _day_month_order(where, column, raw, text)
+            if order is not None:
+                return _dates_in_format(where, column, raw, text, order, inferred=True)
         try:
             # utc=True reads mixed UTC offsets as instants; dates without one stay as written.
             parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
@@ -621,12 +622,17 @@ def _day_month_order(where: str, column: str, raw: pd.Series, text: pd.Series) -
 def _dates_in_format(where: str, column: str, raw: pd.Series, text: pd.Series,
                      date_format: str, inferred: bool = False) -> pd.DatetimeIndex:
     try:
-        if inferred and text.str.contains(r"\d[ T]\d", regex=True).any():
-            # Inferred day/month order with times after the dates: pandas reads the times.
-            parsed = pd.to_datetime(text, format="mixed", dayfirst=date_format.startswith("%d"),
-                                    errors="coerce", utc=True)
-        else:
-            parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        if inferred and parsed.isna().any():
+            # Times after the dates: the usual layouts at C speed, else pandas' own parser.
+            for layout in (" %H:%M:%S", " %H:%M", "T%H:%M:%S"):
+                parsed = pd.to_datetime(text, format=date_format + layout, errors="coerce",
+                                        utc=True)
+                if not parsed.isna().any():
+                    break
+            else:
+                parsed = pd.to_datetime(text, format="mixed", errors="coerce", utc=True,
+                                        dayfirst=date_format.startswith("%d"))
     except (ValueError, TypeError) as exc:
         raise DataError(
             f"--date-format {_quoted(date_format)} is not a date format ({_first_line(exc)}); "
