@@ -50,7 +50,14 @@ class DataConfig:
     ticker: str | None = option(None, "rows of this ticker in a combined CSV with a Name column")
     # None looks for a column called date / time / timestamp.
     date_column: str | None = option(
-        None, "date column of the CSV [default: date, datetime, timestamp or time]")
+        None, "date column of the CSV [default: date, datetime, timestamp, time, day or "
+        "year]")
+    # None reads ISO dates (2017-04-03) as they are, and day/month dates only when a day
+    # above 12 shows their order: 03/04/2017 is 3 April in Europe and 4 March in the US,
+    # and a silent guess reorders the series. "%d/%m/%Y" (strftime codes) settles it.
+    date_format: str | None = option(
+        None, "strftime format of the dates, e.g. %d/%m/%Y [default: ISO dates, and "
+        "day/month order when a day above 12 shows it]")
     # Gaps of up to this many missing target values are filled by linear interpolation;
     # longer gaps are refused, because invented prices would be scored as real ones.
     max_fill: int = option(3, "fill gaps of up to this many missing values by interpolation",
@@ -71,8 +78,8 @@ class ModelConfig:
     model: str = option("lstm", f"network: {', '.join(MODEL_NAMES)}", choices=MODEL_NAMES)
     # The study's window: half a period of its sine (63 samples) and six weeks of trading
     # days. `rnnlab inspect` suggests one for any series.
-    seq_len: int = option(30, "window length: past values the model sees", low=1,
-                          high=10**6)
+    # No fixed cap: the series' length bounds it (rnnlab.windows.split_sizes).
+    seq_len: int = option(30, "window length: past values the model sees", low=1)
     # auto: per-window normalisation when the training part has a unit root (ADF p > 0.05),
     # standard scaling otherwise. Trending prices leave any global scaler's range.
     scaler: str = option("auto", "auto (window if unit root, else standard), window, "

@@ -25,7 +25,14 @@ from .errors import DataError
 
 log = logging.getLogger("rnnlab")
 
-DATE_NAMES = ("date", "datetime", "timestamp", "time", "day")
+# "year" as in statsmodels' sunspots (YEAR, SUNACTIVITY): whole years stay integers, so
+# `forecast` continues them as 2009, 2010, ...
+DATE_NAMES = ("date", "datetime", "timestamp", "time", "day", "year")
+# Day and month as 1-2 digit fields before the year (03/04/2017, 3.4.17, 03-04-2017): which
+# comes first is not written down, so the data must show it or --date-format must say it.
+DAY_MONTH = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)"
+# A cell quoted in an error is cut to this many characters, so one line stays one line.
+QUOTE_CHARS = 40
 TICKER_COLUMN = "Name"
 # Bytes read to guess the encoding and the delimiter.
 SNIFF_BYTES = 65536
@@ -159,6 +166,7 @@ def load_series(
     date_column: str | None = None,
     max_fill: int = 3,
     seed: int = 0,
+    date_format: str | None = None,
 ) -> pd.Series:
     """Load any supported source as a float series, oldest first.
 
@@ -169,6 +177,8 @@ def load_series(
     ticker : the rows of one ticker in a combined CSV with a ``Name`` column.
     max_fill : interior gaps up to this many missing values are linearly interpolated.
     seed : seed of the synthetic generators.
+    date_format : strftime format of the date column (``%d/%m/%Y``); None reads ISO dates,
+        and day/month dates only when a day above 12 shows their order.
 
     Examples
     --------
@@ -182,7 +192,7 @@ def load_series(
         name = source.split(":", 1)[1]
         path = _bundled_path(name)
         series = read_csv(path, target=target, ticker=ticker, date_column=date_column,
-                          max_fill=max_fill)
+                          max_fill=max_fill, date_format=date_format)
         return series.rename(f"stock:{name} {series.name.split(' ')[-1]}")
     path = Path(source)
     if not path.exists() and path.suffix.lower() not in (".csv", ".txt", ".tsv") \
@@ -192,7 +202,7 @@ def load_series(
             "or give the path of a CSV file"
         )
     return read_csv(path, target=target, ticker=ticker, date_column=date_column,
-                    max_fill=max_fill)
+                    max_fill=max_fill, date_format=date_format)
 
 
 def load_data(config: DataConfig) -> pd.Series:
@@ -205,7 +215,7 @@ def load_data(config: DataConfig) -> pd.Series:
     """
     return load_series(config.source, target=config.target, ticker=config.ticker,
                        date_column=config.date_column, max_fill=config.max_fill,
-                       seed=config.data_seed)
+                       seed=config.data_seed, date_format=config.date_format)
 
 
 # --- CSV ------------------------------------------------------------------------------
@@ -229,11 +239,14 @@ def read_csv(
     ticker: str | None = None,
     date_column: str | None = None,
     max_fill: int = 3,
+    date_format: str | None = None,
 ) -> pd.Series:
     """Read one numeric column of a CSV as a series sorted by date.
 
     Dates must be unique; missing target values inside the series are filled by linear
     interpolation when a gap is at most `max_fill` rows long, and refused otherwise.
+    `date_format` (strftime codes) reads the date column; without it, ISO dates are read
+    as they are and day/month/year dates only when the data shows their order.
     """
     path = Path(path)
     where = _where(path)
@@ -311,12 +324,18 @@ def read_csv(
         raise DataError(f"file {where} has a header but no data rows")
 
     values = _parse_numbers(where, target, frame[target])
+    if date_col is None and date_format is not None:
+        raise DataError(
+            f"--date-format {_quoted(date_format)} given but {where} has no date column "
+            f"(looked for {', '.join(DATE_NAMES)}; columns are {listing}); name it with "
+            "--date-column"
+        )
     if date_col is None:
         log.info("%s has no date column (looked for %s): using row order as time; "
                  "pass --date-column to name one", where, ", ".join(DATE_NAMES))
         series = pd.Series(values.to_numpy(), index=pd.RangeIndex(len(values), name="t"))
     else:
-        dates = _parse_dates(where, date_col, frame[date_col])
+        dates = _parse_dates(where, date_col, frame[date_col], date_format)
         series = _sort_unique(where, date_col, pd.Series(values.to_numpy(), index=dates),
                               frame.index)
     series = _fill_gaps(where, target, series, max_fill)
@@ -332,8 +351,19 @@ def _where(path: Path) -> str:
     return f"'{_shown(str(path))}'"
 
 
-def _listing(names) -> str:
-    return ", ".join(_shown(str(name)) for name in names)
+def _listing(names, limit: int = 20) -> str:
+    names = list(names)
+    shown = ", ".join(_cut(_shown(str(name))) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _cut(text: str, limit: int = QUOTE_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _quoted(value) -> str:
+    """A cell as it reads in an error: quoted, escaped, and cut to QUOTE_CHARS characters."""
+    return repr(_cut(str(value)))
 
 
 def _size(n_bytes: int) -> str:
@@ -397,7 +427,7 @@ def _utf16_without_bom(head: bytes) -> str | None:
 
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return _cut(text[0], 200) if text else type(exc).__name__
 
 
 def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
@@ -475,7 +505,8 @@ def _parse_numbers(where: str, column: str, raw: pd.Series) -> pd.Series:
                 if "," in str(first) else "")
         raise DataError(
             f"column {column!r} in {where} has non-numeric values at {_lines(raw.index[bad])} "
-            f"(first: {first!r}){hint}; fix or delete those rows, or pick another --target"
+            f"(first: {_quoted(first)}){hint}; fix or delete those rows, or pick another "
+            "--target"
         )
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
@@ -486,7 +517,8 @@ def _parse_numbers(where: str, column: str, raw: pd.Series) -> pd.Series:
     return values.astype(np.float64)
 
 
-def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.Index:
+def _parse_dates(where: str, column: str, raw: pd.Series,
+                 date_format: str | None = None) -> pd.Index:
     """Dates, or plain time steps when every value is a finite number (t = 0, 0.1, ...)."""
     text = raw.str.strip()
     empty = text == ""
@@ -495,14 +527,26 @@ def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.Index:
             f"date column {column!r} in {where} is empty at {_lines(raw.index[empty])}; "
             "every row needs a date"
         )
+    if date_format is not None:
+        return _dates_in_format(where, column, raw, text, date_format)
     steps = pd.to_numeric(text, errors="coerce")
-    if steps.notna().all() and np.isfinite(steps.to_numpy(np.float64)).all():
-        values = steps.to_numpy()
-        return pd.Index(values.astype(np.int64) if (values == np.round(values)).all()
-                        and np.abs(values).max() < 2**62 else values.astype(np.float64),
-                        name=column)
+    numeric = steps.notna().to_numpy() & np.isfinite(steps.to_numpy(np.float64))
+    if numeric.all():
+        return _time_steps(where, column, text, steps)
+    if numeric.mean() > 0.5:
+        # Mostly numbers: the others are the mistakes (a `nan`, a stray word), not the rest.
+        bad = raw.index[~numeric]
+        raise DataError(
+            f"date column {column!r} in {where} holds time steps (numbers) except at "
+            f"{_lines(bad)} (first: {_quoted(raw.loc[bad[0]])}); put a finite number in "
+            "every row, or delete those rows"
+        )
     dates = None
     for fmt in ("ISO8601", "mixed"):
+        if fmt == "mixed":  # not all ISO: day/month dates are read only in a known order
+            order = _day_month_order(where, column, raw, text)
+            if order is not None:
+                return _dates_in_format(where, column, raw, text, order, inferred=True)
         try:
             # utc=True reads mixed UTC offsets as instants; dates without one stay as written.
             parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
@@ -517,12 +561,107 @@ def _parse_dates(where: str, column: str, raw: pd.Series) -> pd.Index:
         first = raw.loc[bad[0]] if len(bad) else raw.iloc[0]
         raise DataError(
             f"date column {column!r} in {where} has values that are not dates at "
-            f"{_lines(bad)} (first: {first!r}); use YYYY-MM-DD, or pass --date-column"
+            f"{_lines(bad)} (first: {_quoted(first)}); use YYYY-MM-DD, or pass --date-column"
         )
+    return _date_index(dates)
+
+
+def _date_index(dates: pd.Series) -> pd.DatetimeIndex:
     if isinstance(dates.dtype, pd.DatetimeTZDtype):
         dates = dates.dt.tz_convert(None)
-    index = pd.DatetimeIndex(dates.to_numpy(), name="date")
-    return index
+    return pd.DatetimeIndex(dates.to_numpy(), name="date")
+
+
+def _time_steps(where: str, column: str, text: pd.Series, steps: pd.Series) -> pd.Index:
+    values = steps.to_numpy()
+    if (values == np.round(values)).all() and np.abs(values).max() < 2**62:
+        return pd.Index(values.astype(np.int64), name=column)
+    floats = values.astype(np.float64)
+    if pd.Index(floats).has_duplicates and not text.duplicated().any():
+        largest = text.iloc[int(np.argmax(np.abs(floats)))]
+        raise DataError(
+            f"date column {column!r} in {where} holds numbers as large as {_quoted(largest)}, "
+            "too large to tell apart as time steps (different values become equal in "
+            "float64); subtract an offset from the column, or write the times as YYYY-MM-DD"
+        )
+    return pd.Index(floats, name=column)
+
+
+def _day_month_order(where: str, column: str, raw: pd.Series, text: pd.Series) -> str | None:
+    """The strftime format of day/month/year or month/day/year dates, None for others.
+
+    Refuses dates whose order no value shows (03/04/2017 is 3 April or 4 March) and dates
+    written both ways: a silent guess moved 290 of 300 rows of a dd/mm file.
+    """
+    parts = text.str.extract(DAY_MONTH)
+    matched = parts[0].notna().to_numpy()
+    if not matched.any():
+        return None
+    if matched.mean() <= 0.5:
+        # A few among dates of another form: their order cannot be told from the rest.
+        bad = raw.index[matched]
+        raise DataError(
+            f"date column {column!r} in {where} has day/month or month/day dates at "
+            f"{_lines(bad)} (first: {_quoted(raw.loc[bad[0]])}) among dates of another form; "
+            "write every date the same way, best as YYYY-MM-DD"
+        )
+    parts, lines = parts[matched], raw.index[matched]
+    sep, year = parts[1].iloc[0], "%Y" if len(parts[3].iloc[0]) == 4 else "%y"
+    # A time after the date (03/04/2017 10:30) is read by pandas' own parser below.
+    day_first, month_first = f"%d{sep}%m{sep}{year}", f"%m{sep}%d{sep}{year}"
+    day_seen = parts[0].astype(int).to_numpy() > 12
+    month_seen = parts[2].astype(int).to_numpy() > 12
+    if day_seen.any() and month_seen.any():
+        a, b = int(np.argmax(day_seen)), int(np.argmax(month_seen))
+        raise DataError(
+            f"date column {column!r} in {where} has dates written day first "
+            f"({_quoted(raw.loc[lines[a]])} at line {lines[a]}) and month first "
+            f"({_quoted(raw.loc[lines[b]])} at line {lines[b]}); write them all one way, "
+            "best as YYYY-MM-DD"
+        )
+    if day_seen.any() or month_seen.any():
+        shown = day_seen if day_seen.any() else month_seen
+        at = int(np.argmax(shown))
+        fmt = day_first if day_seen.any() else month_first
+        log.info("%s: read %r as %s (%s at line %s has a %s above 12); pass --date-format "
+                 "to say otherwise", where, column, fmt, _quoted(raw.loc[lines[at]]),
+                 lines[at], "day" if day_seen.any() else "month")
+        return fmt
+    raise DataError(
+        f"date column {column!r} in {where} has dates such as {_quoted(raw.loc[lines[0]])} "
+        "that read as day/month or as month/day, and no day above 12 shows which; pass "
+        f"--date-format {day_first} (day first) or --date-format {month_first} (month first)"
+    )
+
+
+def _dates_in_format(where: str, column: str, raw: pd.Series, text: pd.Series,
+                     date_format: str, inferred: bool = False) -> pd.DatetimeIndex:
+    try:
+        parsed = pd.to_datetime(text, format=date_format, errors="coerce", utc=True)
+        if inferred and parsed.isna().any():
+            # Times after the dates: the usual layouts at C speed, else pandas' own parser.
+            for layout in (" %H:%M:%S", " %H:%M", "T%H:%M:%S"):
+                parsed = pd.to_datetime(text, format=date_format + layout, errors="coerce",
+                                        utc=True)
+                if not parsed.isna().any():
+                    break
+            else:
+                parsed = pd.to_datetime(text, format="mixed", errors="coerce", utc=True,
+                                        dayfirst=date_format.startswith("%d"))
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            f"--date-format {_quoted(date_format)} is not a date format ({_first_line(exc)}); "
+            "write it with strftime codes, such as %d/%m/%Y"
+        ) from None
+    dates = parsed.where(parsed.dt.year.between(1, 9999))
+    if dates.isna().any():
+        bad = raw.index[dates.isna().to_numpy()]
+        raise DataError(
+            f"date column {column!r} in {where} has values that do not match the date format "
+            f"{date_format} at {_lines(bad)} (first: {_quoted(raw.loc[bad[0]])}); fix those "
+            "rows or pass another --date-format"
+        )
+    return _date_index(dates)
 
 
 def _sort_unique(where: str, column: str, series: pd.Series, lines: pd.Index) -> pd.Series:
@@ -531,12 +670,14 @@ def _sort_unique(where: str, column: str, series: pd.Series, lines: pd.Index) ->
     if duplicated.any():
         dup_dates = series.index[duplicated]
         first = dup_dates[0]
-        at = positions.to_numpy()[series.index == first]
+        at = pd.Index(positions.to_numpy()[series.index == first])
         shown = first.date() if isinstance(first, pd.Timestamp) else first
+        hint = ("; a year and a month in two columns make one date: join them into one"
+                if column.strip().lower() == "year" else "")
         raise DataError(
-            f"date column {column!r} in {where} repeats dates: {shown} at lines "
-            f"{', '.join(str(i) for i in at)} ({duplicated.sum()} rows share a date); keep "
-            "one row per date"
+            f"date column {column!r} in {where} repeats dates: {_cut(str(shown))} at "
+            f"{_lines(at)} ({duplicated.sum()} rows share a date); keep one row per "
+            f"date{hint}"
         )
     if not series.index.is_monotonic_increasing:
         log.info("%s was not sorted by %r: sorted it, oldest first", where, column)

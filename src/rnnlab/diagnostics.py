@@ -6,9 +6,11 @@
 
 `inspect(series)` runs the tests (Ljung-Box, ADF, KPSS), reads the autocorrelation and
 the periodogram, and turns them into one verdict from a fixed vocabulary with the numbers
-that support it. Every test comes from statsmodels; warnings are silenced only around the
-calls that raise them. statsmodels and scipy load inside the functions that call them:
-they take seconds to import, and `rnnlab forecast` and `--help` never need them.
+that support it. On a long series it reads the latest 100,000 points (ADF the latest
+10,000) and says so, so that millions of rows answer in seconds. Every test comes from
+statsmodels (Ljung-Box computed from its FFT autocorrelations); warnings are silenced only
+around the calls that raise them. statsmodels and scipy load inside the functions that
+call them: they take seconds to import, and `rnnlab forecast` and `--help` never need them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ MIN_TREND_R2 = 0.5
 LEVEL_SHIFT_SIZE = 8
 # Horizon q of the variance ratio var(x_t - x_{t-q}) / (q var(x_t - x_{t-1})).
 VR_HORIZON = 10
+# inspect tests the latest this many points: Ljung-Box, the partial autocorrelations and
+# the refined periodogram grow faster than the series (statsmodels' Ljung-Box is quadratic:
+# hours on 5 million points), and 100,000 points resolve every lag and period a model's
+# window could use. The summary line still reads every point.
+INSPECT_MAX_POINTS = 100_000
+# Series with values beyond this size, or all below its inverse, are first scaled by a
+# power of two: squares of 1e200 overflow and squares of 1e-300 vanish inside statsmodels
+# (a flood of warnings, then NaN lags). Series in between are tested exactly as given.
+SAFE_MAGNITUDE = 1e100
 
 
 @contextlib.contextmanager
@@ -126,12 +137,17 @@ def _kpss(values: np.ndarray, regression: str = "c") -> HypothesisTest:
 
 
 def _ljung_box(values: np.ndarray, lags: int) -> HypothesisTest:
-    from statsmodels.stats.diagnostic import acorr_ljungbox
+    """Ljung-Box Q = n (n + 2) sum_k r_k^2 / (n - k), as statsmodels' acorr_ljungbox, but
+    with the autocorrelations from an FFT: statsmodels correlates directly, in n^2 time."""
+    from scipy.stats import chi2
+    from statsmodels.tsa.stattools import acf
 
-    table = acorr_ljungbox(np.asarray(values, dtype=np.float64), lags=[lags], return_df=True)
-    row = table.iloc[-1]
-    return HypothesisTest(float(row["lb_stat"]), float(row["lb_pvalue"]), lags,
-                      f"no autocorrelation up to lag {lags}")
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    r = acf(x, nlags=lags, fft=True)[1:]
+    statistic = float(n * (n + 2) * np.sum(r**2 / (n - np.arange(1, lags + 1))))
+    return HypothesisTest(statistic, float(chi2.sf(statistic, lags)), lags,
+                          f"no autocorrelation up to lag {lags}")
 
 
 def _has_unit_root(adf: HypothesisTest, kpss: HypothesisTest) -> bool:
@@ -255,11 +271,15 @@ class Inspection:
     verdict: str
     evidence: str
     findings: list[str] = field(default_factory=list)
+    # The latest points the tests, correlations and periodogram read (n unless n is over
+    # INSPECT_MAX_POINTS); the noise band of the autocorrelations is 1.96 / sqrt(tested).
+    tested: int | None = None
 
     def to_dict(self) -> dict:
         return {
             "series": self.name,
             "n": self.n,
+            "tested": self.tested if self.tested is not None else self.n,
             "verdict": self.verdict,
             "evidence": self.evidence,
             "period": self.period,
@@ -321,9 +341,44 @@ def _values(series, name: str | None) -> tuple[np.ndarray, str]:
     if len(x) < MIN_LENGTH:
         raise DataError(f"{label} has {len(x)} values; inspecting it needs at least "
                         f"{MIN_LENGTH}; use a longer series")
-    if np.ptp(x) == 0:
+    if x.min() == x.max():  # not np.ptp: max - min overflows for values near 1e308
         raise DataError(f"{label} is constant ({x[0]:g}): there is nothing to test")
     return x, label
+
+
+def _scaled(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """x times 2**-e, so that its largest |value| lies in [0.5, 1), and e; or (x, 0) when
+    every |value| is within SAFE_MAGNITUDE of 1.
+
+    A power of two scales exactly in binary floating point, and every test here is blind
+    to scale; centring too would move ill-conditioned results such as the ADF lags of the
+    noise-free `complex` signal."""
+    top = float(np.max(np.abs(x)))
+    if 1 / SAFE_MAGNITUDE <= top <= SAFE_MAGNITUDE:
+        return x, 0
+    exponent = int(np.frexp(top)[1])
+    return np.ldexp(x, -exponent), exponent
+
+
+def _summary(z: np.ndarray, exponent: int) -> dict[str, float]:
+    """Mean, spread and shape of every point of z = x 2**-exponent, in x's units."""
+    summary = {"mean": z.mean(), "std": z.std(), "min": z.min(), "max": z.max(),
+               "median": np.median(z), "skew": pd.Series(z).skew(),
+               "kurtosis": pd.Series(z).kurt(), "step_rms": np.sqrt(np.mean(np.diff(z) ** 2))}
+    with np.errstate(over="ignore"):  # a spread beyond 1.8e308 is inf, and says so
+        return {name: float(value if name in ("skew", "kurtosis")
+                            else np.ldexp(value, exponent)) for name, value in summary.items()}
+
+
+def _tested_part(n: int, tested: int) -> list[str]:
+    if n <= ADF_MAX_POINTS:
+        return []
+    if tested < n:
+        return [f"tests, correlations and periodogram on the last {tested:,} of {n:,} points "
+                f"(ADF on the last {ADF_MAX_POINTS:,}), so that inspect answers in seconds; "
+                "the first line's summary reads every point"]
+    return [f"ADF on the last {ADF_MAX_POINTS:,} of {n:,} points, so that it answers in "
+            "seconds"]
 
 
 def inspect(series, name: str | None = None) -> Inspection:
@@ -343,8 +398,14 @@ def inspect(series, name: str | None = None) -> Inspection:
     """
     from statsmodels.tsa.stattools import acf, pacf
 
-    x, label = _values(series, name)
+    everything, label = _values(series, name)
+    scaled, exponent = _scaled(everything)
+    summary = _summary(scaled, exponent)
+    x = scaled[-INSPECT_MAX_POINTS:]
     n = len(x)
+    if x.min() == x.max():
+        raise DataError(f"{label} is constant ({everything[-1]:g}) over its last {n:,} values, "
+                        "the part inspect tests; pass a series that varies there")
     changes = np.diff(x)
     lb_lags = min(40, n // 5)
     tests = {
@@ -375,21 +436,25 @@ def inspect(series, name: str | None = None) -> Inspection:
     variance_ratio = float(np.var(x[VR_HORIZON:] - x[:-VR_HORIZON])
                            / (VR_HORIZON * np.var(changes))) if n > 2 * VR_HORIZON else math.nan
     freqs, power = _periodogram(analysed)
+    if exponent:
+        with np.errstate(over="ignore", under="ignore"):
+            in_units = np.ldexp(power, 2 * exponent)
+        if np.isfinite(in_units).all() and (in_units > 0).sum() == (power > 0).sum():
+            power = in_units  # else (beyond float64) the plot shows it in scaled units
 
-    summary = {"mean": float(x.mean()), "std": float(x.std()), "min": float(x.min()),
-               "max": float(x.max()), "median": float(np.median(x)),
-               "skew": float(pd.Series(x).skew()), "kurtosis": float(pd.Series(x).kurt()),
-               "step_rms": float(np.sqrt(np.mean(changes**2)))}
     findings = _findings(tests, correlations, change_acf, n)
-    findings += _level_shift(series, changes)
+    with np.errstate(over="ignore"):  # a change of 2e308 is inf, and says so
+        findings += _level_shift(series, np.diff(everything))
+    findings += _tested_part(len(everything), n)
     verdict, evidence = _verdict(tests, summary, period, strength, trend_r2,
                                  predictable_share, correlations, unit_root, trend_stationary)
     # The window follows the part a model can use: the changes of a unit-root series.
     usable = pacf(changes, nlags=min(max_lag, (n - 1) // 2 - 1), method="ywm") \
         if unit_root else partial
     seq_len = _suggest_seq_len(verdict, period, usable, n)
-    return Inspection(label, n, summary, tests, correlations, partial, freqs, power, period,
-                      strength, trend_r2, variance_ratio, seq_len, verdict, evidence, findings)
+    return Inspection(label, len(everything), summary, tests, correlations, partial, freqs,
+                      power, period, strength, trend_r2, variance_ratio, seq_len, verdict,
+                      evidence, findings, tested=n)
 
 
 def _periodogram(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -49,14 +49,19 @@ def split_sizes(n: int, seq_len: int, val_fraction: float, test_fraction: float,
     Split(n_train=700, n_val=100, n_test=200)
     """
     split = _split(n, val_fraction, test_fraction)
-    needed = min_length(seq_len, val_fraction, test_fraction)
+    if seq_len >= n and seq_len >= 2**53:
+        # Beyond float precision (10**400 is no float): seq_len + 16 rows is still a
+        # true lower bound, and the window is longer than the series anyway.
+        needed = seq_len + MIN_TRAIN_WINDOWS
+    else:
+        needed = min_length(seq_len, val_fraction, test_fraction)
     if n < needed:
         raise DataError(
-            f"{name} has {n} rows, too short for seq_len {seq_len} with a "
+            f"{name} has {n} rows, too short for seq_len {_count(seq_len)} with a "
             f"{_percent(1 - val_fraction - test_fraction)}/{_percent(val_fraction)}/"
-            f"{_percent(test_fraction)} split: it needs at least {needed} rows "
-            f"({MIN_TRAIN_WINDOWS} training windows after the first {seq_len} rows); use a "
-            "shorter --seq-len or a longer series"
+            f"{_percent(test_fraction)} split: it needs at least {_count(needed)} rows "
+            f"({MIN_TRAIN_WINDOWS} training windows after the first {_count(seq_len)} rows); "
+            "use a shorter --seq-len or a longer series"
         )
     return split
 
@@ -67,21 +72,56 @@ def _split(n: int, val_fraction: float, test_fraction: float) -> Split:
     return Split(n - n_val - n_test, n_val, n_test)
 
 
+def _count(k: int) -> str:
+    """k in digits, or as 1.23e+400 when its digits would swamp a one-line message."""
+    digits = str(abs(k))
+    if len(digits) <= 15:
+        return str(k)
+    return f"{'-' if k < 0 else ''}{digits[0]}.{digits[1:3]}e+{len(digits) - 1}"
+
+
 def _percent(x: float) -> str:
     return f"{100 * x:.0f}"
 
 
 def min_length(seq_len: int, val_fraction: float, test_fraction: float) -> int:
-    """Fewest rows that leave enough windows in every part."""
-    n = seq_len + MIN_TRAIN_WINDOWS
-    while True:
-        s = _split(n, val_fraction, test_fraction)
-        ok = (s.n_train >= seq_len + MIN_TRAIN_WINDOWS
-              and (val_fraction == 0 or s.n_val >= MIN_VAL_WINDOWS)
-              and (test_fraction == 0 or s.n_test >= 1))
-        if ok:
-            return n
+    """Fewest rows that leave enough windows in every part.
+
+    Closed-form up to a short scan: a seq_len of a billion must answer at once, not count
+    up to it. The validation and test sizes only grow with n, so their thresholds are found
+    by bisection; the training size can fall by one row as n grows (two roundings up at
+    once), so the last step scans the few rows where it first reaches its need.
+
+    Examples
+    --------
+    >>> min_length(30, 0.1, 0.2)
+    65
+    """
+    need = seq_len + MIN_TRAIN_WINDOWS
+    start = need
+    if val_fraction > 0:
+        start = max(start, _first_reaching(val_fraction, MIN_VAL_WINDOWS))
+    if test_fraction > 0:
+        start = max(start, _first_reaching(test_fraction, 1))
+    # n_train >= n (1 - f) - 1, so below this no n has enough training rows (less 2 for
+    # float rounding); from `start` on, the scan ends within about 2 / (1 - f) <= 20 rows.
+    keep = 1 - val_fraction - test_fraction
+    n = max(start, int((need - 1) / keep) - 2)
+    while _split(n, val_fraction, test_fraction).n_train < need:
         n += 1
+    return n
+
+
+def _first_reaching(fraction: float, count: int) -> int:
+    """Smallest n with round(n * fraction) >= count (non-decreasing in n: bisection)."""
+    lo, hi = 0, int((count + 1) / fraction) + 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if int(round(mid * fraction)) >= count:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 # --- scaling --------------------------------------------------------------------------
