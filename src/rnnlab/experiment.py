@@ -312,41 +312,51 @@ def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.Data
 
     for task in tasks:
         check_settings(RunConfig.from_dict(task.config))
-    if out is not None:
-        _prepare_lab_dir(Path(out), settings, command)
-    folder = Path(out) / "runs" if out is not None else None
-    from .tasks import run_tasks, stage_records
+    import contextlib
 
-    records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
-    results = results_frame(records)
-    if out is not None:
-        from .report import write_lab_outputs
+    from .folders import check_out, locked
 
-        write_lab_outputs(Path(out), settings, records, results, summarize(results, by), by)
+    if out is not None:
+        check_out(Path(out))
+    with locked(Path(out)) if out is not None else contextlib.nullcontext():
+        if out is not None:
+            _prepare_lab_dir(Path(out), settings, command)
+        folder = Path(out) / "runs" if out is not None else None
+        from .tasks import run_tasks, stage_records
+
+        records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
+        results = results_frame(records)
+        if out is not None:
+            from .report import write_lab_outputs
+
+            write_lab_outputs(Path(out), settings, records, results, summarize(results, by),
+                              by)
     return results
 
 
 def _prepare_lab_dir(out, settings: dict, command: str) -> None:
+    """Claim `out` for these settings (run with it locked); a re-run resumes in it."""
     import json
 
     from .checkpoint import write_json
+    from .folders import claim, remove_temps
 
+    claim(out, settings["kind"], "results folder")
     saved = out / "config.json"
     if saved.exists():
         try:
             previous = json.loads(saved.read_text()).get("settings")
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             previous = None
-        if previous is not None and json.loads(json.dumps(previous)) != json.loads(
+        if previous is None or json.loads(json.dumps(previous)) != json.loads(
                 json.dumps(settings, default=str)):
             raise ConfigError(
                 f"'{out}' holds results of other settings; use another --out (re-running "
                 "the same command there resumes it)"
             )
-    elif out.exists() and any(p.name != "runs" for p in out.iterdir()):
-        raise ConfigError(f"'{out}' exists and is not an rnnlab results folder; "
-                          "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "runs"):  # half-written files of a killed run
+        if folder.is_dir():
+            remove_temps(folder)
     from .runs import versions
 
     write_json(saved, {"settings": settings, "command": command, "versions": versions()})
