@@ -390,6 +390,26 @@ def test_disk_full_during_train_is_one_line_and_leaves_no_folder(tmp_path, monke
     assert not out.exists()
 
 
+def test_a_really_full_disk_is_one_line_for_torch_files_too(tmp_path):
+    import torch
+
+    mount = tmp_path / "full"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True, timeout=30)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root in a privileged container)")
+    try:
+        # torch.save turns the disk's ENOSPC into a RuntimeError of its own.
+        with pytest.raises(RnnlabError, match="x.pt': No space left on device"):
+            atomic_write(mount / "x.pt", lambda fh: torch.save(torch.zeros(100_000), fh))
+        assert list(mount.iterdir()) == []
+        one_line_error(train("--data", "sine", *QUICK, "--out", str(mount / "run")),
+                       "No space left on device (ENOSPC)")
+    finally:
+        subprocess.run(["umount", str(mount)], timeout=30)
+
+
 # --- 6. file modes follow the umask ------------------------------------------------------
 
 

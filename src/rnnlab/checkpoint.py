@@ -47,10 +47,15 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
+        # torch.save reports a full disk as a RuntimeError of its own: ask the disk.
+        full = isinstance(exc, Exception) and not isinstance(exc, OSError) and \
+            _no_space(path.parent)
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if full:
+            exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         if isinstance(exc, OSError) and exc.errno is not None:
             raise _write_error(path, exc) from None
         raise
@@ -62,6 +67,13 @@ def _write_error(path: Path, exc: OSError) -> RnnlabError:
     return RnnlabError(f"cannot write '{path}': {exc.strerror or os.strerror(exc.errno)} "
                        f"({code}); free some space, fix the folder's permissions or write "
                        "elsewhere")
+
+
+def _no_space(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
 
 
 def _umask() -> int:
