@@ -17,7 +17,7 @@ CORE = {"__init__", "errors", "config", "data", "diagnostics", "windows", "model
         "stacked", "metrics", "train", "base", "baselines", "checkpoint", "fastpath",
         "forecaster", "explain"}
 # The lab is built on it: scoring, run folders, experiments, plots, the report, the CLI.
-LAB = {"backtest", "tasks", "runs", "plots", "report", "experiment", "demo", "cli"}
+LAB = {"backtest", "folders", "tasks", "runs", "plots", "report", "experiment", "demo", "cli"}
 
 
 def imports_of(path: Path) -> list[tuple[str, str, int]]:

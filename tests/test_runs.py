@@ -130,7 +130,8 @@ def test_stop_then_resume_equals_uninterrupted_in_process(tmp_path, monkeypatch)
         assert scores(resumed) == scores(reference)
         assert not (out / "state.pt").exists()
         assert sorted(p.name for p in out.iterdir()) == [
-            "config.json", "metrics.json", "model.npz", "model.pt", "predictions.csv"]
+            ".rnnlab-run", "config.json", "metrics.json", "model.npz", "model.pt",
+            "predictions.csv"]
 
 
 def test_rerun_refused_without_resume_and_finished_run_not_resumed(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ before any of its code can run. It carries a format version and a SHA-256 of its
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from .errors import CheckpointError
+from .errors import CheckpointError, RnnlabError
 
 FORMAT = "rnnlab-checkpoint"
 FORMAT_VERSION = 1
@@ -29,23 +30,64 @@ FORMAT_VERSION = 1
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write through a temporary file in the same folder, then rename over `path`.
 
-    A crash at any moment leaves either the old file or the complete new one.
+    A crash at any moment leaves either the old file or the complete new one. The file
+    gets the usual mode under the user's umask (0644 under 022), not mkstemp's 0600. A
+    failing disk (full, read-only, gone) is one RnnlabError naming the file.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~_umask())
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        # torch.save reports a full disk as a RuntimeError of its own: ask the disk.
+        full = isinstance(exc, Exception) and not isinstance(exc, OSError) and \
+            _no_space(path.parent)
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if full:
+            exc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise _write_error(path, exc) from None
         raise
     _sync_folder(path.parent)
+
+
+def _write_error(path: Path, exc: OSError) -> RnnlabError:
+    code = errno.errorcode.get(exc.errno, exc.errno)
+    return RnnlabError(f"cannot write '{path}': {exc.strerror or os.strerror(exc.errno)} "
+                       f"({code}); free some space, fix the folder's permissions or write "
+                       "elsewhere")
+
+
+def _no_space(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return False
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (another thread may be creating files)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # no /proc (macOS): the only portable way is to set and restore
+    os.umask(mask)
+    return mask
 
 
 def _sync_folder(folder: Path) -> None:

@@ -24,6 +24,7 @@ from .data import DELAY_LAG, load_data
 from .diagnostics import inspect
 from .experiment import compare_tasks, results_frame, summarize, sweep_tasks
 from .explain import MemoryProfile, failure_anatomy, lag_check
+from .folders import check_out, claim, locked, remove_temps
 from .plots import plot_acf_pacf, plot_episodes, plot_memory_curves
 from .report import (
     BASELINE_WORDS,
@@ -106,18 +107,23 @@ def run_demo(out: str | Path, quick: bool = False, jobs: int | None = None,
     started = time.perf_counter()
     out = Path(out)
     plan = Plan.quick() if quick else Plan()
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"quick": quick, "plan": plan.__dict__,
-                                     "command": command, "versions": versions()})
-    inspections = inspect_all(list(DATASETS) + ["random_walk", "delay"], out)
-    groups = stages(plan)
-    everything = [task for tasks in groups.values() for task in tasks]
-    records = run_tasks(everything, out / "runs", jobs, progress)
-    staged = {name: stage_records(tasks, records) for name, tasks in groups.items()}
-    report = build_report(out, plan, staged, inspections, quick,
-                          time.perf_counter() - started)
-    path = out / "report.html"
-    report.write(path)
+    check_out(out)
+    with locked(out):
+        claim(out, "demo", "demo folder")
+        for folder in (out, out / "runs"):  # half-written files of a killed demo
+            if folder.is_dir():
+                remove_temps(folder)
+        write_json(out / "config.json", {"quick": quick, "plan": plan.__dict__,
+                                         "command": command, "versions": versions()})
+        inspections = inspect_all(list(DATASETS) + ["random_walk", "delay"], out)
+        groups = stages(plan)
+        everything = [task for tasks in groups.values() for task in tasks]
+        records = run_tasks(everything, out / "runs", jobs, progress)
+        staged = {name: stage_records(tasks, records) for name, tasks in groups.items()}
+        report = build_report(out, plan, staged, inspections, quick,
+                              time.perf_counter() - started)
+        path = out / "report.html"
+        report.write(path)
     return path
 
 

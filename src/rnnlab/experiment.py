@@ -6,6 +6,7 @@ them in worker processes and `rnnlab.report` writes their tables, plots and repo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -20,6 +21,7 @@ from .checkpoint import write_json
 from .config import RunConfig, check_choice, coerce, from_flat, param_names
 from .data import load_data
 from .errors import ConfigError
+from .folders import check_out, claim, locked, remove_temps
 from .metrics import verdict_of_losses
 from .report import write_lab_outputs
 from .runs import versions
@@ -237,33 +239,37 @@ def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.Data
     for task in tasks:
         RunConfig.from_dict(task.config).check()
     if out is not None:
-        _prepare_lab_dir(Path(out), settings, command)
-    folder = Path(out) / "runs" if out is not None else None
-    records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
-    results = results_frame(records)
-    summary = summarize(results, by, records=records)
-    # The per-cell summary (with the one rule's verdicts) travels with the table.
-    results.attrs["summary"] = summary
-    if out is not None:
-        write_lab_outputs(Path(out), settings, records, results, summary, by)
+        check_out(Path(out))
+    with locked(Path(out)) if out is not None else contextlib.nullcontext():
+        if out is not None:
+            _prepare_lab_dir(Path(out), settings, command)
+        folder = Path(out) / "runs" if out is not None else None
+        records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
+        results = results_frame(records)
+        summary = summarize(results, by, records=records)
+        # The per-cell summary (with the one rule's verdicts) travels with the table.
+        results.attrs["summary"] = summary
+        if out is not None:
+            write_lab_outputs(Path(out), settings, records, results, summary, by)
     return results
 
 
 def _prepare_lab_dir(out, settings: dict, command: str) -> None:
+    """Claim `out` for these settings (run with it locked); a re-run resumes in it."""
+    claim(out, settings["kind"], "results folder")
     saved = out / "config.json"
     if saved.exists():
         try:
             previous = json.loads(saved.read_text()).get("settings")
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             previous = None
-        if previous is not None and json.loads(json.dumps(previous)) != json.loads(
+        if previous is None or json.loads(json.dumps(previous)) != json.loads(
                 json.dumps(settings, default=str)):
             raise ConfigError(
                 f"'{out}' holds results of other settings; use another --out (re-running "
                 "the same command there resumes it)"
             )
-    elif out.exists() and any(p.name != "runs" for p in out.iterdir()):
-        raise ConfigError(f"'{out}' exists and is not an rnnlab results folder; "
-                          "choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / "runs"):  # half-written files of a killed run
+        if folder.is_dir():
+            remove_temps(folder)
     write_json(saved, {"settings": settings, "command": command, "versions": versions()})

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import platform
-import shutil
 import signal
 import sys
 import threading
@@ -35,6 +34,15 @@ from .diagnostics import inspect
 from .errors import CheckpointError, RnnlabError
 from .explain import failure_anatomy, lag_check, memory_profile
 from .fastpath import load_fast
+from .folders import (
+    MARKER,
+    check_out,
+    locked,
+    read_marker,
+    remove_run_files,
+    user_files,
+    write_marker,
+)
 from .forecaster import Forecaster
 from .plots import plot_episodes, plot_loss, plot_memory_curves, plot_test
 from .windows import check_varies, split_sizes
@@ -43,6 +51,11 @@ log = logging.getLogger("rnnlab")
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.pt"
+# Every file a run folder gets from train (and from explain, which writes beside it):
+# --overwrite deletes these and nothing else.
+TRAIN_FILES = ("config.json", "metrics.json", STATE_FILE, MODEL_FILE, "model.npz",
+               "predictions.csv", "test_predictions.png", "loss.png", "explain.json",
+               "memory.png", "episodes.png")
 
 
 def versions() -> dict:
@@ -78,15 +91,23 @@ def interruptible():
             signal.signal(sig, handler)
 
 
-def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to clobber a run; make the folder. Nothing is written before input is valid."""
+def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None = None
+                    ) -> None:
+    """Refuse to clobber a run; claim the folder. Run with the folder locked (`locked`).
+
+    `data` is the input's source: --overwrite never clears a folder that holds it.
+    """
     metrics_path = out / "metrics.json"
     if resume:
+        marker = read_marker(out)
+        if marker is None or marker["kind"] != "train":
+            raise RnnlabError(f"cannot resume '{out}': it has no {MARKER} marker of an rnnlab "
+                              "train run, so it is not a run rnnlab made; choose another --out")
         if _status(metrics_path) == "complete":
             raise RnnlabError(f"cannot resume '{out}': it already finished; start a new run "
                               "with another --out, or pass --overwrite instead of --resume")
         return
-    if out.exists() and any(out.iterdir()):
+    if user_files(out) or read_marker(out) is not None:
         if not overwrite:
             status = _status(metrics_path)
             what = {"complete": "a finished run", "incomplete": "an unfinished run"}.get(
@@ -96,13 +117,8 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
                 f"'{out}' already holds {what}; choose another --out, or pass --overwrite to "
                 f"replace it{extra}"
             )
-        if not (out / "config.json").exists():
-            raise RnnlabError(
-                f"'{out}' is not an rnnlab run directory; --overwrite only replaces runs, so "
-                "choose another --out"
-            )
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+        remove_run_files(out, data)
+    write_marker(out, "train", TRAIN_FILES)
 
 
 def _status(metrics_path: Path) -> str | None:
@@ -127,11 +143,9 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     Returns the metrics dict that metrics.json holds.
     """
     out = Path(out)
+    check_out(out, overwrite)
     if resume:
         config = _saved_config(out)
-        prepare_run_dir(out, resume=True, overwrite=False)
-        for stale in out.glob(".*.tmp"):  # half-written files of a process killed mid-save
-            stale.unlink(missing_ok=True)
     # Everything is checked before the first file is written.
     config.check()
     series = load_data(config.data)
@@ -141,13 +155,30 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     check_varies(series.to_numpy()[: split.n_train], str(series.name))
     forecaster = Forecaster.from_config(config.model, config.training, progress)
     fingerprint = series_fingerprint(series)
+    # Everything above only reads; the folder is made and written under its lock.
+    with locked(out):
+        return _train_locked(out, config, command, series, split, forecaster, fingerprint,
+                             resume, overwrite, plots)
+
+
+def _train_locked(out: Path, config: RunConfig, command: str, series: pd.Series, split,
+                  forecaster, fingerprint: str, resume: bool, overwrite: bool,
+                  plots: bool) -> dict:
+    if resume:
+        prepare_run_dir(out, resume=True, overwrite=False)
+        for stale in out.glob(".*.tmp"):  # half-written files of a process killed mid-save
+            stale.unlink(missing_ok=True)
     resume_state = _load_state(out, fingerprint) if resume else None
-    existed = out.exists()
     if not resume:
-        prepare_run_dir(out, resume=False, overwrite=overwrite)
-        write_json(out / "config.json", {**config.to_dict(), "command": command,
-                                         "versions": versions(), "data_sha256": fingerprint})
-        write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
+        prepare_run_dir(out, resume=False, overwrite=overwrite, data=config.data.source)
+        try:
+            write_json(out / "config.json", {**config.to_dict(), "command": command,
+                                             "versions": versions(),
+                                             "data_sha256": fingerprint})
+            write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
+        except RnnlabError:
+            _discard(out)
+            raise
     saved = {"epochs": len(resume_state["history"]["train_loss"]) if resume_state else 0}
     try:
         return _train_into(out, config, series, split, forecaster, resume_state, saved, plots)
@@ -162,7 +193,7 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     except RnnlabError:
         # Nothing to resume from: leave no run directory that looks like a run.
         if not resume and not (out / STATE_FILE).exists():
-            _discard(out, existed)
+            _discard(out)
         raise
 
 
@@ -270,12 +301,11 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     return state
 
 
-def _discard(out: Path, existed: bool) -> None:
-    for name in ("config.json", "metrics.json"):
+def _discard(out: Path) -> None:
+    """Undo a run that failed before it had anything to resume from; the folder itself
+    goes when it was made for this run and is empty (see `folders.locked`)."""
+    for name in ("config.json", "metrics.json", MARKER):
         (out / name).unlink(missing_ok=True)
-    if not existed:
-        with contextlib.suppress(OSError):
-            out.rmdir()
 
 
 def check_resume_options(out: str | Path, source: str | None, options: dict) -> None:
