@@ -13,7 +13,8 @@ import hashlib
 import json
 import os
 import pickle
-import re
+import pickletools
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -24,6 +25,14 @@ from .errors import CheckpointError
 
 FORMAT = "rnnlab-checkpoint"
 FORMAT_VERSION = 1
+# rnnlab stores zip members uncompressed, so their unpacked sizes add up to about the
+# file's own size; the slack admits a recompressed copy, never a zip bomb (1 GB from 1 MB).
+UNPACK_RATIO = 16
+UNPACK_SLACK = 16 << 20
+# Far above any network rnnlab trains (a deep stacked RNN has 8 layers, a wide one 4096
+# units), and small enough that checking a forged file's network takes a second, not hours.
+MAX_LAYERS = 64
+MAX_HIDDEN = 65536
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -76,6 +85,128 @@ def _plain(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def open_regular(path: str | Path) -> IO[bytes]:
+    """Open `path` for reading, refusing anything but a regular file.
+
+    A FIFO blocks the reader forever and /dev/zero never ends, so both are refused from
+    their file type before a byte is read; O_NONBLOCK keeps the open itself from waiting
+    on a FIFO swapped in after the check, and fstat checks the file actually opened.
+    """
+    path = Path(path)
+    kind = _file_kind(os.stat(path).st_mode)
+    if kind is None:
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
+        kind = _file_kind(os.fstat(fd).st_mode)
+        if kind is None:
+            return os.fdopen(fd, "rb")
+        os.close(fd)
+    raise CheckpointError(f"refused to read '{path}': it is {kind}, not a regular file, and "
+                          "rnnlab writes only regular files; replace it with the file rnnlab "
+                          "wrote, or retrain")
+
+
+def _file_kind(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket",
+             stat.S_ISDIR: "a folder"}
+    return next((name for test, name in kinds.items() if test(mode)), "a special file")
+
+
+def check_unpacked_size(archive: zipfile.ZipFile, path: str | Path, file_bytes: int) -> None:
+    """Refuse a zip whose members would unpack to far more than the file's size.
+
+    The sizes come from the zip directory, which bounds what both zipfile and torch read,
+    so a zip bomb is refused before anything is decompressed.
+    """
+    unpacked = sum(info.file_size for info in archive.infolist())
+    limit = UNPACK_RATIO * file_bytes + UNPACK_SLACK
+    if unpacked > limit:
+        raise CheckpointError(
+            f"refused to read '{path}': its {len(archive.infolist())} zip members would "
+            f"unpack to {unpacked:,} bytes from a {file_bytes:,}-byte file (at most "
+            f"{limit:,}), which no rnnlab file does; it is a zip bomb or damaged; retrain or "
+            "restore it from a copy")
+
+
+def pickle_globals(data: bytes) -> list[str]:
+    """The module.name of every global a pickle refers to, read without running it.
+
+    Stops quietly at the first damaged opcode: what was found before it still counts.
+    """
+    names, strings = [], []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("GLOBAL", "INST"):
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(f"{strings[-2]}.{strings[-1]}")
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                strings.append(arg)
+    except (ValueError, EOFError, UnicodeDecodeError):
+        pass
+    return names
+
+
+def _is_torch_global(name: str) -> bool:
+    """The globals torch.save itself writes for plain tensors (rebuild helpers, storages)."""
+    return name == "collections.OrderedDict" or name.startswith("torch._utils._rebuild") or \
+        (name.startswith("torch.") and name.endswith("Storage"))
+
+
+def _archive_pickle(fh: IO[bytes]) -> bytes:
+    """The bytes of data.pkl, the pickled index of a torch zip archive."""
+    with zipfile.ZipFile(fh) as archive:
+        names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        return archive.read(names[0]) if len(names) == 1 else b""
+
+
+def recorded_checksums(checkpoint: str | Path) -> dict[str, str]:
+    """The checksum and meta_checksum strings that a checkpoint records, without torch.
+
+    Found in the opcodes of its pickled index (nothing is unpickled), so the numpy
+    sidecar can be checked against the very checkpoint beside it.
+    """
+    with open_regular(checkpoint) as fh:
+        with zipfile.ZipFile(fh) as archive:
+            check_unpacked_size(archive, checkpoint, os.fstat(fh.fileno()).st_size)
+        fh.seek(0)
+        data = _archive_pickle(fh)
+    strings = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                strings.append(arg)
+    except (ValueError, EOFError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for key in ("checksum", "meta_checksum"):
+        values = [strings[i + 1] for i in range(len(strings) - 1) if strings[i] == key]
+        if len(values) == 1:  # two would be a forged index: trust neither
+            found[key] = values[0]
+    return found
+
+
+def check_model_params(params, n_tail: int, path: str | Path) -> None:
+    """Refuse network sizes that no saved model has, before a network is built from them.
+
+    A forged file asking for 10**6 layers would take hours to build. `seq_len` cannot
+    exceed the stored tail, which always holds at least one window.
+    """
+    if not isinstance(params, dict):
+        raise CheckpointError(f"checkpoint '{path}' has no model parameters; retrain it")
+    limits = {"num_layers": MAX_LAYERS, "hidden_size": MAX_HIDDEN, "seq_len": n_tail}
+    for name, most in limits.items():
+        value = params.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+            raise CheckpointError(
+                f"checkpoint '{path}' names {name}={value!r}, outside 1..{most}"
+                f"{' (the length of its stored series)' if name == 'seq_len' else ''}, which "
+                "no saved model has; it was edited or damaged; retrain it")
 
 
 def weights_checksum(state_dict: dict) -> str:
@@ -131,26 +262,23 @@ def load_checkpoint(path: str | Path) -> dict:
                               "(rnnlab train --out RUN_DIR)")
     damaged = (f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a "
                "checkpoint")
-    if not zipfile.is_zipfile(path):
-        # rnnlab writes torch's zip format only; other files are never unpickled at all.
-        raise CheckpointError(f"{damaged} (not a torch zip archive); retrain or restore it "
-                              "from a copy")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:
-            raise CheckpointError(f"{damaged} (its pickled index is damaged); retrain or "
-                                  "restore it from a copy") from None
-        raise CheckpointError(
-            f"refused to load '{path}': it holds a Python object ({found.group(1)}) whose "
-            "loading could run code, which rnnlab checkpoints never do; only load files you "
-            "trust, and retrain to get a clean one"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError,
-            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{damaged} ({_first_line(exc)}); retrain or restore it from a "
-                              "copy") from None
+    with open_regular(path) as fh:
+        if not zipfile.is_zipfile(fh):
+            # rnnlab writes torch's zip format only; other files are never unpickled at all.
+            raise CheckpointError(f"{damaged} (not a torch zip archive); retrain or restore "
+                                  "it from a copy")
+        try:
+            with zipfile.ZipFile(fh) as archive:
+                check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
+            fh.seek(0)
+            payload = torch.load(fh, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            fh.seek(0)
+            _refuse_unpickling(path, fh, damaged)
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError,
+                TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{damaged} ({_first_line(exc)}); retrain or restore it "
+                                  "from a copy") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not an rnnlab checkpoint (no {FORMAT!r} marker)")
     version = payload.get("format_version")
@@ -181,6 +309,27 @@ def load_checkpoint(path: str | Path) -> dict:
             from None
     return {"model": payload.get("model"), "meta": meta, "state_dict": state,
             "tensors": payload.get("tensors", {}), "format_version": version}
+
+
+def _refuse_unpickling(path: Path, fh: IO[bytes], damaged: str) -> None:
+    """Say why torch's safe unpickler refused `path`: a pickled object, or a damaged index.
+
+    Told apart from the pickle's own opcodes, not from torch's wording, which changes
+    between releases (torch 2.13 says "whose module posix is blocked" for os.system).
+    """
+    try:
+        foreign = [name for name in pickle_globals(_archive_pickle(fh))
+                   if not _is_torch_global(name)]
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        foreign = []
+    if not foreign:
+        raise CheckpointError(f"{damaged} (its pickled index is damaged); retrain or "
+                              "restore it from a copy") from None
+    raise CheckpointError(
+        f"refused to load '{path}': it holds a pickled Python object ({foreign[0]}) whose "
+        "loading could run code, which rnnlab checkpoints never do; the file is unsafe: "
+        "only load files you trust, and retrain to get a clean one"
+    ) from None
 
 
 def _first_line(exc: Exception) -> str:
