@@ -164,6 +164,27 @@ def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
     return pd.Series(values, index=index, name=meta["series_name"])
 
 
+def check_weight_shapes(params: dict, state_dict: dict) -> None:
+    """Raise ValueError unless the network `params` describe has the stored weights' shapes.
+
+    Built on torch's meta device, which allocates nothing: a forged hidden_size of 65536
+    is refused here instead of filling the memory with a network it cannot load into.
+    """
+    import torch
+
+    from .models import build_model
+
+    with torch.device("meta"):
+        net = build_model(params["model"], params["seq_len"], 1, params["hidden_size"],
+                          params["num_layers"], params["dropout"], params["linear_skip"])
+    expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
+    got = {name: tuple(t.shape) for name, t in state_dict.items()}
+    if got != expected:
+        wrong = sorted(set(got.items()) ^ set(expected.items()))[0][0]
+        raise ValueError(f"stored weight {wrong} has shape {got.get(wrong)}, the parameters "
+                         f"need {expected.get(wrong)}")
+
+
 def check_fit_size(name: str, n: int, n_val: int, seq_len: int) -> None:
     """Refuse a fit part too short for `seq_len` windows plus the validation part."""
     if n - n_val < seq_len + MIN_TRAIN_WINDOWS or 0 < n_val < MIN_VAL_WINDOWS:
@@ -371,7 +392,7 @@ class Forecaster(BaseForecaster):
     @classmethod
     def load(cls, path: str | Path) -> Forecaster:
         """Load a checkpoint written by `save`, refusing unsafe or mismatched files."""
-        from .checkpoint import load_checkpoint
+        from .checkpoint import check_model_params, load_checkpoint
         from .models import build_model
         from .train import History
         from .windows import Scaler
@@ -380,6 +401,8 @@ class Forecaster(BaseForecaster):
         meta = ckpt["meta"]
         try:
             params = dict(meta["params"])
+            check_model_params(params, len(ckpt["tensors"]["tail"]), path)
+            check_weight_shapes(params, ckpt["state_dict"])
             forecaster = cls(**params, progress=False)
             net = build_model(params["model"], params["seq_len"], 1, params["hidden_size"],
                               params["num_layers"], params["dropout"], params["linear_skip"])
