@@ -254,23 +254,16 @@ def load_checkpoint(path: str | Path) -> dict:
 
     Returns a dict with keys model, meta (a dict), state_dict, tensors, format_version.
     """
-    import torch
-
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint '{path}' not found; train a model first "
                               "(rnnlab train --out RUN_DIR)")
-    damaged = (f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a "
-               "checkpoint")
+    damaged = _damaged(path)
     with open_regular(path) as fh:
-        if not zipfile.is_zipfile(fh):
-            # rnnlab writes torch's zip format only; other files are never unpickled at all.
-            raise CheckpointError(f"{damaged} (not a torch zip archive); retrain or restore "
-                                  "it from a copy")
+        check_archive(fh, path)
+        import torch  # only now: refusing a forged file needs no torch, and takes no memory
+
         try:
-            with zipfile.ZipFile(fh) as archive:
-                check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
-            fh.seek(0)
             payload = torch.load(fh, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
             fh.seek(0)
@@ -309,6 +302,35 @@ def load_checkpoint(path: str | Path) -> dict:
             from None
     return {"model": payload.get("model"), "meta": meta, "state_dict": state,
             "tensors": payload.get("tensors", {}), "format_version": version}
+
+
+def _damaged(path: Path) -> str:
+    return f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a checkpoint"
+
+
+def check_archive(fh: IO[bytes], path: Path) -> None:
+    """Refuse a file that is not a zip archive, or whose members would unpack to far more
+    than its size; leaves `fh` at its start. Needs no torch."""
+    try:
+        if not zipfile.is_zipfile(fh):
+            # rnnlab writes torch's zip format only; other files are never unpickled at all.
+            raise CheckpointError(f"{_damaged(path)} (not a torch zip archive); retrain or "
+                                  "restore it from a copy")
+        with zipfile.ZipFile(fh) as archive:
+            check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"{_damaged(path)} ({_first_line(exc)}); retrain or restore it "
+                              "from a copy") from None
+    fh.seek(0)
+
+
+def check_checkpoint_file(path: str | Path) -> None:
+    """The checks of `load_checkpoint` that need no torch: a regular file, a sane zip."""
+    path = Path(path)
+    if not path.exists():
+        return  # load_checkpoint says what to do
+    with open_regular(path) as fh:
+        check_archive(fh, path)
 
 
 def _refuse_unpickling(path: Path, fh: IO[bytes], damaged: str) -> None:

@@ -530,14 +530,12 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
     """Inspect the series, probe the memory, dissect the failures and check for lag of a
     run written by `rnnlab train`; write explain.json (and PNGs) into `out` (default the
     run directory). Returns what explain.json holds."""
-    import json
-
     from .checkpoint import write_json
     from .config import RunConfig
     from .diagnostics import inspect
     from .experiment import load
     from .forecaster import Forecaster
-    from .runs import MODEL_FILE
+    from .runs import MODEL_FILE, read_run_config
     from .windows import split_sizes
 
     run_dir = Path(run_dir)
@@ -547,10 +545,7 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         what = "not found" if not run_dir.is_dir() else f"lacks {', '.join(missing)}"
         raise RnnlabError(f"run directory '{run_dir}' {what}; explain needs a finished run "
                           f"of rnnlab train --out {run_dir}")
-    try:
-        raw = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise RnnlabError(f"cannot read '{run_dir / 'config.json'}': {exc}") from None
+    raw = read_run_config(run_dir)  # a regular file holding an object, or one-line refusal
     config = RunConfig.from_dict({k: raw[k] for k in ("data", "model", "training") if k in raw})
     series = load(config.data)
     forecaster = Forecaster.load(run_dir / MODEL_FILE)

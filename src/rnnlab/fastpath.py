@@ -201,9 +201,12 @@ def check_shapes(params: dict, weights: dict[str, np.ndarray]) -> None:
 
 def load_for_forecast(checkpoint: str | Path):
     """A fitted forecaster for `checkpoint`: the numpy one when it can, else `Forecaster`."""
+    from .checkpoint import check_checkpoint_file
+
     fast = load_fast(checkpoint)
     if fast is not None:
         return fast
+    check_checkpoint_file(checkpoint)  # a forged file is refused before torch is imported
     from .forecaster import Forecaster
 
     return Forecaster.load(checkpoint)

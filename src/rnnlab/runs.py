@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .checkpoint import atomic_write, write_json
+from .checkpoint import atomic_write, open_regular, write_json
 from .config import RunConfig
 from .errors import CheckpointError, RnnlabError
 from .experiment import backtest, load, make_forecaster
@@ -97,7 +97,8 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
 
 def _status(metrics_path: Path) -> str | None:
     try:
-        return json.loads(metrics_path.read_text()).get("status")
+        with open_regular(metrics_path) as fh:  # a FIFO is refused, never waited on
+            return json.loads(fh.read()).get("status")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -228,7 +229,7 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     from .train import History
 
     state_path = out / STATE_FILE
-    recorded = json.loads((out / "config.json").read_text()).get("data_sha256")
+    recorded = read_run_config(out).get("data_sha256")
     if recorded is not None and recorded != fingerprint:
         raise RnnlabError(
             f"cannot resume '{out}': its data changed since the run started (the series' "
@@ -237,9 +238,11 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     if not state_path.exists():
         log.info("'%s' stopped before its first epoch ended: training starts again", out)
         return None
+    state_file = open_regular(state_path)  # a FIFO or device is refused before any read
     try:
         # weights_only: a state file is plain tensors and numbers; anything else is refused.
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        with state_file:
+            state = torch.load(state_file, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable state is one clear message
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise CheckpointError(f"cannot resume from '{state_path}': the file is damaged or not "
@@ -254,7 +257,61 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     if missing:
         raise CheckpointError(f"cannot resume from '{state_path}': it lacks a valid "
                               f"{', '.join(sorted(missing))}; start a new run")
+    _check_state_fits(state, _saved_config(out).model, state_path)
     return state
+
+
+def _check_state_fits(state: dict, model, state_path: Path) -> None:
+    """Refuse a state.pt of another network before training starts, not mid-way with
+    torch's "Error(s) in loading state_dict"; the network is built on the meta device."""
+    import torch
+
+    from .models import build_model
+
+    with torch.device("meta"):
+        net = build_model(model.model, model.seq_len, 1, model.hidden_size, model.num_layers,
+                          model.dropout, model.linear_skip)
+    expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
+    trainable = [tuple(p.shape) for p in net.parameters() if p.requires_grad]
+
+    def shapes(weights) -> dict | None:
+        if not isinstance(weights, dict) or \
+                not all(isinstance(t, torch.Tensor) for t in weights.values()):
+            return None
+        return {name: tuple(t.shape) for name, t in weights.items()}
+
+    def optimizer_fits(opt) -> bool:
+        try:
+            ids = [i for group in opt["param_groups"] for i in group["params"]]
+            moments = [(n, t) for n, i in enumerate(ids) for t in opt["state"].get(i, {}).values()
+                       if isinstance(t, torch.Tensor) and t.dim() > 0]
+        except (KeyError, TypeError, AttributeError):
+            return False
+        return len(ids) == len(trainable) and all(tuple(t.shape) == trainable[n]
+                                                  for n, t in moments)
+
+    def rng_fits(saved, current: torch.Tensor) -> bool:
+        return isinstance(saved, torch.Tensor) and saved.dtype == current.dtype and \
+            saved.shape == current.shape
+
+    wrong = [key for key in ("model", "best_weights") if shapes(state[key]) != expected]
+    if not optimizer_fits(state["optimizer"]):
+        wrong.append("optimizer")
+    if not isinstance(state["scheduler"], dict):
+        wrong.append("scheduler")
+    if not rng_fits(state["generator"], torch.Generator().get_state()):
+        wrong.append("generator")
+    if not rng_fits(state["torch_rng"], torch.get_rng_state()):
+        wrong.append("torch_rng")
+    if not isinstance(state["bad_epochs"], int) or isinstance(state["bad_epochs"], bool):
+        wrong.append("bad_epochs")
+    if wrong:
+        raise CheckpointError(
+            f"cannot resume from '{state_path}': its {', '.join(wrong)} do not fit the "
+            f"network this run's config.json names ({model.model}, hidden_size "
+            f"{model.hidden_size}, num_layers {model.num_layers}, seq_len {model.seq_len}); "
+            "it is from another run or damaged; restore this run's own state.pt, or start a "
+            "new run")
 
 
 def _discard(out: Path, existed: bool) -> None:
@@ -316,12 +373,37 @@ def check_resume_options(out: str | Path, source: str | None, options: dict) -> 
 
 
 def _saved_config(out: Path) -> RunConfig:
-    path = out / "config.json"
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise RnnlabError(f"cannot resume '{out}': no readable config.json in it") from None
+    raw = read_run_config(out)
     return RunConfig.from_dict({k: raw[k] for k in ("data", "model", "training") if k in raw})
+
+
+def read_run_config(out: Path) -> dict:
+    """A run's config.json as a dict whose data, model and training sections are objects.
+
+    Read only as a regular file: a FIFO in its place is refused at once, never waited on.
+    """
+    path = Path(out) / "config.json"
+    try:
+        with open_regular(path) as fh:
+            raw = json.loads(fh.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise RnnlabError(f"'{out}' holds no config.json, so it is no rnnlab run; give the "
+                          "--out or --run folder of rnnlab train") from None
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise CheckpointError(f"cannot read '{path}' ({reason}); restore it from a copy, or "
+                              "start a new run with another --out") from None
+    if not isinstance(raw, dict):
+        problem = f"it holds {json.dumps(raw)[:40]}, not a JSON object"
+    else:
+        bad = [k for k in ("data", "model", "training") if not isinstance(raw.get(k), dict)]
+        problem = bad and (f"its {bad[0]!r} section is "
+                           f"{'missing' if bad[0] not in raw else json.dumps(raw[bad[0]])[:40]}"
+                           ", not an object of settings")
+    if problem:
+        raise CheckpointError(f"'{path}' is not an rnnlab run config: {problem}; restore it "
+                              "from a copy, or start a new run with another --out")
+    return raw
 
 
 def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 10
