@@ -15,6 +15,7 @@ import os
 import pickle
 import pickletools
 import stat
+import struct
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -269,7 +270,7 @@ def load_checkpoint(path: str | Path) -> dict:
             fh.seek(0)
             _refuse_unpickling(path, fh, damaged)
         except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError,
-                TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
+                TypeError, AttributeError, IndexError, UnicodeDecodeError, struct.error) as exc:
             raise CheckpointError(f"{damaged} ({_first_line(exc)}); retrain or restore it "
                                   "from a copy") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
