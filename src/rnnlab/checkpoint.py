@@ -30,8 +30,9 @@ FORMAT_VERSION = 1
 # file's own size; the slack admits a recompressed copy, never a zip bomb (1 GB from 1 MB).
 UNPACK_RATIO = 16
 UNPACK_SLACK = 16 << 20
-# Far above any network rnnlab trains (a deep stacked RNN has 8 layers, a wide one 4096
-# units), and small enough that checking a forged file's network takes a second, not hours.
+# Bounds on a saved network's size, chosen (not measured) far above anything worth training
+# on one series, and small enough that checking a forged file's network (on torch's meta
+# device, see Forecaster.load) takes at most a second or so instead of hours.
 MAX_LAYERS = 64
 MAX_HIDDEN = 65536
 
@@ -89,21 +90,27 @@ def _plain(value):
 
 
 def open_regular(path: str | Path) -> IO[bytes]:
-    """Open `path` for reading, refusing anything but a regular file.
+    """Open `path` for reading, refusing anything but a regular file in one line.
 
     A FIFO blocks the reader forever and /dev/zero never ends, so both are refused from
     their file type before a byte is read; O_NONBLOCK keeps the open itself from waiting
     on a FIFO swapped in after the check, and fstat checks the file actually opened.
     """
     path = Path(path)
-    kind = _file_kind(os.stat(path).st_mode)
-    if kind is None:
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-        fd = os.open(path, flags)
-        kind = _file_kind(os.fstat(fd).st_mode)
+    try:
+        kind = _file_kind(os.stat(path).st_mode)
         if kind is None:
-            return os.fdopen(fd, "rb")
-        os.close(fd)
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+            fd = os.open(path, flags)
+            kind = _file_kind(os.fstat(fd).st_mode)
+            if kind is None:
+                return os.fdopen(fd, "rb")
+            os.close(fd)
+    except FileNotFoundError:
+        raise  # each caller says what a missing file means
+    except OSError as exc:
+        raise CheckpointError(f"cannot read '{path}' ({exc.strerror or exc}); check that it "
+                              "is a readable file") from None
     raise CheckpointError(f"refused to read '{path}': it is {kind}, not a regular file, and "
                           "rnnlab writes only regular files; replace it with the file rnnlab "
                           "wrote, or retrain")
@@ -139,15 +146,17 @@ def pickle_globals(data: bytes) -> list[str]:
 
     Stops quietly at the first damaged opcode: what was found before it still counts.
     """
-    names, strings = [], []
+    names, pushed = [], []  # pushed: what the last two opcodes put on the stack
     try:
         for op, arg, _ in pickletools.genops(data):
             if op.name in ("GLOBAL", "INST"):
                 names.append(arg.replace(" ", "."))
-            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                names.append(f"{strings[-2]}.{strings[-1]}")
-            if isinstance(arg, str) and "UNICODE" in op.name:
-                strings.append(arg)
+            elif op.name == "STACK_GLOBAL":
+                named = len(pushed) == 2 and all(isinstance(p, str) for p in pushed)
+                names.append(".".join(pushed) if named else "a global named from the memo")
+            if op.name not in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+                text = arg if isinstance(arg, str) and "UNICODE" in op.name else None
+                pushed = [*pushed, text][-2:]
     except (ValueError, EOFError, UnicodeDecodeError):
         pass
     return names
@@ -173,9 +182,7 @@ def recorded_checksums(checkpoint: str | Path) -> dict[str, str]:
     sidecar can be checked against the very checkpoint beside it.
     """
     with open_regular(checkpoint) as fh:
-        with zipfile.ZipFile(fh) as archive:
-            check_unpacked_size(archive, checkpoint, os.fstat(fh.fileno()).st_size)
-        fh.seek(0)
+        check_archive(fh, Path(checkpoint))
         data = _archive_pickle(fh)
     strings = []
     try:

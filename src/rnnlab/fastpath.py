@@ -99,9 +99,15 @@ def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
 
     checkpoint = Path(checkpoint)
     sidecar = sidecar_path(checkpoint)
-    if not os.path.lexists(sidecar) or not checkpoint.exists():
+    if not sidecar.exists() or not checkpoint.exists():
         return None
-    with open_regular(sidecar) as fh:  # outside the try: a FIFO is refused, not skipped
+    try:
+        fh = open_regular(sidecar)  # a FIFO or device raises CheckpointError: refused
+    except OSError as exc:
+        log.info("cannot open %s (%s): loading %s with torch", sidecar.name, exc,
+                 checkpoint.name)
+        return None
+    with fh:
         try:
             files = read_npz(fh, sidecar)
             if str(files["checkpoint_sha256"]) != file_sha256(checkpoint):
