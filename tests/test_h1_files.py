@@ -204,6 +204,16 @@ def test_zip_bombs_refused_from_the_zip_directory(finished, caplog):
     one_line_error(rnnlab("forecast", "--run", str(finished)), "zip bomb")
 
 
+def test_state_zip_bomb_refused_before_unpacking(stopped):
+    contents = members(stopped / "state.pt")
+    record = max((n for n in contents if "/data/" in n), key=lambda n: len(contents[n]))
+    rewrite_zip(stopped / "state.pt", contents, bomb=(record, b"", 256 << 20))
+    result = CliRunner().invoke(cli, ["train", "--out", str(stopped), "--resume"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert f"error: cannot resume from '{stopped / 'state.pt'}'" in result.stderr
+    assert "zip members would unpack to 268,4" in result.stderr
+
+
 # --- 3. forged network sizes are refused before a network is built -----------------------
 
 

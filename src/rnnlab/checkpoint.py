@@ -3,6 +3,9 @@
 A checkpoint is a `torch.save` archive of plain tensors, numbers and strings, loaded with
 ``torch.load(..., weights_only=True)``: a file that smuggles in a Python object is refused
 before any of its code can run. It carries a format version and a SHA-256 of its weights.
+Run files are opened only when they are regular files (a FIFO or /dev/zero would never
+answer), and a zip whose directory promises far more bytes than the file holds (a zip
+bomb) is refused before anything is unpacked.
 
     rnnlab forecast --run runs/sine --horizon 10
 """

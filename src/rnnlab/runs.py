@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .checkpoint import atomic_write, open_regular, write_json
+from .checkpoint import atomic_write, check_archive, open_regular, write_json
 from .config import RunConfig
 from .errors import CheckpointError, RnnlabError
 from .experiment import backtest, load, make_forecaster
@@ -242,6 +242,7 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     try:
         # weights_only: a state file is plain tensors and numbers; anything else is refused.
         with state_file:
+            check_archive(state_file, state_path)  # a zip bomb is refused before unpacking
             state = torch.load(state_file, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable state is one clear message
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
