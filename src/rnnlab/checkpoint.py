@@ -3,6 +3,9 @@
 A checkpoint is a `torch.save` archive of plain tensors, numbers and strings, loaded with
 ``torch.load(..., weights_only=True)``: a file that smuggles in a Python object is refused
 before any of its code can run. It carries a format version and a SHA-256 of its weights.
+Run files are opened only when they are regular files (a FIFO or /dev/zero would never
+answer), and a zip whose directory promises far more bytes than the file holds (a zip
+bomb) is refused before anything is unpacked.
 
     rnnlab forecast --run runs/sine --horizon 10
 """
@@ -14,7 +17,9 @@ import hashlib
 import json
 import os
 import pickle
-import re
+import pickletools
+import stat
+import struct
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -25,6 +30,15 @@ from .errors import CheckpointError, RnnlabError
 
 FORMAT = "rnnlab-checkpoint"
 FORMAT_VERSION = 1
+# rnnlab stores zip members uncompressed, so their unpacked sizes add up to about the
+# file's own size; the slack admits a recompressed copy, never a zip bomb (1 GB from 1 MB).
+UNPACK_RATIO = 16
+UNPACK_SLACK = 16 << 20
+# Bounds on a saved network's size, chosen (not measured) far above anything worth training
+# on one series, and small enough that checking a forged file's network (on torch's meta
+# device, see Forecaster.load) takes at most a second or so instead of hours.
+MAX_LAYERS = 64
+MAX_HIDDEN = 65536
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -120,6 +134,134 @@ def json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+def open_regular(path: str | Path) -> IO[bytes]:
+    """Open `path` for reading, refusing anything but a regular file in one line.
+
+    A FIFO blocks the reader forever and /dev/zero never ends, so both are refused from
+    their file type before a byte is read; O_NONBLOCK keeps the open itself from waiting
+    on a FIFO swapped in after the check, and fstat checks the file actually opened.
+    """
+    path = Path(path)
+    try:
+        kind = _file_kind(os.stat(path).st_mode)
+        if kind is None:
+            flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+            fd = os.open(path, flags)
+            kind = _file_kind(os.fstat(fd).st_mode)
+            if kind is None:
+                return os.fdopen(fd, "rb")
+            os.close(fd)
+    except FileNotFoundError:
+        raise  # each caller says what a missing file means
+    except OSError as exc:
+        raise CheckpointError(f"cannot read '{path}' ({exc.strerror or exc}); check that it "
+                              "is a readable file") from None
+    raise CheckpointError(f"refused to read '{path}': it is {kind}, not a regular file, and "
+                          "rnnlab writes only regular files; replace it with the file rnnlab "
+                          "wrote, or retrain")
+
+
+def _file_kind(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket",
+             stat.S_ISDIR: "a folder"}
+    return next((name for test, name in kinds.items() if test(mode)), "a special file")
+
+
+def check_unpacked_size(archive: zipfile.ZipFile, path: str | Path, file_bytes: int) -> None:
+    """Refuse a zip whose members would unpack to far more than the file's size.
+
+    The sizes come from the zip directory, which bounds what both zipfile and torch read,
+    so a zip bomb is refused before anything is decompressed.
+    """
+    unpacked = sum(info.file_size for info in archive.infolist())
+    limit = UNPACK_RATIO * file_bytes + UNPACK_SLACK
+    if unpacked > limit:
+        raise CheckpointError(
+            f"refused to read '{path}': its {len(archive.infolist())} zip members would "
+            f"unpack to {unpacked:,} bytes from a {file_bytes:,}-byte file (at most "
+            f"{limit:,}), which no rnnlab file does; it is a zip bomb or damaged; retrain or "
+            "restore it from a copy")
+
+
+def pickle_globals(data: bytes) -> list[str]:
+    """The module.name of every global a pickle refers to, read without running it.
+
+    Stops quietly at the first damaged opcode: what was found before it still counts.
+    """
+    names, pushed = [], []  # pushed: what the last two opcodes put on the stack
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("GLOBAL", "INST"):
+                names.append(arg.replace(" ", "."))
+            elif op.name == "STACK_GLOBAL":
+                named = len(pushed) == 2 and all(isinstance(p, str) for p in pushed)
+                names.append(".".join(pushed) if named else "a global named from the memo")
+            if op.name not in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+                text = arg if isinstance(arg, str) and "UNICODE" in op.name else None
+                pushed = [*pushed, text][-2:]
+    except (ValueError, EOFError, UnicodeDecodeError):
+        pass
+    return names
+
+
+def _is_torch_global(name: str) -> bool:
+    """The globals torch.save itself writes for plain tensors (rebuild helpers, storages)."""
+    return name == "collections.OrderedDict" or name.startswith("torch._utils._rebuild") or \
+        (name.startswith("torch.") and name.endswith("Storage"))
+
+
+def _archive_pickle(fh: IO[bytes]) -> bytes:
+    """The bytes of data.pkl, the pickled index of a torch zip archive."""
+    with zipfile.ZipFile(fh) as archive:
+        names = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+        return archive.read(names[0]) if len(names) == 1 else b""
+
+
+def recorded_checksums(checkpoint: str | Path) -> dict[str, str]:
+    """The checksum and meta_checksum strings that a checkpoint records, without torch.
+
+    Found in the opcodes of its pickled index (nothing is unpickled), so the numpy
+    sidecar can be checked against the very checkpoint beside it.
+    """
+    with open_regular(checkpoint) as fh:
+        check_archive(fh, Path(checkpoint))
+        data = _archive_pickle(fh)
+    strings = []
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                strings.append(arg)
+    except (ValueError, EOFError, UnicodeDecodeError):
+        return {}
+    found = {}
+    for key in ("checksum", "meta_checksum"):
+        values = [strings[i + 1] for i in range(len(strings) - 1) if strings[i] == key]
+        if len(values) == 1:  # two would be a forged index: trust neither
+            found[key] = values[0]
+    return found
+
+
+def check_model_params(params, n_tail: int, path: str | Path) -> None:
+    """Refuse network sizes that no saved model has, before a network is built from them.
+
+    A forged file asking for 10**6 layers would take hours to build. `seq_len` cannot
+    exceed the stored tail, which always holds at least one window.
+    """
+    if not isinstance(params, dict):
+        raise CheckpointError(f"checkpoint '{path}' has no model parameters; retrain it")
+    limits = {"num_layers": MAX_LAYERS, "hidden_size": MAX_HIDDEN, "seq_len": n_tail}
+    for name, most in limits.items():
+        value = params.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+            raise CheckpointError(
+                f"checkpoint '{path}' names {name}={value!r}, outside 1..{most}"
+                f"{' (the length of its stored series)' if name == 'seq_len' else ''}, which "
+                "no saved model has; it was edited or damaged; retrain it")
+
+
 def weights_checksum(state_dict: dict) -> str:
     """SHA-256 over every tensor's name, dtype, shape and bytes, in name order."""
     digest = hashlib.sha256()
@@ -165,34 +307,24 @@ def load_checkpoint(path: str | Path) -> dict:
 
     Returns a dict with keys model, meta (a dict), state_dict, tensors, format_version.
     """
-    import torch
-
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"checkpoint '{path}' not found; train a model first "
                               "(rnnlab train --out RUN_DIR)")
-    damaged = (f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a "
-               "checkpoint")
-    if not zipfile.is_zipfile(path):
-        # rnnlab writes torch's zip format only; other files are never unpickled at all.
-        raise CheckpointError(f"{damaged} (not a torch zip archive); retrain or restore it "
-                              "from a copy")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-        if found is None:
-            raise CheckpointError(f"{damaged} (its pickled index is damaged); retrain or "
-                                  "restore it from a copy") from None
-        raise CheckpointError(
-            f"refused to load '{path}': it holds a Python object ({found.group(1)}) whose "
-            "loading could run code, which rnnlab checkpoints never do; only load files you "
-            "trust, and retrain to get a clean one"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError,
-            TypeError, AttributeError, IndexError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{damaged} ({_first_line(exc)}); retrain or restore it from a "
-                              "copy") from None
+    damaged = _damaged(path)
+    with open_regular(path) as fh:
+        check_archive(fh, path)
+        import torch  # only now: refusing a forged file needs no torch, and takes no memory
+
+        try:
+            payload = torch.load(fh, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            fh.seek(0)
+            _refuse_unpickling(path, fh, damaged)
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError, OSError,
+                TypeError, AttributeError, IndexError, UnicodeDecodeError, struct.error) as exc:
+            raise CheckpointError(f"{damaged} ({_first_line(exc)}); retrain or restore it "
+                                  "from a copy") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not an rnnlab checkpoint (no {FORMAT!r} marker)")
     version = payload.get("format_version")
@@ -223,6 +355,56 @@ def load_checkpoint(path: str | Path) -> dict:
             from None
     return {"model": payload.get("model"), "meta": meta, "state_dict": state,
             "tensors": payload.get("tensors", {}), "format_version": version}
+
+
+def _damaged(path: Path) -> str:
+    return f"cannot read checkpoint '{path}': the file is truncated, corrupt or not a checkpoint"
+
+
+def check_archive(fh: IO[bytes], path: Path) -> None:
+    """Refuse a file that is not a zip archive, or whose members would unpack to far more
+    than its size; leaves `fh` at its start. Needs no torch."""
+    try:
+        if not zipfile.is_zipfile(fh):
+            # rnnlab writes torch's zip format only; other files are never unpickled at all.
+            raise CheckpointError(f"{_damaged(path)} (not a torch zip archive); retrain or "
+                                  "restore it from a copy")
+        with zipfile.ZipFile(fh) as archive:
+            check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"{_damaged(path)} ({_first_line(exc)}); retrain or restore it "
+                              "from a copy") from None
+    fh.seek(0)
+
+
+def check_checkpoint_file(path: str | Path) -> None:
+    """The checks of `load_checkpoint` that need no torch: a regular file, a sane zip."""
+    path = Path(path)
+    if not path.exists():
+        return  # load_checkpoint says what to do
+    with open_regular(path) as fh:
+        check_archive(fh, path)
+
+
+def _refuse_unpickling(path: Path, fh: IO[bytes], damaged: str) -> None:
+    """Say why torch's safe unpickler refused `path`: a pickled object, or a damaged index.
+
+    Told apart from the pickle's own opcodes, not from torch's wording, which changes
+    between releases (torch 2.13 says "whose module posix is blocked" for os.system).
+    """
+    try:
+        foreign = [name for name in pickle_globals(_archive_pickle(fh))
+                   if not _is_torch_global(name)]
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        foreign = []
+    if not foreign:
+        raise CheckpointError(f"{damaged} (its pickled index is damaged); retrain or "
+                              "restore it from a copy") from None
+    raise CheckpointError(
+        f"refused to load '{path}': it holds a pickled Python object ({foreign[0]}) whose "
+        "loading could run code, which rnnlab checkpoints never do; the file is unsafe: "
+        "only load files you trust, and retrain to get a clean one"
+    ) from None
 
 
 def _first_line(exc: Exception) -> str:

@@ -18,6 +18,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .checkpoint import open_regular
 from .errors import ConfigError
 
 # The model registry's names (rnnlab.models.MODELS registers one class under each). They
@@ -186,22 +187,43 @@ def from_flat(values: dict) -> RunConfig:
     return RunConfig.from_dict(sections)
 
 
-def load_run_config(folder: str | Path) -> RunConfig:
-    """The resolved config that `rnnlab train` saved in a run directory's config.json."""
+def read_run_file(folder: str | Path) -> dict:
+    """A run's config.json as a dict whose data, model and training sections are objects.
+
+    Read only as a regular file: a FIFO in its place is refused at once, never waited on.
+    """
     path = Path(folder) / "config.json"
     try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise ConfigError(f"no readable config.json in '{folder}'; is it a run directory "
-                          "written by rnnlab train?") from None
+        with open_regular(path) as fh:
+            raw = json.loads(fh.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"'{folder}' holds no config.json, so it is no rnnlab run; give the "
+                          "--out or --run folder of rnnlab train") from None
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ConfigError(f"cannot read '{path}' ({reason}); restore it from a copy, or "
+                          "start a new run with another --out") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"'{path}' holds {type(raw).__name__}, not a run config; it was "
-                          "edited or damaged: train the run again")
+        problem = f"it holds {json.dumps(raw)[:40]}, not a JSON object"
+    else:
+        bad = [k for k in SECTIONS if not isinstance(raw.get(k), dict)]
+        problem = bad and (f"its {bad[0]!r} section is "
+                           f"{'missing' if bad[0] not in raw else json.dumps(raw[bad[0]])[:40]}"
+                           ", not an object of settings")
+    if problem:
+        raise ConfigError(f"'{path}' is not an rnnlab run config: {problem}; it was edited "
+                          "or damaged: train the run again")
+    return raw
+
+
+def load_run_config(folder: str | Path) -> RunConfig:
+    """The resolved config that `rnnlab train` saved in a run directory's config.json."""
+    raw = read_run_file(folder)
     try:
-        return RunConfig.from_dict({k: raw[k] for k in SECTIONS if k in raw})
+        return RunConfig.from_dict({k: raw[k] for k in SECTIONS})
     except ConfigError as exc:
-        raise ConfigError(f"'{path}' is not a valid run config ({exc}); it was edited or "
-                          "damaged: train the run again") from None
+        raise ConfigError(f"'{Path(folder) / 'config.json'}' is not a valid run config ({exc});"
+                          " it was edited or damaged: train the run again") from None
 
 
 def build(section_cls: type, values: dict):

@@ -3,11 +3,15 @@
 `import torch` alone takes seconds, longer than a forecast of a small network. So when
 `Forecaster.save` writes ``model.pt`` for an rnn, lstm, gru or linear model, it also writes
 ``model.npz`` beside it: the same weights as plain arrays, the metadata as JSON text, the
-SHA-256 of the ``model.pt`` file and the weights' checksum. `load_fast` uses that sidecar
-only when it is read with ``allow_pickle=False`` (no Python objects, ever), names
-the exact ``model.pt`` next to it and its arrays hash to the checkpoint's checksum;
-otherwise it loads ``model.pt`` through torch as before. ``model.pt`` stays the canonical
-checkpoint.
+series' tail, the SHA-256 of the ``model.pt`` file and the weights' checksum.
+`load_fast` uses that sidecar only when it is read with ``allow_pickle=False`` (no
+Python objects, ever) and every member's npy header fits its size in the zip directory
+(no allocation beyond the file), it names the exact ``model.pt`` next to it, its weights
+hash to the checksum that ``model.pt`` records, its metadata and tail hash to the
+metadata checksum that ``model.pt`` records (both read from the checkpoint's pickle
+opcodes, never unpickled), and its weight shapes fit its parameters. Otherwise it says why
+in a note and loads ``model.pt`` through torch as before, which refuses a bad file in one
+line. ``model.pt`` stays the canonical checkpoint.
 
     rnnlab forecast --run runs/sine --horizon 10
 """
@@ -17,20 +21,34 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from numpy.lib import format as npy
 
 from .base import WindowForecaster, tail_from_meta
-from .checkpoint import atomic_write, json_default
+from .checkpoint import (
+    atomic_write,
+    check_model_params,
+    check_unpacked_size,
+    json_default,
+    open_regular,
+    recorded_checksums,
+)
+from .errors import CheckpointError
 from .windows import Scaler
 
 log = logging.getLogger("rnnlab")
 
 # Networks whose forward pass is written out below; other models load through torch.
 FAST_MODELS = ("rnn", "lstm", "gru", "linear")
+# Gate blocks per recurrent layer, stacked in torch's order (LSTM i, f, g, o; GRU r, z, n):
+# the weight shapes a sidecar must have.
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 WEIGHT_PREFIX = "weights/"
 
 
@@ -41,24 +59,24 @@ def sidecar_path(checkpoint: str | Path) -> Path:
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
 def arrays_checksum(arrays: dict[str, np.ndarray]) -> str:
-    """`rnnlab.checkpoint.weights_checksum` computed on float32 numpy arrays.
+    """`rnnlab.checkpoint.weights_checksum` computed on float32 (or float64) numpy arrays.
 
     The dtype is hashed under torch's name so both functions give the same digest.
     """
     digest = hashlib.sha256()
     for name in sorted(arrays):
         array = np.ascontiguousarray(arrays[name])
-        if array.dtype != np.float32:
+        if array.dtype not in (np.float32, np.float64):
             raise ValueError(f"weight {name} is {array.dtype}, not float32")
         digest.update(name.encode())
-        digest.update(b"torch.float32")
+        digest.update(f"torch.{array.dtype}".encode())
         digest.update(str(tuple(array.shape)).encode())
         digest.update(array.tobytes() if array.size else b"")
     return digest.hexdigest()
@@ -80,30 +98,110 @@ def write_sidecar(checkpoint: str | Path, weights: dict[str, np.ndarray], meta: 
 
 def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
     """The numpy forecaster for `checkpoint`, or None when its sidecar is absent, stale,
-    damaged or for a model without a numpy forward pass (then load with torch)."""
+    damaged or for a model without a numpy forward pass (then load with torch).
+
+    A sidecar or checkpoint that is not a regular file (a FIFO, a device) is refused.
+    """
     checkpoint = Path(checkpoint)
     sidecar = sidecar_path(checkpoint)
-    if not sidecar.is_file() or not checkpoint.is_file():
+    if not sidecar.exists() or not checkpoint.exists():
         return None
     try:
-        with np.load(sidecar, allow_pickle=False) as npz:
-            files = {name: npz[name] for name in npz.files}
-        if str(files["checkpoint_sha256"]) != file_sha256(checkpoint):
-            log.info("%s is older than %s: loading the checkpoint with torch", sidecar.name,
-                     checkpoint.name)
-            return None
-        weights = {name[len(WEIGHT_PREFIX):]: array for name, array in files.items()
-                   if name.startswith(WEIGHT_PREFIX)}
-        if arrays_checksum(weights) != str(files["checksum"]):
-            raise ValueError("weights do not match their checksum")
-        meta = json.loads(str(files["meta"]))
-        if meta["params"]["model"] not in FAST_MODELS:
-            return None
-        return NumpyForecaster(meta, weights, tail_from_meta(meta, files["tail"]))
-    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile) as exc:
-        log.info("cannot use %s (%s): loading %s with torch", sidecar.name, exc,
+        fh = open_regular(sidecar)  # a FIFO or device raises CheckpointError: refused
+    except OSError as exc:
+        log.info("cannot open %s (%s): loading %s with torch", sidecar.name, exc,
                  checkpoint.name)
         return None
+    with fh:
+        try:
+            files = read_npz(fh, sidecar)
+            if str(files["checkpoint_sha256"]) != file_sha256(checkpoint):
+                log.info("%s is older than %s: loading the checkpoint with torch",
+                         sidecar.name, checkpoint.name)
+                return None
+            weights = {name[len(WEIGHT_PREFIX):]: array for name, array in files.items()
+                       if name.startswith(WEIGHT_PREFIX)}
+            meta_text, tail = str(files["meta"]), files["tail"]
+            check_binding(checkpoint, weights, meta_text, tail)
+            meta = json.loads(meta_text)
+            if meta["params"]["model"] not in FAST_MODELS:
+                return None
+            check_model_params(meta["params"], len(tail), checkpoint)
+            check_shapes(meta["params"], weights)
+            return NumpyForecaster(meta, weights, tail_from_meta(meta, tail))
+        except (OSError, KeyError, TypeError, ValueError, AttributeError,
+                zipfile.BadZipFile) as exc:
+            log.info("cannot use %s (%s): loading %s with torch", sidecar.name, exc,
+                     checkpoint.name)
+            return None
+
+
+def read_npz(fh, path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an npz file, refusing any member whose header claims more than it holds.
+
+    `np.load` would allocate whatever shape a header names (10**12 elements, a
+    MemoryError) before finding the data missing; here the zip directory's sizes bound
+    the archive and each npy header must match its member's size exactly.
+    """
+    arrays = {}
+    with zipfile.ZipFile(fh) as archive:
+        try:
+            check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
+        except CheckpointError as exc:
+            raise ValueError(str(exc)) from None
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = npy.read_magic(member)
+                read_header = npy.read_array_header_1_0 if version == (1, 0) else \
+                    npy.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+                data_bytes = info.file_size - member.tell()
+            if dtype.hasobject or math.prod(shape) * dtype.itemsize != data_bytes:
+                raise ValueError(f"member {info.filename} claims shape {shape} of {dtype}, "
+                                 f"which does not fit its {data_bytes} bytes")
+            with archive.open(info) as member:
+                arrays[info.filename.removesuffix(".npy")] = npy.read_array(
+                    member, allow_pickle=False)
+    return arrays
+
+
+def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: str,
+                  tail: np.ndarray) -> None:
+    """Raise ValueError unless the sidecar holds exactly what `checkpoint` records.
+
+    Its weights must hash to the checkpoint's checksum and its metadata and tail to the
+    checkpoint's meta_checksum (the formula of `rnnlab.checkpoint._meta_checksum`), so
+    another run's sidecar, or an edited tail, is never used even with its SHA-256 rewritten.
+    """
+    recorded = recorded_checksums(checkpoint)
+    if "checksum" not in recorded or "meta_checksum" not in recorded:
+        raise ValueError(f"{checkpoint.name} records no checksums to check the sidecar against")
+    if arrays_checksum(weights) != recorded["checksum"]:
+        raise ValueError(f"its weights are not those of {checkpoint.name}")
+    tail_sum = arrays_checksum({"tail": np.asarray(tail)})
+    if hashlib.sha256(meta_text.encode() + tail_sum.encode()).hexdigest() != \
+            recorded["meta_checksum"]:
+        raise ValueError(f"its metadata or series tail are not those of {checkpoint.name}")
+
+
+def check_shapes(params: dict, weights: dict[str, np.ndarray]) -> None:
+    """Raise ValueError unless `weights` are exactly the tensors the parameters describe."""
+    model, hidden = params["model"], params["hidden_size"]
+    expected = {}
+    if model != "linear":
+        rows = GATES[model] * hidden
+        for layer in range(params["num_layers"]):
+            expected.update({f"rnn.weight_ih_l{layer}": (rows, 1 if layer == 0 else hidden),
+                             f"rnn.weight_hh_l{layer}": (rows, hidden),
+                             f"rnn.bias_ih_l{layer}": (rows,), f"rnn.bias_hh_l{layer}": (rows,)})
+        expected.update({"head.weight": (1, hidden), "head.bias": (1,)})
+    if model == "linear" or params["linear_skip"]:
+        expected.update({"skip.weight": (1, params["seq_len"]), "skip.bias": (1,)})
+    got = {name: tuple(w.shape) for name, w in weights.items()}
+    if got != expected:
+        wrong = sorted(set(got.items()) ^ set(expected.items()))[0][0]
+        raise ValueError(f"weight {wrong} has shape {got.get(wrong)}, the parameters need "
+                         f"{expected.get(wrong)}")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .base import WindowForecaster, check_series, tail_from_meta
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
@@ -38,6 +38,26 @@ def check_fit_size(name: str, n: int, n_val: int, seq_len: int) -> None:
             f"{MIN_TRAIN_WINDOWS} training and {MIN_VAL_WINDOWS} validation windows; "
             "use a shorter seq_len or a longer series"
         )
+
+
+def check_weight_shapes(config: ModelConfig, state_dict: dict) -> None:
+    """Raise ValueError unless the network `config` describes has the stored weights' shapes.
+
+    Built on torch's meta device, which allocates nothing: a forged hidden_size is refused
+    here instead of filling the memory with a network it cannot load into.
+    """
+    import torch
+
+    from .models import build_model
+
+    with torch.device("meta"):
+        net = build_model(config)
+    expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
+    got = {name: tuple(t.shape) for name, t in state_dict.items()}
+    if got != expected:
+        wrong = sorted(set(got.items()) ^ set(expected.items()))[0][0]
+        raise ValueError(f"stored weight {wrong} has shape {got.get(wrong)}, the parameters "
+                         f"need {expected.get(wrong)}")
 
 
 def _parameters() -> dict[str, inspect.Parameter]:
@@ -196,7 +216,9 @@ class Forecaster(WindowForecaster):
         meta = ckpt["meta"]
         try:
             params = dict(meta["params"])
+            check_model_params(params, len(ckpt["tensors"]["tail"]), path)
             forecaster = cls(**params, progress=False)
+            check_weight_shapes(forecaster.model_config(), ckpt["state_dict"])
             net = build_model(forecaster.model_config())
             if ckpt["model"] != params["model"]:
                 raise ValueError(f"model {ckpt['model']!r} vs parameters {params['model']!r}")

@@ -27,8 +27,14 @@ import pandas as pd
 
 from . import __version__
 from .backtest import backtest
-from .checkpoint import atomic_write, write_json
-from .config import RunConfig, coerce, load_run_config
+from .checkpoint import (
+    atomic_write,
+    check_archive,
+    check_checkpoint_file,
+    open_regular,
+    write_json,
+)
+from .config import ModelConfig, RunConfig, coerce, load_run_config, read_run_file
 from .data import load_data
 from .diagnostics import inspect
 from .errors import CheckpointError, RnnlabError
@@ -123,7 +129,8 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None =
 
 def _status(metrics_path: Path) -> str | None:
     try:
-        return json.loads(metrics_path.read_text()).get("status")
+        with open_regular(metrics_path) as fh:  # a FIFO is refused, never waited on
+            return json.loads(fh.read()).get("status")
     except (OSError, ValueError, AttributeError):
         return None
 
@@ -272,7 +279,7 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     from .train import History  # with torch
 
     state_path = out / STATE_FILE
-    recorded = json.loads((out / "config.json").read_text()).get("data_sha256")
+    recorded = read_run_file(out).get("data_sha256")
     if recorded is not None and recorded != fingerprint:
         raise RnnlabError(
             f"cannot resume '{out}': its data changed since the run started (the series' "
@@ -281,9 +288,12 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     if not state_path.exists():
         log.info("'%s' stopped before its first epoch ended: training starts again", out)
         return None
+    state_file = open_regular(state_path)  # a FIFO or device is refused before any read
     try:
         # weights_only: a state file is plain tensors and numbers; anything else is refused.
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        with state_file:
+            check_archive(state_file, state_path)  # a zip bomb is refused before unpacking
+            state = torch.load(state_file, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unreadable state is one clear message
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise CheckpointError(f"cannot resume from '{state_path}': the file is damaged or not "
@@ -298,7 +308,60 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     if missing:
         raise CheckpointError(f"cannot resume from '{state_path}': it lacks a valid "
                               f"{', '.join(sorted(missing))}; start a new run")
+    _check_state_fits(state, _saved_config(out).model, state_path)
     return state
+
+
+def _check_state_fits(state: dict, model: ModelConfig, state_path: Path) -> None:
+    """Refuse a state.pt of another network before training starts, not mid-way with
+    torch's "Error(s) in loading state_dict"; the network is built on the meta device."""
+    import torch  # heavy: kept off the forecast and --help paths
+
+    from .models import build_model  # with torch
+
+    with torch.device("meta"):
+        net = build_model(model)
+    expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
+    trainable = [tuple(p.shape) for p in net.parameters() if p.requires_grad]
+
+    def shapes(weights) -> dict | None:
+        if not isinstance(weights, dict) or \
+                not all(isinstance(t, torch.Tensor) for t in weights.values()):
+            return None
+        return {name: tuple(t.shape) for name, t in weights.items()}
+
+    def optimizer_fits(opt) -> bool:
+        try:
+            ids = [i for group in opt["param_groups"] for i in group["params"]]
+            moments = [(n, t) for n, i in enumerate(ids) for t in opt["state"].get(i, {}).values()
+                       if isinstance(t, torch.Tensor) and t.dim() > 0]
+        except (KeyError, TypeError, AttributeError):
+            return False
+        return len(ids) == len(trainable) and all(tuple(t.shape) == trainable[n]
+                                                  for n, t in moments)
+
+    def rng_fits(saved, current: torch.Tensor) -> bool:
+        return isinstance(saved, torch.Tensor) and saved.dtype == current.dtype and \
+            saved.shape == current.shape
+
+    wrong = [key for key in ("model", "best_weights") if shapes(state[key]) != expected]
+    if not optimizer_fits(state["optimizer"]):
+        wrong.append("optimizer")
+    if not isinstance(state["scheduler"], dict):
+        wrong.append("scheduler")
+    if not rng_fits(state["generator"], torch.Generator().get_state()):
+        wrong.append("generator")
+    if not rng_fits(state["torch_rng"], torch.get_rng_state()):
+        wrong.append("torch_rng")
+    if not isinstance(state["bad_epochs"], int) or isinstance(state["bad_epochs"], bool):
+        wrong.append("bad_epochs")
+    if wrong:
+        raise CheckpointError(
+            f"cannot resume from '{state_path}': its {', '.join(wrong)} do not fit the "
+            f"network this run's config.json names ({model.model}, hidden_size "
+            f"{model.hidden_size}, num_layers {model.num_layers}, seq_len {model.seq_len}); "
+            "it is from another run or damaged; restore this run's own state.pt, or start a "
+            "new run")
 
 
 def _discard(out: Path) -> None:
@@ -419,4 +482,7 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
 def load_for_forecast(checkpoint: str | Path):
     """A fitted forecaster for `checkpoint`: the numpy one when it can, else `Forecaster`."""
     fast = load_fast(checkpoint)
-    return fast if fast is not None else Forecaster.load(checkpoint)
+    if fast is not None:
+        return fast
+    check_checkpoint_file(checkpoint)  # a forged file is refused before torch is imported
+    return Forecaster.load(checkpoint)
