@@ -170,6 +170,8 @@ def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None
     >>> table[["dataset", "model", "seed", "rmse", "naive_rmse"]]  # doctest: +SKIP
     """
     datasets, models = _names(data), _names(models)
+    _refuse_repeats("dataset", datasets)
+    _refuse_repeats("model", models)
     base = base_config(overrides)
     _check_models(models)
     _check_sources(base, datasets)
@@ -229,7 +231,14 @@ def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
     >>> sweep("sine", "lstm", {"seq_len": [10, 30, 100]}, epochs=2)  # doctest: +SKIP
     """
     datasets = _names(data)
+    _refuse_repeats("dataset", datasets)
     grid = sweep_grid(params or {})
+    if "seed" in grid:
+        raise ConfigError("seed cannot be swept: every grid point already trains `seeds` "
+                          "seeds from the base seed (seed, seed+1, ...); pass --seeds N "
+                          "--seed FIRST (seeds=N, seed=FIRST) instead of --param seed=...")
+    for name, values in grid.items():
+        _refuse_repeats(f"{name} value", values)
     base = base_config({**overrides, "model": model})
     _check_models(grid.get("model", [model]))
     _check_sources(base, datasets)
@@ -312,6 +321,7 @@ def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.Data
 
     for task in tasks:
         check_settings(RunConfig.from_dict(task.config))
+    _refuse_same_runs(tasks)
     if out is not None:
         _prepare_lab_dir(Path(out), settings, command)
     folder = Path(out) / "runs" if out is not None else None
@@ -324,6 +334,28 @@ def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.Data
 
         write_lab_outputs(Path(out), settings, records, results, summarize(results, by), by)
     return results
+
+
+def _refuse_repeats(what: str, values: list) -> None:
+    """A value given twice would train the same runs twice and count them as two."""
+    seen = []
+    for value in values:
+        if value in seen:
+            listed = ", ".join(str(v) for v in values)
+            raise ConfigError(f"{what} {value!r} is listed twice ({listed}); list each once")
+        seen.append(value)
+
+
+def _refuse_same_runs(tasks) -> None:
+    """Refuse two cells that differ only in settings that do not change a run (device)."""
+    first = {}
+    for task in tasks:
+        for rid in task.run_ids():
+            if rid in first and first[rid] != task.labels:
+                raise ConfigError(f"{first[rid]} and {task.labels} are the same runs ({rid}): "
+                                  "they differ only in settings that do not change a run; "
+                                  "keep one")
+            first.setdefault(rid, task.labels)
 
 
 def _prepare_lab_dir(out, settings: dict, command: str) -> None:
