@@ -124,7 +124,7 @@ def test_changed_data_is_trained_again(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="rnnlab"):
         second = compare(str(csv), models="rnn", seeds=1, out=out, jobs=1, **TINY)
     assert "already finished" not in caplog.text
-    assert "1 finished run(s)" in caplog.text and "data that changed" in caplog.text
+    assert "1 finished run(s)" in caplog.text and "other data than there is now" in caplog.text
     assert second["naive_rmse"][0] == pytest.approx(10 * first["naive_rmse"][0])
     assert second["rmse"][0] != first["rmse"][0]
     assert second["data_sha256"][0] != first["data_sha256"][0]

@@ -153,8 +153,8 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
     folder = Path(folder) if folder is not None else None
     records, stale = _finished_records(tasks, folder)
     if stale:
-        log.info("%d finished run(s) in %s were trained on data that changed since: "
-                 "training them again", stale, folder)
+        log.info("%d finished run(s) in %s were trained on other data than there is now "
+                 "(its SHA-256 differs): training them again", stale, folder)
     groups = _owned_groups(tasks)
     wanted = {rid for _, owned in groups for rid in owned}
     skipped = len(wanted & set(records))
@@ -305,12 +305,12 @@ def _owned_groups(tasks: list[Task]) -> list[tuple[Task, list[str]]]:
     A run asked for by several tasks belongs to the first group that asks, so it always
     trains beside the same seeds; a group that keeps nothing is dropped.
     """
-    groups, owner = [], set()
+    groups, claimed = [], set()
     for task in tasks:
         for seeds in seed_groups(task.seeds):
             group = Task(task.config, seeds, task.labels)
-            owned = [rid for rid in group.run_ids() if rid not in owner]
-            owner.update(owned)
+            owned = [rid for rid in group.run_ids() if rid not in claimed]
+            claimed.update(owned)
             if owned:
                 groups.append((group, owned))
     return groups
