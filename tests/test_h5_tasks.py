@@ -69,26 +69,32 @@ def _start_compare(out: Path, *extra: str) -> tuple[subprocess.Popen, dict[int, 
     return proc, _children(proc.pid)
 
 
-def _wait_gone(processes: dict[int, str], seconds: float) -> list[int]:
+def _assert_all_gone(processes: dict[int, str], seconds: float = 10) -> None:
+    """Within `seconds`, none of `processes` is alive; survivors are killed, then fail."""
     deadline = time.time() + seconds
-    while time.time() < deadline:
-        left = [pid for pid, started in processes.items() if _alive(pid, started)]
-        if not left:
-            return []
+    left = list(processes)
+    while left and time.time() < deadline:
         time.sleep(0.1)
-    return left
+        left = [pid for pid, started in processes.items() if _alive(pid, started)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the stopped compare still alive: {left}"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-def test_workers_die_with_a_compare_killed_by_sigkill(tmp_path):
-    proc, children = _start_compare(tmp_path / "k", "--models", "rnn,gru")
-    time.sleep(1.0)  # mid-run: the workers are importing torch or training
+@pytest.mark.parametrize("moment", ["starting", "after the first run"])
+def test_workers_die_with_a_compare_killed_by_sigkill(tmp_path, moment):
+    out = tmp_path / "k"
+    proc, children = _start_compare(out, "--models", "rnn,gru,lstm")
+    if moment == "starting":
+        time.sleep(1.0)  # the workers are importing torch
+    else:  # one worker trains on or waits for work; an orphan would wait forever
+        deadline = time.time() + 120
+        while time.time() < deadline and not list((out / "runs").glob("*.json")):
+            time.sleep(0.05)
     proc.kill()
     proc.wait(timeout=10)
-    left = _wait_gone(children, 10)
-    for pid in left:  # leave nothing behind, then fail
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"processes of the killed compare still alive: {left}"
+    _assert_all_gone(children)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
@@ -107,7 +113,7 @@ def test_sigterm_stops_compare_gracefully(tmp_path):
     assert re.fullmatch(rf"stopped after \d of \d runs; the finished ones are saved in "
                         rf"{re.escape(str(out / 'runs'))}: run the same command again to "
                         "continue", last), stderr
-    assert not _wait_gone(children, 10)
+    _assert_all_gone(children)
     assert not (out / "results.csv").exists()
 
 
