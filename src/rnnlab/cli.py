@@ -65,8 +65,8 @@ class Group(click.Group):
         except RnnlabError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+        except KeyboardInterrupt as exc:  # compare and sweep say what they saved
+            click.echo(str(exc) or "interrupted", err=True)
             sys.exit(130)
         except BrokenPipeError:
             # The reader went away (rnnlab ... | head): stop quietly, as other tools do.

@@ -141,6 +141,8 @@ def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None
     [['rnn', 0], ['rnn', 1], ['gru', 0], ['gru', 1]]
     """
     datasets, models = _names(data), _model_names(models)
+    _refuse_repeats("dataset", datasets)
+    _refuse_repeats("model", models)
     base = from_flat(overrides)
     _check_sources(base, datasets)
     tasks = compare_tasks(datasets, models, seeds, base)
@@ -195,7 +197,14 @@ def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
     [10, 20]
     """
     datasets = _names(data)
+    _refuse_repeats("dataset", datasets)
     grid = sweep_grid(params or {})
+    if "seed" in grid:
+        raise ConfigError("seed cannot be swept: every grid point already trains `seeds` "
+                          "seeds from the base seed (seed, seed+1, ...); pass --seeds N "
+                          "--seed FIRST (seeds=N, seed=FIRST) instead of --param seed=...")
+    for name, values in grid.items():
+        _refuse_repeats(f"{name} value", values)
     base = from_flat({**overrides, "model": model})
     _check_sources(base, datasets)
     tasks = sweep_tasks(datasets, model, grid, seeds, overrides)
@@ -238,6 +247,7 @@ def _check_sources(base, datasets) -> None:
 def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.DataFrame:
     for task in tasks:
         RunConfig.from_dict(task.config).check()
+    _refuse_same_runs(tasks)
     if out is not None:
         check_out(Path(out))
     with locked(Path(out)) if out is not None else contextlib.nullcontext():
@@ -252,6 +262,28 @@ def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.Data
         if out is not None:
             write_lab_outputs(Path(out), settings, records, results, summary, by)
     return results
+
+
+def _refuse_repeats(what: str, values: list) -> None:
+    """A value given twice would train the same runs twice and count them as two."""
+    seen = []
+    for value in values:
+        if value in seen:
+            listed = ", ".join(str(v) for v in values)
+            raise ConfigError(f"{what} {value!r} is listed twice ({listed}); list each once")
+        seen.append(value)
+
+
+def _refuse_same_runs(tasks) -> None:
+    """Refuse two cells that differ only in settings that do not change a run (device)."""
+    first = {}
+    for task in tasks:
+        for rid in task.run_ids():
+            if rid in first and first[rid] != task.labels:
+                raise ConfigError(f"{first[rid]} and {task.labels} are the same runs ({rid}): "
+                                  "they differ only in settings that do not change a run; "
+                                  "keep one")
+            first.setdefault(rid, task.labels)
 
 
 def _prepare_lab_dir(out, settings: dict, command: str) -> None:

@@ -159,7 +159,8 @@ def plot_overlay(records: list[dict], dataset: str, path: str | Path,
 
 
 LINE_STYLES = ("-", "--", ":", "-.")
-RECORD_KEYS = {"status", "error", "run_id", "outcome", "against", "p_value", "rmse", "mae",
+RECORD_KEYS = {"status", "error", "run_id", "outcome", "against", "p_value", "data_sha256",
+               "rmse", "mae",
                "mape", "smape", "mase",
                "train_seconds", "wall_seconds", "epochs", "best_epoch", "stopped", "scaler_used",
                "effective_memory",

@@ -7,14 +7,20 @@ already finished are skipped, and a failed run is a record, never a crash.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import logging
 import multiprocessing
 import os
 import re
+import signal
+import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import types
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,17 +29,26 @@ from tqdm.auto import tqdm
 
 from .backtest import Backtest, baseline_predictions, score_fitted
 from .checkpoint import write_json
-from .config import RunConfig
+from .config import DataConfig, RunConfig
 from .data import load_data
 from .explain import memory_profile
 from .forecaster import Forecaster, fit_seeds
+from .runs import series_fingerprint
 from .windows import split_sizes
+
+# A task's seeds train in groups of at most this many (stacked, one worker call each). The
+# groups depend on the task's own seeds only, never on the number of workers or on which
+# runs an interrupted call left unfinished: a seed stacked with others is rounded
+# differently (in the 8th digit) from the same seed trained alone or in another stack, so
+# only a fixed grouping gives a resumed or a --jobs 1 compare the table of an uninterrupted
+# --jobs 2 one. Four keeps most of stacking's saving and still spreads a task of many seeds
+# over several workers.
+MAX_STACK = 4
 
 
 @dataclass(frozen=True)
 class Task:
     """Seeds of one (dataset, model, overrides) cell, trained in one worker call."""
-
     config: dict  # RunConfig.to_dict() with the cell's overrides applied
     seeds: tuple[int, ...]
     labels: dict  # what identifies the cell in the results: dataset, model, swept params
@@ -105,7 +120,7 @@ def _failed(task: Task, seed: int, exc: Exception) -> dict:
 def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> dict:
     history = result.forecaster.history_
     row = {**task.labels, "seed": seed, "status": "ok", "error": "",
-           "run_id": run_id(task.config, seed)}
+           "run_id": run_id(task.config, seed), "data_sha256": series_fingerprint(series)}
     for name, values in result.metrics.items():
         prefix = "" if name == "model" else f"{name}_"
         row.update({prefix + metric: value for metric, value in values.items()})
@@ -132,82 +147,180 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
     """Run tasks in worker processes; returns {run_id: record}.
 
     Each finished run is written to `folder` at once, so a killed command loses only the
-    runs in flight; runs already there are skipped, and a run asked for twice (same
-    configuration and seed) is trained once.
+    runs in flight; runs already there are skipped unless their data changed since, and a
+    run asked for twice (same configuration and seed) is trained once. The first Ctrl-C or
+    SIGTERM starts no new run and lets those in flight finish; a second aborts at once.
+    Workers die with this process, even when it is killed.
     """
-    records: dict[str, dict] = {}
+    log = logging.getLogger("rnnlab")
     folder = Path(folder) if folder is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in folder.glob("*.json"):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue  # a damaged record is simply run again
-            if record.get("status") == "ok":
-                records[path.stem] = record
-    wanted = {rid for task in tasks for rid in task.run_ids()}
+    records, stale = _finished_records(tasks, folder)
+    if stale:
+        log.info("%d finished run(s) in %s were trained on other data than there is now "
+                 "(its SHA-256 differs): training them again", stale, folder)
+    groups = _owned_groups(tasks)
+    wanted = {rid for _, owned in groups for rid in owned}
     skipped = len(wanted & set(records))
-    pending, claimed = [], set()
-    for task in tasks:
-        seeds = tuple(seed for seed, rid in zip(task.seeds, task.run_ids(), strict=True)
-                      if rid not in records and rid not in claimed)
-        claimed.update(run_id(task.config, seed) for seed in seeds)
-        if seeds:
-            pending.append(Task(task.config, seeds, task.labels))
-    total = sum(len(t.seeds) for t in pending)
+    pending = [(group, owned) for group, owned in
+               ((g, [rid for rid in owned if rid not in records]) for g, owned in groups)
+               if owned]
+    total = sum(len(owned) for _, owned in pending)
     if skipped:
-        logging.getLogger("rnnlab").info("%d of %d runs already finished in %s: skipped",
-                                         skipped, skipped + total, folder)
+        log.info("%d of %d runs already finished in %s: skipped", skipped, skipped + total,
+                 folder)
     workers = jobs or os.cpu_count() or 1
-    pending = _spread(pending, workers)
     jobs = max(1, min(workers, len(pending) or 1))
     bar = tqdm(total=total, desc="runs", unit="run", disable=(not progress)
                if progress is not None else None, dynamic_ncols=True)
+    done = 0
 
-    def keep(new: list[dict]) -> None:
+    def keep(new: list[dict], owned: list[str]) -> None:
+        nonlocal done
         for record in new:
+            if record["run_id"] not in owned:
+                continue  # trained beside the seeds it belongs with; another group keeps it
             if folder is not None:
                 write_json(folder / f"{record['run_id']}.json", record)
             records[record["run_id"]] = record
-        bar.update(len(new))
+            done += 1
+        bar.update(len(owned))
 
-    if jobs == 1:
-        for task in pending:
-            keep(execute(task))
-    else:
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        # spawn, not fork: a forked copy of a process that already ran torch can hang.
-        context = multiprocessing.get_context("spawn")
-        with _worker_env(threads), ProcessPoolExecutor(
-                jobs, mp_context=context, initializer=_worker_init,
-                initargs=(threads,)) as pool:
-            # Longest first, so one slow run does not finish alone at the end.
-            order = sorted(pending, key=_cost, reverse=True)
-            futures = {pool.submit(execute, task): task for task in order}
-            for future in as_completed(futures):
-                try:
-                    keep(future.result())
-                except Exception as exc:  # noqa: BLE001 - a dead worker fails its runs only
-                    task = futures[future]
-                    keep([_failed(task, seed, exc) for seed in task.seeds])
+    with _stop_on_signal() as stop_requested:
+        if jobs == 1:
+            for group, owned in pending:
+                if stop_requested():
+                    break
+                keep(execute(group), owned)
+        else:
+            _run_pool(pending, jobs, keep, stop_requested)
     bar.close()
+    if stop_requested() and done < total:
+        saved = (f"; the finished ones are saved in {folder}: run the same command again to "
+                 "continue" if folder is not None else "")
+        raise KeyboardInterrupt(f"stopped after {done} of {total} runs{saved}")
     return records
 
 
-def _spread(tasks: list[Task], workers: int) -> list[Task]:
-    """Split the seeds of the largest tasks until every worker has one (e.g. 5 seeds of one
-    model on 2 workers: 3 + 2), so no core idles while one task trains many seeds."""
-    tasks = list(tasks)
-    while len(tasks) < workers:
-        big = max(tasks, key=lambda t: len(t.seeds), default=None)
-        if big is None or len(big.seeds) < 2:
-            break
-        half = (len(big.seeds) + 1) // 2
-        tasks.remove(big)
-        tasks += [Task(big.config, big.seeds[:half], big.labels),
-                  Task(big.config, big.seeds[half:], big.labels)]
-    return tasks
+def _run_pool(pending: list[tuple[Task, list[str]]], jobs: int, keep, stop_requested) -> None:
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # spawn, not fork: a forked copy of a process that already ran torch can hang.
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                               initargs=(threads, os.getpid()))
+    # Longest first, so one slow run does not finish alone at the end.
+    queue = sorted(pending, key=lambda item: _cost(item[0]), reverse=True)
+    futures = {}
+
+    def submit_next() -> None:
+        while queue:
+            group, owned = queue.pop(0)
+            try:
+                # Workers start inside submit (spawn starts them on demand), so these two
+                # settings apply to every one of them.
+                with _worker_env(threads), _main_not_reimported():
+                    futures[pool.submit(execute, group)] = (group, owned)
+                return
+            except BrokenProcessPool as exc:  # a worker died: the pool takes no more work
+                keep([_failed(group, seed, exc) for seed in group.seeds], owned)
+
+    try:
+        # One task per worker at a time: the pool would queue more ahead where a stop
+        # request could no longer withdraw them.
+        for _ in range(min(jobs, len(queue))):
+            submit_next()
+        while futures:
+            finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in finished:
+                group, owned = futures.pop(future)
+                try:
+                    new = future.result()
+                except Exception as exc:  # noqa: BLE001 - a dead worker fails its runs only
+                    new = [_failed(group, seed, exc) for seed in group.seeds]
+                keep(new, owned)
+                if queue and not stop_requested():
+                    submit_next()
+    except BaseException:
+        # Aborted (a second Ctrl-C): the runs in flight are lost, and so must be their workers.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _finished_records(tasks: list[Task], folder: Path | None) -> tuple[dict[str, dict], int]:
+    """The finished records in `folder`, and how many of these tasks' runs were left out
+    because the data they were trained on differs from the data there now."""
+    records: dict[str, dict] = {}
+    if folder is None:
+        return records, 0
+    folder.mkdir(parents=True, exist_ok=True)
+    data_of = {rid: _data_key(task) for task in tasks for rid in task.run_ids()}
+    fingerprints: dict[str, str | None] = {}
+    stale = 0
+    for path in folder.glob("*.json"):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a damaged record is simply run again
+        if not isinstance(record, dict) or record.get("status") != "ok":
+            continue
+        key = data_of.get(path.stem)
+        if key is not None:
+            if key not in fingerprints:
+                fingerprints[key] = _fingerprint(key)
+            if record.get("data_sha256") != fingerprints[key] or fingerprints[key] is None:
+                stale += 1
+                continue
+        records[path.stem] = record
+    return records, stale
+
+
+def _data_key(task: Task) -> str:
+
+    return json.dumps(task.config["data"], sort_keys=True, default=str)
+
+
+def _fingerprint(data_key: str) -> str | None:
+    """The SHA-256 of the series these data settings load now; None when it cannot load
+    (its runs are then trained again, and fail with the reason)."""
+
+
+    try:
+        return series_fingerprint(load_data(DataConfig(**json.loads(data_key))))
+    except Exception:  # noqa: BLE001 - the run reports it
+        return None
+
+
+def _owned_groups(tasks: list[Task]) -> list[tuple[Task, list[str]]]:
+    """Each task cut into its fixed seed groups, with the run ids each group keeps.
+
+    A run asked for by several tasks belongs to the first group that asks, so it always
+    trains beside the same seeds; a group that keeps nothing is dropped.
+    """
+    groups, claimed = [], set()
+    for task in tasks:
+        for seeds in seed_groups(task.seeds):
+            group = Task(task.config, seeds, task.labels)
+            owned = [rid for rid in group.run_ids() if rid not in claimed]
+            claimed.update(owned)
+            if owned:
+                groups.append((group, owned))
+    return groups
+
+
+def seed_groups(seeds: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """The seeds cut into as few groups of at most MAX_STACK as possible, sizes within one
+    of each other: 5 seeds give (0, 1, 2) and (3, 4)."""
+    n_groups = max(1, -(-len(seeds) // MAX_STACK))
+    size, extra = divmod(len(seeds), n_groups)
+    groups, start = [], 0
+    for i in range(n_groups):
+        end = start + size + (1 if i < extra else 0)
+        groups.append(tuple(seeds[start:end]))
+        start = end
+    return [g for g in groups if g]
 
 
 def _cost(task: Task) -> float:
@@ -243,7 +356,76 @@ def _worker_env(threads: int):
                 os.environ[name] = value
 
 
-def _worker_init(threads: int) -> None:
-    import torch
+@contextlib.contextmanager
+def _stop_on_signal():
+    """Turn the first Ctrl-C or SIGTERM into a request to start no new run (those in flight
+    finish and are saved); a second interrupts at once."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+
+    def handle(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+        print("\nstopping: no new run starts, those in flight finish first (press Ctrl-C "
+              "again to abort now)", file=sys.stderr, flush=True)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested.is_set
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _main_not_reimported():
+    """Start workers without re-running the caller's script in each of them.
+
+    Spawn re-runs the main script in every worker so that objects pickled from it can be
+    found there (multiprocessing.spawn.get_preparation_data reads ``sys.modules
+    ["__main__"]`` as each worker starts). Workers here run rnnlab's own functions on plain
+    dicts, so they need nothing from it; and a script without an ``if __name__ ==
+    "__main__":`` guard, as the README's example saved to a file, would call compare again
+    in each worker and break the pool. A bare stand-in, only while workers start, says
+    there is no script to re-run; the caller's own module is left untouched.
+    """
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    # Ctrl-C reaches the whole process group: the parent alone decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
+    import torch  # heavy: loaded in the worker, not in the parent's start-up
 
     torch.set_num_threads(threads)
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker as soon as `parent` ends, even by SIGKILL: a worker holds hundreds of
+    MB and, once orphaned, would wait for work forever. Linux kills it through
+    PR_SET_PDEATHSIG; elsewhere, or if that is unavailable, a thread watches the parent."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it ended before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="rnnlab-parent-watch", daemon=True).start()
