@@ -40,6 +40,7 @@ from torch import nn
 
 from .forecaster import Forecaster, check_fit_size, check_series
 from .models import Net, Recurrent
+from .optim import make_optimizer
 from .train import (
     MIN_IMPROVEMENT,
     History,
@@ -302,7 +303,7 @@ class _Run:
     def __init__(self, net: Net, cfg, seed: int):
         self.net = net
         self.params = [p for p in net.parameters() if p.requires_grad]
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = make_optimizer(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         if cfg.lr_schedule == "plateau":
             self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.opt, factor=0.5, patience=max(1, cfg.patience // 2))

@@ -21,6 +21,7 @@ from torch import nn
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .optim import make_optimizer
 from .windows import Windows
 
 SCHEDULES = ("plateau", "cosine", "none")
@@ -162,7 +163,7 @@ def train(
             history.best_val_loss = history.initial_val_loss = evaluate(model, val_data)
         return history
 
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.lr_schedule == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, factor=0.5, patience=max(1, cfg.patience // 2))
