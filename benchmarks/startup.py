@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/startup.py                   # this checkout, median of 5
     .venv/bin/python benchmarks/startup.py --repeats 9 --top 20
-    .venv/bin/python benchmarks/startup.py --src /other/checkout/src   # measure another copy
+    .venv/bin/python benchmarks/startup.py --src /other/checkout/src --src src  # before/after
 
 Each repeat runs, each in a fresh process and in this order, `python -c "import torch"`,
 `rnnlab train --data sine --out TMP`, `rnnlab forecast --run TMP --horizon 10` and
@@ -14,7 +14,8 @@ wall time: issue 12 asks for no more than 1.5. One more train run under
 `python -X importtime` lists the costliest imports it made (the imports' own time, at the
 level where each was first asked for: a function's late `import x` is a top entry).
 The load average (`uptime`) is printed before and after: on a busy machine wall times
-mostly measure the other processes.
+mostly measure the other processes, so copies compared with `--src A --src B` run in
+turn within each repeat, under the same load.
 """
 
 from __future__ import annotations
@@ -75,59 +76,78 @@ def top_imports(stderr: str, top: int) -> list[tuple[float, str]]:
     return sorted(found, reverse=True)[:top]
 
 
+def measure(src: str, run: Path, data: str) -> tuple[dict, float]:
+    """One repeat for one source folder: {command: (wall, cpu)} and train's train_seconds."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    times = {label: timed(command, env) for label, command in commands(run, data).items()}
+    return times, json.loads((run / "metrics.json").read_text())["train_seconds"]
+
+
+def commands(run: Path, data: str) -> dict[str, list[str]]:
+    python = [sys.executable]
+    return {
+        "import torch": python + ["-c", "import torch"],
+        "train": python + ["-c", CLI, "-q", "train", "--data", data, "--out", str(run),
+                           "--overwrite"],
+        "forecast": python + ["-c", CLI, "forecast", "--run", str(run), "--horizon", "10"],
+        "--help": python + ["-c", CLI, "--help"],
+    }
+
+
+def report(src: str, runs: list[tuple[dict, float]], profiled: str, data: str,
+           top: int) -> None:
+    median = statistics.median
+    walls = {label: [times[label][0] for times, _ in runs] for label in runs[0][0]}
+    cpus = {label: [times[label][1] for times, _ in runs] for label in runs[0][0]}
+    trained = [seconds for _, seconds in runs]
+    torch_s = median(walls["import torch"])
+    outside = median(w - t for w, t in zip(walls["train"], trained, strict=True))
+    print(f"\n== rnnlab from {src}: medians of {len(runs)}")
+    print(f"{'command':<14}{'wall s':>8}{'cpu s':>8}")
+    for label in walls:
+        print(f"{label:<14}{median(walls[label]):>8.2f}{median(cpus[label]):>8.2f}")
+    print(f"train --data {data}: train_seconds {median(trained):.2f}, wall minus training "
+          f"{outside:.2f} s = {outside / torch_s:.2f} x import torch ({torch_s:.2f} s; the "
+          "goal is <= 1.5)")
+    print("costliest imports of one train run (-X importtime, seconds):")
+    for seconds, name in top_imports(profiled, top):
+        print(f"  {seconds:6.2f}  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--top", type=int, default=12, help="import costs to list")
-    parser.add_argument("--src", default=str(Path(__file__).resolve().parents[1] / "src"),
-                        help="the rnnlab source folder the commands import (default: this "
+    parser.add_argument("--src", action="append",
+                        help="an rnnlab source folder the commands import; repeat it to "
+                             "compare copies, run in turn within each repeat (default: this "
                              "checkout's)")
     parser.add_argument("--data", default="sine", help="train --data (default sine)")
     args = parser.parse_args()
+    sources = [str(Path(src).resolve()) for src in args.src or [Path(__file__).parents[1] / "src"]]
 
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (args.src, os.environ.get("PYTHONPATH")) if p)}
-    python = [sys.executable]
-    print(f"rnnlab from {args.src}; {args.repeats} repeats; {load_average()}", flush=True)
-    walls: dict[str, list[float]] = {}
-    cpus: dict[str, list[float]] = {}
-    trained: list[float] = []
+    print(f"{args.repeats} repeats; {load_average()}", flush=True)
+    runs: dict[str, list] = {src: [] for src in sources}
+    profiled = {}
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
-        commands = {
-            "import torch": python + ["-c", "import torch"],
-            "train": python + ["-c", CLI, "-q", "train", "--data", args.data, "--out", str(run),
-                               "--overwrite"],
-            "forecast": python + ["-c", CLI, "forecast", "--run", str(run), "--horizon", "10"],
-            "--help": python + ["-c", CLI, "--help"],
-        }
         for i in range(args.repeats):
-            for label, command in commands.items():
-                wall, cpu = timed(command, env)
-                walls.setdefault(label, []).append(wall)
-                cpus.setdefault(label, []).append(cpu)
-                if label == "train":
-                    metrics = json.loads((run / "metrics.json").read_text())
-                    trained.append(metrics["train_seconds"])
-            print(f"  repeat {i + 1}: " + ", ".join(
-                f"{label} {walls[label][-1]:.2f} s" for label in commands), flush=True)
-        profiled = subprocess.run(
-            python + ["-X", "importtime"] + commands["train"][1:], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600)
-
-    median = statistics.median
-    torch_s = median(walls["import torch"])
-    outside = median(w - t for w, t in zip(walls["train"], trained, strict=True))
-    print(f"\nmedians of {args.repeats}; {load_average()}")
-    print(f"{'command':<14}{'wall s':>8}{'cpu s':>8}")
-    for label in commands:
-        print(f"{label:<14}{median(walls[label]):>8.2f}{median(cpus[label]):>8.2f}")
-    print(f"\ntrain --data {args.data}: train_seconds {median(trained):.2f}, wall minus "
-          f"training {outside:.2f} s = {outside / torch_s:.2f} x import torch "
-          f"({torch_s:.2f} s; the goal is <= 1.5)")
-    print("\ncostliest imports of one train run (-X importtime, seconds):")
-    for seconds, name in top_imports(profiled.stderr, args.top):
-        print(f"  {seconds:6.2f}  {name}")
+            for n, src in enumerate(sources):
+                times, trained = measure(src, run, args.data)
+                runs[src].append((times, trained))
+                print(f"  repeat {i + 1}, source {n + 1}: " + ", ".join(
+                    f"{label} {wall:.2f} s" for label, (wall, _) in times.items()), flush=True)
+        for src in sources:
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+            profiled[src] = subprocess.run(
+                [sys.executable, "-X", "importtime"] + commands(run, args.data)["train"][1:],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                timeout=600).stderr
+    print(f"\nafter the runs: {load_average()}")
+    for src in sources:
+        report(src, runs[src], profiled[src], args.data, args.top)
 
 
 if __name__ == "__main__":
