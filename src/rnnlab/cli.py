@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import shlex
@@ -393,7 +394,12 @@ def demo(out, quick, jobs, progress):
 
 
 def main() -> None:
-    cli(prog_name="rnnlab")
+    try:
+        cli(prog_name="rnnlab")
+    finally:
+        # The exit's last garbage collection walks every object torch and friends made:
+        # 0.5-0.9 s of a train's wall time. Nothing is left to collect by then.
+        gc.freeze()
 
 
 if __name__ == "__main__":
