@@ -115,13 +115,80 @@ ADF_MAX_POINTS = 10_000
 
 @_memo
 def _adf(values: np.ndarray, regression: str = "c") -> HypothesisTest:
-    from statsmodels.tsa.stattools import adfuller
+    # statsmodels' adfuller(x, regression=regression, autolag="AIC"), its regressions done
+    # here in numpy: importing statsmodels.tsa.stattools costs more than a default training
+    # run, and `--scaler auto` asks this on every train. MacKinnon's p-value table is
+    # still statsmodels'. tests/test_h4_adf.py checks both agree.
+    from statsmodels.tsa.adfvalues import mackinnonp
 
-    with _quiet_statsmodels():
-        result = adfuller(np.asarray(values, dtype=np.float64)[-ADF_MAX_POINTS:],
-                          regression=regression, autolag="AIC", result_object=True)
+    statistic, lags = _adf_regression(np.asarray(values, dtype=np.float64)[-ADF_MAX_POINTS:],
+                                      regression)
+    p_value = float(mackinnonp(statistic, regression=regression, N=1))
     null = "unit root" if regression == "c" else "unit root (around a linear trend)"
-    return HypothesisTest(float(result.statistic), float(result.pvalue), int(result.lags), null)
+    return HypothesisTest(statistic, p_value, lags, null)
+
+
+def _adf_regression(x: np.ndarray, regression: str) -> tuple[float, int]:
+    """ADF statistic and lag count: the changes regressed on the lagged level, the trend
+    terms and 0..maxlag lagged changes, the lag count chosen by the smallest AIC over the
+    same rows (Schwert's maxlag, as in statsmodels' adfuller)."""
+    if x.max() == x.min():
+        raise ValueError("Invalid input, x is constant")
+    n_trend = 0 if regression == "n" else len(regression)
+    maxlag = min(len(x) // 2 - n_trend - 1, int(np.ceil(12.0 * np.power(len(x) / 100.0, 0.25))))
+    if maxlag < 0:
+        raise ValueError("sample size is too short to use selected regression component")
+    changes = np.diff(x)
+    # An exact recurrence (the `complex` signal) fits with no residual: AIC -inf is right.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        design, target = _adf_design(x, changes, maxlag)
+        full = _with_trend(design, regression, prepend=True)
+        start = full.shape[1] - design.shape[1] + 1  # first column count holding the level
+        _, best = min((_ols(target, full[:, :k])[0], k) for k in range(start, start + maxlag + 1))
+        lags = best - start
+        design, target = _adf_design(x, changes, lags)
+        statistic = _ols(target, _with_trend(design, regression, prepend=False))[1]
+    return float(statistic), lags
+
+
+def _adf_design(x: np.ndarray, changes: np.ndarray, lags: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, 1 + lags): the lagged level, then changes 1..lags back; and the changes."""
+    rows = len(changes) - lags
+    design = np.empty((rows, lags + 1))
+    design[:, 0] = x[-rows - 1:-1]
+    for lag in range(1, lags + 1):
+        design[:, lag] = changes[lags - lag:len(changes) - lag]
+    return design, changes[-rows:]
+
+
+def _with_trend(design: np.ndarray, regression: str, prepend: bool) -> np.ndarray:
+    """The design with a constant ("c"), and a linear ("ct") or quadratic ("ctt") trend;
+    as statsmodels' add_trend, no constant when a column already is a nonzero constant."""
+    if regression == "n":
+        return design.copy()
+    terms = np.fliplr(np.vander(np.arange(1, len(design) + 1, dtype=np.float64),
+                                len(regression)))
+    if np.any((np.ptp(design, axis=0) == 0) & (design[0] != 0)):
+        terms = terms[:, 1:]
+    return np.column_stack([terms, design] if prepend else [design, terms])
+
+
+def _ols(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """(AIC, t-value of the first coefficient) of least squares of y on x, computed as
+    statsmodels' OLS(y, x).fit() does: by pseudo-inverse, singular values below 1e-15 of
+    the largest dropped, AIC counting the design's rank."""
+    u, s, vt = np.linalg.svd(x, False)
+    rank = np.linalg.matrix_rank(np.diag(s))
+    inverse = np.where(s > 1e-15 * np.maximum.reduce(s), 1.0 / s, 0.0)
+    pinv = np.dot(np.transpose(vt), np.multiply(inverse[:, np.newaxis], np.transpose(u)))
+    beta = np.dot(pinv, y)
+    resid = y - np.dot(x, beta)
+    nobs = float(len(y))
+    half = nobs / 2.0
+    llf = -half * np.log(2 * np.pi) - half * np.log(np.sum(resid**2) / nobs) - half
+    scale = np.dot(resid, resid) / (nobs - rank)
+    t_first = beta[0] / np.sqrt(np.dot(pinv, np.transpose(pinv))[0, 0] * scale)
+    return -2 * llf + 2 * float(rank), t_first
 
 
 @_memo

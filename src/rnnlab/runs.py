@@ -250,12 +250,14 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     frame = result.predictions.reset_index()
     frame = frame.rename(columns={frame.columns[0]: "date"})
     atomic_write(out / "predictions.csv", lambda fh: frame.to_csv(fh, index=False))
+    # The results first, the pictures after: a stop while plotting (state.pt still there)
+    # marks the run incomplete and resumable again.
+    write_json(out / "metrics.json", metrics)
     if plots:
         plot_test(result.predictions, out / "test_predictions.png",
                   title=f"{series.name}: {config.model.model} on the test part")
         plot_loss(history, out / "loss.png", title=f"{series.name}: {config.model.model}",
                   linear_skip=config.model.linear_skip)
-    write_json(out / "metrics.json", metrics)
     state_path.unlink(missing_ok=True)
     return metrics
 

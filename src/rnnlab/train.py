@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .optim import make_optimizer
 from .stacked import backward_losses, stacked_losses, stacks
 from .windows import Windows
 
@@ -124,7 +125,7 @@ class _Run:
     def __init__(self, net: nn.Module, cfg: TrainConfig, seed: int):
         self.net = net
         self.params = [p for p in net.parameters() if p.requires_grad]
-        self.opt = torch.optim.Adam(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = make_optimizer(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         if cfg.lr_schedule == "plateau":
             self.sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 self.opt, factor=0.5, patience=max(1, cfg.patience // 2))
