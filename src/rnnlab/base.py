@@ -93,6 +93,21 @@ class WindowForecaster(BaseForecaster):
         return self.model
 
 
+def far_outside(values, train_range) -> bool:
+    """Whether any value lies beyond the training range widened by its span on each side:
+    further than the data the model learnt from ever moved.
+
+    >>> far_outside([5.0, 31.0], (10.0, 20.0)), far_outside([1.0, 29.0], (10.0, 20.0))
+    (True, False)
+    """
+    if train_range is None:
+        return False
+    lo, hi = train_range
+    span = hi - lo
+    values = np.asarray(values, dtype=np.float64)
+    return bool((values < lo - span).any() or (values > hi + span).any())
+
+
 def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Series:
     """A float Series with finite values, or a DataError that says what is wrong."""
     if isinstance(series, pd.DataFrame):

@@ -11,6 +11,7 @@ schedule matter, and what happens after an abrupt drop.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from .report import (
 )
 from .runs import versions
 from .tasks import Task, run_tasks, stage_records
+
+log = logging.getLogger("rnnlab")
 
 DATASETS = ("sine", "noise", "complex", "stock:A", "stock:GOOG", "drop")
 MODELS = ("rnn", "lstm", "gru")
@@ -116,15 +119,37 @@ def run_demo(out: str | Path, quick: bool = False, jobs: int | None = None,
         write_json(out / "config.json", {"quick": quick, "plan": plan.__dict__,
                                          "command": command, "versions": versions()})
         inspections = inspect_all(list(DATASETS) + ["random_walk", "delay"], out)
+        log.info("demo: stage inspect finished at %.0f s", time.perf_counter() - started)
         groups = stages(plan)
         everything = [task for tasks in groups.values() for task in tasks]
-        records = run_tasks(everything, out / "runs", jobs, progress)
+        records = run_tasks(everything, out / "runs", jobs, progress,
+                            on_record=StageLog(groups, started).record)
         staged = {name: stage_records(tasks, records) for name, tasks in groups.items()}
         report = build_report(out, plan, staged, inspections, quick,
                               time.perf_counter() - started)
         path = out / "report.html"
         report.write(path)
+        log.info("demo: report written at %.0f s", time.perf_counter() - started)
     return path
+
+
+class StageLog:
+    """One line per finished stage of the demo, so `make demo` shows progress without a
+    terminal (the progress bar needs one)."""
+
+    def __init__(self, groups: dict[str, list[Task]], started: float):
+        self.left = {name: {rid for task in tasks for rid in task.run_ids()}
+                     for name, tasks in groups.items()}
+        self.sizes = {name: len(ids) for name, ids in self.left.items()}
+        self.started = started
+
+    def record(self, record: dict) -> None:
+        for name, ids in self.left.items():
+            if record["run_id"] in ids:
+                ids.discard(record["run_id"])
+                if not ids:
+                    log.info("demo: stage %s finished (%d runs) at %.0f s", name,
+                             self.sizes[name], time.perf_counter() - self.started)
 
 
 def inspect_all(datasets: list[str], out: Path) -> dict:

@@ -223,6 +223,7 @@ class NumpyForecaster(WindowForecaster):
         self.scaler_ = Scaler.from_state(meta["scaler"])
         self.weights_ = {name: w.astype(np.float64) for name, w in weights.items()}
         self.tail_ = tail
+        self.train_range_ = tuple(meta["train_range"]) if "train_range" in meta else None
         self.fitted_ = True
 
     def get_params(self) -> dict:

@@ -188,6 +188,7 @@ class Forecaster(WindowForecaster):
             "scaler": self.scaler_.state_dict(),
             "history": self.history_.to_dict(),
             "n_train": self.n_train_, "n_val": self.n_val_,
+            "train_range": list(self.train_range_),
             "ridge_strength": self.ridge_strength_,
             "series_name": str(self.tail_.name),
             "index_kind": "datetime" if isinstance(index, pd.DatetimeIndex) else "numeric",
@@ -228,6 +229,8 @@ class Forecaster(WindowForecaster):
                                              if k != "epochs_run"})
             forecaster.n_train_, forecaster.n_val_ = meta["n_train"], meta["n_val"]
             forecaster.ridge_strength_ = meta.get("ridge_strength")
+            forecaster.train_range_ = tuple(meta["train_range"]) if "train_range" in meta \
+                else None
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
         except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
@@ -322,5 +325,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         forecaster.history_ = history
         forecaster.model_ = net
         forecaster.n_train_, forecaster.n_val_ = n_train, n_val
+        # Where the training part lay, to flag data and forecasts far from it later.
+        forecaster.train_range_ = (float(values[:n_train].min()), float(values[:n_train].max()))
         forecaster._remember_tail(series, forecaster.seq_len)
         forecaster.fitted_ = True

@@ -27,6 +27,7 @@ import pandas as pd
 
 from . import __version__
 from .backtest import backtest
+from .base import far_outside
 from .checkpoint import (
     atomic_write,
     check_archive,
@@ -417,12 +418,25 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
                           f"rnnlab train --out {run_dir}")
     # numpy forward passes when model.npz matches model.pt: no torch import, no start-up wait
     forecaster = load_for_forecast(run_dir / MODEL_FILE)
+    status = _status(run_dir / "metrics.json")
+    if status != "complete":
+        log.warning("'%s' is not a finished run (metrics.json: %s): the forecast uses the best "
+                    "weights so far; finish it with rnnlab train --out %s --resume", run_dir,
+                    status or "missing", run_dir)
     series = None
+    trained = getattr(forecaster, "train_range_", None)
     if source is not None:
         config = _saved_config(run_dir)
         config.data.source = source
         series = load_data(config.data)
+        if far_outside(series.iloc[-forecaster.min_history:], trained):
+            log.warning("the end of %s lies far outside the run's training range (%.4g to "
+                        "%.4g): the model never saw values like these, so expect nonsense; "
+                        "train a run on this series instead", series.name, *trained)
     result = forecaster.forecast(horizon, series)
+    if far_outside(result, trained):
+        log.warning("the forecast leaves the training range (%.4g to %.4g) by more than its "
+                    "span: treat it as an extrapolation, not a forecast", *trained)
     frame = result.rename("forecast").reset_index()
     return frame.rename(columns={frame.columns[0]: "date"})
 

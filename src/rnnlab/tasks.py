@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -143,8 +144,11 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
 
 
 def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = None,
-              progress: bool | None = None) -> dict[str, dict]:
+              progress: bool | None = None,
+              on_record: Callable[[dict], None] | None = None) -> dict[str, dict]:
     """Run tasks in worker processes; returns {run_id: record}.
+
+    ``on_record`` is called with each run as it finishes (the demo reports its stages so).
 
     Each finished run is written to `folder` at once, so a killed command loses only the
     runs in flight; runs already there are skipped unless their data changed since, and a
@@ -183,6 +187,8 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
                 write_json(folder / f"{record['run_id']}.json", record)
             records[record["run_id"]] = record
             done += 1
+            if on_record is not None:
+                on_record(record)
         bar.update(len(owned))
 
     with _stop_on_signal() as stop_requested:
@@ -202,7 +208,6 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
 
 
 def _run_pool(pending: list[tuple[Task, list[str]]], jobs: int, keep, stop_requested) -> None:
-
     threads = max(1, (os.cpu_count() or 1) // jobs)
     # spawn, not fork: a forked copy of a process that already ran torch can hang.
     context = multiprocessing.get_context("spawn")
@@ -278,7 +283,6 @@ def _finished_records(tasks: list[Task], folder: Path | None) -> tuple[dict[str,
 
 
 def _data_key(task: Task) -> str:
-
     return json.dumps(task.config["data"], sort_keys=True, default=str)
 
 
