@@ -67,3 +67,17 @@ def test_cells_get_the_one_rules_verdict():
     row = summary[summary["model"] == "rnn"].iloc[0]
     assert row["outcome"] == "win" and row["against"] == "seasonal_naive"
     assert pd.isna(summary[summary["model"] == "naive"].iloc[0].get("outcome"))
+
+
+def test_sweep_plot_draws_one_line_per_model_whatever_the_summary_holds(monkeypatch, tmp_path):
+    from rnnlab import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.update(fig=fig))
+    records = [record(c, s, r) for c, r in ((1.0, 0.096), (0.0, 0.12)) for s in (0, 1)]
+    summary = summarize(results_frame(records), ["dataset", "clip_grad_norm", "model"],
+                        records=records)
+    assert "outcome" in summary and "worst_seed" in summary
+    plots.plot_sweep(summary, "sine", "clip_grad_norm", tmp_path / "s.png")
+    labels = [t.get_text() for t in drawn["fig"].axes[0].get_legend().get_texts()]
+    assert sorted(labels) == ["naive (next = last)", "rnn"]

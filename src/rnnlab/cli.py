@@ -198,7 +198,7 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
                f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.2f} s, "
                f"scaler {metrics['scaler']})")
     click.echo(metrics_table(metrics["test"], label))
-    click.echo(versus_naive(metrics["test"], label) + ".")
+    click.echo(versus_naive({**metrics["test"], "verdict": metrics["verdict"]}, label) + ".")
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
     click.echo(f"wrote {out}/: {' '.join(files)}")
 

@@ -574,7 +574,7 @@ def _verdict(tests, summary, period, strength, trend_r2, predictable_share, corr
     std, step = summary["std"], summary["step_rms"]
     if lb.p_value > ALPHA:
         return "white_noise", (
-            f"white noise (Ljung-Box p = {lb.p_value:.2f} over {lb.lags} lags): no model can "
+            f"white noise (Ljung-Box {_p(lb.p_value)} over {lb.lags} lags): no model can "
             f"beat the mean; expect RMSE ≈ std = {std:.3g}")
     if period is not None:
         size = "strong seasonality" if strength >= 0.5 else "seasonality"
@@ -582,38 +582,38 @@ def _verdict(tests, summary, period, strength, trend_r2, predictable_share, corr
                 "lag of the " + ("changes" if unit_root and not trend_stationary
                                  else "detrended series") + ")")
         if unit_root:
-            text += (f"; the level itself is not stationary (ADF p = {adf.p_value:.2f}): "
+            text += (f"; the level itself is not stationary (ADF {_p(adf.p_value)}): "
                      "expect a trend or level shift on top")
         return "seasonal", text
     if unit_root:
-        levels = (f"ADF p = {adf.p_value:.2f} on levels, {adf_diff.p_value:.2f} on "
+        levels = (f"ADF {_p(adf.p_value)} on levels, {_p(adf_diff.p_value)} on "
                   "differences")
         if adf.p_value <= ALPHA:
-            levels += f"; KPSS p = {tests['kpss'].p_value:.2f} rejects a stable level"
+            levels += f"; KPSS {_p(tests['kpss'].p_value)} rejects a stable level"
         changes_lb = tests["ljung_box_diff"]
         if changes_lb.p_value > 0.01 or predictable_share < RW_PREDICTABLE_SHARE:
             return "random_walk", (
-                f"random walk ({levels}; the changes look like noise, Ljung-Box p = "
-                f"{changes_lb.p_value:.2f}, at most {100 * predictable_share:.1f}% of their "
+                f"random walk ({levels}; the changes look like noise, Ljung-Box "
+                f"{_p(changes_lb.p_value)}, at most {100 * predictable_share:.1f}% of their "
                 "variance is linearly predictable): next = last is the benchmark to "
                 f"beat; expect RMSE ≈ std of the changes = {step:.3g}")
         if tests["adf_trend"].p_value <= ALPHA and trend_r2 >= MIN_TREND_R2:
             return "trend", (
                 f"trend (a straight line explains {100 * trend_r2:.0f}% of the variance; "
-                f"stationary around it, ADF p = {tests['adf_trend'].p_value:.2f} with a "
+                f"stationary around it, ADF {_p(tests['adf_trend'].p_value)} with a "
                 "trend): remove or model the trend, then forecast the rest")
         return "trend", (
-            f"stochastic trend ({levels}) whose changes are predictable (Ljung-Box p = "
-            f"{changes_lb.p_value:.2g}; up to {100 * predictable_share:.0f}% of their "
+            f"stochastic trend ({levels}) whose changes are predictable (Ljung-Box "
+            f"{_p(changes_lb.p_value)}; up to {100 * predictable_share:.0f}% of their "
             "variance is linearly predictable): forecast the changes, not the level")
     if tests["kpss"].p_value <= ALPHA and trend_r2 >= MIN_TREND_R2:
         return "trend", (
             f"trend (a straight line explains {100 * trend_r2:.0f}% of the variance; KPSS "
-            f"p = {tests['kpss'].p_value:.2f} rejects a constant level): remove or model the "
+            f"{_p(tests['kpss'].p_value)} rejects a constant level): remove or model the "
             "trend, then forecast the rest")
     k = _strongest_lag(correlations)
     return "stationary", (
-        f"stationary (ADF p = {adf.p_value:.2f}) with structure (Ljung-Box p = "
+        f"stationary (ADF {_p(adf.p_value)}) with structure (Ljung-Box "
         f"{_p(lb.p_value)}): strongest autocorrelation at lag {k} ({correlations[k]:+.2f}); "
         f"a model can beat the mean (std {std:.3g})")
 

@@ -90,7 +90,10 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
 
 
 def _same(a, b) -> bool:
-    return a == b or (pd.isna(a) and pd.isna(b)) if not isinstance(a, str) else a == b
+    """Equal cell keys, where a missing value (NaN, None) equals another missing one."""
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return a == b or (pd.isna(a) and pd.isna(b))
 
 
 def _cell_verdict(records: list[dict]) -> dict:

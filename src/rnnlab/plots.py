@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .checkpoint import atomic_write
+from .config import param_names
 from .diagnostics import ALPHA, Inspection
 from .explain import Anatomy, MemoryProfile
 from .metrics import METRICS
@@ -178,8 +179,8 @@ def plot_sweep(summary: pd.DataFrame, dataset: str, param: str, path: str | Path
     rows = rows[rows[param].notna()] if param in rows else rows
     rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
     fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
-    others = [c for c in rows.columns if c not in (param, "dataset", "runs") and
-              not c.endswith(("_mean", "_std"))]
+    # One line per combination of the other swept settings (and the model).
+    others = [c for c in rows.columns if c == "model" or (c in param_names() and c != param)]
     for key, group in rows.groupby(others, dropna=False) if others else [((), rows)]:
         key = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{k}={v}" if k != "model" else str(v)

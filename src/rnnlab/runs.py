@@ -249,7 +249,7 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         write_json(out / "metrics.json", metrics)
         return metrics
     frame = result.predictions.reset_index()
-    frame = frame.rename(columns={frame.columns[0]: "date"})
+    frame = frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
     atomic_write(out / "predictions.csv", lambda fh: frame.to_csv(fh, index=False))
     # The results first, the pictures after: a stop while plotting (state.pt still there)
     # marks the run incomplete and resumable again.
@@ -261,6 +261,14 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
                   linear_skip=config.model.linear_skip)
     state_path.unlink(missing_ok=True)
     return metrics
+
+
+def time_label(column: pd.Series) -> str:
+    """The header of the time column in predictions.csv and forecasts: date for dates, the
+    axis' own name (year, t) for numbers."""
+    if pd.api.types.is_datetime64_any_dtype(column) or column.name in (None, "index"):
+        return "date"
+    return str(column.name)
 
 
 def series_fingerprint(series: pd.Series) -> str:
@@ -438,7 +446,7 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
         log.warning("the forecast leaves the training range (%.4g to %.4g) by more than its "
                     "span: treat it as an extrapolation, not a forecast", *trained)
     frame = result.rename("forecast").reset_index()
-    return frame.rename(columns={frame.columns[0]: "date"})
+    return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
 
 
 def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
