@@ -130,7 +130,7 @@ def main() -> None:
               f"median fit {np.median([r['fit_s'] for r in mine]):.1f} s "
               f"({np.median([r['fit_cpu_s'] for r in mine]):.1f} CPU s)")
     if args.out is not None:
-        from rnnlab.explain import plot_memory_curves
+        from rnnlab.plots import plot_memory_curves
 
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "memory_task.json").write_text(json.dumps(

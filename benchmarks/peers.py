@@ -25,7 +25,7 @@ import pandas as pd
 
 from rnnlab.config import DataConfig, ModelConfig, TrainConfig
 from rnnlab.data import load_series
-from rnnlab.experiment import make_forecaster
+from rnnlab.forecaster import Forecaster
 from rnnlab.metrics import rmse
 from rnnlab.windows import Split, split_sizes
 
@@ -59,7 +59,7 @@ def task_data(task: str) -> tuple[pd.Series, Split]:
 def run_rnnlab(task, model, seed, epochs=None):
     # rnnlab's own defaults decide the epochs (early stopping); `epochs` is for the peers.
     series, split = task_data(task)
-    forecaster = make_forecaster(ModelConfig(model=model), TrainConfig(seed=seed),
+    forecaster = Forecaster.from_config(ModelConfig(model=model), TrainConfig(seed=seed),
                                  progress=False)
     started = time.perf_counter()
     forecaster.fit(series.iloc[:split.n_fit], val_size=split.n_val)

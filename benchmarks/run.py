@@ -38,20 +38,22 @@ def defaults(tasks: list[str], models: list[str], repeats: int) -> list[dict]:
     import torch  # noqa: F401  (timed here so that no fit below pays for it)
 
     rows = [row("defaults", "one-off", "import torch s", time.perf_counter() - started)]
-    from rnnlab.backtest import backtest, load, make_forecaster
+    from rnnlab.backtest import backtest
+    from rnnlab.data import load_data
+    from rnnlab.forecaster import Forecaster
     from rnnlab.config import DataConfig, ModelConfig, TrainConfig
     from rnnlab.windows import split_sizes
 
     first = True
     for task in tasks:
-        series = load(DataConfig(source=task))
+        series = load_data(DataConfig(source=task))
         split = split_sizes(len(series), ModelConfig.seq_len, DataConfig.val_fraction,
                             DataConfig.test_fraction)
         for model in models:
             runs = []
             for _ in range(repeats + first):
-                forecaster = make_forecaster(ModelConfig(model=model), TrainConfig(),
-                                             progress=False)
+                forecaster = Forecaster.from_config(ModelConfig(model=model), TrainConfig(),
+                                                 progress=False)
                 timed = TimedFit(forecaster)
                 result = backtest(series, timed, split)
                 runs.append((timed.fit_s, timed.predict_s, result.metrics["model"]["rmse"],

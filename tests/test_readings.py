@@ -81,3 +81,13 @@ def test_sweep_plot_draws_one_line_per_model_whatever_the_summary_holds(monkeypa
     plots.plot_sweep(summary, "sine", "clip_grad_norm", tmp_path / "s.png")
     labels = [t.get_text() for t in drawn["fig"].axes[0].get_legend().get_texts()]
     assert sorted(labels) == ["naive (next = last)", "rnn"]
+
+
+def test_an_exact_baseline_is_said_so_without_dividing_by_zero():
+    from rnnlab.report import versus_naive
+
+    metrics = {"model": {"rmse": 5.0}, "naive": {"rmse": 0.0}, "mean": {"rmse": 3.0},
+               "seasonal_naive": {"rmse": 0.0}}
+    assert versus_naive(metrics, "lstm") == (
+        "lstm loses to next = last, the best baseline here: worse than exact (more than 1%; "
+        "no predictions to test); next = last is exact on this test part (naive RMSE 0)")

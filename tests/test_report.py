@@ -1,6 +1,7 @@
 """Readings computed from numbers, and the self-contained HTML of compare and demo."""
 
 import base64
+import re
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -169,6 +170,7 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
         "Do clipping, hidden size and the LR schedule matter?",
         "What happens after an abrupt drop?",
         "Is the model just repeating the last value?",
+        "Answers to the study's questions",
     ]
     # headline, predictability, 6 compare tables, seq_len, memory, options, lag check
     assert page.tables >= 12
@@ -179,6 +181,16 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
     for series in ("sine", "noise", "complex", "stock:A", "stock:GOOG", "drop"):
         assert f"<td>{series}</td>" in html
     assert "no model beats the training mean on noise" in html or "on noise" in html
+    # The closing answers: each question, a reading, and a link to the evidence.
+    answers = html[html.index('id="answers"'):]
+    for question in ("Why does the network fail on noise?", "Why does it fail on prices?",
+                     "Why does it fail after an abrupt drop?", "Would a longer window help?",
+                     "Does an LSTM or GRU fix the short memory?", "Does clipping matter?"):
+        assert f"<h3>{question}</h3>" in answers
+    assert answers.count('class="reading"') == 6 and answers.count("The evidence: ") == 6
+    anchors = {a for a in re.findall(r'id="([^"]+)"', html)}
+    assert set(re.findall(r'href="#([^"]+)"', answers)) <= anchors
+    assert 'href="#answers"' in html  # the headline points there
 
 
 def test_compare_report_is_self_contained(tmp_path):

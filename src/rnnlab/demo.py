@@ -478,9 +478,11 @@ def add_answers(report: HtmlReport, out: Path, plan: Plan, staged: dict, inspect
     the runs, with its figure and a link to the section that holds the evidence."""
     parts = report.section(ANSWERS, anchor="answers")
     answers = [
-        ("Why does the network fail on noise?", _noise_answer(summary, inspections),
+        ("Why does the network fail on noise?",
+         _baseline_answer(summary, inspections, "noise", *NOISE_WHY),
          out / "acf_noise.png", "predictable"),
-        ("Why does it fail on prices?", _prices_answer(summary, inspections),
+        ("Why does it fail on prices?",
+         _baseline_answer(summary, inspections, "stock:A", *PRICES_WHY),
          out / "compare_predictions_stock-A.png", "compare"),
         ("Why does it fail after an abrupt drop?", _drop_answer(staged["drop"]),
          out / "drop_auto.png", "drop"),
@@ -513,32 +515,27 @@ def _best_cell(summary: pd.DataFrame, dataset: str):
     return best, cells.loc[best, "rmse_mean"], against, cell_outcome(cells, best, against)
 
 
-def _noise_answer(summary: pd.DataFrame, inspections: dict) -> str:
-    ins = inspections.get("noise")
-    found = _best_cell(summary, "noise")
+def _baseline_answer(summary: pd.DataFrame, inspections: dict, dataset: str, why: str,
+                     closing: str) -> str:
+    """Why a network cannot beat its baselines on `dataset`: the tests' finding, the reason
+    in words, and the best network's win, tie or loss by the one rule."""
+    ins = inspections.get(dataset)
+    found = _best_cell(summary, dataset)
     if ins is None or found is None:
-        return "The noise runs did not finish."
+        return f"The {dataset} runs did not finish."
     best, rmse, against, (outcome, ratio, p_value) = found
-    return (f"The tests find {ins.evidence}. No past "
-            "value says anything about the next one, so nothing is there to learn and the "
-            f"best possible forecast is the training mean. The best network, {best} (RMSE "
+    return (f"The tests find {dataset} {ins.evidence}. {why} The best network, {best} (RMSE "
             f"{rmse:.4g}), against {BASELINE_WORDS[against]}: "
-            f"{outcome_words(outcome, ratio, p_value)}. It does not fail: there is nothing "
-            "to win.")
+            f"{outcome_words(outcome, ratio, p_value)}. {closing}")
 
 
-def _prices_answer(summary: pd.DataFrame, inspections: dict) -> str:
-    ins = inspections.get("stock:A")
-    found = _best_cell(summary, "stock:A")
-    if ins is None or found is None:
-        return "The stock runs did not finish."
-    best, rmse, against, (outcome, ratio, p_value) = found
-    return (f"The tests find stock:A a {ins.evidence}. When the "
-            "changes are noise, next = last is the best forecast there is, and a network can "
-            f"at best learn to repeat the last price. The best network, {best} (RMSE "
-            f"{rmse:.4g}), against {BASELINE_WORDS[against]}: "
-            f"{outcome_words(outcome, ratio, p_value)}. A clear win on prices would more "
-            "likely be leakage than skill.")
+# Why a network cannot beat the baselines where nothing is there to learn.
+NOISE_WHY = ("No past value says anything about the next one, so nothing is there to learn "
+             "and the best possible forecast is the training mean.",
+             "It does not fail: there is nothing to win.")
+PRICES_WHY = ("When the changes are noise, next = last is the best forecast there is, and a "
+              "network can at best learn to repeat the last price.",
+              "A clear win on prices would more likely be leakage than skill.")
 
 
 def _drop_answer(records: list[dict]) -> str:

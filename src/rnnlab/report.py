@@ -46,7 +46,7 @@ BASELINE_WORDS = {"naive": "next = last", "mean": "the training mean",
 
 def outcome_words(outcome: str, ratio: float, p_value: float) -> str:
     """The rule's result in words: 'a tie: 0.1% better, within 1%' and the like."""
-    gap = relative(ratio, 1.0)
+    gap = relative(ratio, 1.0) if math.isfinite(ratio) else "worse than exact"
     if not math.isfinite(p_value):
         rule = "within" if outcome == "tie" else "more than"
         return f"a {outcome}: {gap} ({rule} {100 * TIE_MARGIN:.0f}%; no predictions to test)"
@@ -72,7 +72,8 @@ def versus_naive(metrics: dict[str, dict], model_label: str = "model") -> str:
     others = {name: m["rmse"] for name, m in metrics.items() if name not in ("model", "verdict")}
     if found is None:  # scored without predictions at hand: the margin alone decides
         against = min(others, key=others.get)
-        ratio = model / others[against]
+        ratio = model / others[against] if others[against] > 0 else (
+            1.0 if model == 0 else math.inf)
         found = {"outcome": "win" if ratio < 1 - TIE_MARGIN else "loss" if ratio > 1 + TIE_MARGIN
                  else "tie", "against": against, "ratio": ratio, "p_value": math.nan}
     against = found["against"]
@@ -80,15 +81,20 @@ def versus_naive(metrics: dict[str, dict], model_label: str = "model") -> str:
             "loss": f"loses to {BASELINE_WORDS[against]}"}[found["outcome"]]
     head = f"{model_label} {verb}, the best baseline here: " + outcome_words(
         found["outcome"], found["ratio"], found["p_value"]).split(": ", 1)[1]
+    if others["naive"] == 0:
+        return f"{head}; next = last is exact on this test part (naive RMSE 0)"
     return (f"{head}; it is {relative(model, others['naive'])} than next = last "
             f"(naive RMSE {others['naive']:.4g}) and {relative(model, others['mean'])} than "
             "the training mean")
 
 
 def relative(value: float, reference: float) -> str:
-    """'12.3% worse' or '4.0% better': `value` as an error against `reference`."""
-    if reference == 0 or not math.isfinite(reference):
+    """'12.3% worse' or '4.0% better': `value` as an error against `reference`; against an
+    exact reference (an error of 0), 'worse than exact' or 'as exact'."""
+    if not math.isfinite(reference) or not math.isfinite(value):
         return "not comparable"
+    if reference == 0:
+        return "as exact" if value == 0 else "worse than exact"
     change = 100 * (value / reference - 1)
     return f"{abs(change):.1f}% {'worse' if change > 0 else 'better'}"
 

@@ -73,11 +73,9 @@ def versions() -> dict:
 
 
 @contextlib.contextmanager
-def interruptible():
-    """Turn the first Ctrl-C or SIGTERM into a request to stop after the current epoch.
-
-    A second signal interrupts at once, as usual.
-    """
+def interruptible(notice: str = "stopping after this epoch"):
+    """Turn the first Ctrl-C or SIGTERM into a request to stop (polled by the caller), and
+    print `notice`; a second signal interrupts at once, as usual."""
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield requested.is_set
@@ -87,8 +85,7 @@ def interruptible():
         if requested.is_set():
             raise KeyboardInterrupt
         requested.set()
-        print("\nstopping after this epoch (press Ctrl-C again to abort now)",
-              file=sys.stderr, flush=True)
+        print(f"\n{notice} (press Ctrl-C again to abort now)", file=sys.stderr, flush=True)
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -106,10 +103,7 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None =
     """
     metrics_path = out / "metrics.json"
     if resume:
-        marker = read_marker(out)
-        if marker is None or marker["kind"] != "train":
-            raise RnnlabError(f"cannot resume '{out}': it has no {MARKER} marker of an rnnlab "
-                              "train run, so it is not a run rnnlab made; choose another --out")
+        _require_own_run(out)
         if _status(metrics_path) == "complete":
             raise RnnlabError(f"cannot resume '{out}': it already finished; start a new run "
                               "with another --out, or pass --overwrite instead of --resume")
@@ -126,6 +120,14 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None =
             )
         remove_run_files(out, data)
     write_marker(out, "train", TRAIN_FILES)
+
+
+def _require_own_run(out: Path) -> None:
+    """Refuse to resume a folder that rnnlab's train did not make (no marker of its own)."""
+    marker = read_marker(out)
+    if marker is None or marker["kind"] != "train":
+        raise RnnlabError(f"cannot resume '{out}': it has no {MARKER} marker of an rnnlab "
+                          "train run, so it is not a run rnnlab made; choose another --out")
 
 
 def _status(metrics_path: Path) -> str | None:
@@ -153,6 +155,7 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     out = Path(out)
     check_out(out, overwrite)
     if resume:
+        _require_own_run(out)
         config = _saved_config(out)
     # Everything is checked before the first file is written.
     config.check()
@@ -387,6 +390,7 @@ def check_resume_options(out: str | Path, source: str | None, options: dict) -> 
 
     `options` maps config field names to values given on the command line (None: not given).
     """
+    _require_own_run(Path(out))
     saved = _saved_config(Path(out))
     given = {k: v for k, v in options.items() if v is not None}
     if source is not None:

@@ -34,7 +34,7 @@ from .config import DataConfig, RunConfig
 from .data import load_data
 from .explain import memory_profile
 from .forecaster import Forecaster, fit_seeds
-from .runs import series_fingerprint
+from .runs import interruptible, series_fingerprint
 from .windows import split_sizes
 
 # A task's seeds train in groups of at most this many (stacked, one worker call each). The
@@ -191,7 +191,8 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
                 on_record(record)
         bar.update(len(owned))
 
-    with _stop_on_signal() as stop_requested:
+    notice = "stopping: no new run starts, those in flight finish first"
+    with interruptible(notice) as stop_requested:
         if jobs == 1:
             for group, owned in pending:
                 if stop_requested():
@@ -358,30 +359,6 @@ def _worker_env(threads: int):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-@contextlib.contextmanager
-def _stop_on_signal():
-    """Turn the first Ctrl-C or SIGTERM into a request to start no new run (those in flight
-    finish and are saved); a second interrupts at once."""
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested.is_set
-        return
-
-    def handle(signum, frame):
-        if requested.is_set():
-            raise KeyboardInterrupt
-        requested.set()
-        print("\nstopping: no new run starts, those in flight finish first (press Ctrl-C "
-              "again to abort now)", file=sys.stderr, flush=True)
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield requested.is_set
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
