@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
+from .metrics import verdict as paired_verdict
 from .windows import Windows, as_tensor
 
 # Share of the input sensitivity that the effective memory must hold.
@@ -452,9 +453,12 @@ def lag_check(predictions: pd.DataFrame, verdict: str | None = None) -> LagCheck
     else:
         lines = [f"the model does not just repeat the last value ({numbers})"]
     if math.isfinite(gain):
+        # The one rule of every reading (rnnlab.metrics.verdict), against naive alone here.
+        found = paired_verdict(actual, model, {"naive": last})
         lines.append(f"RMSE {model_rmse:.4g} vs naive {naive_rmse:.4g}: "
                      f"{100 * abs(gain):.1f}% {'better' if gain > 0 else 'worse'} than "
-                     "next = last")
+                     f"next = last, a {found.outcome} by rnnlab's rule (Diebold-Mariano "
+                     f"p = {found.p_value:.2g})")
     if leakage:
         lines.append(f"warning: the model beats naive by {100 * gain:.1f}% on a series the "
                      "inspector calls a random walk: more likely leakage than skill; check "
