@@ -144,8 +144,79 @@ class Forecaster(WindowForecaster):
         """
         self._check_fitted()
         series = check_series(series, self.seq_len + 1)
-        values = self._predict_next(series.to_numpy(np.float64), all_windows=True)
+        values = self._predict_tracked(series.to_numpy(np.float64))
         return pd.Series(values, index=series.index[self.seq_len:], name=self.model)
+
+    def _predict_tracked(self, values: np.ndarray) -> np.ndarray:
+        """One-step predictions that follow an abrupt level shift within a few steps.
+
+        A shift shows as LEVEL_RUN errors in a row of one sign, each beyond LEVEL_SIGMAS
+        times the model's validation RMS (`error_scale_`), the later ones also beyond
+        LEVEL_NAIVE times the error of next = last. From then on the values after
+        the shift's first step are moved back by its first error, the model predicts on
+        that series and the shift is added back; LEVEL_SETTLE steps later the shift is
+        refined by the mean error since. A model fitted on the old level (standard
+        scaling) or with the jump inside its window (window) then sees the inputs it
+        knows. A shift that did worse than no shift over those steps is dropped again.
+        Every decision uses errors on values before the one predicted.
+        """
+        pred = self._predict_next(values, all_windows=True)  # pred[j] is for values[L + j]
+        scale = getattr(self, "error_scale_", None)
+        seq_len, n = self.seq_len, len(values)
+        if not scale:
+            return pred
+        offsets = np.zeros(n)  # the level shift taken out of each value
+        start = seq_len  # the first position whose error may open a shift
+        while True:
+            error = values[seq_len:] - pred
+            big = np.abs(error) > LEVEL_SIGMAS * scale
+            # After its first step, next = last has caught up with a real shift.
+            behind = big & (np.abs(error) > LEVEL_NAIVE * np.abs(np.diff(values[seq_len - 1:])))
+            run = big[:len(big) - LEVEL_RUN]  # a run must leave a prediction to correct
+            for i in range(1, LEVEL_RUN):
+                run = run & behind[i:len(big) - LEVEL_RUN + i] \
+                    & (np.sign(error[i:len(big) - LEVEL_RUN + i]) == np.sign(error[:len(run)]))
+            found = np.flatnonzero(run[start - seq_len:])
+            if not len(found):
+                return pred
+            at = start + int(found[0])  # the shift's first position
+            before, kept = pred, offsets.copy()
+            offsets[at:] += error[at - seq_len]
+            resume = at + LEVEL_RUN
+            pred = self._shifted(values, offsets, pred, resume)
+            settled = resume + LEVEL_SETTLE
+            if settled >= n:
+                return pred
+            # Keep the shift only if it beat the model without it over the steps since.
+            steps = slice(resume - seq_len, settled - seq_len)
+            shifted_error = values[resume:settled] - pred[steps]
+            if np.sum(shifted_error**2) < np.sum((values[resume:settled] - before[steps])**2):
+                offsets[at:] += np.mean(shifted_error)
+            else:
+                offsets = kept
+            pred = self._shifted(values, offsets, pred, settled)
+            start = settled
+
+    def _shifted(self, values: np.ndarray, offsets: np.ndarray, pred: np.ndarray,
+                 first: int) -> np.ndarray:
+        """`pred` with the predictions from position `first` on made on `values - offsets`
+        and put back at the shifted level (that of each window's last value)."""
+        moved = self._predict_next(values - offsets, all_windows=True) + offsets[
+            self.seq_len - 1:-1]
+        out = pred.copy()
+        out[first - self.seq_len:] = moved[first - self.seq_len:]
+        return out
+
+    def _one_step_rms(self, values: np.ndarray, start: int | None) -> float:
+        """RMS of the one-step errors on values[start:] (the validation part), or on the
+        training windows when there is none; floored at 1e-3 training standard deviations
+        so float rounding on an exact fit is never taken for a shift."""
+        pred = self._predict_next(values, all_windows=True)
+        error = values[self.seq_len:] - pred
+        if start is not None:
+            error = error[start - self.seq_len:]
+        floor = 1e-3 * float(np.std(values[: start or len(values)]))
+        return max(float(np.sqrt(np.mean(error**2))), floor)
 
     def _predict_next(self, values: np.ndarray, all_windows: bool) -> np.ndarray:
         """Predictions after every window of `values` (all_windows) or after its last one."""
@@ -190,6 +261,7 @@ class Forecaster(WindowForecaster):
             "n_train": self.n_train_, "n_val": self.n_val_,
             "train_range": list(self.train_range_),
             "ridge_strength": self.ridge_strength_,
+            "error_scale": getattr(self, "error_scale_", None),
             "series_name": str(self.tail_.name),
             "index_kind": "datetime" if isinstance(index, pd.DatetimeIndex) else "numeric",
             "index_name": index.name,
@@ -229,6 +301,7 @@ class Forecaster(WindowForecaster):
                                              if k != "epochs_run"})
             forecaster.n_train_, forecaster.n_val_ = meta["n_train"], meta["n_val"]
             forecaster.ridge_strength_ = meta.get("ridge_strength")
+            forecaster.error_scale_ = meta.get("error_scale")
             forecaster.train_range_ = tuple(meta["train_range"]) if "train_range" in meta \
                 else None
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
@@ -301,7 +374,10 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     check_fit_size(name, n, n_val, first.seq_len)
     device = resolve_device(first.device)
     values = series.to_numpy()
-    scaler = fit_scaler(first.scaler, values[:n_train], name)
+    if first.scaler == "auto" and n_val:
+        scaler = choose_scaler(values, n_train, first.seq_len, name, device)
+    else:
+        scaler = fit_scaler(first.scaler, values[:n_train], name)
     nets = []
     for forecaster in forecasters:
         torch.manual_seed(forecaster.seed)  # its weights are those of a separate fit
@@ -327,5 +403,56 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         forecaster.n_train_, forecaster.n_val_ = n_train, n_val
         # Where the training part lay, to flag data and forecasts far from it later.
         forecaster.train_range_ = (float(values[:n_train].min()), float(values[:n_train].max()))
+        forecaster.error_scale_ = forecaster._one_step_rms(values, n_train if n_val else None)
         forecaster._remember_tail(series, forecaster.seq_len)
         forecaster.fitted_ = True
+
+
+# Level shifts: two errors in a row of one sign beyond 4 validation RMS happen by chance
+# about once in 10^9 Gaussian steps; a drop of 20 RMS is caught after two steps.
+LEVEL_SIGMAS = 4.0
+LEVEL_RUN = 2
+# ... and from the second step on, the model's error must be twice naive's: a steep rise
+# of a cycle (sunspots) surprises next = last too, a level shift does so only once.
+LEVEL_NAIVE = 2.0
+LEVEL_SETTLE = 10
+
+# `--scaler auto` keeps standard scaling only when its linear fit is at least 1% better
+# on validation than per-window normalisation's: a tie goes to the representation that
+# a level shift or a trend cannot push outside what the model saw.
+AUTO_MARGIN = 0.99
+
+
+def choose_scaler(values: np.ndarray, n_train: int, seq_len: int, name: str = "series",
+                  device="cpu") -> Scaler:
+    """The `--scaler auto` choice, made on the validation part `values[n_train:]`.
+
+    The closed-form linear part (`rnnlab.train.fit_ridge`) is fitted on the training part
+    under ``standard`` and under ``window``; standard is kept when its one-step validation
+    MSE, in the series' units, is below AUTO_MARGIN times window's. It rests on errors, not
+    on a test's p-value, so a borderline case is one where both do about as well. Only
+    `values` (training and validation) is read: the test part cannot move the choice.
+
+    Examples
+    --------
+    >>> t = np.arange(400.0)
+    >>> choose_scaler(np.sin(t / 5) + 0.1 * np.cos(t), 320, 30).kind
+    'standard'
+    >>> choose_scaler(np.cumsum(np.random.default_rng(0).normal(size=400)), 320, 30).kind
+    'window'
+    """
+    from .train import fit_ridge
+
+    mse = {}
+    for kind in ("standard", "window"):
+        scaler = fit_scaler(kind, values[:n_train], name)
+        z = as_tensor(scaler.to_units(values), device)  # (n,)
+        train_w = Windows(z, seq_len, seq_len, n_train, scaler.relative)
+        val_w = Windows(z, seq_len, n_train, len(values), scaler.relative)
+        weights, bias, _ = fit_ridge(train_w, val_w)
+        x, y = (t.double().cpu().numpy() for t in val_w.batch(slice(None)))
+        error = (x[..., 0] @ weights + bias - y) * scaler.scale
+        mse[kind] = (float(np.mean(error**2)), scaler)
+    if mse["standard"][0] < AUTO_MARGIN * mse["window"][0]:
+        return mse["standard"][1]
+    return mse["window"][1]
