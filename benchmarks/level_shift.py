@@ -23,7 +23,6 @@ import random
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from rnnlab.backtest import backtest, score_fitted

@@ -110,3 +110,21 @@ def test_error_scale_survives_save_and_load(tmp_path):
     loaded = Forecaster.load(tmp_path / "m.pt")
     assert loaded.error_scale_ == forecaster.error_scale_
     np.testing.assert_allclose(loaded.predict(series), forecaster.predict(series))
+
+
+def test_forecast_after_a_drop_continues_at_the_new_level(tmp_path):
+    from rnnlab.fastpath import load_fast
+
+    series = seasonal_with_drop()
+    forecaster = fit(series, scaler="standard")
+    forecaster.set_history(series)  # the drop is 60 steps back, before the 50-value tail
+    future = forecaster.forecast(10).to_numpy()
+    assert ((future > 0.5) & (future < 3.5)).all()  # the new level 2, season +-1
+    forecaster.save(tmp_path / "m.pt")
+    np.testing.assert_allclose(load_fast(tmp_path / "m.pt").forecast(10).to_numpy(), future,
+                               atol=1e-4)
+    np.testing.assert_allclose(Forecaster.load(tmp_path / "m.pt").forecast(10).to_numpy(),
+                               future, atol=1e-6)
+    forecaster.error_scale_ = None  # what main did: back towards the old level
+    forecaster.set_history(series)
+    assert forecaster.forecast(10).to_numpy().mean() > 3.5

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import WindowForecaster, check_series, tail_from_meta
+from .base import (
+    WindowForecaster,
+    check_series,
+    error_scale_from_meta,
+    tail_from_meta,
+    tail_offsets_from_meta,
+    track_level,
+)
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
@@ -148,64 +155,12 @@ class Forecaster(WindowForecaster):
         return pd.Series(values, index=series.index[self.seq_len:], name=self.model)
 
     def _predict_tracked(self, values: np.ndarray) -> np.ndarray:
-        """One-step predictions that follow an abrupt level shift within a few steps.
+        """One-step predictions that follow an abrupt level shift (`rnnlab.base.track_level`)."""
+        return track_level(values, self.seq_len, getattr(self, "error_scale_", None),
+                           self._predict_all)[0]
 
-        A shift shows as LEVEL_RUN errors in a row of one sign, each beyond LEVEL_SIGMAS
-        times the model's validation RMS (`error_scale_`), the later ones also beyond
-        LEVEL_NAIVE times the error of next = last. From then on the values after
-        the shift's first step are moved back by its first error, the model predicts on
-        that series and the shift is added back; LEVEL_SETTLE steps later the shift is
-        refined by the mean error since. A model fitted on the old level (standard
-        scaling) or with the jump inside its window (window) then sees the inputs it
-        knows. A shift that did worse than no shift over those steps is dropped again.
-        Every decision uses errors on values before the one predicted.
-        """
-        pred = self._predict_next(values, all_windows=True)  # pred[j] is for values[L + j]
-        scale = getattr(self, "error_scale_", None)
-        seq_len, n = self.seq_len, len(values)
-        if not scale:
-            return pred
-        offsets = np.zeros(n)  # the level shift taken out of each value
-        start = seq_len  # the first position whose error may open a shift
-        while True:
-            error = values[seq_len:] - pred
-            big = np.abs(error) > LEVEL_SIGMAS * scale
-            # After its first step, next = last has caught up with a real shift.
-            behind = big & (np.abs(error) > LEVEL_NAIVE * np.abs(np.diff(values[seq_len - 1:])))
-            run = big[:len(big) - LEVEL_RUN]  # a run must leave a prediction to correct
-            for i in range(1, LEVEL_RUN):
-                run = run & behind[i:len(big) - LEVEL_RUN + i] \
-                    & (np.sign(error[i:len(big) - LEVEL_RUN + i]) == np.sign(error[:len(run)]))
-            found = np.flatnonzero(run[start - seq_len:])
-            if not len(found):
-                return pred
-            at = start + int(found[0])  # the shift's first position
-            before, kept = pred, offsets.copy()
-            offsets[at:] += error[at - seq_len]
-            resume = at + LEVEL_RUN
-            pred = self._shifted(values, offsets, pred, resume)
-            settled = resume + LEVEL_SETTLE
-            if settled >= n:
-                return pred
-            # Keep the shift only if it beat the model without it over the steps since.
-            steps = slice(resume - seq_len, settled - seq_len)
-            shifted_error = values[resume:settled] - pred[steps]
-            if np.sum(shifted_error**2) < np.sum((values[resume:settled] - before[steps])**2):
-                offsets[at:] += np.mean(shifted_error)
-            else:
-                offsets = kept
-            pred = self._shifted(values, offsets, pred, settled)
-            start = settled
-
-    def _shifted(self, values: np.ndarray, offsets: np.ndarray, pred: np.ndarray,
-                 first: int) -> np.ndarray:
-        """`pred` with the predictions from position `first` on made on `values - offsets`
-        and put back at the shifted level (that of each window's last value)."""
-        moved = self._predict_next(values - offsets, all_windows=True) + offsets[
-            self.seq_len - 1:-1]
-        out = pred.copy()
-        out[first - self.seq_len:] = moved[first - self.seq_len:]
-        return out
+    def _predict_all(self, values: np.ndarray) -> np.ndarray:
+        return self._predict_next(values, all_windows=True)
 
     def _one_step_rms(self, values: np.ndarray, start: int | None) -> float:
         """RMS of the one-step errors on values[start:] (the validation part), or on the
@@ -237,13 +192,15 @@ class Forecaster(WindowForecaster):
         return self.scaler_.from_units(units.double().cpu().numpy())
 
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
-        buffer = list(history[-self.seq_len:])
+        # A level shift found in the history is taken out, and added back to the forecast.
+        offsets = self._level_offsets(history)
+        buffer = list(history[-self.seq_len:] - offsets[-self.seq_len:])
         out = []
         for _ in range(horizon):
             nxt = float(self._predict_next(np.asarray(buffer[-self.seq_len:]), False)[0])
             out.append(nxt)
             buffer.append(nxt)
-        return np.asarray(out)
+        return np.asarray(out) + offsets[-1]
 
     # --- persistence ------------------------------------------------------------------
 
@@ -262,6 +219,7 @@ class Forecaster(WindowForecaster):
             "train_range": list(self.train_range_),
             "ridge_strength": self.ridge_strength_,
             "error_scale": getattr(self, "error_scale_", None),
+            "tail_offsets": None if self.tail_offsets_ is None else self.tail_offsets_.tolist(),
             "series_name": str(self.tail_.name),
             "index_kind": "datetime" if isinstance(index, pd.DatetimeIndex) else "numeric",
             "index_name": index.name,
@@ -301,10 +259,11 @@ class Forecaster(WindowForecaster):
                                              if k != "epochs_run"})
             forecaster.n_train_, forecaster.n_val_ = meta["n_train"], meta["n_val"]
             forecaster.ridge_strength_ = meta.get("ridge_strength")
-            forecaster.error_scale_ = meta.get("error_scale")
+            forecaster.error_scale_ = error_scale_from_meta(meta)
             forecaster.train_range_ = tuple(meta["train_range"]) if "train_range" in meta \
                 else None
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
+            forecaster.tail_offsets_ = tail_offsets_from_meta(meta, len(forecaster.tail_))
         except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
@@ -407,15 +366,6 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         forecaster._remember_tail(series, forecaster.seq_len)
         forecaster.fitted_ = True
 
-
-# Level shifts: two errors in a row of one sign beyond 4 validation RMS happen by chance
-# about once in 10^9 Gaussian steps; a drop of 20 RMS is caught after two steps.
-LEVEL_SIGMAS = 4.0
-LEVEL_RUN = 2
-# ... and from the second step on, the model's error must be twice naive's: a steep rise
-# of a cycle (sunspots) surprises next = last too, a level shift does so only once.
-LEVEL_NAIVE = 2.0
-LEVEL_SETTLE = 10
 
 # `--scaler auto` keeps standard scaling only when its linear fit is at least 1% better
 # on validation than per-window normalisation's: a tie goes to the representation that
