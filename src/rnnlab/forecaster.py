@@ -287,7 +287,7 @@ def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
     """Fit one copy of `template` per seed, all in one training run.
 
     Each is as usable as a separate ``Forecaster(seed=s).fit(series, val_size)``. What the
-    seeds share (the scaler with its ADF test, the windows, the ridge fit of the frozen
+    seeds share (the scaler and its choice, the windows, the ridge fit of the frozen
     linear skip) is computed once; the initial weights, batch order, dropout, Adam state,
     clipping, LR schedule and early stopping stay per seed (`rnnlab.train.train`).
 
