@@ -81,10 +81,13 @@ class ModelConfig:
     # days. `rnnlab inspect` suggests one for any series.
     # No fixed cap: the series' length bounds it (rnnlab.windows.split_sizes).
     seq_len: int = option(30, "window length: past values the model sees", low=1)
-    # auto: per-window normalisation when the training part has a unit root (ADF p > 0.05),
-    # standard scaling otherwise. Trending prices leave any global scaler's range.
-    scaler: str = option("auto", "auto (window if unit root, else standard), window, "
-                         "standard or minmax", choices=SCALERS)
+    # auto: the linear part is fitted under standard and window; standard is kept only when
+    # its validation MSE is more than 1% below window's (rnnlab.forecaster.choose_scaler):
+    # trending prices leave any global scaler's range, a stationary series needs its level,
+    # and a choice made on errors cannot flip on a borderline ADF p-value. Without a
+    # validation part, ADF p > 0.05 picks window.
+    scaler: str = option("auto", "auto (standard if clearly better on validation, else "
+                         "window), window, standard or minmax", choices=SCALERS)
     # 32 units x 2 layers is the peers' setting on these tasks, so comparisons are fair.
     # The caps keep a typo from allocating gigabytes: 4096 units is 0.5 GB per LSTM layer.
     hidden_size: int = option(32, "units per recurrent layer", low=1, high=4096)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib import format as npy
 
-from .base import WindowForecaster, tail_from_meta
+from .base import WindowForecaster, error_scale_from_meta, tail_from_meta, tail_offsets_from_meta
 from .checkpoint import (
     atomic_write,
     check_model_params,
@@ -223,7 +223,9 @@ class NumpyForecaster(WindowForecaster):
         self.scaler_ = Scaler.from_state(meta["scaler"])
         self.weights_ = {name: w.astype(np.float64) for name, w in weights.items()}
         self.tail_ = tail
+        self.tail_offsets_ = tail_offsets_from_meta(meta, len(tail))
         self.train_range_ = tuple(meta["train_range"]) if "train_range" in meta else None
+        self.error_scale_ = error_scale_from_meta(meta)
         self.fitted_ = True
 
     def get_params(self) -> dict:
@@ -276,8 +278,19 @@ class NumpyForecaster(WindowForecaster):
         units = np.float32(self.forward(x)[0]) + offset
         return float(self.scaler_.from_units(float(units)))
 
+    def _predict_all(self, values: np.ndarray) -> np.ndarray:
+        # As Forecaster._predict_next(values, all_windows=True): the value after each window.
+        units = self.scaler_.to_units(values).astype(np.float32)
+        windows = np.lib.stride_tricks.sliding_window_view(units[:-1], self.seq_len)
+        offset = windows[:, -1] if self.scaler_.relative else np.zeros(len(windows), np.float32)
+        x = (windows - offset[:, None]).astype(np.float64)
+        return self.scaler_.from_units((self.forward(x).astype(np.float32) + offset)
+                                       .astype(np.float64))
+
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
-        buffer = list(history[-self.seq_len:])
+        # As Forecaster._forecast_values: a level shift in the history is taken out first.
+        offsets = self._level_offsets(history)
+        buffer = list(history[-self.seq_len:] - offsets[-self.seq_len:])
         for _ in range(horizon):
             buffer.append(self._predict_last(np.asarray(buffer[-self.seq_len:])))
-        return np.asarray(buffer[self.seq_len:])
+        return np.asarray(buffer[self.seq_len:]) + offsets[-1]

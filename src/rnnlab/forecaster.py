@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import WindowForecaster, check_series, tail_from_meta
+from .base import (
+    WindowForecaster,
+    check_series,
+    error_scale_from_meta,
+    tail_from_meta,
+    tail_offsets_from_meta,
+    track_level,
+)
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
@@ -144,8 +151,27 @@ class Forecaster(WindowForecaster):
         """
         self._check_fitted()
         series = check_series(series, self.seq_len + 1)
-        values = self._predict_next(series.to_numpy(np.float64), all_windows=True)
+        values = self._predict_tracked(series.to_numpy(np.float64))
         return pd.Series(values, index=series.index[self.seq_len:], name=self.model)
+
+    def _predict_tracked(self, values: np.ndarray) -> np.ndarray:
+        """One-step predictions that follow an abrupt level shift (`rnnlab.base.track_level`)."""
+        return track_level(values, self.seq_len, getattr(self, "error_scale_", None),
+                           self._predict_all)[0]
+
+    def _predict_all(self, values: np.ndarray) -> np.ndarray:
+        return self._predict_next(values, all_windows=True)
+
+    def _one_step_rms(self, values: np.ndarray, start: int | None) -> float:
+        """RMS of the one-step errors on values[start:] (the validation part), or on the
+        training windows when there is none; floored at 1e-3 training standard deviations
+        so float rounding on an exact fit is never taken for a shift."""
+        pred = self._predict_next(values, all_windows=True)
+        error = values[self.seq_len:] - pred
+        if start is not None:
+            error = error[start - self.seq_len:]
+        floor = 1e-3 * float(np.std(values[: start or len(values)]))
+        return max(float(np.sqrt(np.mean(error**2))), floor)
 
     def _predict_next(self, values: np.ndarray, all_windows: bool) -> np.ndarray:
         """Predictions after every window of `values` (all_windows) or after its last one."""
@@ -166,13 +192,15 @@ class Forecaster(WindowForecaster):
         return self.scaler_.from_units(units.double().cpu().numpy())
 
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
-        buffer = list(history[-self.seq_len:])
+        # A level shift found in the history is taken out, and added back to the forecast.
+        offsets = self._level_offsets(history)
+        buffer = list(history[-self.seq_len:] - offsets[-self.seq_len:])
         out = []
         for _ in range(horizon):
             nxt = float(self._predict_next(np.asarray(buffer[-self.seq_len:]), False)[0])
             out.append(nxt)
             buffer.append(nxt)
-        return np.asarray(out)
+        return np.asarray(out) + offsets[-1]
 
     # --- persistence ------------------------------------------------------------------
 
@@ -190,6 +218,8 @@ class Forecaster(WindowForecaster):
             "n_train": self.n_train_, "n_val": self.n_val_,
             "train_range": list(self.train_range_),
             "ridge_strength": self.ridge_strength_,
+            "error_scale": getattr(self, "error_scale_", None),
+            "tail_offsets": None if self.tail_offsets_ is None else self.tail_offsets_.tolist(),
             "series_name": str(self.tail_.name),
             "index_kind": "datetime" if isinstance(index, pd.DatetimeIndex) else "numeric",
             "index_name": index.name,
@@ -229,9 +259,11 @@ class Forecaster(WindowForecaster):
                                              if k != "epochs_run"})
             forecaster.n_train_, forecaster.n_val_ = meta["n_train"], meta["n_val"]
             forecaster.ridge_strength_ = meta.get("ridge_strength")
+            forecaster.error_scale_ = error_scale_from_meta(meta)
             forecaster.train_range_ = tuple(meta["train_range"]) if "train_range" in meta \
                 else None
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
+            forecaster.tail_offsets_ = tail_offsets_from_meta(meta, len(forecaster.tail_))
         except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
@@ -255,7 +287,7 @@ def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
     """Fit one copy of `template` per seed, all in one training run.
 
     Each is as usable as a separate ``Forecaster(seed=s).fit(series, val_size)``. What the
-    seeds share (the scaler with its ADF test, the windows, the ridge fit of the frozen
+    seeds share (the scaler and its choice, the windows, the ridge fit of the frozen
     linear skip) is computed once; the initial weights, batch order, dropout, Adam state,
     clipping, LR schedule and early stopping stay per seed (`rnnlab.train.train`).
 
@@ -301,7 +333,10 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     check_fit_size(name, n, n_val, first.seq_len)
     device = resolve_device(first.device)
     values = series.to_numpy()
-    scaler = fit_scaler(first.scaler, values[:n_train], name)
+    if first.scaler == "auto" and n_val:
+        scaler = choose_scaler(values, n_train, first.seq_len, name, device)
+    else:
+        scaler = fit_scaler(first.scaler, values[:n_train], name)
     nets = []
     for forecaster in forecasters:
         torch.manual_seed(forecaster.seed)  # its weights are those of a separate fit
@@ -327,5 +362,47 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         forecaster.n_train_, forecaster.n_val_ = n_train, n_val
         # Where the training part lay, to flag data and forecasts far from it later.
         forecaster.train_range_ = (float(values[:n_train].min()), float(values[:n_train].max()))
+        forecaster.error_scale_ = forecaster._one_step_rms(values, n_train if n_val else None)
         forecaster._remember_tail(series, forecaster.seq_len)
         forecaster.fitted_ = True
+
+
+# `--scaler auto` keeps standard scaling only when its linear fit is at least 1% better
+# on validation than per-window normalisation's: a tie goes to the representation that
+# a level shift or a trend cannot push outside what the model saw.
+AUTO_MARGIN = 0.99
+
+
+def choose_scaler(values: np.ndarray, n_train: int, seq_len: int, name: str = "series",
+                  device="cpu") -> Scaler:
+    """The `--scaler auto` choice, made on the validation part `values[n_train:]`.
+
+    The closed-form linear part (`rnnlab.train.fit_ridge`) is fitted on the training part
+    under ``standard`` and under ``window``; standard is kept when its one-step validation
+    MSE, in the series' units, is below AUTO_MARGIN times window's. It rests on errors, not
+    on a test's p-value, so a borderline case is one where both do about as well. Only
+    `values` (training and validation) is read: the test part cannot move the choice.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> choose_scaler(5 + rng.normal(size=400), 320, 30).kind  # only the level predicts noise
+    'standard'
+    >>> choose_scaler(np.cumsum(np.random.default_rng(0).normal(size=400)), 320, 30).kind
+    'window'
+    """
+    from .train import fit_ridge
+
+    mse = {}
+    for kind in ("standard", "window"):
+        scaler = fit_scaler(kind, values[:n_train], name)
+        z = as_tensor(scaler.to_units(values), device)  # (n,)
+        train_w = Windows(z, seq_len, seq_len, n_train, scaler.relative)
+        val_w = Windows(z, seq_len, n_train, len(values), scaler.relative)
+        weights, bias, _ = fit_ridge(train_w, val_w)
+        x, y = (t.double().cpu().numpy() for t in val_w.batch(slice(None)))
+        error = (x[..., 0] @ weights + bias - y) * scaler.scale
+        mse[kind] = (float(np.mean(error**2)), scaler)
+    if mse["standard"][0] < AUTO_MARGIN * mse["window"][0]:
+        return mse["standard"][1]
+    return mse["window"][1]

@@ -171,7 +171,8 @@ def fit_scaler(kind: str, train: np.ndarray, name: str = "series") -> Scaler:
 
     ``auto`` picks ``window`` when an ADF test cannot reject a unit root in the training
     part (p > 0.05: trending or random-walk data such as prices) and ``standard``
-    otherwise.
+    otherwise. `Forecaster` uses that only without a validation part; with one it
+    chooses on validation errors (`rnnlab.forecaster.choose_scaler`).
 
     Examples
     --------
