@@ -39,9 +39,9 @@ def defaults(tasks: list[str], models: list[str], repeats: int) -> list[dict]:
 
     rows = [row("defaults", "one-off", "import torch s", time.perf_counter() - started)]
     from rnnlab.backtest import backtest
+    from rnnlab.config import DataConfig, ModelConfig, TrainConfig
     from rnnlab.data import load_data
     from rnnlab.forecaster import Forecaster
-    from rnnlab.config import DataConfig, ModelConfig, TrainConfig
     from rnnlab.windows import split_sizes
 
     first = True
