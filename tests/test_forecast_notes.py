@@ -40,3 +40,14 @@ def test_the_demo_logs_one_line_per_finished_stage(caplog):
     # seed 1 is shared: both stages end with it, each said once.
     assert [line.split(" finished")[0] for line in lines] == ["demo: stage compare",
                                                             "demo: stage memory"]
+
+
+def test_dates_outside_the_nanosecond_range_still_fingerprint(tmp_path):
+    import pandas as pd
+
+    from rnnlab.runs import series_fingerprint
+
+    index = pd.DatetimeIndex(["0001-01-01", "2000-01-02"]).as_unit("s")
+    first = series_fingerprint(pd.Series([1.0, 2.0], index=index))
+    assert first == series_fingerprint(pd.Series([1.0, 2.0], index=index))
+    assert first != series_fingerprint(pd.Series([1.0, 3.0], index=index))

@@ -277,12 +277,17 @@ def time_label(column: pd.Series) -> str:
 def series_fingerprint(series: pd.Series) -> str:
     """SHA-256 of a series' values and dates: a resumed run must train on the same data."""
     index = series.index
+    unit = b""
     if isinstance(index, pd.DatetimeIndex):
-        positions = index.as_unit("ns").asi8
+        try:
+            positions = index.as_unit("ns").asi8
+        except (OverflowError, pd.errors.OutOfBoundsDatetime):
+            # Dates before 1678 or after 2262 have no nanosecond form: their own unit, named.
+            positions, unit = index.asi8, index.unit.encode()
     else:
         positions = np.asarray(index, dtype=np.float64)
     digest = hashlib.sha256(np.ascontiguousarray(series.to_numpy(np.float64)).tobytes())
-    digest.update(np.ascontiguousarray(positions).tobytes())
+    digest.update(np.ascontiguousarray(positions).tobytes() + unit)
     return digest.hexdigest()
 
 
