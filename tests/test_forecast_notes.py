@@ -51,3 +51,17 @@ def test_dates_outside_the_nanosecond_range_still_fingerprint(tmp_path):
     first = series_fingerprint(pd.Series([1.0, 2.0], index=index))
     assert first == series_fingerprint(pd.Series([1.0, 2.0], index=index))
     assert first != series_fingerprint(pd.Series([1.0, 3.0], index=index))
+
+
+def test_a_figure_matplotlib_cannot_draw_is_a_note_not_a_failure(tmp_path):
+    import pandas as pd
+
+    dates = [*pd.date_range("2000-01-01", periods=79).strftime("%Y-%m-%d"), "9999-12-31"]
+    csv = tmp_path / "far.csv"
+    pd.DataFrame({"date": dates, "close": [float(i % 7) for i in range(80)]}).to_csv(
+        csv, index=False)
+    result = run("train", "--data", str(csv), "--seq-len", "4", "--epochs", "1",
+                 "--out", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert "could not draw test_predictions.png" in result.stderr
+    assert (tmp_path / "run" / "metrics.json").is_file()

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from .config import param_names
 from .diagnostics import ALPHA, Inspection
 from .explain import Anatomy, MemoryProfile
 from .metrics import METRICS
+
+log = logging.getLogger("rnnlab")
 
 
 def _pyplot():
@@ -81,10 +84,16 @@ def _finish(fig, ax, path: str | Path, xlabel: str, ylabel: str, title: str) -> 
 
 
 def _save(fig, path: str | Path) -> None:
+    """Write the figure; one that matplotlib cannot draw (dates past year 9999, say) is a
+    note, never a failed run: the numbers are written before any figure."""
     plt = _pyplot()
-    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
-    plt.close(fig)
-
+    try:
+        atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=110))
+    except (ValueError, OverflowError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        log.warning("could not draw %s (%s); the figure is left out", Path(path).name, reason)
+    finally:
+        plt.close(fig)
 
 
 MODEL_COLORS = {"rnn": "tab:orange", "lstm": "tab:blue", "gru": "tab:green",

@@ -165,6 +165,8 @@ class HtmlReport:
 
     @staticmethod
     def image(path: str | Path, alt: str) -> str:
+        if not Path(path).is_file():  # a figure matplotlib could not draw
+            return f"<p>(figure not drawn: {html.escape(alt)})</p>"
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
