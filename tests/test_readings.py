@@ -91,3 +91,11 @@ def test_an_exact_baseline_is_said_so_without_dividing_by_zero():
     assert versus_naive(metrics, "lstm") == (
         "lstm loses to next = last, the best baseline here: worse than exact (more than 1%; "
         "no predictions to test); next = last is exact on this test part (naive RMSE 0)")
+
+
+def test_p_values_carry_their_operator():
+    from rnnlab.report import outcome_words
+
+    assert outcome_words("tie", 1.013, 0.94) == (
+        "a tie: 1.3% worse (Diebold-Mariano p = 0.94, not distinguishable from chance)")
+    assert outcome_words("win", 0.5, 1e-6) == "a win: 50.0% better (Diebold-Mariano p < 0.001)"

@@ -59,7 +59,7 @@ def outcome_words(outcome: str, ratio: float, p_value: float) -> str:
 
 def _p(p: float) -> str:
     """'p < 0.001' or 'p = 0.123': the operator belongs to the number."""
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"{p:.2f}"
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.1 else f"p = {p:.2f}"
 
 
 def versus_naive(metrics: dict[str, dict], model_label: str = "model") -> str:
