@@ -7,19 +7,19 @@
 `inspect(series)` runs the tests (Ljung-Box, ADF, KPSS), reads the autocorrelation and
 the periodogram, and turns them into one verdict from a fixed vocabulary with the numbers
 that support it. On a long series it reads the latest 100,000 points (ADF the latest
-10,000) and says so, so that millions of rows answer in seconds. Every test comes from
-statsmodels (Ljung-Box computed from its FFT autocorrelations); warnings are silenced only
-around the calls that raise them. statsmodels and scipy load inside the functions that
-call them: they take seconds to import, and `rnnlab forecast` and `--help` never need them.
+10,000) and says so, so that millions of rows answer in seconds. Every test is
+statsmodels' (Ljung-Box computed from its FFT autocorrelations). What train asks on every
+run (ADF for `--scaler auto`, `find_period` for the seasonal-naive baseline) is computed
+by numpy twins of the statsmodels and scipy functions, checked against them in the tests:
+the two libraries take seconds to import, longer than a default training run. They load
+only inside `inspect` and the functions it alone calls.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,22 +58,6 @@ INSPECT_MAX_POINTS = 100_000
 # power of two: squares of 1e200 overflow and squares of 1e-300 vanish inside statsmodels
 # (a flood of warnings, then NaN lags). Series in between are tested exactly as given.
 SAFE_MAGNITUDE = 1e100
-
-
-@contextlib.contextmanager
-def _quiet_statsmodels():
-    """Hide, inside this block only, the statsmodels warnings we expect and have read.
-
-    Exact recurrences (the `complex` signal) make some ADF lag regressions singular, and
-    KPSS warns when its statistic is off the ends of its p-value table (it then reports
-    the table's end, 0.01 or 0.1, which is what we show).
-    """
-    from statsmodels.tools.sm_exceptions import InterpolationWarning, SingularMatrixWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SingularMatrixWarning)
-        warnings.simplefilter("ignore", InterpolationWarning)
-        yield
 
 
 def adf_pvalue(values: np.ndarray, regression: str = "c") -> float:
@@ -115,15 +99,12 @@ ADF_MAX_POINTS = 10_000
 
 @_memo
 def _adf(values: np.ndarray, regression: str = "c") -> HypothesisTest:
-    # statsmodels' adfuller(x, regression=regression, autolag="AIC"), its regressions done
-    # here in numpy: importing statsmodels.tsa.stattools costs more than a default training
-    # run, and `--scaler auto` asks this on every train. MacKinnon's p-value table is
-    # still statsmodels'. tests/test_h4_adf.py checks both agree.
-    from statsmodels.tsa.adfvalues import mackinnonp
-
+    # statsmodels' adfuller(x, regression=regression, autolag="AIC"), done here in numpy:
+    # importing statsmodels and scipy costs more than a default training run, and
+    # `--scaler auto` asks this on every train. tests/test_h4_adf.py checks both agree.
     statistic, lags = _adf_regression(np.asarray(values, dtype=np.float64)[-ADF_MAX_POINTS:],
                                       regression)
-    p_value = float(mackinnonp(statistic, regression=regression, N=1))
+    p_value = _mackinnon_p(statistic, regression)
     null = "unit root" if regression == "c" else "unit root (around a linear trend)"
     return HypothesisTest(statistic, p_value, lags, null)
 
@@ -191,16 +172,169 @@ def _ols(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
     return -2 * llf + 2 * float(rank), t_first
 
 
+# --- numpy twins of the statsmodels and scipy functions that train needs ------------------
+# `--scaler auto` (ADF) and the seasonal-naive baseline (find_period: ADF, KPSS, detrend,
+# periodogram, autocorrelations) run on every train, and importing scipy and statsmodels
+# costs more than a default training run. Each twin repeats its original's arithmetic: on
+# every series of tests/test_h6_numpy_twins.py they agree bit for bit, but for MacKinnon's
+# p-value (math.erfc in place of scipy's normal CDF: within 4e-14 relative).
+
+
+def _ols_residuals(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Residuals of least squares of y on x: statsmodels' OLS(y, x).fit().resid (by
+    pseudo-inverse, singular values below 1e-15 of the largest dropped)."""
+    u, s, vt = np.linalg.svd(x, False)
+    inverse = np.where(s > 1e-15 * np.maximum.reduce(s), 1.0 / s, 0.0)
+    pinv = np.dot(np.transpose(vt), np.multiply(inverse[:, np.newaxis], np.transpose(u)))
+    return y - np.dot(x, np.dot(pinv, y))
+
+
+def _autocovariance_sum(resids: np.ndarray, lag: int) -> float:
+    """sum_t e_t e_{t-lag}, the unscaled autocovariance of the residuals at one lag."""
+    return np.dot(resids[lag:], resids[:len(resids) - lag])
+
+
+def _kpss_lags(resids: np.ndarray) -> int:
+    """KPSS's automatic lag count (Hobijn et al. 1998), as statsmodels' _kpss_autolag."""
+    n = len(resids)
+    covlags = int(np.power(n, 2.0 / 9.0))
+    s0 = np.sum(resids**2) / n
+    s1 = 0
+    for lag in range(1, covlags + 1):
+        covariance = _autocovariance_sum(resids, lag) / (n / 2.0)
+        s0 += covariance
+        s1 += lag * covariance
+    ratio = s1 / s0
+    gamma = 1.1447 * np.power(ratio * ratio, 1.0 / 3.0)
+    return int(gamma * np.power(n, 1.0 / 3.0))
+
+
+def _long_run_variance(resids: np.ndarray, lags: int) -> float:
+    """Newey-West long-run variance with Bartlett weights, as statsmodels' _sigma_est_kpss."""
+    total = np.sum(resids**2)
+    for lag in range(1, lags + 1):
+        total += 2 * _autocovariance_sum(resids, lag) * (1.0 - (lag / (lags + 1.0)))
+    return total / len(resids)
+
+
+# KPSS critical values at 10%, 5%, 2.5% and 1% (Kwiatkowski, Phillips, Schmidt and Shin
+# 1992), as statsmodels uses them: the p-value is interpolated between them, and held at
+# 0.10 or 0.01 beyond the table's ends.
+KPSS_P_VALUES = [0.10, 0.05, 0.025, 0.01]
+KPSS_CRITICAL = {"c": [0.347, 0.463, 0.574, 0.739], "ct": [0.119, 0.146, 0.176, 0.216]}
+
+
+def _kpss_p(statistic: float, regression: str) -> float:
+    """KPSS p-value interpolated in the critical-value table, as statsmodels' kpss."""
+    return float(np.interp(statistic, KPSS_CRITICAL[regression], KPSS_P_VALUES))
+
+
+# MacKinnon (1994), "Approximate asymptotic distribution functions for unit-root and
+# cointegration tests", J. Business and Economic Statistics 12(2), 167-176, for one
+# variable (N = 1): the tau statistic's p-value is Phi(polynomial in tau), one polynomial
+# for the left tail (tau <= tau_star) and one for the rest, and 0 or 1 beyond tau_min and
+# tau_max. The coefficients are the published figures, some of them scaled up; the scales
+# below restore them with the same floating-point products as statsmodels' mackinnonp.
+MACKINNON_TAU = {  # regression: (tau_star, tau_min, tau_max)
+    "n": (-1.04, -19.04, math.inf),
+    "c": (-1.61, -18.83, 2.74),
+    "ct": (-2.89, -16.18, 0.7),
+    "ctt": (-3.21, -17.17, 0.54),
+}
+MACKINNON_SMALL_P = {  # gamma_0, gamma_1, gamma_2 * 100
+    "n": [0.6344, 1.2378, 3.2496],
+    "c": [2.1659, 1.4412, 3.8269],
+    "ct": [3.2512, 1.6047, 4.9588],
+    "ctt": [4.0003, 1.658, 4.8288],
+}
+MACKINNON_LARGE_P = {  # gamma_0, gamma_1 * 10, gamma_2 * 10, gamma_3 * 100
+    "n": [0.4797, 9.3557, -0.6999, 3.3066],
+    "c": [1.7339, 9.3202, -1.2745, -1.0368],
+    "ct": [2.5261, 6.1654, -3.7956, -6.0285],
+    "ctt": [3.0778, 4.9529, -4.1477, -5.9359],
+}
+MACKINNON_SMALL_SCALE = np.array([1, 1, 1e-2])
+MACKINNON_LARGE_SCALE = np.array([1, 1e-1, 1e-1, 1e-2])
+
+
+def _normal_cdf(z: float) -> float:
+    """Standard normal CDF, as scipy.stats.norm.cdf (within 4e-14 relative for z >= -12,
+    beyond the -11.4 that MacKinnon's polynomials reach)."""
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def _mackinnon_p(statistic: float, regression: str) -> float:
+    """ADF p-value of a tau statistic: statsmodels' mackinnonp(statistic, regression, N=1)."""
+    tau_star, tau_min, tau_max = MACKINNON_TAU[regression]
+    if statistic > tau_max:
+        return 1.0
+    if statistic < tau_min:
+        return 0.0
+    if statistic <= tau_star:
+        coefficients = np.asarray(MACKINNON_SMALL_P[regression]) * MACKINNON_SMALL_SCALE
+    else:
+        coefficients = np.asarray(MACKINNON_LARGE_P[regression]) * MACKINNON_LARGE_SCALE
+    return _normal_cdf(float(np.polyval(coefficients[::-1], statistic)))
+
+
+def _fft_length(target: int) -> int:
+    """The smallest 2^a 3^b 5^c >= target: the FFT length statsmodels' acovf pads to."""
+    best = 1 << (target - 1).bit_length()  # the power of two
+    fives = 1
+    while fives < best:
+        odd = fives  # runs over 3^b 5^c
+        while odd < best:
+            twos = 1 << (-(-target // odd) - 1).bit_length()  # least with odd * twos >= target
+            best = min(best, odd * twos)
+            odd *= 3
+        fives *= 5
+    return best
+
+
+def _acf(x: np.ndarray, nlags: int) -> np.ndarray:
+    """Autocorrelations at lags 0..nlags: statsmodels' acf(x, nlags=nlags, fft=True)."""
+    n = len(x)
+    centred = x - x.mean()
+    spectrum = np.fft.fft(centred, n=_fft_length(2 * n + 1))
+    autocovariance = (np.fft.ifft(spectrum * np.conjugate(spectrum))[:n] / n).real
+    return autocovariance[:nlags + 1] / autocovariance[0]
+
+
+def _power_spectrum(x: np.ndarray, nfft: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(frequencies, one-sided power density) of x with its mean removed, zero-padded to
+    nfft: scipy.signal.periodogram(x, nfft=nfft) with its defaults (boxcar, fs = 1)."""
+    nfft = nfft or len(x)
+    spectrum = np.fft.rfft((x - np.mean(x)) * (1 / np.sqrt(float(len(x)))), n=nfft)
+    power = spectrum.real**2 + spectrum.imag**2
+    power[1:-1 if nfft % 2 == 0 else None] *= 2  # both signs of each frequency but 0, nfft/2
+    return np.fft.rfftfreq(nfft, 1.0), power
+
+
+def _detrend(x: np.ndarray) -> np.ndarray:
+    """x less its least-squares line: scipy.signal.detrend(x) (type "linear")."""
+    n = len(x)
+    line = np.ones((n, 2))
+    line[:, 0] = np.arange(1, n + 1, dtype=np.float64) / n
+    coefficients = np.linalg.lstsq(line, x[:, np.newaxis], rcond=None)[0]
+    return x - (line @ coefficients)[:, 0]
+
+
 @_memo
 def _kpss(values: np.ndarray, regression: str = "c") -> HypothesisTest:
-    from statsmodels.tsa.stattools import kpss
-
-    with _quiet_statsmodels():
-        result = kpss(np.asarray(values, dtype=np.float64), regression=regression,
-                      nlags="auto", result_object=True)
+    # statsmodels' kpss(x, regression, nlags="auto"), in numpy for the same reason as _adf:
+    # find_period asks it on every train. tests/test_h6_numpy_twins.py checks both agree.
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if regression == "ct":
+        trend = np.column_stack([np.ones(n), np.arange(1, n + 1, dtype=np.float64)])
+        resids = _ols_residuals(x, trend)
+    else:
+        resids = x - x.mean()
+    lags = min(_kpss_lags(resids), n - 1)
+    statistic = np.sum(resids.cumsum() ** 2) / (n**2) / _long_run_variance(resids, lags)
     null = "stationary around a level" if regression == "c" else \
         "stationary around a linear trend"
-    return HypothesisTest(float(result.statistic), float(result.pvalue), int(result.lags), null)
+    return HypothesisTest(float(statistic), _kpss_p(statistic, regression), lags, null)
 
 
 def _ljung_box(values: np.ndarray, lags: int) -> HypothesisTest:
@@ -229,9 +363,7 @@ def _analysed(x: np.ndarray, unit_root: bool, trend_stationary: bool) -> np.ndar
     from a straight line when the series is stationary around one, then detrended.
 
     Differencing a trend + noise series would paint a false high-frequency peak."""
-    from scipy.signal import detrend
-
-    return detrend(np.diff(x) if unit_root and not trend_stationary else x)
+    return _detrend(np.diff(x) if unit_root and not trend_stationary else x)
 
 
 def _stationarity(x: np.ndarray) -> tuple[bool, bool]:
@@ -269,19 +401,16 @@ def find_period(values: np.ndarray, max_period: int | None = None,
 def _spectral_peak(x: np.ndarray, max_period: int | None = None
                    ) -> tuple[int, float, float] | None:
     """(period, p-value against red noise, autocorrelation at the period) of x's top peak."""
-    from scipy.signal import periodogram
-    from statsmodels.tsa.stattools import acf
-
     n = len(x)
     if n < 16 or np.ptp(x) == 0:
         return None
     max_period = max_period or n // 3
-    freqs, power = periodogram(x)
+    freqs, power = _power_spectrum(x)
     keep = freqs >= 1.0 / max_period
     freqs, power = freqs[keep], power[keep]
     if len(power) == 0 or power.sum() <= 0:
         return None
-    phi = float(np.clip(acf(x, nlags=1, fft=True)[1], -0.95, 0.95))
+    phi = float(np.clip(_acf(x, 1)[1], -0.95, 0.95))
     # One-sided AR(1) spectral density with x's variance; it integrates to var(x) on [0, 1/2].
     background = 2 * x.var() * (1 - phi**2) / (1 - 2 * phi * np.cos(2 * np.pi * freqs) + phi**2)
     ratio = power / background
@@ -290,12 +419,12 @@ def _spectral_peak(x: np.ndarray, max_period: int | None = None
     p_value = min(1.0, len(power) * math.exp(-ratio[top]))
     # The grid's step is 1/n, coarse at long periods: refine the peak on a zero-padded grid.
     step = 1.0 / n
-    fine_freqs, fine_power = periodogram(x, nfft=16 * n)
+    fine_freqs, fine_power = _power_spectrum(x, 16 * n)
     near = np.abs(fine_freqs - freqs[top]) <= step
     period = int(round(1.0 / fine_freqs[near][np.argmax(fine_power[near])]))
     if period < 2 or period > max_period:
         return None
-    correlation = float(acf(x, nlags=period, fft=True)[period])
+    correlation = float(_acf(x, period)[period])
     if correlation <= 2.0 / math.sqrt(n):
         return None
     return period, p_value, correlation
@@ -478,9 +607,9 @@ def inspect(series, name: str | None = None) -> Inspection:
     tests = {
         "ljung_box": _ljung_box(x, lb_lags),
         "ljung_box_diff": _ljung_box(changes, lb_lags),
-        "adf": _adf(x, "c"),
-        "adf_diff": _adf(changes, "c"),
-        "adf_trend": _adf(x, "ct"),
+        "adf": _with_statsmodels_p(_adf(x, "c"), "c"),
+        "adf_diff": _with_statsmodels_p(_adf(changes, "c"), "c"),
+        "adf_trend": _with_statsmodels_p(_adf(x, "ct"), "ct"),
         "kpss": _kpss(x, "c"),
         "kpss_trend": _kpss(x, "ct"),
     }
@@ -524,10 +653,17 @@ def inspect(series, name: str | None = None) -> Inspection:
                       evidence, findings, tested=n)
 
 
-def _periodogram(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.signal import periodogram
+def _with_statsmodels_p(adf: HypothesisTest, regression: str) -> HypothesisTest:
+    """The ADF test with statsmodels' mackinnonp p-value: inspect already loads statsmodels,
+    and its report keeps the figures it always printed (ours differ in the last digits)."""
+    from statsmodels.tsa.adfvalues import mackinnonp
 
-    freqs, power = periodogram(x)
+    p_value = float(mackinnonp(adf.statistic, regression=regression, N=1))
+    return HypothesisTest(adf.statistic, p_value, adf.lags, adf.null)
+
+
+def _periodogram(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    freqs, power = _power_spectrum(x)
     return freqs[1:], power[1:]  # frequency 0 is the mean, removed by detrending
 
 
