@@ -131,10 +131,11 @@ def main() -> None:
     runs: dict[str, list] = {src: [] for src in sources}
     profiled = {}
     with tempfile.TemporaryDirectory() as tmp:
-        run = Path(tmp) / "run"
+        # One run folder per source: a newer rnnlab replaces only runs that carry its marker.
+        folders = {src: Path(tmp) / f"run{n}" for n, src in enumerate(sources)}
         for i in range(args.repeats):
             for n, src in enumerate(sources):
-                times, trained = measure(src, run, args.data)
+                times, trained = measure(src, folders[src], args.data)
                 runs[src].append((times, trained))
                 print(f"  repeat {i + 1}, source {n + 1}: " + ", ".join(
                     f"{label} {wall:.2f} s" for label, (wall, _) in times.items()), flush=True)
@@ -142,7 +143,8 @@ def main() -> None:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(
                 p for p in (src, os.environ.get("PYTHONPATH")) if p)}
             profiled[src] = subprocess.run(
-                [sys.executable, "-X", "importtime"] + commands(run, args.data)["train"][1:],
+                [sys.executable, "-X", "importtime"]
+                + commands(folders[src], args.data)["train"][1:],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                 timeout=600).stderr
     print(f"\nafter the runs: {load_average()}")
