@@ -149,8 +149,9 @@ def _setup_logging(quiet: bool) -> None:
 def cli(ctx, quiet):
     """Train, evaluate and forecast RNN / LSTM / GRU models, always beside naive baselines.
 
-    SOURCE is a built-in series (sine, noise, complex, random_walk, drop, delay),
-    stock:TICKER for a bundled ticker (A, AAPL, AMZN, GOOG, MSFT), or the path of a CSV.
+    SOURCE is a built-in series (sine, noise, complex, random_walk, drop, delay), a real
+    series from statsmodels (sunspots, co2, elnino, nile), stock:TICKER for a bundled
+    ticker (A, AAPL, AMZN, GOOG, MSFT), or the path of a CSV.
     """
     ctx.obj = {"quiet": quiet}
     _setup_logging(quiet)

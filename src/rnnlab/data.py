@@ -1,10 +1,12 @@
-"""Data sources: built-in generators, bundled S&P 500 tickers and CSV files.
+"""Data sources: built-in generators, real series from statsmodels, bundled S&P 500 tickers
+and CSV files.
 
 Every source becomes one `pandas.Series` of floats, oldest first, indexed by date (CSV and
-stocks) or by its time axis (generators), and named after where it came from. scipy loads
-only inside the generator that needs it, so `rnnlab forecast` never waits for it.
+stocks) or by its time axis (generators), and named after where it came from. scipy and
+statsmodels load only inside the loaders that need them, so `rnnlab forecast` never waits.
 
     rnnlab inspect --data stock:A
+    rnnlab train --data sunspots --out runs/sunspots
     rnnlab train --data prices.csv --target close --out runs/prices
 """
 
@@ -132,6 +134,108 @@ def _on_axis(values: np.ndarray, axis: np.ndarray, name: str) -> pd.Series:
     return pd.Series(values.astype(np.float64), index=index, name=name)
 
 
+# --- real series shipped inside statsmodels -------------------------------------------
+# statsmodels loads only inside these loaders: it takes a second to import, and `rnnlab
+# --help` and `forecast` never need it. Years stay whole numbers, as a CSV's `year` column
+# does, so `forecast` continues them as 2009, 2010, ...
+
+
+def sunspots() -> pd.Series:
+    """Yearly mean sunspot numbers, 1700-2008 (309 values, a cycle of about 11 years).
+
+    Source: NOAA's National Geophysical Data Center, as shipped in statsmodels
+    (`statsmodels.datasets.sunspots`, column SUNACTIVITY). Indexed by the integer year.
+
+    Examples
+    --------
+    >>> series = sunspots()
+    >>> len(series), int(series.index[0]), int(series.index[-1]), float(series.iloc[-1])
+    (309, 1700, 2008, 2.9)
+    """
+    from statsmodels.datasets import sunspots as dataset
+
+    frame = dataset.load_pandas().data
+    return _yearly(frame["SUNACTIVITY"], frame["YEAR"], "sunspots")
+
+
+def co2() -> pd.Series:
+    """Monthly means of atmospheric CO2 at Mauna Loa, Hawaii, in ppmv, 1958-03 to 2001-12.
+
+    The statsmodels copy (`statsmodels.datasets.co2`, Keeling and Whorf, CDIAC) is weekly
+    with 59 weeks missing; the weeks are averaged per calendar month (526 months, dated at
+    the month's start). Five months have no week: 1958-06, 1958-10 and 1964-02 to 1964-04;
+    they are filled by linear interpolation, as a CSV's gaps of up to 3 values are.
+
+    Examples
+    --------
+    >>> series = co2()
+    >>> len(series), str(series.index[0].date()), str(series.index[-1].date())
+    (526, '1958-03-01', '2001-12-01')
+    """
+    from statsmodels.datasets import co2 as dataset
+
+    weekly = dataset.load_pandas().data["co2"]
+    monthly = weekly.resample("MS").mean()
+    # The longest month without a week is 3 long (1964-02..04), the default --max-fill.
+    monthly = _fill_gaps("co2 (statsmodels)", "co2", monthly, max_fill=3)
+    index = pd.DatetimeIndex(monthly.index, freq="MS", name="date")
+    return pd.Series(monthly.to_numpy(np.float64), index=index, name="co2")
+
+
+def elnino() -> pd.Series:
+    """Monthly sea surface temperature of the Nino 1+2 region, in degrees C, 1950-2010.
+
+    Source: NOAA's ERSST.V3B index, as shipped in statsmodels (`statsmodels.datasets.elnino`,
+    one row per year, one column per month), read row by row into one series of 732
+    months dated at the month's start.
+
+    Examples
+    --------
+    >>> series = elnino()
+    >>> len(series), str(series.index[0].date()), str(series.index[-1].date())
+    (732, '1950-01-01', '2010-12-01')
+    """
+    from statsmodels.datasets import elnino as dataset
+
+    frame = dataset.load_pandas().data.sort_values("YEAR")
+    values = frame.drop(columns="YEAR").to_numpy(np.float64).ravel()  # year by year, Jan..Dec
+    first = f"{int(frame['YEAR'].iloc[0])}-01-01"
+    index = pd.date_range(first, periods=values.size, freq="MS", name="date")
+    return pd.Series(values, index=index, name="elnino")
+
+
+def nile() -> pd.Series:
+    """Yearly flow of the Nile at Aswan, in 10^8 m^3, 1871-1970 (100 values, a drop ~1898).
+
+    Source: Cobb (1978), as shipped in statsmodels (`statsmodels.datasets.nile`, column
+    volume). Indexed by the integer year.
+
+    Examples
+    --------
+    >>> series = nile()
+    >>> len(series), int(series.index[0]), int(series.index[-1]), float(series.iloc[0])
+    (100, 1871, 1970, 1120.0)
+    """
+    from statsmodels.datasets import nile as dataset
+
+    frame = dataset.load_pandas().data
+    return _yearly(frame["volume"], frame["year"], "nile")
+
+
+def _yearly(values: pd.Series, years: pd.Series, name: str) -> pd.Series:
+    index = pd.Index(years.to_numpy().round().astype(np.int64), name="year")
+    return pd.Series(values.to_numpy(np.float64), index=index, name=name)
+
+
+# Real series take no seed: --data-seed leaves them as they are.
+DATASETS = {
+    "sunspots": sunspots,
+    "co2": co2,
+    "elnino": elnino,
+    "nile": nile,
+}
+
+
 # --- bundled tickers ------------------------------------------------------------------
 
 
@@ -156,7 +260,8 @@ def _bundled_path(ticker: str) -> Path:
 
 
 def source_names() -> str:
-    return ", ".join(GENERATORS) + ", stock:TICKER (" + ", ".join(bundled_tickers()) + ")"
+    return (", ".join([*GENERATORS, *DATASETS]) + ", stock:TICKER ("
+            + ", ".join(bundled_tickers()) + ")")
 
 
 def load_series(
@@ -172,7 +277,8 @@ def load_series(
 
     Parameters
     ----------
-    source : a generator name (``sine``), ``stock:TICKER``, or a CSV path.
+    source : a generator name (``sine``), a real series (``sunspots``), ``stock:TICKER``,
+        or a CSV path.
     target : the CSV column to forecast; default ``close`` when present.
     ticker : the rows of one ticker in a combined CSV with a ``Name`` column.
     max_fill : interior gaps up to this many missing values are linearly interpolated.
@@ -188,6 +294,8 @@ def load_series(
     """
     if source in GENERATORS:
         return GENERATORS[source](seed=seed)
+    if source in DATASETS:
+        return DATASETS[source]()
     if source.startswith("stock:"):
         name = source.split(":", 1)[1]
         path = _bundled_path(name)
