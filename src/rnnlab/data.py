@@ -195,7 +195,13 @@ def load_series(
                           max_fill=max_fill, date_format=date_format)
         return series.rename(f"stock:{name} {series.name.split(' ')[-1]}")
     path = Path(source)
-    if not path.exists() and path.suffix.lower() not in (".csv", ".txt", ".tsv") \
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise DataError(f"cannot use data source {_quoted(source)} ({exc.strerror or exc}); "
+                        f"built-in sources are {source_names()}; or give the path of a "
+                        "CSV file") from None
+    if not exists and path.suffix.lower() not in (".csv", ".txt", ".tsv") \
             and os.sep not in source:
         raise DataError(
             f"unknown data source {source!r}; built-in sources are {source_names()}; "
