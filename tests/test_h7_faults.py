@@ -80,6 +80,26 @@ def test_explain_into_an_out_name_too_long_is_refused(tmp_path, finished_run):
     assert_refused(done, "File name too long")
 
 
+# --- seeds ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep"])
+@pytest.mark.parametrize("extra, message", [
+    (["--seeds", str(2**63)], f"seeds must be at most 1000 (each seed is a training run), "
+                              f"got {2**63}"),
+    (["--seeds", "1001"], "seeds must be at most 1000"),
+    (["--seed", str(2**32 - 1), "--seeds", "2"],
+     "seeds 2 from seed 4294967295 end at seed 4294967296, above the largest seed"),
+])
+def test_too_many_seeds_are_refused_at_once(tmp_path, command, extra, message):
+    args = ["--models", "rnn"] if command == "compare" else ["--model", "rnn", "--param",
+                                                             "seq_len=5"]
+    done = rnnlab(command, "--data", "sine", *args, *extra, *TINY, "--out", tmp_path / "o",
+                  timeout=60)
+    assert_refused(done, message)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- explain's predictions.csv --------------------------------------------------------------
 
 
