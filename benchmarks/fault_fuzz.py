@@ -709,6 +709,9 @@ def main() -> None:
          "counts": {k: dict(Counter(r["outcome"] for r in records if r["kind"] == k))
                     for k in kinds},
          "failing": failing,
+         "all": [{"kind": r["kind"], "outcome": r["outcome"], "command": r["command"][:300],
+                  "detail": r["detail"][:200], "seconds": r["seconds"],
+                  "stderr": r["stderr"].strip()[-300:]} for r in records],
          "changed": [r for r in records if r["changed"]]}, indent=1) + "\n")
     print(f"wrote {args.report}: {len(failing)} failing case(s)")
 
