@@ -413,7 +413,11 @@ def _saved_config(out: Path) -> RunConfig:
         return load_run_config(out)
     except RnnlabError as exc:
         marker = read_marker(out) if out.is_dir() else None
-        if marker is not None and marker["kind"] == "train" and not user_files(out):
+        if out.is_dir() and (marker is None or marker["kind"] != "train"):
+            raise RnnlabError(f"cannot resume '{out}': it has no {MARKER} marker of an rnnlab "
+                              "train run, so it is not a run rnnlab made; choose another "
+                              "--out") from None
+        if marker is not None and not user_files(out):
             raise RnnlabError(f"cannot resume '{out}': it was stopped before it wrote its "
                               "config.json, so there is nothing to continue; run the same "
                               "train command again without --resume") from None
