@@ -75,6 +75,23 @@ def test_a_data_name_too_long_is_refused_in_one_line(tmp_path, command):
     assert list(tmp_path.iterdir()) == []
 
 
+A_CSV = Path(SRC) / "rnnlab" / "datasets" / "A_data.csv"
+
+
+@pytest.mark.parametrize("args, start", [
+    (["compare", "--data", "sine", "--models", "x" * 2000, "--out", "o"], "unknown model"),
+    (["train", "--data", "sine", "--device", "x" * 2000, "--out", "o"], "unknown device"),
+    (["inspect", "--data", "stock:" + "x" * 2000], "no bundled ticker"),
+    (["inspect", "--data", A_CSV, "--target", "x" * 2000], "column"),
+    (["inspect", "--data", A_CSV, "--date-column", "x" * 2000], "date column"),
+    (["inspect", "--data", A_CSV, "--ticker", "x" * 2000], "ticker"),
+    (["inspect", "--data", "x" * 200], "unknown data source"),
+])
+def test_a_long_value_is_quoted_short_in_its_error(tmp_path, args, start):
+    line = assert_refused(rnnlab(*args, cwd=tmp_path), f"error: {start} '{'x' * 40}...'")
+    assert len(line) < 300
+
+
 def test_explain_into_an_out_name_too_long_is_refused(tmp_path, finished_run):
     done = rnnlab("explain", "--run", finished_run, "--out", "x" * 300, cwd=tmp_path)
     assert_refused(done, "File name too long")

@@ -146,7 +146,7 @@ def _bundled_path(ticker: str) -> Path:
     tickers = bundled_tickers()
     if ticker not in tickers:
         raise DataError(
-            f"no bundled ticker {ticker!r}; bundled tickers are {', '.join(tickers)}; "
+            f"no bundled ticker {_quoted(ticker)}; bundled tickers are {', '.join(tickers)}; "
             "for other tickers pass the CSV path as --data"
         )
     return Path(str(resources.files("rnnlab") / "datasets" / f"{ticker}_data.csv"))
@@ -204,7 +204,7 @@ def load_series(
     if not exists and path.suffix.lower() not in (".csv", ".txt", ".tsv") \
             and os.sep not in source:
         raise DataError(
-            f"unknown data source {source!r}; built-in sources are {source_names()}; "
+            f"unknown data source {_quoted(source)}; built-in sources are {source_names()}; "
             "or give the path of a CSV file"
         )
     return read_csv(path, target=target, ticker=ticker, date_column=date_column,
@@ -444,7 +444,7 @@ def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
         lowered = {c.lower(): c for c in columns}
         hint = f"; did you mean {lowered[target.lower()]!r}?" if target.lower() in lowered else ""
         raise DataError(
-            f"column {target!r} not found in {_where(path)}; columns are {listing}{hint}; "
+            f"column {_quoted(target)} not found in {_where(path)}; columns are {listing}{hint}; "
             "pass --target with one of them"
         )
     if "close" in columns:
@@ -468,7 +468,7 @@ def _pick_date(path: Path, columns: list[str], date_column: str | None) -> str |
     if date_column is not None:
         if date_column not in columns:
             raise DataError(
-                f"date column {date_column!r} not found in {_where(path)}; columns are "
+                f"date column {_quoted(date_column)} not found in {_where(path)}; columns are "
                 f"{_listing(columns)}; pass --date-column with one of them"
             )
         return date_column
@@ -490,7 +490,7 @@ def _pick_ticker(where: str, frame: pd.DataFrame, ticker: str | None) -> pd.Data
     picked = frame[frame[TICKER_COLUMN].str.strip() == ticker]
     if picked.empty:
         shown = _listing(found[:20]) + (" ..." if len(found) > 20 else "")
-        raise DataError(f"ticker {ticker!r} not in {where}; its tickers are {shown}")
+        raise DataError(f"ticker {_quoted(ticker)} not in {where}; its tickers are {shown}")
     return picked
 
 
