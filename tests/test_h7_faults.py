@@ -97,6 +97,15 @@ def test_explain_into_an_out_name_too_long_is_refused(tmp_path, finished_run):
     assert_refused(done, "File name too long")
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--data-seed", str(-2**63)], f"data_seed must be 0 or more, got {-2**63}"),
+    (["--data-seed", str(2**32)], "data_seed must be at most 4294967295"),
+    (["--max-fill", "-1"], "max_fill must be 0 or more, got -1"),
+])
+def test_inspect_checks_the_data_options_as_train_does(extra, message):
+    assert_refused(rnnlab("inspect", "--data", "sine", *extra, timeout=60), message)
+
+
 # --- seeds ---------------------------------------------------------------------------------
 
 
