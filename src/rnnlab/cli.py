@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from .config import MODEL_NAMES, SECTIONS, DataConfig, RunConfig, build, param_names
+from .config import MODEL_NAMES, SECTIONS, DataConfig, RunConfig, build, check, param_names
 from .errors import ConfigError, RnnlabError
 
 MODEL_LIST = ", ".join(MODEL_NAMES)
@@ -329,6 +329,7 @@ def inspect_command(data, out, as_json, **options):
 
     given = {k: v for k, v in options.items() if v is not None}
     config = build(DataConfig, {**given, "source": data})
+    check(config)  # the ranges train checks too: --data-seed -1 is refused, not a traceback
     # The same reading as `train`, without importing torch.
     series = load_data(config)
     inspection = inspect(series)

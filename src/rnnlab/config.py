@@ -295,13 +295,15 @@ def check_choice(name: str, value: str) -> None:
     close = difflib.get_close_matches(str(value).lower(), choices, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]}?" if close else ""
     kind = name.split("_")[-1]
-    raise ConfigError(f"unknown {name} {value!r}; valid {kind}s are {', '.join(choices)}{hint}")
+    shown = repr(value if len(str(value)) <= 40 else str(value)[:40] + "...")  # one short line
+    raise ConfigError(f"unknown {name} {shown}; valid {kind}s are {', '.join(choices)}{hint}")
 
 
 def _check_device(name: str) -> None:
     if name in DEVICES or (name.startswith("cuda:") and name[5:].isdigit()):
         return
-    raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    shown = repr(name if len(name) <= 40 else name[:40] + "...")
+    raise ConfigError(f"unknown device {shown}; use auto, cpu, cuda or cuda:N")
 
 
 def coerce(name: str, value, hint):

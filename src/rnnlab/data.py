@@ -250,7 +250,7 @@ def _bundled_path(ticker: str) -> Path:
     tickers = bundled_tickers()
     if ticker not in tickers:
         raise DataError(
-            f"no bundled ticker {ticker!r}; bundled tickers are {', '.join(tickers)}; "
+            f"no bundled ticker {_quoted(ticker)}; bundled tickers are {', '.join(tickers)}; "
             "for other tickers pass the CSV path as --data"
         )
     return Path(str(resources.files("rnnlab") / "datasets" / f"{ticker}_data.csv"))
@@ -303,10 +303,16 @@ def load_series(
                           max_fill=max_fill, date_format=date_format)
         return series.rename(f"stock:{name} {series.name.split(' ')[-1]}")
     path = Path(source)
-    if not path.exists() and path.suffix.lower() not in (".csv", ".txt", ".tsv") \
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a name too long for the file system, a loop of links
+        raise DataError(f"cannot use data source {_quoted(source)} ({exc.strerror or exc}); "
+                        f"built-in sources are {source_names()}; or give the path of a "
+                        "CSV file") from None
+    if not exists and path.suffix.lower() not in (".csv", ".txt", ".tsv") \
             and os.sep not in source:
         raise DataError(
-            f"unknown data source {source!r}; built-in sources are {source_names()}; "
+            f"unknown data source {_quoted(source)}; built-in sources are {source_names()}; "
             "or give the path of a CSV file"
         )
     return read_csv(path, target=target, ticker=ticker, date_column=date_column,
@@ -546,7 +552,7 @@ def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
         lowered = {c.lower(): c for c in columns}
         hint = f"; did you mean {lowered[target.lower()]!r}?" if target.lower() in lowered else ""
         raise DataError(
-            f"column {target!r} not found in {_where(path)}; columns are {listing}{hint}; "
+            f"column {_quoted(target)} not found in {_where(path)}; columns are {listing}{hint}; "
             "pass --target with one of them"
         )
     if "close" in columns:
@@ -570,7 +576,7 @@ def _pick_date(path: Path, columns: list[str], date_column: str | None) -> str |
     if date_column is not None:
         if date_column not in columns:
             raise DataError(
-                f"date column {date_column!r} not found in {_where(path)}; columns are "
+                f"date column {_quoted(date_column)} not found in {_where(path)}; columns are "
                 f"{_listing(columns)}; pass --date-column with one of them"
             )
         return date_column
@@ -592,7 +598,7 @@ def _pick_ticker(where: str, frame: pd.DataFrame, ticker: str | None) -> pd.Data
     picked = frame[frame[TICKER_COLUMN].str.strip() == ticker]
     if picked.empty:
         shown = _listing(found[:20]) + (" ..." if len(found) > 20 else "")
-        raise DataError(f"ticker {ticker!r} not in {where}; its tickers are {shown}")
+        raise DataError(f"ticker {_quoted(ticker)} not in {where}; its tickers are {shown}")
     return picked
 
 

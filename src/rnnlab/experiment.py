@@ -18,7 +18,7 @@ import pandas as pd
 
 from .baselines import BASELINES
 from .checkpoint import write_json
-from .config import RunConfig, check_choice, coerce, from_flat, param_names
+from .config import MAX_SEED, RunConfig, check_choice, coerce, from_flat, param_names
 from .data import load_data
 from .errors import ConfigError
 from .folders import check_out, claim, locked, remove_temps
@@ -114,9 +114,13 @@ def _cell_verdict(records: list[dict]) -> dict:
             "p_value": found.p_value}
 
 
+# More seeds than any study trains: the cap keeps a typo from queueing billions of runs.
+MAX_SEEDS = 1000
+
+
 def compare_tasks(datasets: list[str], models: list[str], seeds: int, base) -> list:
     """One task per dataset x model, each with `seeds` seeds from the base config's seed."""
-    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
+    seed_list = seed_range(seeds, base.training.seed)
     tasks = []
     for dataset in datasets:
         for model in models:
@@ -173,7 +177,7 @@ def sweep_tasks(datasets: list[str], model: str, grid: dict[str, list], seeds: i
                 overrides: dict) -> list:
     """One task per dataset x grid point."""
     base = from_flat({**overrides, "model": model})
-    seed_list = tuple(base.training.seed + i for i in range(_positive("seeds", seeds)))
+    seed_list = seed_range(seeds, base.training.seed)
     tasks = []
     for dataset in datasets:
         for combo in itertools.product(*grid.values()):
@@ -221,6 +225,18 @@ def _names(value) -> list:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     return list(value)
+
+
+def seed_range(seeds: int, first: int) -> tuple[int, ...]:
+    """The seeds first, first + 1, ...: `seeds` of them, each a valid seed."""
+    count = _positive("seeds", seeds)
+    if count > MAX_SEEDS:
+        raise ConfigError(f"seeds must be at most {MAX_SEEDS} (each seed is a training run), "
+                          f"got {count}; pass a smaller --seeds")
+    if first + count - 1 > MAX_SEED:
+        raise ConfigError(f"seeds {count} from seed {first} end at seed {first + count - 1}, "
+                          f"above the largest seed {MAX_SEED}; lower --seed or --seeds")
+    return tuple(range(first, first + count))
 
 
 def _positive(name: str, value: int) -> int:

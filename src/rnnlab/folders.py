@@ -30,6 +30,29 @@ INTERNAL = (MARKER, LOCK)  # rnnlab's bookkeeping: not the user's files, not run
 
 def check_out(out: Path, overwrite: bool = False) -> None:
     """Refuse an --out that cannot be a folder, before anything is written."""
+    try:
+        _check_out(out, overwrite)
+    except OSError as exc:  # a name too long, a loop of links: the path cannot be looked at
+        raise RnnlabError(f"--out '{_shown(out)}' cannot be used ({exc.strerror or exc}); choose "
+                          "another --out") from None
+
+
+def make_out(out: Path) -> None:
+    """Create a folder for output (inspect's, explain's), or refuse it in one line."""
+    check_out(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RnnlabError(f"cannot create folder '{_shown(out)}': {exc.strerror or exc}; "
+                          "choose another --out") from None
+
+
+def _shown(out: Path) -> str:
+    text = str(out)
+    return text if len(text) <= 80 else text[:60] + "..." + text[-10:]
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
     if out.is_symlink() and not out.exists():
         raise RnnlabError(f"--out '{out}' is a symbolic link to '{os.readlink(out)}', which "
                           "does not exist; create that folder, or pass another --out")

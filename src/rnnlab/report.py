@@ -18,6 +18,7 @@ from .checkpoint import atomic_write, write_json, write_text
 from .config import param_names
 from .diagnostics import Inspection
 from .explain import MemoryProfile
+from .folders import make_out
 from .metrics import METRICS, TIE_MARGIN
 from .plots import (
     plot_acf_pacf,
@@ -441,7 +442,7 @@ def _file_safe(name: str) -> str:
 def write_inspection(inspection: Inspection, out: str | Path) -> list[str]:
     """Write inspection.json, acf_pacf.png and periodogram.png into `out`; their names."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_out(out)
     write_json(out / "inspection.json", inspection.to_dict())
     plot_acf_pacf(inspection, out / "acf_pacf.png")
     plot_periodogram(inspection, out / "periodogram.png")

@@ -45,6 +45,7 @@ from .folders import (
     MARKER,
     check_out,
     locked,
+    make_out,
     read_marker,
     remove_run_files,
     user_files,
@@ -58,6 +59,9 @@ log = logging.getLogger("rnnlab")
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.pt"
+# One forecast step runs the network over a whole window, one recurrent step (about 15 us
+# on one core in numpy) per value and layer: this many answer within about ten seconds.
+MAX_FORECAST_STEPS = 600_000
 # Every file a run folder gets from train (and from explain, which writes beside it):
 # --overwrite deletes these and nothing else.
 TRAIN_FILES = ("config.json", "metrics.json", STATE_FILE, MODEL_FILE, "model.npz",
@@ -108,7 +112,10 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None =
             raise RnnlabError(f"cannot resume '{out}': it already finished; start a new run "
                               "with another --out, or pass --overwrite instead of --resume")
         return
-    if user_files(out) or read_marker(out) is not None:
+    marker = read_marker(out)
+    if not user_files(out) and marker is not None and marker["kind"] == "train":
+        pass  # a run stopped before it wrote a file: nothing in it to keep, claim it again
+    elif user_files(out) or marker is not None:
         if not overwrite:
             status = _status(metrics_path)
             what = {"complete": "a finished run", "incomplete": "an unfinished run"}.get(
@@ -181,10 +188,11 @@ def _train_locked(out: Path, config: RunConfig, command: str, series: pd.Series,
             stale.unlink(missing_ok=True)
     resume_state = _load_state(out, fingerprint) if resume else None
     if not resume:
+        found = versions()  # imports torch: before the folder is claimed, not after
         prepare_run_dir(out, resume=False, overwrite=overwrite, data=config.data.source)
         try:
             write_json(out / "config.json", {**config.to_dict(), "command": command,
-                                             "versions": versions(),
+                                             "versions": found,
                                              "data_sha256": fingerprint})
             write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
         except RnnlabError:
@@ -422,6 +430,15 @@ def _saved_config(out: Path) -> RunConfig:
     try:
         return load_run_config(out)
     except RnnlabError as exc:
+        marker = read_marker(out) if out.is_dir() else None
+        if out.is_dir() and (marker is None or marker["kind"] != "train"):
+            raise RnnlabError(f"cannot resume '{out}': it has no {MARKER} marker of an rnnlab "
+                              "train run, so it is not a run rnnlab made; choose another "
+                              "--out") from None
+        if marker is not None and not user_files(out):
+            raise RnnlabError(f"cannot resume '{out}': it was stopped before it wrote its "
+                              "config.json, so there is nothing to continue; run the same "
+                              "train command again without --resume") from None
         raise RnnlabError(f"cannot resume '{out}': {exc}") from None
 
 
@@ -435,6 +452,7 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
                           f"rnnlab train --out {run_dir}")
     # numpy forward passes when model.npz matches model.pt: no torch import, no start-up wait
     forecaster = load_for_forecast(run_dir / MODEL_FILE)
+    check_forecast_work(forecaster, horizon)
     status = _status(run_dir / "metrics.json")
     if status != "complete":
         log.warning("'%s' is not a finished run (metrics.json: %s): the forecast uses the best "
@@ -458,6 +476,20 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
     return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
 
 
+def check_forecast_work(forecaster, horizon: int) -> None:
+    """Refuse a horizon that would keep `forecast` busy for minutes: each step runs the
+    network over a whole window, so the work is horizon x seq_len x num_layers steps."""
+    layers = max(1, int(getattr(forecaster, "num_layers", 1) or 1))
+    steps = horizon * forecaster.seq_len * layers
+    if steps > MAX_FORECAST_STEPS:
+        most = max(1, MAX_FORECAST_STEPS // (forecaster.seq_len * layers))
+        raise RnnlabError(
+            f"--horizon {horizon} needs {steps:,} recurrent steps (horizon x seq_len "
+            f"{forecaster.seq_len} x {layers} layer(s)), over the {MAX_FORECAST_STEPS:,} a "
+            f"forecast may take so that it answers in seconds; ask for --horizon {most} or "
+            "fewer")
+
+
 def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
                 ) -> dict:
     """Inspect the series, probe the memory, dissect the failures and check for lag of a
@@ -475,7 +507,7 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
     split = split_sizes(len(series), forecaster.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
-    predictions = pd.read_csv(run_dir / "predictions.csv")
+    predictions = _read_predictions(run_dir / "predictions.csv")
     if len(predictions) != split.n_test:
         raise RnnlabError(
             f"'{run_dir / 'predictions.csv'}' has {len(predictions)} rows but the test part of "
@@ -500,7 +532,7 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         "files": ["explain.json"],
     }
     out = Path(out) if out is not None else run_dir
-    out.mkdir(parents=True, exist_ok=True)
+    make_out(out)
     if plots:
         label = f"{series.name}: {forecaster.model}"
         plot_memory_curves({forecaster.model: profile}, out / "memory.png",
@@ -510,6 +542,33 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         result["files"] += ["memory.png", "episodes.png"]
     write_json(out / "explain.json", result)
     return result
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    """A run's predictions.csv with numeric actual, model and naive columns; read only as a
+    regular file, so a FIFO in its place is refused at once, never waited on."""
+    problem = None
+    try:
+        with open_regular(path) as fh:
+            frame = pd.read_csv(fh)
+    except FileNotFoundError:
+        problem = "it is missing"
+    except (ValueError, OverflowError) as exc:  # pandas' parser and decoding errors
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        problem = f"it is not a CSV table ({type(exc).__name__}: {first})"
+    else:
+        columns = ("actual", "model", "naive")
+        missing = [c for c in columns if c not in frame.columns]
+        bad = [c for c in columns if c in frame.columns and
+               not pd.api.types.is_numeric_dtype(frame[c])]
+        if missing:
+            problem = f"it lacks the column(s) {', '.join(missing)}"
+        elif bad:
+            problem = f"its column(s) {', '.join(bad)} hold values that are not numbers"
+    if problem:
+        raise CheckpointError(f"cannot read '{path}': {problem}; it was edited or damaged: "
+                              "train the run again")
+    return frame
 
 
 def load_for_forecast(checkpoint: str | Path):
