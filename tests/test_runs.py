@@ -308,7 +308,7 @@ def test_second_ctrl_c_aborts_at_once_and_run_stays_resumable(tmp_path):
     out = tmp_path / "run"
     # One window per step: epochs last long enough for two signals to land inside one.
     process = subprocess.Popen(
-        rnnlab("train", "--data", "sine", "--epochs", "3", "--batch-size", "1",
+        rnnlab("train", "--data", "sine", "--epochs", "20", "--batch-size", "1",
                "--hidden-size", "8", "--num-layers", "1", "--no-progress", "--out", str(out)),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     wait_for(lambda: (out / "metrics.json").exists(), process)
