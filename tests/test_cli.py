@@ -98,5 +98,7 @@ def test_compare_and_sweep_commands(tmp_path):
                  "--seeds", "1", "--jobs", "1", *TINY, "--out", str(out))
     assert result.exit_code == 0, result.output
     assert set(pd.read_csv(out / "results.csv")["seq_len"]) == {10, 20}
+    # sweep reads its numbers out loud, as compare does
+    assert "- on sine, test RMSE by seq_len: 10: " in result.output
     result = run("sweep", "--data", "sine", "--param", "seq_len", "--out", str(tmp_path / "x"))
     assert result.exit_code == 2 and "must look like NAME=V1,V2" in result.output
