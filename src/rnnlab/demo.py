@@ -525,7 +525,7 @@ def _baseline_answer(summary: pd.DataFrame, inspections: dict, dataset: str, why
     if ins is None or found is None:
         return f"The {dataset} runs did not finish."
     best, rmse, against, (outcome, ratio, p_value) = found
-    return (f"The tests find {dataset} {ins.evidence}. {why} The best network, {best} (RMSE "
+    return (f"On {dataset} the tests find {ins.evidence}. {why} The best network, {best} (RMSE "
             f"{rmse:.4g}), against {BASELINE_WORDS[against]}: "
             f"{outcome_words(outcome, ratio, p_value)}. {closing}")
 
@@ -556,10 +556,12 @@ def _drop_answer(records: list[dict]) -> str:
                     f"{record['naive_rmse']:.3g}{recovery}")
     if not said:
         return "The drop runs did not finish."
-    return ("A scaler fit on the training part puts the level after the drop outside "
-            "anything the network saw, and a network that learned the old level keeps "
-            "predicting it; one that sees each window relative to its own last value follows "
-            "the new level. Measured: " + "; ".join(said) + ".")
+    return ("After an abrupt drop the level lies outside anything the network saw, and a "
+            "network that learned the old level keeps predicting it (before this version's "
+            "level tracking, the default LSTM scored RMSE 4.13 against naive 0.419 here). "
+            "rnnlab's predictions now take a shift out of the inputs once two errors in a row, "
+            "far beyond the model's validation error, show it; seeing each window relative to "
+            "its own last value helps as well. Measured: " + "; ".join(said) + ".")
 
 
 def _window_answer(records: list[dict]) -> str:
