@@ -557,9 +557,7 @@ def _drop_answer(records: list[dict]) -> str:
     if not said:
         return "The drop runs did not finish."
     return ("After an abrupt drop the level lies outside anything the network saw, and a "
-            "network that learned the old level keeps predicting it (before this version's "
-            "level tracking, the default LSTM scored RMSE 4.13 against naive 0.419 here). "
-            "rnnlab's predictions now take a shift out of the inputs once two errors in a row, "
+            "network that learned the old level keeps predicting it. rnnlab's predictions take a shift out of the inputs once two errors in a row, "
             "far beyond the model's validation error, show it; seeing each window relative to "
             "its own last value helps as well. Measured: " + "; ".join(said) + ".")
 
