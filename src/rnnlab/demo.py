@@ -557,9 +557,10 @@ def _drop_answer(records: list[dict]) -> str:
     if not said:
         return "The drop runs did not finish."
     return ("After an abrupt drop the level lies outside anything the network saw, and a "
-            "network that learned the old level keeps predicting it. rnnlab's predictions take a shift out of the inputs once two errors in a row, "
-            "far beyond the model's validation error, show it; seeing each window relative to "
-            "its own last value helps as well. Measured: " + "; ".join(said) + ".")
+            "network that learned the old level keeps predicting it. rnnlab's predictions take "
+            "a shift out of the inputs once two errors in a row, far beyond the model's "
+            "validation error, show it; seeing each window relative to its own last value "
+            "helps as well. Measured: " + "; ".join(said) + ".")
 
 
 def _window_answer(records: list[dict]) -> str:
