@@ -101,7 +101,7 @@ ADF_MAX_POINTS = 10_000
 def _adf(values: np.ndarray, regression: str = "c") -> HypothesisTest:
     # statsmodels' adfuller(x, regression=regression, autolag="AIC"), done here in numpy:
     # importing statsmodels and scipy costs more than a default training run, and
-    # `--scaler auto` asks this on every train. tests/test_h4_adf.py checks both agree.
+    # `--scaler auto` asks this on every train. tests/test_adf_numpy.py checks both agree.
     statistic, lags = _adf_regression(np.asarray(values, dtype=np.float64)[-ADF_MAX_POINTS:],
                                       regression)
     p_value = _mackinnon_p(statistic, regression)
@@ -176,7 +176,7 @@ def _ols(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
 # `--scaler auto` (ADF) and the seasonal-naive baseline (find_period: ADF, KPSS, detrend,
 # periodogram, autocorrelations) run on every train, and importing scipy and statsmodels
 # costs more than a default training run. Each twin repeats its original's arithmetic: on
-# every series of tests/test_h6_numpy_twins.py they agree bit for bit, but for MacKinnon's
+# every series of tests/test_numpy_statistics.py they agree bit for bit, but for MacKinnon's
 # p-value (math.erfc in place of scipy's normal CDF: within 4e-14 relative).
 
 
@@ -322,7 +322,7 @@ def _detrend(x: np.ndarray) -> np.ndarray:
 @_memo
 def _kpss(values: np.ndarray, regression: str = "c") -> HypothesisTest:
     # statsmodels' kpss(x, regression, nlags="auto"), in numpy for the same reason as _adf:
-    # find_period asks it on every train. tests/test_h6_numpy_twins.py checks both agree.
+    # find_period asks it on every train. tests/test_numpy_statistics.py checks both agree.
     x = np.asarray(values, dtype=np.float64)
     n = len(x)
     if regression == "ct":
