@@ -54,3 +54,15 @@ def test_forecast_runs_without_torch(tmp_path):
     printed = np.array([float(line.split()[1]) for line in lines[1:]])
     assert np.allclose(printed, expected.to_numpy(), atol=1e-5)
     assert lines[1].split()[0] == str(expected.index[0].date())
+
+
+def test_default_train_imports_neither_scipy_nor_statsmodels(tmp_path):
+    """`--scaler auto`'s choice and the seasonal-naive baseline's find_period are numpy:
+    importing scipy and statsmodels would cost more than the training."""
+    done, modules = run_cli("-q", "train", "--data", "sine", "--epochs", "2",
+                            "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "seasonal_naive" in json.dumps(metrics)  # the baseline that calls find_period ran
+    assert "torch" in modules  # the probe sees what the run loaded
+    assert not modules & {"scipy", "statsmodels"}
