@@ -51,8 +51,10 @@ def test_train_then_forecast_on_a_csv(tmp_path):
     for key in ("n_train", "n_val", "n_test", "epochs_run", "train_seconds"):
         assert key in metrics
     predictions = pd.read_csv(out / "predictions.csv")
-    assert list(predictions.columns) == ["date", "actual", "model", "naive", "mean",
-                                         "seasonal_naive"]
+    assert list(predictions.columns) == ["date", "actual", "model", "lower", "upper", "naive",
+                                         "mean", "seasonal_naive"]
+    assert (predictions["lower"] < predictions["model"]).all()
+    assert (predictions["model"] < predictions["upper"]).all()
     assert len(predictions) == metrics["n_test"] == 44
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["seq_len"] == 10 and config["command"].startswith("rnnlab train")

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from .base import far_outside
 from .baselines import BASELINES
-from .metrics import Verdict, score, verdict
+from .errors import DataError
+from .metrics import Verdict, mae, mase, rmse, score, smape, verdict, verdict_of_losses
 from .windows import Split
 
 
@@ -27,12 +30,17 @@ class Backtest:
     split: Split
     seasonal_period: int | None
     verdict: Verdict  # win, tie or loss against the best baseline, by the one rule
+    # Forecasts `horizon` steps ahead from every test origin (`score_paths`), or None
+    multi_step: dict | None = None
+    # Each origin's mean squared error over its steps: "model" and every baseline
+    path_losses: dict | None = None
 
 
 
 def backtest(series: pd.Series, forecaster, split: Split, **fit_kwargs) -> Backtest:
     """Fit on everything before the test part (its last `n_val` points for early stopping)
     and score one-step-ahead predictions on the test part against every baseline."""
+    check_horizon(getattr(forecaster, "horizon", 1), split, str(series.name or "series"))
     forecaster.fit(series.iloc[: split.n_fit], val_size=split.n_val, **fit_kwargs)
     return score_fitted(series, forecaster, split)
 
@@ -67,4 +75,73 @@ def score_fitted(series: pd.Series, forecaster, split: Split,
     metrics = {name: score(predictions["actual"], predictions[name], fit_part)
                for name in predictions if name != "actual"}
     found = verdict(predictions["actual"], predictions["model"], columns)
-    return Backtest(predictions, metrics, forecaster, split, period, found)
+    horizon = getattr(forecaster, "horizon", 1)
+    steps, losses = score_paths(series, forecaster, split, horizon)
+    return Backtest(predictions, metrics, forecaster, split, period, found, steps, losses)
+
+
+def check_horizon(horizon: int, split: Split, name: str = "series") -> None:
+    """Refuse a horizon longer than the test part: no origin would have all its targets."""
+    if horizon > split.n_test:
+        raise DataError(
+            f"horizon {horizon} is longer than the test part of {name} ({split.n_test} "
+            f"values), so no test origin has {horizon} values after it to score; use "
+            f"--horizon {split.n_test} or less, or a larger --test-fraction"
+        )
+
+
+PATH_METRICS = ("rmse", "mae", "mase", "smape")
+
+
+def score_paths(series: pd.Series, forecaster, split: Split, horizon: int
+                ) -> tuple[dict, dict[str, np.ndarray]]:
+    """Forecast `horizon` steps ahead from every origin of the test part (each origin's
+    targets all inside it) and score each step beside the baselines on the same targets.
+
+    An origin o forecasts values[o:o + horizon] from values[:o]; the baselines are fitted
+    on the part before the test, the model's interval (if any) was calibrated on
+    validation. Returns the dict that metrics.json keeps under "multi_step", and each
+    origin's mean squared error over its steps for the model and every baseline (what
+    the one rule's paired test compares).
+    """
+    check_horizon(horizon, split, str(series.name or "series"))
+    values = series.to_numpy(np.float64)
+    fit_part = values[: split.n_fit]
+    origins = np.arange(split.n_fit, len(values) - horizon + 1)
+    targets = values[origins[:, None] + np.arange(horizon)]  # (n_origins, horizon)
+    paths = {"model": forecaster.paths_from(values, origins, horizon)}
+    period = None
+    for name, cls in BASELINES.items():
+        baseline = cls().fit(series.iloc[: split.n_fit])
+        paths[name] = baseline.paths_from(values, origins, horizon)
+        if name == "seasonal_naive" and baseline.period_found_:
+            period = baseline.period_
+    per_step, overall = {}, {}
+    for name, path in paths.items():
+        per_step[name] = {metric: [_path_metric(metric, targets[:, h], path[:, h], fit_part)
+                                   for h in range(horizon)] for metric in PATH_METRICS}
+        overall[name] = {metric: _path_metric(metric, targets.ravel(), path.ravel(), fit_part)
+                         for metric in PATH_METRICS}
+    level = float(getattr(forecaster, "interval", 0.0) or 0.0)
+    widths = forecaster.interval_widths(horizon) if level > 0 else None
+    if widths is not None:
+        inside = np.abs(targets - paths["model"]) <= widths
+        per_step["model"]["coverage"] = inside.mean(0).tolist()
+        overall["model"]["coverage"] = float(inside.mean())
+        overall["model"]["width"] = float(2 * widths.mean())
+    losses = {name: ((targets - path) ** 2).mean(1) for name, path in paths.items()}
+    found = verdict_of_losses(losses["model"], {k: v for k, v in losses.items()
+                                                if k != "model"})
+    return {
+        "far_outside": far_outside(paths["model"], getattr(forecaster, "train_range_", None)),
+        "horizon": horizon, "strategy": getattr(forecaster, "strategy", "recursive"),
+        "origins": len(origins), "interval": level if widths is not None else 0.0,
+        "seasonal_period": period, "per_step": per_step, "overall": overall,
+        "verdict": found.to_dict(),
+    }, losses
+
+
+def _path_metric(metric: str, y_true: np.ndarray, y_pred: np.ndarray, fit_part) -> float:
+    if metric == "mase":
+        return mase(y_true, y_pred, fit_part)
+    return {"rmse": rmse, "mae": mae, "smape": smape}[metric](y_true, y_pred)

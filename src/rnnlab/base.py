@@ -78,6 +78,66 @@ class BaseForecaster:
     def label(self) -> str:
         return self.name
 
+    def paths_from(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """The `horizon`-step forecast from each origin o, made from values[:o] alone:
+        (n_origins, horizon). Forecasters with a batched form override this loop."""
+        self._check_fitted()
+        rows = [self._forecast_values(values[:o], horizon) for o in np.asarray(origins)]
+        return np.stack(rows) if rows else np.zeros((0, horizon))
+
+    def interval_widths(self, horizon: int) -> np.ndarray | None:
+        """Half-width of the interval at steps 1..horizon, in the series' units (None
+        without one). Steps past the calibrated ones grow as the square root of the step,
+        as a random walk's spread does."""
+        widths = getattr(self, "interval_width_", None)
+        if widths is None:
+            return None
+        widths = np.asarray(widths, dtype=np.float64)
+        steps = np.arange(1, horizon + 1)
+        known = len(widths)
+        far = widths[-1] * np.sqrt(steps[known:] / known)
+        return np.r_[widths, far][:horizon]
+
+    def forecast_interval(self, horizon: int, series: pd.Series | None = None
+                          ) -> pd.DataFrame:
+        """`forecast` with the interval's lower and upper bounds, where there is one:
+        columns forecast, lower, upper (the bounds NaN without an interval)."""
+        point = self.forecast(horizon, series)
+        widths = self.interval_widths(horizon)
+        if widths is None:
+            widths = np.full(horizon, np.nan)
+        return pd.DataFrame({"forecast": point, "lower": point - widths,
+                             "upper": point + widths}, index=point.index)
+
+
+def conformal_widths(errors: np.ndarray, level: float) -> np.ndarray | None:
+    """Split-conformal half-widths per step from calibration errors (n_origins, H).
+
+    The k-th smallest absolute error with k = ceil((n + 1) * level) covers a new error
+    with probability at least `level` when errors are exchangeable. None when there are
+    too few origins for that rank (fewer than level / (1 - level)).
+
+    >>> conformal_widths(np.arange(1.0, 10.0)[:, None], 0.8).tolist()
+    [8.0]
+    """
+    errors = np.abs(np.asarray(errors, dtype=np.float64))
+    n = len(errors)
+    k = int(np.ceil((n + 1) * level - 1e-9))
+    if level <= 0 or n == 0 or k > n:
+        return None
+    return np.sort(errors, axis=0)[k - 1]
+
+
+def interval_width_from_meta(meta: dict) -> np.ndarray | None:
+    """The stored interval half-widths of a checkpoint (None without), or ValueError."""
+    widths = meta.get("interval_width")
+    if widths is None:
+        return None
+    widths = np.asarray(widths, dtype=np.float64)
+    if widths.ndim != 1 or not len(widths) or not (np.isfinite(widths) & (widths >= 0)).all():
+        raise ValueError("interval_width must be a list of non-negative numbers")
+    return widths
+
 
 class WindowForecaster(BaseForecaster):
     """A network forecaster: named after its model, it needs `seq_len` values of history."""
@@ -247,7 +307,7 @@ def tail_offsets_from_meta(meta: dict, n_tail: int) -> np.ndarray | None:
 
 
 def track_level(values: np.ndarray, seq_len: int, scale: float | None,
-                predict_all) -> tuple[np.ndarray, np.ndarray]:
+                predict_all, events: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One-step predictions that follow an abrupt level shift, and the shift they took out.
 
     ``predict_all(values)`` gives the model's predictions for values[seq_len:] (one per
@@ -262,6 +322,8 @@ def track_level(values: np.ndarray, seq_len: int, scale: float | None,
     Every decision uses errors on values before the one predicted.
 
     Returns (predictions (n - seq_len,), offsets (n,): the shift taken out of each value).
+    ``events``, when given, receives each change as (known_at, first_position, amount): a
+    forecast from origin o (values[:o] known) takes out the changes with known_at <= o.
 
     Examples
     --------
@@ -303,6 +365,8 @@ def track_level(values: np.ndarray, seq_len: int, scale: float | None,
         before, kept = pred, offsets.copy()
         offsets[at:] += error[at - seq_len]
         resume = at + LEVEL_RUN
+        if events is not None:
+            events.append((resume, at, float(error[at - seq_len])))
         pred = shifted(resume)
         settled = resume + LEVEL_SETTLE
         if settled >= n:
@@ -310,9 +374,13 @@ def track_level(values: np.ndarray, seq_len: int, scale: float | None,
         steps = slice(resume - seq_len, settled - seq_len)
         shifted_error = values[resume:settled] - pred[steps]
         if np.sum(shifted_error**2) < np.sum((values[resume:settled] - before[steps]) ** 2):
-            offsets[at:] += np.mean(shifted_error)
+            change = float(np.mean(shifted_error))
+            offsets[at:] += change
         else:
+            change = -float(error[at - seq_len])
             offsets = kept
+        if events is not None:
+            events.append((settled, at, change))
         pred = shifted(settled)
         start = settled
 

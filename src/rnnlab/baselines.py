@@ -41,6 +41,10 @@ class MeanForecaster(BaseForecaster):
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
         return np.full(horizon, self.mean_)
 
+    def paths_from(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        self._check_fitted()
+        return np.full((len(origins), horizon), self.mean_)
+
 
 class SeasonalNaiveForecaster(BaseForecaster):
     """Repeats the value one season back; the period is given or found in the fit data.
@@ -89,6 +93,16 @@ class SeasonalNaiveForecaster(BaseForecaster):
         m = self.period_
         season = history[-m:]
         return np.resize(season, horizon)
+
+    def paths_from(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """The last season before each origin, repeated: one gather for all origins."""
+        self._check_fitted()
+        m = self.period_
+        origins = np.asarray(origins, dtype=np.int64)
+        if len(origins) and origins.min() < m:
+            raise ValueError(f"origins must have {m} values before them")
+        return np.asarray(values, dtype=np.float64)[
+            origins[:, None] - m + np.arange(horizon) % m]
 
 
 class NaiveForecaster(SeasonalNaiveForecaster):

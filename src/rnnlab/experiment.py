@@ -32,7 +32,7 @@ BASELINE_NAMES = tuple(BASELINES)
 
 def results_frame(records: list[dict]) -> pd.DataFrame:
     """The tidy table: one row per run, predictions left out."""
-    skip = ("predictions", "memory")
+    skip = ("predictions", "memory", "multi_step", "path_losses")
     frame = pd.DataFrame([{k: v for k, v in r.items() if k not in skip} for r in records])
     if frame.empty:
         return frame
@@ -66,9 +66,17 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
         row["worst_seed"] = int(group.loc[group["rmse"].idxmax(), "seed"])
         row["train_seconds_mean"] = group["train_seconds"].mean()
         row["epochs_mean"] = group["epochs"].mean()
+        if "rmse_h" in group:  # scored many steps ahead too
+            for metric in ("rmse_h", "mase_h", "coverage"):
+                row[f"{metric}_mean"] = group[metric].mean()
+        elif "coverage" in group:
+            row["coverage_mean"] = group["coverage"].mean()
         if records is not None:
-            row.update(_cell_verdict([r for r in records if r.get("status") == "ok" and all(
-                _same(r.get(k), v) for k, v in zip(by, keys, strict=True))]))
+            cell = [r for r in records if r.get("status") == "ok" and all(
+                _same(r.get(k), v) for k, v in zip(by, keys, strict=True))]
+            row.update(_cell_verdict(cell))
+            if "rmse_h" in group:
+                row.update(_cell_verdict_h(cell))
         rows.append(row)
     summary = pd.DataFrame(rows)
     if "dataset" in by:
@@ -80,6 +88,9 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
                 for metric in metrics:
                     row[f"{metric}_mean"] = first[f"{name}_{metric}"]
                     row[f"{metric}_std"] = 0.0
+                for metric in ("rmse_h", "mase_h"):
+                    if f"{name}_{metric}" in first:
+                        row[f"{metric}_mean"] = first[f"{name}_{metric}"]
                 baseline_rows.append(row)
         summary = pd.concat([summary, pd.DataFrame(baseline_rows)], ignore_index=True)
         # Datasets in the order they were asked for, each one's baselines after its models.
@@ -94,6 +105,19 @@ def _same(a, b) -> bool:
     if isinstance(a, str) or isinstance(b, str):
         return a == b
     return a == b or (pd.isna(a) and pd.isna(b))
+
+
+def _cell_verdict_h(records: list[dict]) -> dict:
+    """The one rule many steps ahead: the seeds' mean loss per test origin (mean squared
+    error over its steps) against each baseline's on the same origins."""
+    losses = [r["path_losses"] for r in records if "path_losses" in r]
+    if not losses or len({len(x["model"]) for x in losses}) != 1:
+        return {}
+    model = np.mean([x["model"] for x in losses], axis=0)
+    found = verdict_of_losses(model, {name: np.asarray(v) for name, v in losses[0].items()
+                                      if name != "model"})
+    return {"outcome_h": found.outcome, "against_h": found.against, "ratio_h": found.ratio,
+            "p_value_h": found.p_value}
 
 
 def _cell_verdict(records: list[dict]) -> dict:

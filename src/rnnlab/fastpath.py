@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 from numpy.lib import format as npy
 
-from .base import WindowForecaster, error_scale_from_meta, tail_from_meta, tail_offsets_from_meta
+from .base import (
+    WindowForecaster,
+    error_scale_from_meta,
+    interval_width_from_meta,
+    tail_from_meta,
+    tail_offsets_from_meta,
+)
 from .checkpoint import (
     atomic_write,
     check_model_params,
@@ -226,6 +232,7 @@ class NumpyForecaster(WindowForecaster):
         self.tail_offsets_ = tail_offsets_from_meta(meta, len(tail))
         self.train_range_ = tuple(meta["train_range"]) if "train_range" in meta else None
         self.error_scale_ = error_scale_from_meta(meta)
+        self.interval_width_ = interval_width_from_meta(meta)
         self.fitted_ = True
 
     def get_params(self) -> dict:

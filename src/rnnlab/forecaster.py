@@ -20,7 +20,9 @@ import pandas as pd
 from .base import (
     WindowForecaster,
     check_series,
+    conformal_widths,
     error_scale_from_meta,
+    interval_width_from_meta,
     tail_from_meta,
     tail_offsets_from_meta,
     track_level,
@@ -36,14 +38,24 @@ from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Windows, as_ten
 VAL_FRACTION = DataConfig.val_fraction / (1 - DataConfig.test_fraction)
 
 
-def check_fit_size(name: str, n: int, n_val: int, seq_len: int) -> None:
-    """Refuse a fit part too short for `seq_len` windows plus the validation part."""
-    if n - n_val < seq_len + MIN_TRAIN_WINDOWS or 0 < n_val < MIN_VAL_WINDOWS:
-        need = seq_len + MIN_TRAIN_WINDOWS + max(n_val, MIN_VAL_WINDOWS)
+def check_fit_size(name: str, n: int, n_val: int, seq_len: int, outputs: int = 1) -> None:
+    """Refuse a fit part too short for `seq_len` windows (each with `outputs` targets)
+    plus the validation part."""
+    extra = outputs - 1  # a window's last target lies this far after its first
+    if 0 < n_val < MIN_VAL_WINDOWS + extra and n - n_val >= seq_len + MIN_TRAIN_WINDOWS + extra:
+        raise DataError(
+            f"{name}'s validation part has {n_val} values, too few for {MIN_VAL_WINDOWS} "
+            f"validation windows of {outputs} steps (direct horizon {outputs} needs "
+            f"{MIN_VAL_WINDOWS + extra}); use --strategy recursive, a shorter --horizon or "
+            "a larger --val-fraction")
+    if (n - n_val < seq_len + MIN_TRAIN_WINDOWS + extra
+            or 0 < n_val < MIN_VAL_WINDOWS + extra):
+        need = seq_len + MIN_TRAIN_WINDOWS + extra + max(n_val, MIN_VAL_WINDOWS + extra)
+        steps = f" of {outputs} steps (direct horizon)" if outputs > 1 else ""
         raise DataError(
             f"{name} has {n} values; seq_len {seq_len} needs at least {need} to leave "
-            f"{MIN_TRAIN_WINDOWS} training and {MIN_VAL_WINDOWS} validation windows; "
-            "use a shorter seq_len or a longer series"
+            f"{MIN_TRAIN_WINDOWS} training and {MIN_VAL_WINDOWS} validation windows{steps}; "
+            "use a shorter seq_len, a shorter horizon or a longer series"
         )
 
 
@@ -188,19 +200,75 @@ class Forecaster(WindowForecaster):
             # The value after the data is unknown: a placeholder target slot, never read.
             z = torch.cat([z, z.new_zeros(1)])
             windows = Windows(z, self.seq_len, n, n + 1, self.scaler_.relative)
-        units = predict_units(self.model_, windows) + windows.offsets()
+        units = predict_units(self.model_, windows)
+        if units.dim() == 2:  # a direct multi-step net: its first output is the next value
+            units = units[:, 0]
+        units = units + windows.offsets()
         return self.scaler_.from_units(units.double().cpu().numpy())
 
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
         # A level shift found in the history is taken out, and added back to the forecast.
         offsets = self._level_offsets(history)
-        buffer = list(history[-self.seq_len:] - offsets[-self.seq_len:])
+        window = (history[-self.seq_len:] - offsets[-self.seq_len:])[None, :]
+        return self._chain(window, horizon)[0] + offsets[-1]
+
+    def _chain(self, windows: np.ndarray, steps: int) -> np.ndarray:
+        """`steps` values after each window (n, seq_len), in the series' units: one pass
+        gives the net's outputs (H with direct, 1 with recursive), which are appended to
+        the window for the next pass until `steps` are made. All windows go through each
+        pass together."""
+        import torch
+
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
         out = []
-        for _ in range(horizon):
-            nxt = float(self._predict_next(np.asarray(buffer[-self.seq_len:]), False)[0])
-            out.append(nxt)
-            buffer.append(nxt)
-        return np.asarray(out) + offsets[-1]
+        for lo in range(0, len(windows), CHAIN_BATCH):
+            buffer = np.asarray(windows[lo:lo + CHAIN_BATCH], dtype=np.float64)
+            made = buffer.shape[1]
+            while buffer.shape[1] - made < steps:
+                z = as_tensor(self.scaler_.to_units(buffer[:, -self.seq_len:]), device)
+                last = z[:, -1:] if self.scaler_.relative else z.new_zeros(len(z), 1)
+                with torch.no_grad():
+                    units = self.model_((z - last).unsqueeze(-1)).reshape(len(z), -1) + last
+                values = self.scaler_.from_units(units.double().cpu().numpy())
+                buffer = np.concatenate([buffer, values], axis=1)
+            out.append(buffer[:, made:made + steps])
+        return np.concatenate(out) if out else np.zeros((0, steps))
+
+    def paths_from(self, values: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
+        """The `horizon`-step forecast from each origin o (values[:o] known), all origins
+        in batched passes: (n_origins, horizon). A level shift is taken out of an
+        origin's window only once it was found from values before the origin, exactly as
+        `predict` does for one step."""
+        self._check_fitted()
+        values = np.asarray(values, dtype=np.float64)
+        origins = np.asarray(origins, dtype=np.int64)
+        if not len(origins):
+            return np.zeros((0, horizon))
+        if origins.min() < self.seq_len or origins.max() > len(values):
+            raise ValueError(f"origins must lie in [{self.seq_len}, {len(values)}]")
+        events: list = []
+        track_level(values[:origins.max()], self.seq_len, getattr(self, "error_scale_", None),
+                    self._predict_all, events)
+        positions = origins[:, None] - self.seq_len + np.arange(self.seq_len)
+        moved = np.zeros(positions.shape)
+        after = np.zeros(len(origins))
+        for known, first, amount in events:
+            seen = origins >= known
+            moved += amount * (seen[:, None] & (positions >= first))
+            after += amount * (seen & (origins - 1 >= first))
+        return self._chain(values[positions] - moved, horizon) + after[:, None]
+
+    def _calibrate(self, values: np.ndarray, n_train: int) -> np.ndarray | None:
+        """Interval half-widths per step from the forecasts of every validation origin
+        (values[n_train:] only; the test part is never seen here), or None."""
+        horizon = self.horizon
+        origins = np.arange(max(n_train, self.seq_len), len(values) - horizon + 1)
+        if self.interval <= 0 or not len(origins):
+            return None
+        paths = self.paths_from(values, origins, horizon)
+        targets = values[origins[:, None] + np.arange(horizon)]
+        return conformal_widths(targets - paths, self.interval)
 
     # --- persistence ------------------------------------------------------------------
 
@@ -219,6 +287,9 @@ class Forecaster(WindowForecaster):
             "train_range": list(self.train_range_),
             "ridge_strength": self.ridge_strength_,
             "error_scale": getattr(self, "error_scale_", None),
+            "interval": self.interval,
+            "interval_width": None if self.interval_width_ is None
+            else self.interval_width_.tolist(),
             "tail_offsets": None if self.tail_offsets_ is None else self.tail_offsets_.tolist(),
             "series_name": str(self.tail_.name),
             "index_kind": "datetime" if isinstance(index, pd.DatetimeIndex) else "numeric",
@@ -231,7 +302,7 @@ class Forecaster(WindowForecaster):
         state = self.model_.state_dict()
         save_checkpoint(path, self.model, state, meta, {"tail": tail})
         # A numpy copy lets `rnnlab forecast` skip importing torch (see rnnlab.fastpath).
-        if self.model in FAST_MODELS:
+        if self.model in FAST_MODELS and self.model_config().outputs == 1:
             weights = {k: v.detach().cpu().numpy() for k, v in state.items()}
             write_sidecar(path, weights, meta, tail.numpy())
         else:
@@ -260,6 +331,7 @@ class Forecaster(WindowForecaster):
             forecaster.n_train_, forecaster.n_val_ = meta["n_train"], meta["n_val"]
             forecaster.ridge_strength_ = meta.get("ridge_strength")
             forecaster.error_scale_ = error_scale_from_meta(meta)
+            forecaster.interval_width_ = interval_width_from_meta(meta)
             forecaster.train_range_ = tuple(meta["train_range"]) if "train_range" in meta \
                 else None
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
@@ -330,7 +402,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     n = len(series)
     n_val = int(round(n * first.val_fraction)) if n_val is None else n_val
     n_train = n - n_val
-    check_fit_size(name, n, n_val, first.seq_len)
+    check_fit_size(name, n, n_val, first.seq_len, model_cfg.outputs)
     device = resolve_device(first.device)
     values = series.to_numpy()
     if first.scaler == "auto" and n_val:
@@ -342,8 +414,9 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         torch.manual_seed(forecaster.seed)  # its weights are those of a separate fit
         nets.append(build_model(model_cfg).to(device))
     z = as_tensor(scaler.to_units(values), device)  # (n,)
-    train_w = Windows(z, first.seq_len, first.seq_len, n_train, scaler.relative)
-    val_w = Windows(z, first.seq_len, n_train, n, scaler.relative) if n_val else None
+    outputs = model_cfg.outputs
+    train_w = Windows(z, first.seq_len, first.seq_len, n_train, scaler.relative, outputs)
+    val_w = Windows(z, first.seq_len, n_train, n, scaler.relative, outputs) if n_val else None
     ridge_strength = None
     with cpu_threads(cfg.threads):
         if nets[0].skip is not None and resume is None:
@@ -363,9 +436,15 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         # Where the training part lay, to flag data and forecasts far from it later.
         forecaster.train_range_ = (float(values[:n_train].min()), float(values[:n_train].max()))
         forecaster.error_scale_ = forecaster._one_step_rms(values, n_train if n_val else None)
+        forecaster.interval_width_ = None
         forecaster._remember_tail(series, forecaster.seq_len)
         forecaster.fitted_ = True
+        if n_val:
+            forecaster.interval_width_ = forecaster._calibrate(values, n_train)
 
+
+# Windows per forward pass when forecasting from many origins at once.
+CHAIN_BATCH = 8192
 
 # `--scaler auto` keeps standard scaling only when its linear fit is at least 1% better
 # on validation than per-window normalisation's: a tie goes to the representation that

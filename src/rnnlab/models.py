@@ -43,7 +43,8 @@ def build_model(config: ModelConfig, n_features: int = 1) -> Net:
     """
     check(config)
     return MODELS[config.model](config.seq_len, n_features, config.hidden_size,
-                                config.num_layers, config.dropout, config.linear_skip)
+                                config.num_layers, config.dropout, config.linear_skip,
+                                config.outputs)
 
 
 class Net(nn.Module):
@@ -56,11 +57,12 @@ class Net(nn.Module):
     name = "net"
 
     def __init__(self, seq_len: int, n_features: int, hidden_size: int, num_layers: int,
-                 dropout: float, linear_skip: bool):
+                 dropout: float, linear_skip: bool, n_outputs: int = 1):
         super().__init__()
         self.seq_len = seq_len
         self.n_features = n_features
-        self.skip = nn.Linear(seq_len, 1) if linear_skip else None
+        self.n_outputs = n_outputs
+        self.skip = nn.Linear(seq_len, n_outputs) if linear_skip else None
         if self.skip is not None:
             nn.init.zeros_(self.skip.weight)
             nn.init.zeros_(self.skip.bias)
@@ -70,19 +72,20 @@ class Net(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (batch, seq_len, n_features) -> (batch,)
+        # x: (batch, seq_len, n_features) -> (batch,), or (batch, n_outputs) for several
         out = self.body(x)
         if self.skip is not None:
             out = out + self.skip(x[..., 0]).squeeze(-1)
         return out
 
-    def set_skip(self, weight: torch.Tensor, bias: float) -> None:
+    def set_skip(self, weight: torch.Tensor, bias) -> None:
+        """Load the least-squares fit: weight (seq_len,) or (seq_len, n_outputs)."""
         with torch.no_grad():
-            self.skip.weight.copy_(weight.reshape(1, -1))
-            self.skip.bias.fill_(bias)
+            self.skip.weight.copy_(weight.reshape(self.seq_len, -1).T)
+            self.skip.bias.copy_(torch.as_tensor(bias, dtype=self.skip.bias.dtype).reshape(-1))
 
     def _head(self, width: int) -> nn.Linear:
-        head = nn.Linear(width, 1)
+        head = nn.Linear(width, self.n_outputs)
         nn.init.zeros_(head.weight)
         nn.init.zeros_(head.bias)
         return head
@@ -112,8 +115,10 @@ def open_forget_gates(lstm: nn.LSTM, bias: float = 1.0) -> None:
 class Recurrent(Net):
     cell: type[nn.RNNBase] = nn.LSTM
 
-    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
-        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                 n_outputs=1):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                         n_outputs)
         self.rnn = self.cell(n_features, hidden_size, num_layers, batch_first=True,
                              dropout=dropout if num_layers > 1 else 0.0)
         self.head = self._head(hidden_size)
@@ -136,8 +141,10 @@ class LSTM(Recurrent):
 
     cell = nn.LSTM
 
-    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
-        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                 n_outputs=1):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                         n_outputs)
         open_forget_gates(self.rnn)
 
 
@@ -152,8 +159,10 @@ class GRU(Recurrent):
 class ConvRNN(Net):
     """A 1-D convolution over the window (local patterns), then an LSTM over its features."""
 
-    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
-        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                 n_outputs=1):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                         n_outputs)
         self.conv = nn.Conv1d(n_features, hidden_size, kernel_size=3, padding=1)
         self.rnn = nn.LSTM(hidden_size, hidden_size, num_layers, batch_first=True,
                            dropout=dropout if num_layers > 1 else 0.0)
@@ -170,8 +179,10 @@ class ConvRNN(Net):
 class ResidualLSTM(Net):
     """Stacked LSTM layers, each adding to its input: deep stacks that still train."""
 
-    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
-        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                 n_outputs=1):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                         n_outputs)
         self.inp = nn.Linear(n_features, hidden_size)
         self.layers = nn.ModuleList(
             nn.LSTM(hidden_size, hidden_size, batch_first=True) for _ in range(num_layers)
@@ -193,8 +204,10 @@ class ResidualLSTM(Net):
 class Transformer(Net):
     """Self-attention encoder over the window with learned positions; reads the last step."""
 
-    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
-        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip)
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                 n_outputs=1):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                         n_outputs)
         heads = 4 if hidden_size % 4 == 0 else 1
         self.inp = nn.Linear(n_features, hidden_size)
         self.pos = nn.Parameter(torch.randn(seq_len, hidden_size) / math.sqrt(hidden_size))
@@ -212,8 +225,9 @@ class Transformer(Net):
 class Linear(Net):
     """Only the least-squares linear autoregression: the strong simple model to beat."""
 
-    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip):
-        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, True)
+    def __init__(self, seq_len, n_features, hidden_size, num_layers, dropout, linear_skip,
+                 n_outputs=1):
+        super().__init__(seq_len, n_features, hidden_size, num_layers, dropout, True, n_outputs)
 
     def body(self, x):
-        return x.new_zeros(x.shape[0])
+        return x.new_zeros(x.shape[0], self.n_outputs).squeeze(-1)

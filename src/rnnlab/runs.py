@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .backtest import backtest
+from .backtest import backtest, check_horizon, score_paths
 from .base import far_outside
 from .checkpoint import (
     atomic_write,
@@ -169,6 +169,7 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     series = load_data(config.data)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
+    check_horizon(config.model.horizon, split, str(series.name))
     # A constant training part is refused here with the message fit would give.
     check_varies(series.to_numpy()[: split.n_train], str(series.name))
     forecaster = Forecaster.from_config(config.model, config.training, progress)
@@ -250,6 +251,9 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         "wall_seconds": round(time.perf_counter() - started, 3),
         "scaler": forecaster.scaler_.kind,
         "seasonal_period": result.seasonal_period,
+        "multi_step": result.multi_step,
+        # Any test forecast beyond the training range widened by its span on each side
+        "far_outside": bool(result.multi_step and result.multi_step["far_outside"]),
     }
     if history.message:
         metrics["message"] = history.message
@@ -261,6 +265,10 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         return metrics
     frame = result.predictions.reset_index()
     frame = frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
+    widths = forecaster.interval_widths(1)
+    if widths is not None:  # the one-step interval around each test prediction
+        frame.insert(3, "lower", frame["model"] - widths[0])
+        frame.insert(4, "upper", frame["model"] + widths[0])
     atomic_write(out / "predictions.csv", lambda fh: frame.to_csv(fh, index=False))
     # The results first, the pictures after: a stop while plotting (state.pt still there)
     # marks the run incomplete and resumable again.
@@ -468,12 +476,32 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
             log.warning("the end of %s lies far outside the run's training range (%.4g to "
                         "%.4g): the model never saw values like these, so expect nonsense; "
                         "train a run on this series instead", series.name, *trained)
-    result = forecaster.forecast(horizon, series)
-    if far_outside(result, trained):
+    frame = forecaster.forecast_interval(horizon, series)
+    if far_outside(frame["forecast"], trained):
         log.warning("the forecast leaves the training range (%.4g to %.4g) by more than its "
                     "span: treat it as an extrapolation, not a forecast", *trained)
-    frame = result.rename("forecast").reset_index()
+    widths = forecaster.interval_widths(horizon)
+    if widths is None:
+        frame = frame[["forecast"]]
+    else:
+        level = getattr(forecaster, "interval", None) or _saved_interval(run_dir)
+        calibrated = len(getattr(forecaster, "interval_width_", ()))
+        if horizon > calibrated:
+            log.info("the interval was calibrated for %d step(s) ahead; beyond that it "
+                     "widens as the square root of the step", calibrated)
+        if level:
+            log.info("lower and upper: the %.0f%% interval, calibrated on the validation "
+                     "part", 100 * level)
+    frame = frame.reset_index()
     return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
+
+
+def _saved_interval(run_dir: Path) -> float | None:
+    """The interval level a run was trained with, from its config.json (None if unknown)."""
+    try:
+        return float(read_run_file(run_dir)["model"].get("interval"))
+    except (RnnlabError, TypeError, ValueError, KeyError):
+        return None
 
 
 def check_forecast_work(forecaster, horizon: int) -> None:
@@ -569,6 +597,38 @@ def _read_predictions(path: Path) -> pd.DataFrame:
         raise CheckpointError(f"cannot read '{path}': {problem}; it was edited or damaged: "
                               "train the run again")
     return frame
+
+
+def backtest_run(run_dir: str | Path, horizon: int | None = None) -> dict:
+    """Score a finished run's model `horizon` steps ahead (default: the run's horizon)
+    from every origin of its test part, beside the baselines on the same targets.
+
+    Nothing is retrained and nothing is written. A direct model asked for more steps
+    than it was trained for feeds its outputs back; beyond the calibrated steps the
+    interval widens as the square root of the step. Returns the "multi_step" dict.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RnnlabError(f"run directory '{run_dir}' not found; train one with "
+                          f"rnnlab train --out {run_dir}")
+    if _status(run_dir / "metrics.json") != "complete":
+        raise RnnlabError(f"'{run_dir}' is not a finished run; finish it with rnnlab train "
+                          f"--out {run_dir} --resume")
+    config = load_run_config(run_dir)
+    series = load_data(config.data)
+    recorded = read_run_file(run_dir).get("data_sha256")
+    if recorded and recorded != series_fingerprint(series):
+        raise RnnlabError(
+            f"the data of {config.data.source!r} changed since '{run_dir}' was trained on it, "
+            "so its test part may hold values training saw; train a new run on it")
+    split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
+                        config.data.test_fraction, name=str(series.name))
+    horizon = config.model.horizon if horizon is None else int(horizon)
+    check_horizon(horizon, split, str(series.name))
+    check_checkpoint_file(run_dir / MODEL_FILE)
+    forecaster = Forecaster.load(run_dir / MODEL_FILE)
+    check_forecast_work(forecaster, horizon)
+    return score_paths(series, forecaster, split, horizon)[0]
 
 
 def load_for_forecast(checkpoint: str | Path):

@@ -49,7 +49,7 @@ def backward_losses(nets: list[Net], x: torch.Tensor, y: torch.Tensor, stacked: 
     ``stacked`` runs all nets in `stacked_forward` (they must `stacks`), else one by one.
     """
     if stacked:
-        losses = (stacked_forward(nets, x) - y).pow(2).mean(1)
+        losses = (stacked_forward(nets, x) - y).pow(2).flatten(1).mean(1)
         losses.sum().backward()  # each net's loss reaches only its own parameters
         return losses.detach()
     losses = []
@@ -78,6 +78,7 @@ def stacked_forward(nets: list[Net], x: torch.Tensor) -> torch.Tensor:
             h = F.dropout(h, first.rnn.dropout, first.training)
     head_w = torch.stack([net.head.weight for net in nets])  # (n_models, 1, hidden_size)
     head_b = torch.stack([net.head.bias for net in nets])  # (n_models, 1)
+    # (n_models, batch, n_outputs), squeezed to (n_models, batch) for one output
     out = torch.baddbmm(head_b.unsqueeze(1), h[-1], head_w.transpose(1, 2)).squeeze(-1)
     if first.skip is not None:
         # Each net's own skip, computed exactly as its forward does: where the skip is a
@@ -143,5 +144,5 @@ def stacked_losses(nets: list[Net], data: Windows) -> list[float]:
     for lo in range(0, len(data), chunk):
         x, y = data.batch(slice(lo, min(lo + chunk, len(data))))
         x = x.expand(len(nets), *x.shape)  # every net reads the same windows
-        total += (stacked_forward(nets, x) - y).pow(2).sum(1)
-    return (total / max(len(data), 1)).tolist()
+        total += (stacked_forward(nets, x) - y).pow(2).flatten(1).sum(1)
+    return (total / max(data.targets.numel(), 1)).tolist()

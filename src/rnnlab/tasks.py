@@ -11,6 +11,7 @@ import ctypes
 import hashlib
 import json
 import logging
+import math
 import multiprocessing
 import os
 import re
@@ -28,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .backtest import Backtest, baseline_predictions, score_fitted
+from .backtest import Backtest, baseline_predictions, check_horizon, score_fitted
 from .checkpoint import write_json
 from .config import DataConfig, RunConfig
 from .data import load_data
@@ -83,6 +84,7 @@ def execute(task: Task, progress: bool | None = False) -> list[dict]:
         series = load_data(config.data)
         split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                             config.data.test_fraction, name=str(series.name))
+        check_horizon(config.model.horizon, split, str(series.name))
         baselines = baseline_predictions(series, split)
     except Exception as exc:  # noqa: BLE001 - reported per run, never fatal to the others
         return [_failed(task, seed, exc) for seed in task.seeds]
@@ -131,6 +133,21 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                seasonal_period=result.seasonal_period, n_test=result.split.n_test,
                outcome=result.verdict.outcome, against=result.verdict.against,
                p_value=result.verdict.p_value)
+    steps = result.multi_step
+    if steps is not None:
+        model = steps["overall"]["model"]
+        row.update(horizon=steps["horizon"], coverage=model.get("coverage", math.nan))
+        if steps["horizon"] > 1:  # the scores over all steps, beside the one-step ones
+            found = steps["verdict"]
+            row.update(rmse_h=model["rmse"], mase_h=model["mase"], smape_h=model["smape"],
+                       outcome_h=found["outcome"], against_h=found["against"],
+                       ratio_h=found["ratio"])
+            for name, scores in steps["overall"].items():
+                if name != "model":
+                    row.update({f"{name}_rmse_h": scores["rmse"],
+                                f"{name}_mase_h": scores["mase"]})
+        row["multi_step"] = steps
+        row["path_losses"] = {k: v.tolist() for k, v in result.path_losses.items()}
     profile = memory_profile(result.forecaster, series, result.split)
     row["effective_memory"] = profile.effective_memory
     row["memory"] = profile.to_dict()

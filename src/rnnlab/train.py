@@ -110,13 +110,13 @@ def predict_units(model: nn.Module, data: Windows) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Windows) -> float:
-    """Mean squared error over all windows, in model units."""
+    """Mean squared error over all windows (and all their steps), in model units."""
     model.eval()
     total = torch.zeros((), device=data.targets.device)
     for chunk in data.chunks():
         x, y = data.batch(chunk)
         total += F.mse_loss(model(x), y, reduction="sum")
-    return total.item() / max(len(data), 1)
+    return total.item() / max(data.targets.numel(), 1)
 
 
 class _Run:
@@ -255,7 +255,7 @@ def train(
             x = x.view(*idx.shape, *x.shape[1:])  # (n_models, batch, seq_len, n_features)
             for run in active:
                 run.opt.zero_grad(set_to_none=True)
-            losses = backward_losses(active_nets, x, y.view(idx.shape), stacked)
+            losses = backward_losses(active_nets, x, y.view(*idx.shape, *y.shape[1:]), stacked)
             for run in active:
                 if cfg.clip_grad_norm > 0:
                     # Backprop through time multiplies gradients step after step; one bad
@@ -310,23 +310,28 @@ def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray
     noise shrinks to the training mean and an exact recurrence keeps its exact fit.
     Normal equations are accumulated in float64 chunks: memory stays O(seq_len^2).
 
-    Returns (weights (seq_len,), bias, chosen relative strength).
+    With H targets per window (direct multi-step) it fits one autoregression per step,
+    with one strength for all.
+
+    Returns (weights (seq_len,) or (seq_len, H), bias (or H biases), chosen relative
+    strength).
     """
     seq_len = train_data.seq_len
+    outputs = getattr(train_data, "horizon", 1)
     gram = np.zeros((seq_len, seq_len))
-    xsum, xy = np.zeros(seq_len), np.zeros(seq_len)
-    ysum, n = 0.0, 0
+    xsum, xy = np.zeros(seq_len), np.zeros((seq_len, outputs))
+    ysum, n = np.zeros(outputs), 0
     for chunk in train_data.chunks():
         x, y = (t.double().cpu().numpy() for t in train_data.batch(chunk))
-        x = x[..., 0]
+        x, y = x[..., 0], y.reshape(len(y), outputs)
         gram += x.T @ x
         xsum += x.sum(0)
         xy += x.T @ y
-        ysum += y.sum()
+        ysum += y.sum(0)
         n += len(y)
     mean_x, mean_y = xsum / n, ysum / n
     cov = gram - n * np.outer(mean_x, mean_x)
-    cross = xy - n * mean_x * mean_y
+    cross = xy - n * np.outer(mean_x, mean_y)  # (seq_len, H)
     eigval, eigvec = np.linalg.eigh(cov)
     level = max(eigval.mean(), 1e-300)
     projected = eigvec.T @ cross
@@ -337,16 +342,23 @@ def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray
         # windows) carry no information: leave their weight at zero.
         safe = denom > eigval.max() * 1e-13
         inv = np.where(safe, 1.0 / np.where(safe, denom, 1.0), 0.0)
-        w = eigvec @ (inv * projected)
-        solutions.append((w, mean_y - mean_x @ w, strength))
+        w = eigvec @ (inv[:, None] * projected)  # (seq_len, H)
+        b = mean_y - mean_x @ w
+        if outputs == 1:
+            w, b = w[:, 0], float(b[0])
+        solutions.append((w, b, strength))
     if val_data is None or len(val_data) == 0:
         return solutions[RIDGE_GRID.index(1e-4)]
-    weights = np.stack([w for w, _, _ in solutions], axis=1)  # (seq_len, n_strengths)
-    biases = np.array([b for _, b, _ in solutions])
+    # (seq_len, n_strengths, H) and (n_strengths, H)
+    weights = np.stack([w.reshape(seq_len, outputs) for w, _, _ in solutions], axis=1)
+    biases = np.stack([np.reshape(b, outputs) for _, b, _ in solutions])
     sq_sum, sq_sq_sum, count = np.zeros(len(solutions)), np.zeros(len(solutions)), 0
     for chunk in val_data.chunks():
         x, y = (t.double().cpu().numpy() for t in val_data.batch(chunk))
-        sq = (x[..., 0] @ weights + biases - y[:, None]) ** 2  # (chunk, n_strengths)
+        y = y.reshape(len(y), outputs)
+        fitted = (x[..., 0] @ weights.reshape(seq_len, -1)).reshape(len(y), -1, outputs) + biases
+        # (chunk, n_strengths): each window's squared error, averaged over its steps
+        sq = ((fitted - y[:, None, :]) ** 2).mean(-1)
         sq_sum += sq.sum(0)
         sq_sq_sum += (sq ** 2).sum(0)
         count += len(y)

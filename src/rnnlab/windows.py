@@ -199,41 +199,53 @@ def fit_scaler(kind: str, train: np.ndarray, name: str = "series") -> Scaler:
 
 
 class Windows:
-    """The windows whose targets are positions [start, stop) of one scaled series.
+    """The windows whose targets lie in positions [start, stop) of one scaled series.
 
     ``z`` is the whole series in model units as one tensor; windows are an ``unfold`` view
     of it, so memory grows with the series, not with series x seq_len. Window i covers
-    z[start + i - seq_len : start + i] and its target is z[start + i].
+    z[start + i - seq_len : start + i] and its target is z[start + i], or with
+    ``horizon`` H > 1 the H values z[start + i : start + i + H] (windows whose last target
+    would pass `stop` are left out, so no target leaves its part).
     """
 
-    def __init__(self, z: torch.Tensor, seq_len: int, start: int, stop: int, relative: bool):
+    def __init__(self, z: torch.Tensor, seq_len: int, start: int, stop: int, relative: bool,
+                 horizon: int = 1):
         if start < seq_len:
             raise ValueError(f"first target {start} needs {seq_len} rows before it")
         self.seq_len = seq_len
         self.relative = relative
-        self.start, self.stop = start, stop
+        self.horizon = horizon
+        count = max(stop - start - horizon + 1, 0)
+        self.start, self.stop = start, start + count  # the first targets of the windows
         # (n_windows, seq_len) view, no copy
-        self.inputs = z.unfold(0, seq_len, 1)[start - seq_len: stop - seq_len]
-        self.targets = z[start:stop]  # (n_windows,)
+        self.inputs = z.unfold(0, seq_len, 1)[start - seq_len: start - seq_len + count]
+        if horizon == 1:
+            self.targets = z[start:start + count]  # (n_windows,)
+        else:
+            self.targets = z.unfold(0, horizon, 1)[start:start + count]  # (n_windows, H)
 
     def __len__(self) -> int:
         return self.stop - self.start
 
     def batch(self, index: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model inputs (batch, seq_len, n_features=1) and targets (batch,) in model space."""
+        """Model inputs (batch, seq_len, n_features=1) and targets (batch,) or (batch, H)
+        in model space."""
         x = self.inputs[index]
         y = self.targets[index]
         if self.relative:
             last = x[:, -1:]
             x = x - last
-            y = y - last[:, 0]
+            y = y - (last[:, 0] if self.horizon == 1 else last)
         return x.unsqueeze(-1), y
 
     def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """What `batch` subtracted from each window's target: its last value, or 0."""
+        """What `batch` subtracted from each window's targets: its last value, or 0;
+        (batch,), or (batch, 1) with horizon > 1."""
         if self.relative:
-            return self.inputs[index][:, -1]
-        return self.targets.new_zeros(len(self.targets[index]))
+            last = self.inputs[index][:, -1]
+        else:
+            last = self.inputs.new_zeros(len(self.inputs[index]))
+        return last if self.horizon == 1 else last[:, None]
 
     def chunks(self, size: int = 8192):
         """Consecutive slices covering all windows, for evaluation in a few big passes."""

@@ -1,0 +1,184 @@
+"""Many steps ahead: windows with H targets, direct and recursive forecasts from every
+origin, split-conformal intervals, and their scores beside the baselines."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnnlab.backtest import backtest, score_paths
+from rnnlab.base import conformal_widths
+from rnnlab.baselines import MeanForecaster, NaiveForecaster, SeasonalNaiveForecaster
+from rnnlab.data import load_series
+from rnnlab.forecaster import Forecaster
+from rnnlab.models import MODELS
+from rnnlab.windows import Split, Windows
+
+TINY = dict(seq_len=12, hidden_size=8, num_layers=1, epochs=2, progress=False)
+
+
+def tiny_series(n=200, seed=0):
+    t = np.arange(n)
+    values = np.sin(t / 4) + 0.05 * np.random.default_rng(seed).standard_normal(n)
+    return pd.Series(values, index=pd.RangeIndex(n, name="t"), name="tiny")
+
+
+def test_windows_with_h_targets_line_up_and_stay_inside_their_part():
+    z = torch.arange(20.0)
+    w = Windows(z, seq_len=3, start=3, stop=12, relative=False, horizon=4)
+    assert len(w) == 12 - 3 - 4 + 1
+    for i in range(len(w)):
+        assert w.inputs[i].tolist() == list(range(i, i + 3))
+        assert w.targets[i].tolist() == list(range(3 + i, 3 + i + 4))
+    assert w.targets.max().item() == 11  # the last target is the part's last value
+    x, y = Windows(z, 3, 3, 12, relative=True, horizon=4).batch(slice(0, 2))
+    assert x[:, -1, 0].tolist() == [0.0, 0.0] and y[0].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("strategy", ["direct", "recursive"])
+def test_contract_with_a_horizon(model, strategy):
+    series = tiny_series()
+    f = Forecaster(model=model, horizon=4, strategy=strategy, **TINY).fit(series[:160])
+    predicted = f.predict(series)
+    assert predicted.index[-1] == series.index[-1] and np.isfinite(predicted).all()
+    future = f.forecast_interval(9)  # past the trained horizon: a direct net chains
+    assert list(future.columns) == ["forecast", "lower", "upper"] and len(future) == 9
+    assert (future["lower"] < future["forecast"]).all()
+    assert (future["forecast"] < future["upper"]).all()
+    values = series.to_numpy()
+    origins = np.array([140, 170, 196])
+    paths = f.paths_from(values, origins, 4)
+    assert paths.shape == (3, 4) and np.isfinite(paths).all()
+    # An origin's forecast is the one `forecast` makes from the values before it.
+    for row, o in zip(paths, origins, strict=True):
+        np.testing.assert_allclose(row, f.forecast(4, series[:o]).to_numpy(), rtol=1e-6,
+                                   atol=1e-9)
+
+
+def test_a_path_reads_no_value_at_or_after_its_origin():
+    series = tiny_series()
+    f = Forecaster(model="gru", horizon=5, **TINY).fit(series[:160])
+    values = series.to_numpy()
+    before = f.paths_from(values, np.array([170]), 5)
+    changed = values.copy()
+    changed[170:] += 100.0  # everything the forecast is for, and after
+    np.testing.assert_array_equal(f.paths_from(changed, np.array([170]), 5), before)
+
+
+def test_training_and_interval_never_see_the_test_part():
+    series = tiny_series()
+    split = Split(140, 20, 40)
+    a = backtest(series, Forecaster(model="lstm", horizon=5, **TINY), split)
+    changed = series.copy()
+    changed.iloc[split.n_fit:] *= -3.0
+    b = backtest(changed, Forecaster(model="lstm", horizon=5, **TINY), split)
+    np.testing.assert_array_equal(a.forecaster.interval_width_, b.forecaster.interval_width_)
+    for (name, p), q in zip(a.forecaster.model_.state_dict().items(),
+                            b.forecaster.model_.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
+    # ... while the scores move with the test values they are scored on.
+    assert a.multi_step["overall"]["model"]["rmse"] != b.multi_step["overall"]["model"]["rmse"]
+
+
+def test_direct_model_has_one_output_per_step_and_recursive_one():
+    series = tiny_series()
+    direct = Forecaster(model="rnn", horizon=6, **TINY).fit(series[:160])
+    recursive = Forecaster(model="rnn", horizon=6, strategy="recursive", **TINY).fit(
+        series[:160])
+    x = torch.zeros(2, 12, 1)
+    assert direct.model_(x).shape == (2, 6) and recursive.model_(x).shape == (2,)
+    assert direct.model_.skip.weight.shape == (6, 12)
+
+
+def test_baseline_paths_are_their_forecasts_from_each_origin():
+    series = tiny_series()
+    values = series.to_numpy()
+    origins = np.array([60, 100, 150])
+    for baseline in (NaiveForecaster(), MeanForecaster(), SeasonalNaiveForecaster(period=25)):
+        baseline.fit(series[:140])
+        paths = baseline.paths_from(values, origins, 30)
+        for row, o in zip(paths, origins, strict=True):
+            np.testing.assert_array_equal(row, baseline.forecast(30, series[:o]).to_numpy())
+
+
+def test_scores_per_step_beside_the_baselines_on_the_same_origins():
+    series = tiny_series()
+    split = Split(140, 20, 40)
+    result = backtest(series, Forecaster(model="linear", horizon=5, **TINY), split)
+    steps = result.multi_step
+    assert steps["horizon"] == 5 and steps["origins"] == 40 - 5 + 1
+    assert set(steps["per_step"]) == {"model", "naive", "mean", "seasonal_naive"}
+    for name, scores in steps["per_step"].items():
+        assert all(len(v) == 5 for v in scores.values()), name
+    # naive's error at step 1 is the one-step naive error on the same targets
+    one_step = result.predictions.iloc[:36]
+    naive_rmse = float(np.sqrt(np.mean((one_step["actual"] - one_step["naive"]) ** 2)))
+    assert steps["per_step"]["naive"]["rmse"][0] == pytest.approx(naive_rmse)
+    assert 0 <= steps["overall"]["model"]["coverage"] <= 1
+    assert steps["verdict"]["outcome"] in ("win", "tie", "loss")
+    json.dumps(steps)  # metrics.json can hold it
+
+
+def test_conformal_width_is_the_finite_sample_quantile():
+    errors = np.arange(1.0, 10.0)[:, None]  # 9 errors: rank ceil(10 * 0.8) = 8
+    assert conformal_widths(errors, 0.8).tolist() == [8.0]
+    assert conformal_widths(errors, 0.95) is None  # rank 10 of 9: too few origins
+    assert conformal_widths(-errors, 0.5).tolist() == [5.0]  # absolute errors
+
+
+def test_80_percent_interval_covers_about_80_percent_of_an_ar1():
+    rng = np.random.default_rng(3)
+    noise = rng.standard_normal(4000)
+    values = np.zeros(4000)
+    for t in range(1, 4000):
+        values[t] = 0.7 * values[t - 1] + noise[t]
+    series = pd.Series(values, name="ar1")
+    split = Split(2800, 400, 800)
+    f = Forecaster(model="linear", seq_len=10, horizon=5, scaler="standard", progress=False)
+    coverage = backtest(series, f, split).multi_step["per_step"]["model"]["coverage"]
+    assert 0.75 <= coverage[0] <= 0.85 and 0.75 <= coverage[-1] <= 0.85, coverage
+    # The spread of an AR(1) forecast grows with the step, and so does the interval.
+    assert f.interval_width_[-1] > 1.2 * f.interval_width_[0]
+
+
+def test_after_the_drop_the_paths_follow_the_new_level():
+    series = load_series("drop")
+    n = len(series)
+    split = Split(int(0.7 * n), int(0.1 * n), n - int(0.7 * n) - int(0.1 * n))
+    f = Forecaster(model="linear", horizon=5, progress=False)
+    f.fit(series.iloc[:split.n_fit], val_size=split.n_val)
+    values = series.to_numpy()
+    at = int(np.argmax(np.abs(np.diff(values[split.n_fit:]))) + split.n_fit + 1)
+    origins = np.arange(at + 5, at + 25)
+    paths = f.paths_from(values, origins, 5)
+    naive = NaiveForecaster().fit(series[:split.n_fit]).paths_from(values, origins, 5)
+    targets = values[origins[:, None] + np.arange(5)]
+    model_rmse = np.sqrt(np.mean((paths - targets) ** 2))
+    naive_rmse = np.sqrt(np.mean((naive - targets) ** 2))
+    assert model_rmse < 1.5 * naive_rmse, (model_rmse, naive_rmse)
+
+
+def test_a_horizon_longer_than_the_test_part_is_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "rnnlab.cli", "train", "--data", "sine", "--horizon", "500",
+         "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "horizon 500 is longer than the test" in \
+        result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_score_paths_matches_the_one_step_scores_at_horizon_1():
+    series = tiny_series()
+    split = Split(140, 20, 40)
+    result = backtest(series, Forecaster(model="gru", **TINY), split)
+    steps, losses = score_paths(series, result.forecaster, split, 1)
+    assert steps["per_step"]["model"]["rmse"][0] == pytest.approx(
+        result.metrics["model"]["rmse"], rel=1e-9)
+    assert steps["verdict"] == result.verdict.to_dict()
+    assert len(losses["model"]) == 40
