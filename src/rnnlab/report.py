@@ -537,11 +537,14 @@ def _coverage_reading(level: float, coverage: float, width: float | None,
     text = (f"The {_level(level)} interval covered {_share(coverage)} of the test values"
             f"{steps}: {coverage_words(coverage, level)}")
     if coverage_words(coverage, level).startswith("close"):
+        misses = []
         for words in ("too narrow", "too wide"):
             off = [k for k, c in enumerate(per_step, 1)
                    if coverage_words(c, level).startswith(words)]
             if off:
-                text += f", though {words} at {_steps(off)}"
+                misses.append(f"{words} at {_steps(off)}")
+        if misses:
+            text += ", though " + " and ".join(misses)
     if width is not None and math.isfinite(width):
         text += f"; its mean width is {width:.4g} in the series' units"
     return text + "."
@@ -549,7 +552,13 @@ def _coverage_reading(level: float, coverage: float, width: float | None,
 
 def coverage_words(coverage: float, level: float) -> str:
     """'close to the nominal 80%', or 'too narrow' / 'too wide' for it when the empirical
-    coverage is more than `COVERAGE_TOLERANCE` away from the level."""
+    coverage is more than `COVERAGE_TOLERANCE` away from the level.
+
+    >>> coverage_words(0.78, 0.8)
+    'close to the nominal 80%'
+    >>> coverage_words(0.72, 0.8)
+    'too narrow for the nominal 80% (more than 5 points short)'
+    """
     # In whole points, rounded: 75% of 80% is 5 points short (close), not 5.000000001.
     gap = round(100 * (coverage - level), 6)
     if gap < -100 * COVERAGE_TOLERANCE:
@@ -584,7 +593,11 @@ def _steps(steps: list[int]) -> str:
 
 
 def horizon_steps(horizon: int) -> list[int]:
-    """The steps a table shows: all of them up to 6, else 1, 2, 5, 10, 20, 50 ... and H."""
+    """The steps a table shows: all of them up to 6, else 1, 2, 5, 10, 20, 50 ... and H.
+
+    >>> horizon_steps(48)
+    [1, 2, 5, 10, 20, 48]
+    """
     if horizon <= 6:
         return list(range(1, horizon + 1))
     shown, scale = [], 1
