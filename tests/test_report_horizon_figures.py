@@ -111,3 +111,35 @@ def test_compare_section_plots_each_dataset_with_multi_step_runs(tmp_path):
     assert "<h3>sine</h3>" in page and "<h3>stock:A</h3>" in page and "noise" not in page
     assert (tmp_path / "horizon_sine.png").stat().st_size > 1000
     assert (tmp_path / "horizon_stock-A.png").is_file()
+
+
+def compare_record(model, seed, with_multi_step):
+    actual = np.sin(np.arange(40.0))
+    row = {"dataset": "sine", "model": model, "seed": seed, "status": "ok", "error": "",
+           "rmse": 0.1, "mae": 0.1, "mase": 0.5, "naive_rmse": 0.2, "mean_rmse": 0.7,
+           "seasonal_naive_rmse": 0.15, "naive_mae": 0.2, "mean_mae": 0.6,
+           "seasonal_naive_mae": 0.1, "naive_mase": 1, "mean_mase": 4, "seasonal_naive_mase": 1,
+           "train_seconds": 1.0, "epochs": 3, "best_epoch": 2,
+           "predictions": {"index": list(range(40)), "actual": actual.tolist(),
+                           "model": (actual + 0.1).tolist(), "naive": np.roll(actual, 1).tolist(),
+                           "mean": np.zeros(40).tolist(),
+                           "seasonal_naive": (actual + 0.15).tolist()}}
+    return {**row, "multi_step": multi_step()} if with_multi_step else row
+
+
+@pytest.mark.parametrize("with_multi_step", [False, True])
+def test_the_compare_report_has_the_section_only_with_multi_step_runs(tmp_path,
+                                                                     with_multi_step):
+    from rnnlab.experiment import results_frame, summarize
+    from rnnlab.report import write_lab_outputs
+
+    records = [compare_record(m, 0, with_multi_step) for m in ("lstm", "gru")]
+    results = results_frame(records)
+    settings = {"kind": "compare", "seeds": 1, "config": {"model": {
+        "linear_skip": True, "seq_len": 30, "hidden_size": 8, "num_layers": 1,
+        "scaler": "auto"}}}
+    write_lab_outputs(tmp_path, settings, records, results,
+                      summarize(results, ["dataset", "model"]), ["dataset", "model"])
+    page = (tmp_path / "report.html").read_text()
+    assert ("Many steps ahead" in page) is with_multi_step
+    assert (tmp_path / "horizon_sine.png").is_file() is with_multi_step
