@@ -32,6 +32,7 @@ from .report import (
     MEANINGFUL,
     HtmlReport,
     add_compare,
+    add_compare_horizons,
     add_failures,
     add_memory_curves,
     add_sweep,
@@ -187,6 +188,8 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     add_compare(report, out, staged["compare"], compare_results, compare_summary,
                 prefix="compare_", title="RNN, LSTM and GRU against the baselines")
     add_memory_curves(report, out, staged["compare"], prefix="compare_")
+    if any("multi_step" in r for r in staged["compare"]):
+        add_compare_horizons(report, out, staged["compare"], prefix="compare_")
     add_seq_len(report, out, staged["seq_len"])
     add_memory_task(report, out, staged["memory"])
     add_options(report, out, plan, staged)

@@ -33,13 +33,16 @@ def _subplots(nrows: int = 1, ncols: int = 1, *, figsize, layout: str = "constra
 
 
 
-def plot_test(predictions: pd.DataFrame, path: str | Path, title: str = "") -> None:
-    """Test part: actual values, the model and the naive baseline."""
+def plot_test(predictions: pd.DataFrame, path: str | Path, title: str = "",
+              lower=None, upper=None, level: float | None = None) -> None:
+    """Test part: actual values, the model and the naive baseline; with `lower` and
+    `upper` (one value per row of `predictions`), the model's interval as a band."""
     # Fixed margins, not the constrained layout: every `rnnlab train` draws this figure,
     # and the layout solver costs a third of its drawing time.
     fig, ax = _subplots(figsize=(10, 4), layout=None)
     fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.13)
     x = predictions.index
+    _band(ax, x, lower, upper, level)
     ax.plot(x, predictions["actual"], color="black", lw=1.4, label="actual")
     ax.plot(x, predictions["naive"], color="tab:gray", lw=1, ls="--",
             label="naive (next = last)")
@@ -49,6 +52,42 @@ def plot_test(predictions: pd.DataFrame, path: str | Path, title: str = "") -> N
     ax.legend(loc="best", frameon=False)
     ax.grid(alpha=0.3)
     _save(fig, path)
+
+
+
+def plot_forecast(history: pd.Series, forecast: pd.Series, path: str | Path,
+                  title: str = "", lower=None, upper=None, level: float | None = None,
+                  last: int = 200) -> None:
+    """The last `last` known values, the forecast after them and, with `lower` and
+    `upper` (one value per forecast step), its interval as a band."""
+    fig, ax = _subplots(figsize=(10, 4), layout=None)  # fixed margins, as plot_test
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.92, bottom=0.13)
+    known = history.iloc[-last:]
+    ax.plot(known.index, known.to_numpy(), color="black", lw=1.4, label="known")
+    _band(ax, forecast.index, lower, upper, level)
+    ax.plot(forecast.index, forecast.to_numpy(), color="tab:red", lw=1.4, label="forecast")
+    ax.axvline(known.index[-1], color="tab:gray", ls=":", lw=1)
+    ax.set_title(title or f"forecast, {len(forecast)} steps")
+    ax.set_xlabel(str(history.index.name or "t"))
+    ax.legend(loc="best", frameon=False)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _band(ax, x, lower, upper, level: float | None) -> None:
+    """The interval between `lower` and `upper` as a light band, named by its level; no
+    band when either bound is missing."""
+    if lower is None or upper is None:
+        return
+    label = f"{_percent(level)} interval" if level else "interval"
+    ax.fill_between(x, np.asarray(lower, dtype=np.float64),
+                    np.asarray(upper, dtype=np.float64), color="tab:red", alpha=0.15,
+                    lw=0, label=label)
+
+
+def _percent(share: float) -> str:
+    """0.8 -> '80%', 0.975 -> '97.5%'."""
+    return f"{round(100 * share, 1):g}%"
 
 
 
@@ -292,3 +331,71 @@ def plot_episodes(predictions: pd.DataFrame, anatomy: Anatomy, path: str | Path,
     axes[0][0].legend(frameon=False, fontsize=8)
     fig.suptitle(title or "worst episodes after a jump")
     _save(fig, path)
+
+
+
+BASELINE_STYLES = {"naive": ("0.35", "--"), "seasonal_naive": ("0.55", "-."),
+                   "mean": ("0.7", ":")}
+
+
+def horizon_errors(curves: dict[str, list[float]], path: str | Path, title: str = "",
+                   metric: str = "rmse", ylabel: str | None = None,
+                   coverage: dict[str, list[float]] | None = None,
+                   level: float | None = None, tolerance: float | None = None) -> None:
+    """Error against the step ahead, one line per model or baseline (baselines gray and
+    dashed); with `coverage` ({label: share per step}), a second panel of the empirical
+    coverage per step against the nominal `level`, `tolerance` either side of it shaded.
+
+    >>> horizon_errors({"lstm": [0.1, 0.2], "naive": [0.2, 0.3]}, "h.png")  # doctest: +SKIP
+    """
+    panels = 2 if coverage else 1
+    fig, axes = _subplots(panels, 1, figsize=(8, 4 if panels == 1 else 6.5),
+                          layout="constrained", squeeze=False, sharex=True,
+                          gridspec_kw={"height_ratios": [2, 1][:panels]})
+    ax = axes[0][0]
+    for label, values in curves.items():
+        _step_line(ax, label, values, curves)
+    ax.set_ylabel(ylabel or f"test {metric.upper()}")
+    ax.set_title(title or f"{metric.upper()} against the step ahead")
+    ax.legend(frameon=False, fontsize=9)
+    ax.grid(alpha=0.3)
+    if coverage:
+        cov = axes[1][0]
+        for label, values in coverage.items():
+            _step_line(cov, label, [100 * v for v in values], coverage)
+        if level:
+            cov.axhline(100 * level, color="black", ls="--", lw=1,
+                        label=f"nominal {_percent(level)}")
+            # A fixed scale around the level: a 2-point miss must not fill the panel.
+            spread = 100 * (tolerance or 0.05)
+            if tolerance:
+                cov.axhspan(100 * level - spread, 100 * level + spread, color="tab:green",
+                            alpha=0.1, lw=0, label=f"within {spread:g} points")
+            low, high = cov.get_ylim()
+            cov.set_ylim(min(low, max(0, 100 * level - 2 * spread)),
+                         max(high, min(100, 100 * level + 2 * spread)))
+        cov.set_ylabel("coverage (%)")
+        cov.legend(frameon=False, fontsize=9)
+        cov.grid(alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    axes[-1][0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1][0].set_xlabel("step ahead")
+    _save(fig, path)
+
+
+def _step_line(ax, label: str, values: list[float], curves: dict) -> None:
+    """One curve against steps 1..H: a baseline gray and dashed, a model in its cell
+    type's colour (solid, or dashed for a second curve of the same cell type)."""
+    steps = np.arange(1, len(values) + 1)
+    marker = "o" if len(values) <= 24 else None
+    if label in BASELINE_STYLES:
+        color, dash = BASELINE_STYLES[label]
+        ax.plot(steps, values, color=color, ls=dash, lw=1.2, marker=marker, ms=3,
+                label=label.replace("_", " "))
+        return
+    cell = label.split(" ")[0]
+    same = [other for other in curves if other.split(" ")[0] == cell]
+    dash = LINE_STYLES[same.index(label) % len(LINE_STYLES)]
+    ax.plot(steps, values, color=MODEL_COLORS.get(cell), ls=dash, lw=1.6, marker=marker,
+            ms=3.5, label=label)

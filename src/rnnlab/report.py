@@ -17,10 +17,12 @@ import pandas as pd
 from .checkpoint import atomic_write, write_json, write_text
 from .config import param_names
 from .diagnostics import Inspection
+from .errors import ConfigError
 from .explain import MemoryProfile
 from .folders import make_out
 from .metrics import METRICS, TIE_MARGIN
 from .plots import (
+    horizon_errors,
     plot_acf_pacf,
     plot_memory_curves,
     plot_overlay,
@@ -207,6 +209,8 @@ def write_lab_outputs(out: Path, settings: dict, records: list[dict], results: p
     if settings["kind"] == "compare":
         add_compare(report, out, records, results, summary, prefix="")
         add_memory_curves(report, out, records)
+        if any("multi_step" in r for r in records):
+            add_compare_horizons(report, out, records)
     else:
         add_sweep(report, out, results, summary, settings, prefix="")
     add_failures(report, results)
@@ -447,3 +451,302 @@ def write_inspection(inspection: Inspection, out: str | Path) -> list[str]:
     plot_acf_pacf(inspection, out / "acf_pacf.png")
     plot_periodogram(inspection, out / "periodogram.png")
     return ["inspection.json", "acf_pacf.png", "periodogram.png"]
+
+
+# --- many steps ahead ------------------------------------------------------------------
+# Everything below reads the "multi_step" part of metrics.json: the horizon, the strategy,
+# the number of test origins, the interval's level (0 = none), the seasonal period, and
+# per step ("per_step") and over all steps ("overall") the scores of the model and of each
+# baseline on the same origins and targets, with the verdict of the one rule.
+
+# Coverage more than this far from the nominal level (5 points of 80%, say) is a miss.
+COVERAGE_TOLERANCE = 0.05
+
+
+def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
+    """The multi-step scores in plain sentences: the verdict against the best baseline,
+    how the error grows with the step, and the interval's coverage against its level.
+
+    >>> horizon_reading(multi_step, "lstm")  # doctest: +SKIP
+    '10 steps ahead from each of 240 test origins, lstm (direct) scores RMSE 0.41 ...'
+    """
+    h, overall, per_step = multi_step["horizon"], multi_step["overall"], multi_step["per_step"]
+    strategy = multi_step.get("strategy")
+    label = f"{model_name} ({strategy})" if strategy else model_name
+    where = f"{h} step{'s' if h != 1 else ''} ahead"
+    if multi_step.get("origins"):
+        where += f" from each of {multi_step['origins']} test origins"
+    rmse = overall["model"]["rmse"]
+    if not math.isfinite(rmse):
+        return f"{where}, {label} produced no finite forecasts."
+    found = _horizon_verdict(overall, multi_step.get("verdict"))
+    against = found["against"]
+    name = BASELINE_WORDS.get(against, against)
+    period = multi_step.get("seasonal_period")
+    named = f"{name} (period {period})" if against == "seasonal_naive" and period else name
+    words = outcome_words(found["outcome"], found["ratio"], found["p_value"])
+    first = (f"{where}, {label} scores RMSE {rmse:.4g} against {overall[against]['rmse']:.4g} "
+             f"for {named}, the best baseline: {words.replace(': ', ', ', 1)}")
+    if h > 1:
+        first += "; " + _growth(per_step["model"]["rmse"], per_step[against]["rmse"], name)
+    sentences = [first + "."]
+    coverage = overall["model"].get("coverage")
+    level = multi_step.get("interval") or 0.0
+    if level > 0 and coverage is not None and math.isfinite(coverage):
+        sentences.append(_coverage_reading(level, coverage, overall["model"].get("width"),
+                                           per_step["model"].get("coverage") or []))
+    return " ".join(sentences)
+
+
+def _horizon_verdict(overall: dict, found: dict | None) -> dict:
+    """The stored verdict; without one, the margin alone against the lowest baseline RMSE
+    (as `versus_naive` does for runs scored without predictions at hand)."""
+    if found is not None:
+        return found
+    model = overall["model"]["rmse"]
+    others = {name: m["rmse"] for name, m in overall.items() if name != "model"}
+    against = min(others, key=others.get)
+    ratio = model / others[against] if others[against] > 0 else (
+        1.0 if model == 0 else math.inf)
+    outcome = "win" if ratio < 1 - TIE_MARGIN else "loss" if ratio > 1 + TIE_MARGIN else "tie"
+    return {"outcome": outcome, "against": against, "ratio": ratio, "p_value": math.nan}
+
+
+def _growth(model: list[float], baseline: list[float], name: str) -> str:
+    """How the model's error changes from step 1 to step H, and at which steps it is under
+    the best baseline's."""
+    h, first, last = len(model), model[0], model[-1]
+    if abs(last - first) <= TIE_MARGIN * max(abs(first), abs(last)):
+        text = f"its error stays at about {first:.4g} from step 1 to step {h}"
+    else:
+        text = (f"its error {'grows' if last > first else 'falls'} from {first:.4g} at step 1 "
+                f"to {last:.4g} at step {h}")
+    below = [k for k, (m, b) in enumerate(zip(model, baseline, strict=True), 1) if m < b]
+    if len(below) == h:
+        return text + f", under that of {name} at every step"
+    if not below:
+        return text + f", above that of {name} at every step"
+    return text + f", under that of {name} at {_steps(below)} of {h}"
+
+
+def _coverage_reading(level: float, coverage: float, width: float | None,
+                      per_step: list[float]) -> str:
+    h = len(per_step)
+    steps = (f" ({_share(per_step[0])} at step 1, {_share(per_step[-1])} at step {h})"
+             if h > 1 else "")
+    text = (f"The {_level(level)} interval covered {_share(coverage)} of the test values"
+            f"{steps}: {coverage_words(coverage, level)}")
+    if coverage_words(coverage, level).startswith("close"):
+        misses = []
+        for words in ("too narrow", "too wide"):
+            off = [k for k, c in enumerate(per_step, 1)
+                   if coverage_words(c, level).startswith(words)]
+            if off:
+                misses.append(f"{words} at {_steps(off)}")
+        if misses:
+            text += ", though " + " and ".join(misses)
+    if width is not None and math.isfinite(width):
+        text += f"; its mean width is {width:.4g} in the series' units"
+    return text + "."
+
+
+def coverage_words(coverage: float, level: float) -> str:
+    """'close to the nominal 80%', or 'too narrow' / 'too wide' for it when the empirical
+    coverage is more than `COVERAGE_TOLERANCE` away from the level.
+
+    >>> coverage_words(0.78, 0.8)
+    'close to the nominal 80%'
+    >>> coverage_words(0.72, 0.8)
+    'too narrow for the nominal 80% (more than 5 points short)'
+    """
+    # In whole points, rounded: 75% of 80% is 5 points short (close), not 5.000000001.
+    gap = round(100 * (coverage - level), 6)
+    if gap < -100 * COVERAGE_TOLERANCE:
+        return (f"too narrow for the nominal {_level(level)} (more than "
+                f"{100 * COVERAGE_TOLERANCE:.0f} points short)")
+    if gap > 100 * COVERAGE_TOLERANCE:
+        return (f"too wide for the nominal {_level(level)} (more than "
+                f"{100 * COVERAGE_TOLERANCE:.0f} points over)")
+    return f"close to the nominal {_level(level)}"
+
+
+def _share(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _level(value: float) -> str:
+    """0.8 -> '80%', 0.975 -> '97.5%'."""
+    return f"{round(100 * value, 1):g}%"
+
+
+def _steps(steps: list[int]) -> str:
+    """[1, 2, 3, 7, 9, 10] -> 'steps 1-3, 7 and 9-10'; [4] -> 'step 4'."""
+    runs: list[list[int]] = []
+    for k in steps:
+        if runs and k == runs[-1][-1] + 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    names = [f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+    joined = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"step{'s' if len(steps) > 1 else ''} {joined}"
+
+
+def horizon_steps(horizon: int) -> list[int]:
+    """The steps a table shows: all of them up to 6, else 1, 2, 5, 10, 20, 50 ... and H.
+
+    >>> horizon_steps(48)
+    [1, 2, 5, 10, 20, 48]
+    """
+    if horizon <= 6:
+        return list(range(1, horizon + 1))
+    shown, scale = [], 1
+    while scale < horizon:
+        shown += [k * scale for k in (1, 2, 5) if k * scale < horizon]
+        scale *= 10
+    return shown + [horizon]
+
+
+def horizon_frame(multi_step: dict, model_name: str = "model",
+                  steps: list[int] | None = None) -> tuple[pd.DataFrame, set[int]]:
+    """The per-step scores as text cells: RMSE and MASE of the model and each baseline at
+    `steps` and over all steps, then the model's coverage; and the baseline rows."""
+    h = multi_step["horizon"]
+    steps = horizon_steps(h) if steps is None else list(steps)
+    outside = [k for k in steps if not (isinstance(k, int) and 1 <= k <= h)]
+    if outside or not steps:
+        raise ConfigError(f"steps {outside or steps} are not steps of the horizon {h}; pass "
+                          f"whole steps from 1 to {h}")
+    per_step, overall = multi_step["per_step"], multi_step["overall"]
+    names = ["model"] + [n for n in per_step if n != "model"]
+    rows, baselines = [], set()
+    for metric in ("rmse", "mase"):
+        for name in names:
+            if metric not in per_step[name]:
+                continue
+            if name != "model":
+                baselines.add(len(rows))
+            values = [per_step[name][metric][k - 1] for k in steps]
+            values.append(overall.get(name, {}).get(metric, math.nan))
+            label = model_name if name == "model" else name
+            rows.append([f"{metric.upper()} {label}"] + [_number(v) for v in values])
+    level = multi_step.get("interval") or 0.0
+    if level > 0 and "coverage" in per_step["model"]:
+        covered = [per_step["model"]["coverage"][k - 1] for k in steps]
+        covered.append(overall["model"].get("coverage", math.nan))
+        rows.append([f"coverage ({_level(level)})"] + [_share(c) if math.isfinite(c) else
+                                                       "n/a" for c in covered])
+        width = overall["model"].get("width")
+        if width is not None:
+            rows.append(["mean width"] + [""] * len(steps) + [_number(width)])
+    return pd.DataFrame(rows, columns=[""] + [f"step {k}" for k in steps] + ["all"]), \
+        baselines
+
+
+def _number(value) -> str:
+    return f"{value:.4g}" if value is not None and math.isfinite(value) else "n/a"
+
+
+def horizon_table(multi_step: dict, model_name: str = "model",
+                  steps: list[int] | None = None) -> str:
+    """The per-step scores as an aligned text table, for the terminal.
+
+    >>> print(horizon_table(multi_step, "lstm"))  # doctest: +SKIP
+                    step 1  step 2  step 5  step 10     all
+    RMSE lstm       0.1200  ...
+    """
+    frame, _ = horizon_frame(multi_step, model_name, steps)
+    cells = [list(frame.columns)] + frame.to_numpy().tolist()
+    widths = [max(len(row[i]) for row in cells) for i in range(len(frame.columns))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+        for row in cells)
+
+
+def horizon_curves(multi_step: dict, model_name: str = "model", metric: str = "rmse"
+                   ) -> dict[str, list[float]]:
+    """{label: per-step `metric`} of the model and of every baseline that has it, for
+    `rnnlab.plots.horizon_errors`."""
+    return {model_name if name == "model" else name: list(scores[metric])
+            for name, scores in multi_step["per_step"].items() if metric in scores}
+
+
+def add_horizon_section(report: HtmlReport, out: Path, metrics: dict, prefix: str = ""
+                        ) -> list[str] | None:
+    """The section 'Many steps ahead' of a run (its metrics.json as `metrics`): the error
+    against the step plot, the per-step table and the reading. Nothing for a run scored
+    one step ahead only (no "multi_step" in its metrics)."""
+    if "multi_step" not in metrics:
+        return None
+    multi_step, name = metrics["multi_step"], metrics.get("model", "model")
+    level = multi_step.get("interval") or 0.0
+    parts = report.section("Many steps ahead")
+    parts.append(report.text(
+        f"Forecasts 1 to {multi_step['horizon']} steps ahead from every origin in the test "
+        "part, scored beside the baselines on the same origins and targets."))
+    path = Path(out) / f"{prefix}horizon_errors.png"
+    coverage = horizon_curves(multi_step, name, "coverage") if level > 0 else {}
+    series = f"{metrics['series']}: " if metrics.get("series") else ""
+    horizon_errors(horizon_curves(multi_step, name), path,
+                   title=f"{series}error against the step ahead",
+                   coverage=coverage or None, level=level or None,
+                   tolerance=COVERAGE_TOLERANCE)
+    parts.append(report.image(path, "test RMSE against the step ahead"))
+    frame, baselines = horizon_frame(multi_step, name)
+    parts.append(report.table(frame, baselines))
+    parts.append(report.reading(horizon_reading(multi_step, name)))
+    return parts
+
+
+def compare_horizon_curves(records: list[dict], metric: str = "rmse"
+                           ) -> dict[str, list[float]]:
+    """Per-step `metric` of several runs on one series (records with "model" and
+    "multi_step", one per model and seed), averaged over seeds per model; each baseline
+    once, from the first run (every seed scores it on the same origins). A model trained
+    with more than one strategy gets a curve per strategy, 'lstm (direct)' and the like."""
+    runs = [r for r in records if "multi_step" in r and r.get("status", "ok") == "ok"]
+    if not runs:
+        return {}
+    horizons = {r["multi_step"]["horizon"] for r in runs}
+    if len(horizons) > 1:
+        raise ConfigError(f"the runs have horizons {sorted(horizons)}; their curves share "
+                          "one axis only at one horizon: compare runs of the same --horizon")
+    strategies = {r["multi_step"].get("strategy") for r in runs}
+    groups: dict[str, list[list[float]]] = {}
+    for r in runs:
+        label = r["model"] if len(strategies) == 1 else \
+            f"{r['model']} ({r['multi_step'].get('strategy')})"
+        scores = r["multi_step"]["per_step"]["model"]
+        if metric in scores:
+            groups.setdefault(label, []).append(scores[metric])
+    curves = {label: [sum(step) / len(step) for step in zip(*seeds, strict=True)]
+              for label, seeds in groups.items()}
+    first = runs[0]["multi_step"]["per_step"]
+    curves.update({name: list(s[metric]) for name, s in first.items()
+                   if name != "model" and metric in s})
+    return curves
+
+
+def add_compare_horizons(report: HtmlReport, out: Path, records: list[dict],
+                         prefix: str = "") -> list[str]:
+    """Per dataset, the error against the step ahead of every model (mean over seeds)
+    beside the baselines, for the runs of a compare scored many steps ahead."""
+    parts = report.section("Many steps ahead")
+    parts.append(report.text("Test RMSE at each step ahead from every origin in the test "
+                             "part, mean over seeds; gray dashed lines are the baselines."))
+    for dataset in dict.fromkeys(r["dataset"] for r in records if "multi_step" in r):
+        mine = [r for r in records if r["dataset"] == dataset]
+        curves = compare_horizon_curves(mine)
+        if not curves:
+            continue
+        level = next(r["multi_step"].get("interval") or 0.0 for r in mine
+                     if "multi_step" in r)
+        coverage = compare_horizon_curves(mine, "coverage") if level > 0 else {}
+        path = out / f"{prefix}horizon_{_file_safe(dataset)}.png"
+        horizon_errors(curves, path, title=f"{dataset}: error against the step ahead",
+                       coverage=coverage or None, level=level or None,
+                   tolerance=COVERAGE_TOLERANCE)
+        parts.append(report.heading(dataset))
+        parts.append(report.image(path, f"test RMSE against the step ahead on {dataset}"))
+    return parts
