@@ -174,7 +174,8 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
     Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
     """
-    from .report import metrics_table, versus_naive
+    from .report import coverage_words, horizon_reading, horizon_table, metrics_table, \
+        versus_naive
     from .runs import check_resume_options, run_train
 
     if resume:
@@ -200,6 +201,17 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
                f"scaler {metrics['scaler']})")
     click.echo(metrics_table(metrics["test"], label))
     click.echo(versus_naive({**metrics["test"], "verdict": metrics["verdict"]}, label) + ".")
+    steps = metrics.get("multi_step")
+    if steps and steps["horizon"] > 1:
+        click.echo(horizon_table(steps, label))
+        click.echo(horizon_reading(steps, label))
+    elif steps and steps["interval"]:
+        level, covered = steps["interval"], steps["overall"]["model"]["coverage"]
+        click.echo(f"The {100 * level:.0f}% interval covered {100 * covered:.0f}% of the test "
+                   f"values: {coverage_words(covered, level)}.")
+    if metrics.get("far_outside"):
+        click.echo("warning: some test forecasts leave the training range by more than its "
+                   "span: treat them as extrapolations", err=True)
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
     click.echo(f"wrote {out}/: {' '.join(files)}")
 

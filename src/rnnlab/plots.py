@@ -353,8 +353,18 @@ def horizon_errors(curves: dict[str, list[float]], path: str | Path, title: str 
                           layout="constrained", squeeze=False, sharex=True,
                           gridspec_kw={"height_ratios": [2, 1][:panels]})
     ax = axes[0][0]
+    # A baseline far above every model (the training mean on a trending series) would
+    # squash the curves that matter into a line at the bottom: it is named, not drawn.
+    models = [max(v) for k, v in curves.items() if k not in BASELINE_STYLES and len(v)]
+    top = 3 * max(models) if models else math.inf
+    off = {k: v for k, v in curves.items() if k in BASELINE_STYLES and len(v) and min(v) > top}
     for label, values in curves.items():
-        _step_line(ax, label, values, curves)
+        if label not in off:
+            _step_line(ax, label, values, curves)
+    if off:
+        ax.text(0.01, 0.98, "off the chart: " + "; ".join(
+            f"{k.replace('_', ' ')} {min(v):.4g} to {max(v):.4g}" for k, v in off.items()),
+            transform=ax.transAxes, va="top", fontsize=8, color="tab:gray")
     ax.set_ylabel(ylabel or f"test {metric.upper()}")
     ax.set_title(title or f"{metric.upper()} against the step ahead")
     ax.legend(frameon=False, fontsize=9)

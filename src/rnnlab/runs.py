@@ -52,7 +52,8 @@ from .folders import (
     write_marker,
 )
 from .forecaster import Forecaster
-from .plots import plot_episodes, plot_loss, plot_memory_curves, plot_test
+from .plots import horizon_errors, plot_episodes, plot_loss, plot_memory_curves, plot_test
+from .report import COVERAGE_TOLERANCE, horizon_curves
 from .windows import check_varies, split_sizes
 
 log = logging.getLogger("rnnlab")
@@ -66,7 +67,7 @@ MAX_FORECAST_STEPS = 600_000
 # --overwrite deletes these and nothing else.
 TRAIN_FILES = ("config.json", "metrics.json", STATE_FILE, MODEL_FILE, "model.npz",
                "predictions.csv", "test_predictions.png", "loss.png", "explain.json",
-               "memory.png", "episodes.png")
+               "memory.png", "episodes.png", "horizon_errors.png")
 
 
 def versions() -> dict:
@@ -274,8 +275,19 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     # marks the run incomplete and resumable again.
     write_json(out / "metrics.json", metrics)
     if plots:
+        level = config.model.interval if widths is not None else None
+        band = {} if widths is None else {"lower": frame["lower"].to_numpy(),
+                                          "upper": frame["upper"].to_numpy(), "level": level}
         plot_test(result.predictions, out / "test_predictions.png",
-                  title=f"{series.name}: {config.model.model} on the test part")
+                  title=f"{series.name}: {config.model.model} on the test part", **band)
+        steps = result.multi_step
+        if steps is not None and steps["horizon"] > 1:
+            name = config.model.model
+            coverage = horizon_curves(steps, name, "coverage") if steps["interval"] else None
+            horizon_errors(horizon_curves(steps, name), out / "horizon_errors.png",
+                           title=f"{series.name}: error against the step ahead",
+                           coverage=coverage, level=steps["interval"] or None,
+                           tolerance=COVERAGE_TOLERANCE)
         plot_loss(history, out / "loss.png", title=f"{series.name}: {config.model.model}",
                   linear_skip=config.model.linear_skip)
     state_path.unlink(missing_ok=True)
