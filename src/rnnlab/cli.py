@@ -174,8 +174,7 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
     Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
     """
-    from .report import coverage_words, horizon_reading, horizon_table, metrics_table, \
-        versus_naive
+    from .report import coverage_words, horizon_reading, horizon_table, metrics_table, versus_naive
     from .runs import check_resume_options, run_train
 
     if resume:
