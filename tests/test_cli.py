@@ -63,11 +63,14 @@ def test_train_then_forecast_on_a_csv(tmp_path):
 
     result = run("forecast", "--run", str(out), "--horizon", "3")
     assert result.exit_code == 0, result.output
-    rows = result.output.strip().splitlines()
-    assert rows[0].split() == ["date", "forecast"]
+    rows = [r for r in result.output.strip().splitlines() if not r.startswith("note:")]
+    assert rows[0].split() == ["date", "forecast", "lower", "upper"]
     last = pd.bdate_range("2021-01-04", periods=220)[-1]
     expected = pd.bdate_range(last, periods=4)[1:].strftime("%Y-%m-%d").tolist()
     assert [r.split()[0] for r in rows[1:]] == expected  # the business days after the data
+    for row in rows[1:]:
+        _, point, lower, upper = row.split()
+        assert float(lower) < float(point) < float(upper)
 
 
 def test_errors_are_one_line_with_exit_2_and_no_traceback(tmp_path):

@@ -223,11 +223,40 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(1, 100000),
               help="how many steps ahead")
 def forecast(run_dir, data, horizon):
-    """Print the next --horizon values after the data, with their dates."""
+    """Print the next --horizon values after the data, with their dates.
+
+    lower and upper bound the run's interval (--interval, 80% by default), calibrated on
+    its validation part for the steps the run was scored at (--horizon of train); further
+    out it widens as the square root of the step.
+    """
     from .runs import forecast_run
 
     frame = forecast_run(run_dir, data, horizon)
     click.echo(frame.to_string(index=False))
+
+
+@cli.command("backtest")
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="run directory written by rnnlab train")
+@click.option("--horizon", default=None, type=click.IntRange(1, 100000),
+              help="steps ahead to score  [default: the run's --horizon]")
+@click.option("--json", "as_json", is_flag=True, help="print the scores as JSON")
+def backtest_command(run_dir, horizon, as_json):
+    """Score a trained run H steps ahead from every origin of its test part.
+
+    The model is not retrained: each origin's forecast uses only the values before it,
+    beside naive, seasonal naive and the training mean on the same origins and targets.
+    """
+    from .report import horizon_reading, horizon_table
+    from .runs import backtest_run, read_run_file
+
+    steps = backtest_run(run_dir, horizon)
+    if as_json:
+        click.echo(json.dumps(steps, indent=1))
+        return
+    name = read_run_file(run_dir)["model"].get("model", "model")
+    click.echo(horizon_table(steps, name))
+    click.echo(horizon_reading(steps, name))
 
 
 def _overrides(options: dict) -> dict:

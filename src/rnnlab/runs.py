@@ -465,7 +465,9 @@ def _saved_config(out: Path) -> RunConfig:
 def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 10
                  ) -> pd.DataFrame:
     """The next `horizon` values after a run's training data, or after `source` read with
-    the run's data settings (target column, ticker...). Columns: date, forecast."""
+    the run's data settings (target column, ticker...). Columns: date, forecast, and
+    lower and upper where the run has an interval (calibrated on its validation part for
+    the steps it was scored at; further out it widens as the square root of the step)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RnnlabError(f"run directory '{run_dir}' not found; train one with "
@@ -492,28 +494,10 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
     if far_outside(frame["forecast"], trained):
         log.warning("the forecast leaves the training range (%.4g to %.4g) by more than its "
                     "span: treat it as an extrapolation, not a forecast", *trained)
-    widths = forecaster.interval_widths(horizon)
-    if widths is None:
+    if forecaster.interval_widths(horizon) is None:
         frame = frame[["forecast"]]
-    else:
-        level = getattr(forecaster, "interval", None) or _saved_interval(run_dir)
-        calibrated = len(getattr(forecaster, "interval_width_", ()))
-        if horizon > calibrated:
-            log.info("the interval was calibrated for %d step(s) ahead; beyond that it "
-                     "widens as the square root of the step", calibrated)
-        if level:
-            log.info("lower and upper: the %.0f%% interval, calibrated on the validation "
-                     "part", 100 * level)
     frame = frame.reset_index()
     return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
-
-
-def _saved_interval(run_dir: Path) -> float | None:
-    """The interval level a run was trained with, from its config.json (None if unknown)."""
-    try:
-        return float(read_run_file(run_dir)["model"].get("interval"))
-    except (RnnlabError, TypeError, ValueError, KeyError):
-        return None
 
 
 def check_forecast_work(forecaster, horizon: int) -> None:
