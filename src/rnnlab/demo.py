@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoint import write_json
-from .config import DataConfig, from_flat
+from .config import STRATEGIES, DataConfig, from_flat
 from .data import DELAY_LAG, load_data
 from .diagnostics import inspect
 from .experiment import compare_tasks, results_frame, summarize, sweep_tasks
@@ -74,6 +74,10 @@ class Plan:
     # (the plateau schedule would halve it there) and patience 20 outlast it, and 30
     # epochs bound a fit to 5-25 CPU s (benchmarks/memory_task.py).
     memory_overrides: dict = field(default_factory=lambda: dict(MEMORY_OVERRIDES))
+    # Many steps ahead: the default lstm, recursive against direct, on two synthetic and
+    # two real series (one of them prices), H steps from every test origin.
+    horizon: int = 10
+    horizon_data: tuple = ("sine", "stock:A", "co2", "sunspots")
 
     @classmethod
     def quick(cls) -> Plan:
@@ -81,7 +85,8 @@ class Plan:
         return cls(seeds=1, overrides=tiny, seq_lens=(10, 30), seq_len_data=("stock:A",),
                    option_data=("sine",), option_grid={"clip_grad_norm": [1.0, 0.0]},
                    option_seeds=1,
-                   memory_overrides={**MEMORY_OVERRIDES, **tiny})
+                   memory_overrides={**MEMORY_OVERRIDES, **tiny},
+                   horizon=5, horizon_data=("sine", "co2"))
 
 
 def stages(plan: Plan) -> dict[str, list[Task]]:
@@ -99,6 +104,9 @@ def stages(plan: Plan) -> dict[str, list[Task]]:
     found["memory"] = compare_tasks(["delay"], list(MODELS), 1, memory)
     found["drop"] = sweep_tasks(["drop"], "lstm", {"scaler": ["auto", "window"]}, 1,
                                 plan.overrides)
+    found["horizon"] = sweep_tasks(list(plan.horizon_data), "lstm",
+                                   {"strategy": list(STRATEGIES)}, plan.seeds,
+                                   {**plan.overrides, "horizon": plan.horizon})
     return found
 
 
@@ -194,6 +202,7 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     add_memory_task(report, out, staged["memory"])
     add_options(report, out, plan, staged)
     add_drop(report, out, staged["drop"])
+    add_horizon(report, out, plan, staged.get("horizon", []))
     add_lag_checks(report, staged["compare"], inspections)
     add_failures(report, results_frame([r for rs in staged.values() for r in rs]))
     add_answers(report, out, plan, staged, inspections, compare_summary)
@@ -414,6 +423,75 @@ def option_effect(rows: pd.DataFrame) -> float:
     return float(gap / rows["rmse_mean"].min()) if gap > 2 * noise else 0.0
 
 
+def horizon_cells(records: list[dict]) -> pd.DataFrame:
+    """Per series and strategy: RMSE over all steps (mean over seeds), the best baseline
+    there, the one rule's outcome many steps ahead, and the interval's coverage."""
+    ok = [r for r in records if r["status"] == "ok" and "rmse_h" in r]
+    if not ok:
+        return pd.DataFrame()
+    summary = summarize(results_frame(ok), ["dataset", "strategy", "model"], records=ok)
+    rows = []
+    for dataset in dict.fromkeys(r["dataset"] for r in ok):
+        cells = summary[summary["dataset"] == dataset]
+        base = cells[cells["model"].isin(BASELINES)].set_index("model")["rmse_h_mean"]
+        for _, cell in cells[~cells["model"].isin(BASELINES)].iterrows():
+            against = cell["against_h"]
+            rows.append({"series": dataset, "strategy": cell["strategy"],
+                         "RMSE, all steps": cell["rmse_h_mean"],
+                         "best baseline": against, "its RMSE": base.get(against, math.nan),
+                         "outcome": cell["outcome_h"], "ratio": cell["ratio_h"],
+                         "p": cell["p_value_h"], "coverage": cell["coverage_mean"]})
+    return pd.DataFrame(rows)
+
+
+def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) -> None:
+    parts = report.section(TITLES["horizon"], anchor="horizon")
+    cells = horizon_cells(records)
+    if cells.empty:
+        parts.append(report.reading("the many-steps-ahead runs did not finish"))
+        return
+    level = next(r["multi_step"]["interval"] for r in records if r.get("multi_step"))
+    parts.append(report.text(
+        f"The default lstm forecasts 1 to {plan.horizon} steps ahead from every origin of "
+        "each test part, recursive (a one-step net fed its own predictions) against direct "
+        f"(one output per step). The baselines forecast from the same origins. The "
+        f"{100 * level:.0f}% interval is calibrated on the validation part alone; its "
+        "coverage is measured on the test part."))
+    table = cells.assign(outcome=[outcome_words(o, r, p) for o, r, p in
+                                  zip(cells["outcome"], cells["ratio"], cells["p"],
+                                      strict=True)],
+                         coverage=[f"{100 * c:.0f}%" for c in cells["coverage"]])
+    parts.append(report.table(table.drop(columns=["ratio", "p"]), digits=4))
+    add_compare_horizons(report, out, records, prefix="horizon_", parts=parts)
+    parts.append(report.reading(horizon_answer(plan, records)))
+
+
+def horizon_answer(plan: Plan, records: list[dict]) -> str:
+    """What the many-steps-ahead runs say, in sentences computed from them."""
+    cells = horizon_cells(records)
+    if cells.empty:
+        return "The many-steps-ahead runs did not finish."
+    said = []
+    for dataset, group in cells.groupby("series", sort=False):
+        best = group.loc[group["RMSE, all steps"].idxmin()]
+        other = group[group["strategy"] != best["strategy"]]
+        versus = ""
+        if len(other):
+            gap = other["RMSE, all steps"].iloc[0] / best["RMSE, all steps"] - 1
+            versus = (f", {100 * gap:.1f}% lower than {other['strategy'].iloc[0]}"
+                      if gap > MEANINGFUL else f", as good as {other['strategy'].iloc[0]} "
+                      f"(within {100 * MEANINGFUL:.0f}%)")
+        said.append(
+            f"on {dataset}, {best['strategy']} scores RMSE {best['RMSE, all steps']:.4g} over "
+            f"{plan.horizon} steps{versus}; against {BASELINE_WORDS[best['best baseline']]}: "
+            f"{outcome_words(best['outcome'], best['ratio'], best['p'])}; its interval "
+            f"covered {100 * best['coverage']:.0f}% of the test values")
+    wins = (cells.groupby("series")["outcome"].apply(lambda o: (o == "win").any()))
+    head = (f"Many steps ahead, the lstm beats the best baseline on "
+            f"{', '.join(wins[wins].index) or 'no series'}")
+    return head + "; " + "; ".join(said) + "."
+
+
 def add_drop(report: HtmlReport, out: Path, records: list[dict]) -> None:
     parts = report.section("What happens after an abrupt drop?")
     parts.append(report.text(
@@ -473,6 +551,7 @@ TITLES = {  # the evidence behind each answer is the section of this title
     "memory": "Does an LSTM fix the RNN's short memory?",
     "options": "Do clipping, hidden size and the LR schedule matter?",
     "drop": "What happens after an abrupt drop?",
+    "horizon": "How far ahead can it see, and how sure is it?",
 }
 
 
@@ -498,6 +577,8 @@ def add_answers(report: HtmlReport, out: Path, plan: Plan, staged: dict, inspect
         ("Does clipping matter?", _clipping_answer(plan, staged),
          out / f"option_clip_grad_norm_sweep_{plan.option_data[0].replace(':', '-')}"
                "_clip_grad_norm.png", "options"),
+        (TITLES["horizon"], horizon_answer(plan, staged.get("horizon", [])),
+         out / f"horizon_horizon_{_safe(plan.horizon_data[-1])}.png", "horizon"),
     ]
     for question, answer, figure, evidence in answers:
         parts.append(report.heading(question))

@@ -729,10 +729,12 @@ def compare_horizon_curves(records: list[dict], metric: str = "rmse"
 
 
 def add_compare_horizons(report: HtmlReport, out: Path, records: list[dict],
-                         prefix: str = "") -> list[str]:
+                         prefix: str = "", parts: list[str] | None = None) -> list[str]:
     """Per dataset, the error against the step ahead of every model (mean over seeds)
-    beside the baselines, for the runs of a compare scored many steps ahead."""
-    parts = report.section("Many steps ahead")
+    beside the baselines, for the runs of a compare scored many steps ahead; in a new
+    section "Many steps ahead", or appended to `parts` (a section already begun)."""
+    if parts is None:
+        parts = report.section("Many steps ahead")
     parts.append(report.text("Test RMSE at each step ahead from every origin in the test "
                              "part, mean over seeds; gray dashed lines are the baselines."))
     for dataset in dict.fromkeys(r["dataset"] for r in records if "multi_step" in r):

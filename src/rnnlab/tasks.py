@@ -146,8 +146,8 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                 if name != "model":
                     row.update({f"{name}_rmse_h": scores["rmse"],
                                 f"{name}_mase_h": scores["mase"]})
-        row["multi_step"] = steps
-        row["path_losses"] = {k: v.tolist() for k, v in result.path_losses.items()}
+            row["multi_step"] = steps
+            row["path_losses"] = {k: v.tolist() for k, v in result.path_losses.items()}
     profile = memory_profile(result.forecaster, series, result.split)
     row["effective_memory"] = profile.effective_memory
     row["memory"] = profile.to_dict()
