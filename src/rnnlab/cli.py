@@ -322,7 +322,8 @@ def sweep(data, model, params, seeds, out, jobs, progress, **options):
 @click.option("--storage", default=None, metavar="URL",
               help="Optuna database URL; workers given the same one share the study  "
               "[default: sqlite in --out/study.db]")
-@click.option("--study-name", default=None, help="[default: 'MODEL on SOURCE']")
+@click.option("--study-name", default=None,
+              help="study to create or join  [default: 'MODEL on SOURCE']")
 @click.option("--seed", default=None, type=int,
               help="seed of the sampler and of each trial's training  [default: random "
               "sampler, training seed 0]")
