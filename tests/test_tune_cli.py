@@ -147,3 +147,29 @@ def test_without_optuna_the_command_says_how_to_install_it(tmp_path):
     assert done.stderr == "error: rnnlab tune needs Optuna: pip install 'rnnlab[tune]'\n"
     assert done.stdout == ""
     assert not (tmp_path / "t").exists()
+
+
+def test_ctrl_c_keeps_the_finished_trials(tmp_path, monkeypatch):
+    from rnnlab.forecaster import Forecaster
+
+    data = write_series(tmp_path / "s.csv")
+    out = tmp_path / "t"
+    fit, calls = Forecaster.fit, []
+
+    def fit_then_interrupt(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Forecaster, "fit", fit_then_interrupt)
+    result = tune("--data", str(data), "--trials", "3", *TINY, "--out", str(out))
+    assert result.exit_code == 130, result.output
+    assert result.stderr.splitlines()[-1].startswith(
+        "interrupted; study 'lstm on ")
+    assert "keeps its 1 finished trial(s) in sqlite:///" in result.stderr
+    monkeypatch.setattr(Forecaster, "fit", fit)
+    again = tune("--data", str(data), "--trials", "1", *TINY, "--out", str(out))
+    assert again.exit_code == 0, again.output
+    # The interrupted trial stays in the study as failed; the finished one counts.
+    assert json.loads((out / "metrics.json").read_text())["n_complete"] == 2

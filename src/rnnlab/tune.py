@@ -326,7 +326,8 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
     --------
     >>> import tempfile
     >>> from rnnlab.config import from_flat
-    >>> result = run_tune(from_flat({"epochs": 2}), tempfile.mkdtemp(), 2, seed=0)
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     result = run_tune(from_flat({"epochs": 2}), out, 2, seed=0)
     >>> result["n_trials"], sorted(result["best"])
     (2, ['config', 'params', 'trial', 'val_rmse'])
     """
@@ -371,8 +372,14 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
                 on_trial(_trial_line(trial, _best_or_none(study)))
 
         started = time.perf_counter()
-        study.optimize(make_objective(fit_part, split, base, space), n_trials=trials,
-                       timeout=timeout, callbacks=[progress])
+        try:
+            study.optimize(make_objective(fit_part, split, base, space), n_trials=trials,
+                           timeout=timeout, callbacks=[progress])
+        except KeyboardInterrupt:
+            done = sum(t.state.name == "COMPLETE" for t in study.trials)
+            raise KeyboardInterrupt(
+                f"interrupted; study {name!r} keeps its {done} finished trial(s) in "
+                f"{shown_url(url)}: run the same command again to add more") from None
         seconds = time.perf_counter() - started
         return _finish(out, study, url, base, series, space, seconds, command, found)
 
