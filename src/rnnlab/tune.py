@@ -206,8 +206,9 @@ def open_storage(url: str):
             return optuna.storages.RDBStorage(url, engine_kwargs=engine)
         except Exception as exc:  # sqlalchemy's parse, driver and connection errors alike
             # Two workers starting at once on a new database both create its tables: the
-            # one that loses the race sees the other's rows (IntegrityError) or its lock.
-            race = type(exc).__name__ == "IntegrityError" or "locked" in str(exc)
+            # one that loses the race sees the other's tables or rows, or its lock.
+            race = type(exc).__name__ == "IntegrityError" or any(
+                words in str(exc) for words in ("locked", "already exists"))
             if race and attempt < STORAGE_ATTEMPTS - 1:
                 time.sleep(0.25 * (attempt + 1))
                 continue
