@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import logging
 import math
 import time
 import warnings
@@ -36,8 +35,6 @@ from .plots import plot_tuning_history
 from .report import metrics_table, versus_naive
 from .runs import series_fingerprint, versions
 from .windows import Split, check_varies, fit_scaler, min_length, split_sizes
-
-log = logging.getLogger("rnnlab")
 
 INSTALL = "rnnlab tune needs Optuna: pip install 'rnnlab[tune]'"
 # name: (low, high, log scale). Ranges a study of a few dozen trials can cover; each is
