@@ -352,6 +352,48 @@ def sweep(data, model, params, seeds, out, jobs, progress, **options):
     click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
 
 
+@cli.command()
+@click.option("--data", "data", required=True, metavar="SOURCE", help="what to tune on")
+@click.option("--model", default="lstm", show_default=True, help=f"network: {MODEL_LIST}")
+@click.option("--trials", default=20, show_default=True, type=int,
+              help="trials this worker runs (workers sharing --storage add theirs up)")
+@click.option("--timeout", default=None, type=float,
+              help="start no trial after this many seconds")
+@click.option("--storage", default=None, metavar="URL",
+              help="Optuna database URL; workers given the same one share the study  "
+              "[default: sqlite in --out/study.db]")
+@click.option("--study-name", default=None,
+              help="study to create or join  [default: 'MODEL on SOURCE']")
+@click.option("--seed", default=None, type=int,
+              help="seed of the sampler and of each trial's training  [default: random "
+              "sampler, training seed 0]")
+@click.option("--epochs", default=None, type=int,
+              help=f"maximum epochs per trial  [default: {default_of('epochs')}]")
+@config_options(sections=(DataConfig,))
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="tune folder; re-running into it adds trials to its study")
+@click.pass_context
+def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, out,
+         **options):
+    """Search seq_len, hidden_size, num_layers, lr, dropout, clipping and the scaler with
+    Optuna on the validation part, then score the best config on the test part.
+
+    Writes best.json (the best config), metrics.json, trials.csv, history.png and, without
+    --storage, the study in study.db into --out. Needs: pip install 'rnnlab[tune]'.
+    """
+    from .tune import import_optuna, run_tune, summary_lines
+
+    import_optuna()  # the install hint comes before any other check
+    config = run_config(data, {**options, "model": model, "epochs": epochs})
+    echo = None if ctx.obj["quiet"] else (lambda line: click.echo(line, err=True))
+    result = run_tune(config, out, trials, timeout=timeout, storage=storage,
+                      study_name=study_name, seed=seed, command=command_line(), on_trial=echo)
+    for line in summary_lines(result):
+        click.echo(line)
+    files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
+    click.echo(f"wrote {out}/: {' '.join(files)}")
+
+
 @cli.command("inspect")
 @click.option("--data", "data", required=True, metavar="SOURCE", help="what to inspect")
 @config_options(sections=(DataConfig,), exclude=("val_fraction", "test_fraction"))

@@ -245,6 +245,36 @@ def plot_sweep(summary: pd.DataFrame, dataset: str, param: str, path: str | Path
     _save(fig, path)
 
 
+def plot_tuning_history(trials: pd.DataFrame, path: str | Path, title: str = "",
+                        naive: float | None = None) -> None:
+    """Each trial's objective in the order trials ran, the best so far as a step line.
+
+    `trials` has columns number, value, state (COMPLETE, PRUNED, ...); a pruned trial is
+    drawn at the last value it reported, so the figure shows why it was stopped.
+    """
+    fig, ax = _subplots(figsize=(7, 4), layout=None)  # fixed margins, as plot_loss
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.91, bottom=0.13)
+    done = trials[(trials["state"] == "COMPLETE") & trials["value"].notna()]
+    pruned = trials[(trials["state"] == "PRUNED") & trials["value"].notna()]
+    if len(done):
+        ax.plot(done["number"], done["value"], "o", color="tab:blue", ms=4,
+                label="finished trial")
+        ax.step(done["number"], done["value"].cummin(), where="post", color="tab:red",
+                label="best so far")
+    if len(pruned):
+        ax.plot(pruned["number"], pruned["value"], "x", color="tab:gray", ms=5,
+                label="pruned (last reported)")
+    if naive is not None and math.isfinite(naive):
+        ax.axhline(naive, color="0.4", ls="--", lw=1, label="naive on validation")
+    shown = [v for v in trials["value"].dropna() if v > 0]
+    if shown and max(shown) / min(shown) > 50:
+        ax.set_yscale("log")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are numbered
+    _finish(fig, ax, path, "trial", "validation RMSE (series units)", title or "tuning")
+
+
 def plot_acf_pacf(inspection: Inspection, path: str | Path) -> None:
     """ACF and PACF bars with the 95% noise band, one panel each."""
     fig, axes = _subplots(2, 1, figsize=(9, 6), layout="constrained", sharex=True)
