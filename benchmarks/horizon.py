@@ -18,6 +18,7 @@ import time
 from rnnlab.backtest import backtest
 from rnnlab.config import DataConfig, ModelConfig, TrainConfig
 from rnnlab.data import load_data
+from rnnlab.errors import RnnlabError
 from rnnlab.forecaster import Forecaster
 from rnnlab.windows import split_sizes
 
@@ -79,10 +80,14 @@ def main() -> None:
         runs = {}
         for model in args.models.split(","):
             for strategy in args.strategies.split(","):
-                runs[f"{model} {strategy}"] = run_one(source, model, strategy, args.horizon,
-                                                      args.seed)
+                try:
+                    runs[f"{model} {strategy}"] = run_one(source, model, strategy,
+                                                          args.horizon, args.seed)
+                except RnnlabError as exc:  # e.g. too short for direct windows
+                    print(f"{source}: {model} {strategy}: {exc}", flush=True)
         everything[source] = runs
-        print(table(source, runs, args.horizon), "\n", flush=True)
+        if runs:
+            print(table(source, runs, args.horizon), "\n", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(everything, fh, indent=1)

@@ -290,7 +290,11 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
     if summary.empty:
         click.echo("no run finished; see results.csv for the errors", err=True)
         sys.exit(1)
-    shown = summary[[*by, "runs", "rmse_mean", "rmse_std", "mase_mean", "train_seconds_mean"]]
+    columns = [*by, "runs", "rmse_mean", "rmse_std", "mase_mean"]
+    # Scored many steps ahead: the scores over all H steps, their outcome, the coverage.
+    columns += [c for c in ("rmse_h_mean", "mase_h_mean", "outcome_h", "coverage_mean")
+                if c in summary]
+    shown = summary[[*columns, "train_seconds_mean"]]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
     for dataset in summary["dataset"].unique():
         if settings_kind == "compare":
