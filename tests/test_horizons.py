@@ -182,3 +182,31 @@ def test_score_paths_matches_the_one_step_scores_at_horizon_1():
         result.metrics["model"]["rmse"], rel=1e-9)
     assert steps["verdict"] == result.verdict.to_dict()
     assert len(losses["model"]) == 40
+
+
+def test_explain_reads_a_direct_net_by_its_next_value():
+    from rnnlab.explain import memory_profile
+
+    series = tiny_series()
+    split = Split(140, 20, 40)
+    f = Forecaster(model="lstm", horizon=4, strategy="direct", **TINY)
+    f.fit(series.iloc[:split.n_fit], val_size=split.n_val)
+    profile = memory_profile(f, series, split)
+    assert len(profile.sensitivity) == 12 and np.isfinite(profile.sensitivity).all()
+
+
+def test_compare_scores_both_strategies_many_steps_ahead(tmp_path):
+    from click.testing import CliRunner
+
+    from rnnlab.cli import cli
+
+    out = tmp_path / "c"
+    result = CliRunner().invoke(cli, [
+        "-q", "sweep", "--data", "sine", "--model", "gru", "--param",
+        "strategy=recursive,direct", "--horizon", "4", "--epochs", "1", "--seeds", "1",
+        "--seq-len", "12", "--hidden-size", "8", "--jobs", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "results.csv")
+    assert (table["status"] == "ok").all(), table["error"].tolist()
+    assert {"rmse_h", "outcome_h", "coverage"} <= set(table.columns)
+    assert "outcome_h" in result.output and (out / "horizon_sine.png").exists()

@@ -142,6 +142,13 @@ def effective_memory(sensitivity: np.ndarray, coverage: float = MEMORY_COVERAGE)
     return int(np.searchsorted(total, coverage * total[-1] - 1e-9) + 1)
 
 
+def _next_value(net, x):
+    """The net's prediction of the next value: its first output when it has one per step
+    ahead (a direct multi-step net)."""
+    out = net(x)
+    return out[:, 0] if out.dim() == 2 else out
+
+
 def memory_profile(forecaster, series: pd.Series, split=None,
                    coverage: float = MEMORY_COVERAGE) -> MemoryProfile:
     """Mean |d prediction / d x_(t-k)| over windows, per lag k, normalised to sum 1.
@@ -184,9 +191,9 @@ def memory_profile(forecaster, series: pd.Series, split=None,
         if scaler.relative:
             # As Windows.batch: the net sees the window minus its last value and predicts
             # the change, which is added back.
-            prediction = net((raw - raw[:, -1:]).unsqueeze(-1)) + raw[:, -1]
+            prediction = _next_value(net, (raw - raw[:, -1:]).unsqueeze(-1)) + raw[:, -1]
         else:
-            prediction = net(raw.unsqueeze(-1))
+            prediction = _next_value(net, raw.unsqueeze(-1))
         # Windows do not interact, so the gradient of the sum holds each window's own.
         (grad,) = torch.autograd.grad(prediction.sum(), raw)
         total += grad.abs().sum(0).double().cpu()

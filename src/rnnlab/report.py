@@ -213,6 +213,12 @@ def write_lab_outputs(out: Path, settings: dict, records: list[dict], results: p
             add_compare_horizons(report, out, records)
     else:
         add_sweep(report, out, results, summary, settings, prefix="")
+        if any("multi_step" in r for r in records):
+            # One curve per setting; the strategy labels its own curves.
+            params = [p for p in by if p not in ("dataset", "model", "strategy")]
+            add_compare_horizons(report, out, [
+                {**r, "model": " ".join([r["model"], *(f"{p}={r.get(p)}" for p in params)])}
+                for r in records])
     add_failures(report, results)
     report.write(out / "report.html")
 
