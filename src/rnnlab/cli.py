@@ -264,6 +264,12 @@ def _overrides(options: dict) -> dict:
 
 
 def _lab_options(func):
+    func = click.option("--address", default=None, metavar="ADDR",
+                        help="with --backend ray: a running Ray cluster, 'auto' or HOST:PORT "
+                        "(ray start --head)  [default: a local Ray instance]")(func)
+    func = click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+                        show_default=True,
+                        help="run the runs in local worker processes, or as Ray tasks")(func)
     func = click.option("--progress/--no-progress", default=None,
                         help="show a progress bar [default: only on a terminal]")(func)
     func = click.option("--jobs", type=click.IntRange(1), default=None,
@@ -314,7 +320,7 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
               help=f"models, comma-separated: {MODEL_LIST}")
 @_lab_options
 @config_options(exclude=("model",))
-def compare(data, models, seeds, out, jobs, progress, **options):
+def compare(data, models, seeds, out, jobs, progress, backend, address, **options):
     """Train every model on every dataset with several seeds, beside the baselines.
 
     Writes results.csv/json (one row per run), summary.csv/json (mean ± std), plots and
@@ -323,7 +329,7 @@ def compare(data, models, seeds, out, jobs, progress, **options):
     from .experiment import compare as run_compare
 
     results = run_compare(data, models, seeds, out, jobs, progress, command_line(),
-                          **_overrides(options))
+                          backend=backend, address=address, **_overrides(options))
     _print_summary(results, ["dataset", "model"], "compare")
     click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
 
@@ -336,7 +342,7 @@ def compare(data, models, seeds, out, jobs, progress, **options):
               help="a parameter and its values; repeat for a grid (e.g. seq_len=10,30,100)")
 @_lab_options
 @config_options(exclude=("model",))
-def sweep(data, model, params, seeds, out, jobs, progress, **options):
+def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **options):
     """Train one model over a grid of any config parameters and plot the metric against each.
 
     Example: rnnlab sweep --data stock:A --param seq_len=10,30,100 --seeds 3 --out runs/sw
@@ -350,7 +356,7 @@ def sweep(data, model, params, seeds, out, jobs, progress, **options):
             raise ConfigError(f"--param {text!r} must look like NAME=V1,V2 (e.g. seq_len=10,30)")
         grid[name.strip()] = values
     results = run_sweep(data, model, grid, seeds, out, jobs, progress, command_line(),
-                        **_overrides(options))
+                        backend=backend, address=address, **_overrides(options))
     swept = [p for p in grid if p != "model"]
     _print_summary(results, ["dataset", *swept, "model"], "sweep")
     click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")

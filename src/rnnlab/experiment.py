@@ -25,7 +25,7 @@ from .folders import check_out, claim, locked, remove_temps
 from .metrics import verdict_of_losses
 from .report import write_lab_outputs
 from .runs import versions
-from .tasks import Task, run_tasks, stage_records
+from .tasks import Task, check_backend, run_tasks, stage_records
 
 BASELINE_NAMES = tuple(BASELINES)
 
@@ -157,12 +157,14 @@ def compare_tasks(datasets: list[str], models: list[str], seeds: int, base) -> l
 
 def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None = None,
             jobs: int | None = None, progress: bool | None = None, command: str = "",
+            backend: str = "local", address: str | None = None,
             **overrides) -> pd.DataFrame:
     """Train every model on every dataset with `seeds` seeds; one row per run.
 
     ``overrides`` are config parameters by name (``epochs=50``, ``seq_len=60`` ...). With
     `out`, writes results, a mean ± std summary beside the baselines, plots and
-    report.html there, and skips runs finished by an earlier call.
+    report.html there, and skips runs finished by an earlier call. ``backend="ray"`` runs
+    them as Ray tasks, on a local instance or the cluster at `address`, for the same table.
 
     Examples
     --------
@@ -179,7 +181,8 @@ def compare(data, models=("rnn", "lstm", "gru"), seeds: int = 3, out: str | None
     tasks = compare_tasks(datasets, models, seeds, base)
     settings = {"kind": "compare", "datasets": datasets, "models": models, "seeds": seeds,
                 "config": base.to_dict()}
-    return _run_and_write(tasks, settings, out, jobs, progress, command, by=["dataset", "model"])
+    return _run_and_write(tasks, settings, out, jobs, progress, command, by=["dataset", "model"],
+                          backend=backend, address=address)
 
 
 def sweep_grid(params: dict) -> dict[str, list]:
@@ -215,11 +218,12 @@ def sweep_tasks(datasets: list[str], model: str, grid: dict[str, list], seeds: i
 
 def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
           out: str | None = None, jobs: int | None = None, progress: bool | None = None,
-          command: str = "", **overrides) -> pd.DataFrame:
+          command: str = "", backend: str = "local", address: str | None = None,
+          **overrides) -> pd.DataFrame:
     """Train `model` over the grid of `params` ({name: [values]}) on each dataset.
 
     Any data, model or training parameter can be swept by its config name; a typo is
-    refused with the valid names listed.
+    refused with the valid names listed. `backend` and `address` as in `compare`.
 
     Examples
     --------
@@ -242,7 +246,8 @@ def sweep(data, model: str = "lstm", params: dict | None = None, seeds: int = 1,
     settings = {"kind": "sweep", "datasets": datasets, "model": model, "grid": grid,
                 "seeds": seeds, "config": base.to_dict()}
     by = ["dataset", *[p for p in grid if p != "model"], "model"]
-    return _run_and_write(tasks, settings, out, jobs, progress, command, by=by)
+    return _run_and_write(tasks, settings, out, jobs, progress, command, by=by,
+                          backend=backend, address=address)
 
 
 def _names(value) -> list:
@@ -287,7 +292,9 @@ def _check_sources(base, datasets) -> None:
         load_data(dataclasses.replace(base.data, source=dataset))
 
 
-def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.DataFrame:
+def _run_and_write(tasks, settings, out, jobs, progress, command, by, backend="local",
+                   address=None) -> pd.DataFrame:
+    check_backend(backend, address)  # before any folder is written
     for task in tasks:
         RunConfig.from_dict(task.config).check()
     _refuse_same_runs(tasks)
@@ -297,7 +304,8 @@ def _run_and_write(tasks, settings, out, jobs, progress, command, by) -> pd.Data
         if out is not None:
             _prepare_lab_dir(Path(out), settings, command)
         folder = Path(out) / "runs" if out is not None else None
-        records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress))
+        records = stage_records(tasks, run_tasks(tasks, folder, jobs, progress,
+                                                 backend=backend, address=address))
         results = results_frame(records)
         summary = summarize(results, by, records=records)
         # The per-cell summary (with the one rule's verdicts) travels with the table.

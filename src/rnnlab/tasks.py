@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ from .backtest import Backtest, baseline_predictions, check_horizon, score_fitte
 from .checkpoint import write_json
 from .config import DataConfig, RunConfig
 from .data import load_data
+from .errors import ConfigError
 from .explain import memory_profile
 from .forecaster import Forecaster, fit_seeds
 from .runs import interruptible, series_fingerprint
@@ -162,10 +164,13 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
 
 def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = None,
               progress: bool | None = None,
-              on_record: Callable[[dict], None] | None = None) -> dict[str, dict]:
+              on_record: Callable[[dict], None] | None = None,
+              backend: str = "local", address: str | None = None) -> dict[str, dict]:
     """Run tasks in worker processes; returns {run_id: record}.
 
     ``on_record`` is called with each run as it finishes (the demo reports its stages so).
+    ``backend`` "ray" runs them as Ray tasks instead (`check_backend`); only the executor
+    differs, so records, resume and failures are the same as with "local".
 
     Each finished run is written to `folder` at once, so a killed command loses only the
     runs in flight; runs already there are skipped unless their data changed since, and a
@@ -173,6 +178,7 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
     SIGTERM starts no new run and lets those in flight finish; a second aborts at once.
     Workers die with this process, even when it is killed.
     """
+    check_backend(backend, address)
     log = logging.getLogger("rnnlab")
     folder = Path(folder) if folder is not None else None
     records, stale = _finished_records(tasks, folder)
@@ -189,6 +195,7 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
     if skipped:
         log.info("%d of %d runs already finished in %s: skipped", skipped, skipped + total,
                  folder)
+    asked = jobs
     workers = jobs or os.cpu_count() or 1
     jobs = max(1, min(workers, len(pending) or 1))
     bar = tqdm(total=total, desc="runs", unit="run", disable=(not progress)
@@ -210,7 +217,9 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
 
     notice = "stopping: no new run starts, those in flight finish first"
     with interruptible(notice) as stop_requested:
-        if jobs == 1:
+        if backend == "ray":
+            _run_ray(pending, asked, keep, stop_requested, address)
+        elif jobs == 1:
             for group, owned in pending:
                 if stop_requested():
                     break
@@ -270,6 +279,146 @@ def _run_pool(pending: list[tuple[Task, list[str]]], jobs: int, keep, stop_reque
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+BACKENDS = ("local", "ray")
+RAY_MISSING = "--backend ray needs Ray: pip install 'rnnlab[ray]'"
+
+
+def check_backend(backend: str, address: str | None) -> None:
+    """Refuse an unknown backend, an address without Ray, and Ray where it is not installed,
+    before anything is trained or written."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r} is not one of {', '.join(BACKENDS)}; "
+                          "pass --backend local or --backend ray")
+    if address is not None and backend != "ray":
+        raise ConfigError(f"--address {address} is the address of a Ray cluster; add "
+                          "--backend ray, or drop --address to use the local worker pool")
+    if backend == "ray":
+        _import_ray()
+        if address is not None:
+            _check_reachable(address)
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a HOST:PORT where nothing listens, in seconds: Ray itself would retry for
+    minutes. "auto" (the cluster started on this machine) is left to Ray."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address!r} is not auto or HOST:PORT; pass the address "
+                          "that `ray start --head` printed, e.g. 10.0.0.5:6379")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(f"nothing answers at --address {address} ({exc.strerror or exc}); "
+                          "start a cluster there with `ray start --head`, or pass --address "
+                          "auto on its head node") from None
+
+
+def _import_ray():
+    try:
+        import ray  # optional and heavy: only for --backend ray
+    except ImportError:
+        raise ConfigError(RAY_MISSING) from None
+    return ray
+
+
+def _run_ray(pending: list[tuple[Task, list[str]]], jobs: int | None, keep, stop_requested,
+             address: str | None = None) -> None:
+    """The executor for --backend ray: the pool's groups as Ray tasks, in the same order and
+    as many in flight as the pool would run, on a local Ray instance or the cluster at
+    `address`. Each task sets the thread counts a pool worker would have."""
+    if not pending:
+        return  # everything was finished before: no instance to start
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        _start_ray(ray, address, jobs)
+    cpus = int(ray.cluster_resources().get("CPU", 1)) if address is not None else (
+        os.cpu_count() or 1)
+    in_flight = max(1, min(jobs or cpus, len(pending) or 1))
+    # As _run_pool: each worker's share of this machine's cores; a cluster's nodes differ,
+    # so there each run takes one core, as Ray counts them.
+    threads = 1 if address is not None else max(1, (os.cpu_count() or 1) // in_flight)
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    # max_retries=0: a run whose worker died is a failure record, as in the pool.
+    remote = ray.remote(_ray_execute).options(
+        num_cpus=1, max_retries=0,
+        runtime_env={"env_vars": {name: str(threads) for name in names}})
+    queue = sorted(pending, key=lambda item: _cost(item[0]), reverse=True)
+    refs = {}
+
+    def submit_next() -> None:
+        group, owned = queue.pop(0)
+        refs[remote.remote(group, threads)] = (group, owned)
+
+    try:
+        for _ in range(min(in_flight, len(queue))):
+            submit_next()
+        while refs:
+            # A timeout, so a second Ctrl-C is seen within a second.
+            finished, _ = ray.wait(list(refs), num_returns=1, timeout=1.0)
+            for ref in finished:
+                group, owned = refs.pop(ref)
+                try:
+                    new = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a dead worker fails its runs only
+                    # A RayTaskError's first line names only the task: report its cause.
+                    cause = getattr(exc, "cause", None)
+                    cause = cause if isinstance(cause, Exception) else exc
+                    new = [_failed(group, seed, cause) for seed in group.seeds]
+                keep(new, owned)
+                if queue and not stop_requested():
+                    submit_next()
+    except BaseException:
+        for ref in refs:  # aborted: the runs in flight are lost
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _start_ray(ray, address: str | None, jobs: int | None) -> None:
+    """A quiet local Ray instance with `jobs` CPUs (all of them by default), or a connection
+    to the cluster at `address`; the caller's signal handlers are kept."""
+    # Ray reports usage statistics over the network unless told not to; a library must not
+    # do that on its user's behalf.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # This rnnlab travels with the job, so a cluster's nodes run the driver's code (they
+    # need only its dependencies).
+    options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                   runtime_env={"py_modules": [str(Path(__file__).parent)]})
+    if address is None:
+        # "local": a new instance, never one that `ray start` left running here.
+        options.update(address="local", num_cpus=jobs or os.cpu_count() or 1)
+    else:
+        options.update(address=address)
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ray.init(**options)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        if address is None:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot reach a Ray cluster at --address {address} ({message}); "
+                          "start one with `ray start --head` and pass --address auto, or "
+                          "its HOST:PORT") from None
+    finally:
+        # ray.init sets its own SIGTERM handler; the first SIGTERM must still stop gently.
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+
+
+def _ray_execute(task: Task, threads: int) -> list[dict]:
+    """`execute` in a Ray worker, with a pool worker's torch thread count."""
+    import torch  # heavy: loaded in the worker
+
+    torch.set_num_threads(threads)
+    return execute(task)
 
 
 def _finished_records(tasks: list[Task], folder: Path | None) -> tuple[dict[str, dict], int]:
