@@ -41,10 +41,13 @@ def one(series: pd.Series, split, horizon: int, strategy: str, steps: int) -> di
     fitted = time.perf_counter()
     f.forecast_interval(steps)
     forecast = time.perf_counter()
-    score_paths(series, f, split, horizon)
+    steps, _ = score_paths(series, f, split, horizon)
     scored = time.perf_counter()
+    overall = steps["overall"]
     return {"fit": fitted - started, "forecast": forecast - fitted,
-            "fit+forecast": forecast - started, "score": scored - forecast}
+            "fit+forecast": forecast - started, "score": scored - forecast,
+            "rmse": overall["model"]["rmse"], "snaive": overall["seasonal_naive"]["rmse"],
+            "coverage": overall["model"].get("coverage", float("nan"))}
 
 
 def main() -> None:
@@ -63,11 +66,13 @@ def main() -> None:
     base = statistics.median(t["fit"] for t in times["one step (H=1)"])
     print(f"load average {os.getloadavg()[0]:.2f}; medians of {args.repeats}")
     print(f"{'setting':<18} {'fit s':>7} {'forecast s':>10} {'fit+fc s':>9} "
-          f"{'vs 1-step fit':>13} {'score s':>8}")
+          f"{'vs 1-step fit':>13} {'score s':>8} {'RMSE all H':>10} {'snaive':>7} "
+          f"{'cover':>6}")
     for name, rows in times.items():
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
         print(f"{name:<18} {med['fit']:7.2f} {med['forecast']:10.3f} {med['fit+forecast']:9.2f}"
-              f" {med['fit+forecast'] / base:12.2f}x {med['score']:8.2f}")
+              f" {med['fit+forecast'] / base:12.2f}x {med['score']:8.2f} {med['rmse']:10.4f}"
+              f" {med['snaive']:7.4f} {med['coverage']:6.2f}")
 
 
 if __name__ == "__main__":

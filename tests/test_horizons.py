@@ -210,3 +210,29 @@ def test_compare_scores_both_strategies_many_steps_ahead(tmp_path):
     assert (table["status"] == "ok").all(), table["error"].tolist()
     assert {"rmse_h", "outcome_h", "coverage"} <= set(table.columns)
     assert "outcome_h" in result.output and (out / "horizon_sine.png").exists()
+
+
+def test_backtest_rescores_a_run_at_another_horizon_without_retraining(tmp_path):
+    from click.testing import CliRunner
+
+    from rnnlab.cli import cli
+
+    out = tmp_path / "run"
+    args = ["train", "--data", "sine", "--epochs", "1", "--seq-len", "12", "--hidden-size",
+            "8", "--horizon", "3", "--out", str(out)]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    before = (out / "model.pt").read_bytes()
+    result = CliRunner().invoke(cli, ["backtest", "--run", str(out), "--horizon", "6",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.output)
+    assert steps["horizon"] == 6 and len(steps["per_step"]["model"]["rmse"]) == 6
+    saved = json.loads((out / "metrics.json").read_text())["multi_step"]
+    # The first 3 steps are the run's own scores: same model, same origins but fewer of
+    # them at 6 steps, so only step 1 over the common origins can be compared exactly.
+    assert steps["origins"] == saved["origins"] - 3
+    assert (out / "model.pt").read_bytes() == before
+    text = CliRunner().invoke(cli, ["backtest", "--run", str(out)])
+    assert text.exit_code == 0 and "3 steps ahead" in text.output
+    missing = CliRunner().invoke(cli, ["backtest", "--run", str(tmp_path / "none")])
+    assert missing.exit_code == 2 and "not found" in missing.output
