@@ -58,7 +58,8 @@ def main() -> None:
     split = split_sizes(len(series), 30, 0.1, 0.2)
     settings = {"one step (H=1)": (1, "recursive", 1),
                 "recursive H=48": (HORIZON, "recursive", HORIZON),
-                "direct H=48": (HORIZON, "direct", HORIZON)}
+                "direct H=48": (HORIZON, "direct", HORIZON),
+                "auto H=48": (HORIZON, "auto", HORIZON)}
     times = {name: [] for name in settings}
     for _ in range(args.repeats):
         for name, (horizon, strategy, steps) in settings.items():

@@ -141,7 +141,9 @@ def test_80_percent_interval_covers_about_80_percent_of_an_ar1():
     split = Split(2800, 400, 800)
     f = Forecaster(model="linear", seq_len=10, horizon=5, scaler="standard", progress=False)
     coverage = backtest(series, f, split).multi_step["per_step"]["model"]["coverage"]
-    assert 0.75 <= coverage[0] <= 0.85 and 0.75 <= coverage[-1] <= 0.85, coverage
+    # 396 calibration origins put the quantile's own coverage within about 2 points
+    # (one standard deviation), 796 overlapping test origins add about 2 more.
+    assert 0.74 <= coverage[0] <= 0.86 and 0.74 <= coverage[-1] <= 0.86, coverage
     # The spread of an AR(1) forecast grows with the step, and so does the interval.
     assert f.interval_width_[-1] > 1.2 * f.interval_width_[0]
 
@@ -236,3 +238,24 @@ def test_backtest_rescores_a_run_at_another_horizon_without_retraining(tmp_path)
     assert text.exit_code == 0 and "3 steps ahead" in text.output
     missing = CliRunner().invoke(cli, ["backtest", "--run", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+def hourly(n=1000):
+    t = np.arange(n)
+    values = 10 + 3 * np.sin(2 * np.pi * t / 24) + np.sin(2 * np.pi * t / 168) \
+        + 0.3 * np.random.default_rng(0).standard_normal(n)
+    return pd.Series(values, index=pd.date_range("2024-01-01", periods=n, freq="h"),
+                     name="hourly")
+
+
+def test_auto_strategy_is_chosen_on_validation_and_kept_by_the_checkpoint(tmp_path):
+    series = hourly()
+    f = Forecaster(horizon=48, seq_len=30, epochs=1, progress=False).fit(series[:800])
+    assert f.strategy == "auto" and f.model_config().strategy == "direct"
+    assert f.model_.skip.weight.shape == (48, 30)
+    f.save(tmp_path / "m.pt")
+    g = Forecaster.load(tmp_path / "m.pt")
+    assert g.model_config().strategy == "direct"
+    pd.testing.assert_series_equal(f.forecast(60), g.forecast(60))
+    short = Forecaster(horizon=1, epochs=1, progress=False).fit(series[:800])
+    assert short.model_config().strategy == "recursive"  # one step: nothing to choose

@@ -134,11 +134,17 @@ def score_paths(series: pd.Series, forecaster, split: Split, horizon: int
                                                 if k != "model"})
     return {
         "far_outside": far_outside(paths["model"], getattr(forecaster, "train_range_", None)),
-        "horizon": horizon, "strategy": getattr(forecaster, "strategy", "recursive"),
+        "horizon": horizon, "strategy": _strategy(forecaster),
         "origins": len(origins), "interval": level if widths is not None else 0.0,
         "seasonal_period": period, "per_step": per_step, "overall": overall,
         "verdict": found.to_dict(),
     }, losses
+
+
+def _strategy(forecaster) -> str:
+    """How the forecaster made its paths: the strategy it used (auto resolved)."""
+    config = getattr(forecaster, "model_config", None)
+    return config().strategy if callable(config) else "recursive"
 
 
 def _path_metric(metric: str, y_true: np.ndarray, y_pred: np.ndarray, fit_part) -> float:

@@ -26,7 +26,7 @@ from .errors import ConfigError
 MODEL_NAMES = ("rnn", "lstm", "gru", "cnn_rnn", "residual", "transformer", "linear")
 SCALERS = ("auto", "window", "standard", "minmax")
 SCHEDULES = ("plateau", "cosine", "none")
-STRATEGIES = ("recursive", "direct")
+STRATEGIES = ("auto", "recursive", "direct")
 DEVICES = ("auto", "cpu", "cuda")
 # Seeds go to numpy and torch generators, which take 0 .. 2**32 - 1 and 0 .. 2**63 - 1.
 MAX_SEED = 2**32 - 1
@@ -105,12 +105,15 @@ class ModelConfig:
     horizon: int = option(1, "steps ahead to forecast and score from every test origin",
                           low=1, high=10_000)
     # recursive: a one-step net fed its own predictions; direct: one net with H outputs,
-    # trained on all H targets at once (and a least-squares linear part per step).
-    # Recursive scored lower RMSE over 10 steps for lstm on 5 of 6 of sine, stock:A, drop,
-    # sunspots, co2 and elnino (benchmarks/horizon.py), and direct needs H - 1 more values
-    # in each part, which the short yearly series (nile) do not have.
-    strategy: str = option("recursive", "recursive (one-step predictions fed back) or "
-                           "direct (H outputs at once)", choices=STRATEGIES)
+    # trained on all H targets at once (and a least-squares linear part per step). auto
+    # fits both linear parts on the training part and keeps direct only when its H-step
+    # validation MSE is more than 1% below recursive's (rnnlab.forecaster.choose_strategy).
+    # Measured (benchmarks/horizon.py, horizon_speed.py): recursive was lower over 10 steps
+    # on 4 of 6 study series, direct far lower 48 steps ahead on an hourly series (0.37 vs
+    # 0.56 RMSE), so neither is right everywhere; the choice rests on validation errors.
+    strategy: str = option("auto", "auto (direct if its linear part is clearly better on "
+                           "validation, else recursive), recursive (one-step predictions "
+                           "fed back) or direct (H outputs at once)", choices=STRATEGIES)
     # Split-conformal: the interval is the point forecast +- the quantile of the absolute
     # validation errors at each step, so it needs no assumption about their shape.
     interval: float = option(0.8, "coverage of the forecast interval, calibrated on the "
@@ -118,7 +121,8 @@ class ModelConfig:
 
     @property
     def outputs(self) -> int:
-        """Values the network predicts per window: H with direct, 1 with recursive."""
+        """Values the network predicts per window: H with direct, 1 with recursive (auto
+        is resolved to one of them before a network is built)."""
         return self.horizon if self.strategy == "direct" else 1
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoint import write_json
-from .config import STRATEGIES, DataConfig, from_flat
+from .config import DataConfig, from_flat
 from .data import DELAY_LAG, load_data
 from .diagnostics import inspect
 from .experiment import compare_tasks, results_frame, summarize, sweep_tasks
@@ -105,7 +105,7 @@ def stages(plan: Plan) -> dict[str, list[Task]]:
     found["drop"] = sweep_tasks(["drop"], "lstm", {"scaler": ["auto", "window"]}, 1,
                                 plan.overrides)
     found["horizon"] = sweep_tasks(list(plan.horizon_data), "lstm",
-                                   {"strategy": list(STRATEGIES)}, plan.seeds,
+                                   {"strategy": ["recursive", "direct"]}, plan.seeds,
                                    {**plan.overrides, "horizon": plan.horizon})
     return found
 

@@ -136,8 +136,11 @@ class Forecaster(WindowForecaster):
                    progress=progress)
 
     def model_config(self) -> ModelConfig:
-        return ModelConfig(**{f.name: getattr(self, f.name)
-                              for f in dataclasses.fields(ModelConfig)})
+        """The model section; after fit, with ``strategy="auto"`` resolved."""
+        config = ModelConfig(**{f.name: getattr(self, f.name)
+                                for f in dataclasses.fields(ModelConfig)})
+        used = getattr(self, "strategy_", None)
+        return dataclasses.replace(config, strategy=used) if used else config
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(**{f.name: getattr(self, f.name)
@@ -287,6 +290,7 @@ class Forecaster(WindowForecaster):
             "train_range": list(self.train_range_),
             "ridge_strength": self.ridge_strength_,
             "error_scale": getattr(self, "error_scale_", None),
+            "strategy_used": self.model_config().strategy,
             "interval": self.interval,
             "interval_width": None if self.interval_width_ is None
             else self.interval_width_.tolist(),
@@ -320,6 +324,10 @@ class Forecaster(WindowForecaster):
             params = dict(meta["params"])
             check_model_params(params, len(ckpt["tensors"]["tail"]), path)
             forecaster = cls(**params, progress=False)
+            used = meta.get("strategy_used")
+            if used is not None and used not in ("recursive", "direct"):
+                raise ValueError(f"strategy_used {used!r} is not recursive or direct")
+            forecaster.strategy_ = used
             check_weight_shapes(forecaster.model_config(), ckpt["state_dict"])
             net = build_model(forecaster.model_config())
             if ckpt["model"] != params["model"]:
@@ -394,6 +402,8 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     from .train import cpu_threads, fit_ridge, resolve_device, train
 
     first = forecasters[0]
+    for forecaster in forecasters:
+        forecaster.strategy_ = None  # auto is chosen again on this fit's data
     model_cfg, cfg = first.model_config(), first.train_config()
     check(model_cfg)
     check(cfg)
@@ -409,11 +419,20 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         scaler = choose_scaler(values, n_train, first.seq_len, name, device)
     else:
         scaler = fit_scaler(first.scaler, values[:n_train], name)
+    z = as_tensor(scaler.to_units(values), device)  # (n,)
+    used = model_cfg.strategy
+    if used == "auto":
+        used = "recursive"
+        extra = model_cfg.horizon - 1  # direct needs this many more values per part
+        if extra and n_val >= MIN_VAL_WINDOWS + extra and \
+                n_train >= first.seq_len + MIN_TRAIN_WINDOWS + extra:
+            used = choose_strategy(z, n_train, first.seq_len, scaler.relative,
+                                   model_cfg.horizon)
+        model_cfg = dataclasses.replace(model_cfg, strategy=used)
     nets = []
     for forecaster in forecasters:
         torch.manual_seed(forecaster.seed)  # its weights are those of a separate fit
         nets.append(build_model(model_cfg).to(device))
-    z = as_tensor(scaler.to_units(values), device)  # (n,)
     outputs = model_cfg.outputs
     train_w = Windows(z, first.seq_len, first.seq_len, n_train, scaler.relative, outputs)
     val_w = Windows(z, first.seq_len, n_train, n, scaler.relative, outputs) if n_val else None
@@ -428,6 +447,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
                           progress=first.progress, should_stop=should_stop,
                           on_epoch_end=on_epoch_end, resume=resume)
     for forecaster, net, history in zip(forecasters, nets, histories, strict=True):
+        forecaster.strategy_ = used
         forecaster.scaler_ = scaler
         forecaster.ridge_strength_ = ridge_strength
         forecaster.history_ = history
@@ -441,6 +461,50 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         forecaster.fitted_ = True
         if n_val:
             forecaster.interval_width_ = forecaster._calibrate(values, n_train)
+
+
+# `--strategy auto` takes direct only when its linear part's H-step validation MSE is at
+# least 1% below recursive's: a tie goes to the one-output net, which needs no extra
+# values per part and forecasts any number of steps the same way.
+STRATEGY_MARGIN = 0.99
+
+
+def choose_strategy(z, n_train: int, seq_len: int, relative: bool, horizon: int) -> str:
+    """The `--strategy auto` choice, made on the validation part z[n_train:] (model units).
+
+    The closed-form linear part (`rnnlab.train.fit_ridge`) is fitted on the training part
+    once with one output (recursive: its forecasts are fed back) and once with `horizon`
+    outputs (direct); both forecast `horizon` steps from every validation origin.
+
+    Examples
+    --------
+    >>> import torch
+    >>> t = torch.arange(600, dtype=torch.float32)
+    >>> choose_strategy(torch.sin(t / 3), 420, 20, False, 10)  # a clean recurrence
+    'recursive'
+    """
+    from .train import fit_ridge
+
+    n = len(z)
+    one = [Windows(z, seq_len, seq_len, n_train, relative), Windows(z, seq_len, n_train, n,
+                                                                    relative)]
+    many = [Windows(z, seq_len, seq_len, n_train, relative, horizon),
+            Windows(z, seq_len, n_train, n, relative, horizon)]
+    w1, b1, _ = fit_ridge(*one)
+    wh, bh, _ = fit_ridge(*many)
+    x = many[1].inputs.double().cpu().numpy()  # (n_origins, seq_len): the windows
+    y = many[1].targets.double().cpu().numpy()  # (n_origins, horizon)
+    last = x[:, -1:] if relative else np.zeros((len(x), 1))
+    direct = (x - last) @ wh + bh + last
+    buffer = x
+    for _ in range(horizon):
+        tail = buffer[:, -seq_len:]
+        base = tail[:, -1:] if relative else 0.0
+        buffer = np.concatenate([buffer, (tail - base) @ w1[:, None] + b1 + base], axis=1)
+    recursive = buffer[:, seq_len:]
+    mse_direct = float(np.mean((direct - y) ** 2))
+    mse_recursive = float(np.mean((recursive - y) ** 2))
+    return "direct" if mse_direct < STRATEGY_MARGIN * mse_recursive else "recursive"
 
 
 # Windows per forward pass when forecasting from many origins at once.
