@@ -49,7 +49,7 @@ def test_forecast_runs_without_torch(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not modules & set(HEAVY)
     lines = done.stdout.strip().splitlines()
-    assert lines[0].split() == ["date", "forecast"] and len(lines) == 5
+    assert lines[0].split() == ["date", "forecast", "lower", "upper"] and len(lines) == 5
     expected = forecaster.forecast(4)
     printed = np.array([float(line.split()[1]) for line in lines[1:]])
     assert np.allclose(printed, expected.to_numpy(), atol=1e-5)
