@@ -51,18 +51,28 @@ class Cell:
     raw_peak_mib: float
 
 
+# Where both loops train: `--device cuda` for the GPU run of benchmarks/gpu.sh.
+DEVICE = torch.device("cpu")
+
+
 def series(seq_len: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
-    return torch.randn(N_WINDOWS + seq_len, generator=gen)  # (n,)
+    return torch.randn(N_WINDOWS + seq_len, generator=gen).to(DEVICE)  # (n,)
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":  # kernels run asynchronously: time them to their end
+        torch.cuda.synchronize()
 
 
 def rnnlab_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:
     z = series(seq_len)
     torch.manual_seed(0)
     net = build_model(ModelConfig(model=model, seq_len=seq_len, hidden_size=hidden_size,
-                                  num_layers=NUM_LAYERS))
+                                  num_layers=NUM_LAYERS)).to(DEVICE)
     windows = Windows(z, seq_len, seq_len, len(z), relative=False)
-    train([net], windows, None, TrainConfig(epochs=epochs), progress=False)
+    train([net], windows, None, TrainConfig(epochs=epochs, device=str(DEVICE)), progress=False)
+    _sync()
 
 
 def raw_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:
@@ -70,18 +80,19 @@ def raw_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:
     torch.manual_seed(0)
     x_all = z.unfold(0, seq_len, 1)[:N_WINDOWS].unsqueeze(-1).contiguous()  # (n, seq_len, 1)
     y_all = z[seq_len:].contiguous()  # (n,)
-    rnn = CELLS[model](1, hidden_size, NUM_LAYERS, batch_first=True)
-    head = nn.Linear(hidden_size, 1)
+    rnn = CELLS[model](1, hidden_size, NUM_LAYERS, batch_first=True).to(DEVICE)
+    head = nn.Linear(hidden_size, 1).to(DEVICE)
     params = [*rnn.parameters(), *head.parameters()]
     opt = torch.optim.Adam(params, lr=TrainConfig.lr)
     for _ in range(epochs):
-        for idx in torch.randperm(N_WINDOWS).split(BATCH_SIZE):
+        for idx in torch.randperm(N_WINDOWS, device=DEVICE).split(BATCH_SIZE):
             opt.zero_grad(set_to_none=True)
             out, _ = rnn(x_all[idx])
             loss = F.mse_loss(head(out[:, -1]).squeeze(-1), y_all[idx])
             loss.backward()
             nn.utils.clip_grad_norm_(params, TrainConfig.clip_grad_norm)
             opt.step()
+    _sync()
 
 
 def _status_kib(key: str) -> int:
@@ -143,11 +154,14 @@ def main() -> None:
                         help="hidden_size x seq_len, comma separated")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads [default: torch's]")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"batch {BATCH_SIZE}, {NUM_LAYERS} layers, {N_WINDOWS} windows/epoch, "
-          f"{torch.get_num_threads()} threads")
+          f"{torch.get_num_threads()} threads, device {DEVICE}")
     warm_up()
     for size in args.sizes.split(","):
         hidden_size, seq_len = (int(v) for v in size.split("x"))

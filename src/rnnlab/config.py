@@ -151,6 +151,9 @@ class TrainConfig:
     lr_schedule: str = option("plateau", "plateau, cosine or none", choices=SCHEDULES)
     seed: int = option(0, "seed of weights, batch order and dropout", low=0, high=MAX_SEED)
     device: str = option("auto", "auto, cpu or cuda (cuda:N for one GPU)")
+    # bfloat16 autocast of the forward pass on CUDA (no loss scaling needed); the CPU
+    # ignores it: its float32 kernels were faster than bfloat16 for these small nets.
+    amp: bool = option(False, "mixed precision (bfloat16) on CUDA; ignored on the CPU")
     # CPU threads while training; 0 leaves torch's own choice (all cores). One thread
     # trained the default LSTM (2 x 32, batch 256) 1.8x faster than two on 2 cores
     # (`rnnlab train`, sine and stock:A): small steps spend more on waking threads than

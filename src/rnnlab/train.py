@@ -235,6 +235,8 @@ def train(
 
     device = train_data.targets.device
     n = len(train_data)
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
+                if cfg.amp and device.type == "cuda" else contextlib.nullcontext())
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs,
                desc="train" if len(runs) == 1 else f"train x{len(runs)}", unit="epoch",
                disable=(not progress) if progress is not None else None, leave=False,
@@ -249,13 +251,16 @@ def train(
             net.train()
         # (n_models, n): each net's own batch order, drawn as its separate fit draws it
         order = torch.stack([torch.randperm(n, generator=run.gen) for run in active])
+        order = order.to(device)  # one copy per epoch: batches are gathered on the device
         total = torch.zeros(len(active), device=device)
         for idx in order.split(cfg.batch_size, dim=1):
-            x, y = train_data.batch(idx.reshape(-1).to(device))
+            x, y = train_data.batch(idx.reshape(-1))
             x = x.view(*idx.shape, *x.shape[1:])  # (n_models, batch, seq_len, n_features)
             for run in active:
                 run.opt.zero_grad(set_to_none=True)
-            losses = backward_losses(active_nets, x, y.view(*idx.shape, *y.shape[1:]), stacked)
+            with autocast:
+                losses = backward_losses(active_nets, x, y.view(*idx.shape, *y.shape[1:]),
+                                         stacked)
             for run in active:
                 if cfg.clip_grad_norm > 0:
                     # Backprop through time multiplies gradients step after step; one bad
