@@ -259,3 +259,12 @@ def test_auto_strategy_is_chosen_on_validation_and_kept_by_the_checkpoint(tmp_pa
     pd.testing.assert_series_equal(f.forecast(60), g.forecast(60))
     short = Forecaster(horizon=1, epochs=1, progress=False).fit(series[:800])
     assert short.model_config().strategy == "recursive"  # one step: nothing to choose
+
+
+def test_a_series_never_below_zero_gets_no_negative_lower_bound():
+    rng = np.random.default_rng(1)
+    counts = pd.Series(np.abs(rng.standard_normal(300)), name="counts")  # near zero, >= 0
+    f = Forecaster(model="linear", seq_len=10, horizon=3, progress=False).fit(counts)
+    bounds = f.forecast_interval(6)
+    assert (bounds["lower"] >= 0).all() and (bounds["lower"] == 0).any()
+    assert (bounds["upper"] > bounds["forecast"]).all()

@@ -106,8 +106,14 @@ class BaseForecaster:
         widths = self.interval_widths(horizon)
         if widths is None:
             widths = np.full(horizon, np.nan)
-        return pd.DataFrame({"forecast": point, "lower": point - widths,
-                             "upper": point + widths}, index=point.index)
+        lower = point - widths
+        trained = getattr(self, "train_range_", None)
+        if trained is not None and trained[0] >= 0:
+            # A series that never went below zero in training (counts, prices, rainfall)
+            # gets no negative bound.
+            lower = lower.clip(lower=0.0)
+        return pd.DataFrame({"forecast": point, "lower": lower, "upper": point + widths},
+                            index=point.index)
 
 
 def conformal_widths(errors: np.ndarray, level: float) -> np.ndarray | None:
