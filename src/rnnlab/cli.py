@@ -263,13 +263,19 @@ def _overrides(options: dict) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
+def _backend_options(what: str):
+    """--backend (`what` is its help) and --address, as compare, sweep and tune share them."""
+    def add(func):
+        func = click.option("--address", default=None, metavar="ADDR",
+                            help="with --backend ray: a running Ray cluster, 'auto' or "
+                            "HOST:PORT (ray start --head)  [default: a local Ray instance]")(func)
+        return click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+                            show_default=True, help=what)(func)
+    return add
+
+
 def _lab_options(func):
-    func = click.option("--address", default=None, metavar="ADDR",
-                        help="with --backend ray: a running Ray cluster, 'auto' or HOST:PORT "
-                        "(ray start --head)  [default: a local Ray instance]")(func)
-    func = click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
-                        show_default=True,
-                        help="run the runs in local worker processes, or as Ray tasks")(func)
+    func = _backend_options("run the runs in local worker processes, or as Ray tasks")(func)
     func = click.option("--progress/--no-progress", default=None,
                         help="show a progress bar [default: only on a terminal]")(func)
     func = click.option("--jobs", type=click.IntRange(1), default=None,
@@ -382,9 +388,12 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
 @config_options(sections=(DataConfig,))
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="tune folder; re-running into it adds trials to its study")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="with --backend ray: Ray workers sharing the --trials  [default: CPU cores]")
+@_backend_options("run the trials in this process, or as Ray tasks")
 @click.pass_context
-def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, out,
-         **options):
+def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, out, jobs,
+         backend, address, **options):
     """Search seq_len, hidden_size, num_layers, lr, dropout, clipping and the scaler with
     Optuna on the validation part, then score the best config on the test part.
 
@@ -397,7 +406,8 @@ def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, o
     config = run_config(data, {**options, "model": model, "epochs": epochs})
     echo = None if ctx.obj["quiet"] else (lambda line: click.echo(line, err=True))
     result = run_tune(config, out, trials, timeout=timeout, storage=storage,
-                      study_name=study_name, seed=seed, command=command_line(), on_trial=echo)
+                      study_name=study_name, seed=seed, command=command_line(), on_trial=echo,
+                      backend=backend, address=address, jobs=jobs)
     for line in summary_lines(result):
         click.echo(line)
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))

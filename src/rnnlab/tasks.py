@@ -332,21 +332,8 @@ def _run_ray(pending: list[tuple[Task, list[str]]], jobs: int | None, keep, stop
     `address`. Each task sets the thread counts a pool worker would have."""
     if not pending:
         return  # everything was finished before: no instance to start
-    ray = _import_ray()
-    started_here = not ray.is_initialized()
-    if started_here:
-        _start_ray(ray, address, jobs)
-    cpus = int(ray.cluster_resources().get("CPU", 1)) if address is not None else (
-        os.cpu_count() or 1)
-    in_flight = max(1, min(jobs or cpus, len(pending) or 1))
-    # As _run_pool: each worker's share of this machine's cores; a cluster's nodes differ,
-    # so there each run takes one core, as Ray counts them.
-    threads = 1 if address is not None else max(1, (os.cpu_count() or 1) // in_flight)
-    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-    # max_retries=0: a run whose worker died is a failure record, as in the pool.
-    remote = ray.remote(_ray_execute).options(
-        num_cpus=1, max_retries=0,
-        runtime_env={"env_vars": {name: str(threads) for name in names}})
+    ray, started_here = start_ray(address, jobs)
+    remote, in_flight, threads = ray_remote(ray, _ray_execute, jobs, len(pending), address)
     queue = sorted(pending, key=lambda item: _cost(item[0]), reverse=True)
     refs = {}
 
@@ -379,6 +366,33 @@ def _run_ray(pending: list[tuple[Task, list[str]]], jobs: int | None, keep, stop
     finally:
         if started_here:
             ray.shutdown()
+
+
+def start_ray(address: str | None, jobs: int | None):
+    """Ray, started as `_start_ray` starts it unless it already runs, and whether this call
+    started it (the caller then shuts it down)."""
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        _start_ray(ray, address, jobs)
+    return ray, started_here
+
+
+def ray_remote(ray, func: Callable, jobs: int | None, n_items: int, address: str | None):
+    """`func` as a Ray task of one CPU, how many of them to keep in flight for `n_items`
+    pieces of work, and the torch thread count each should set (its BLAS ones are set)."""
+    cpus = int(ray.cluster_resources().get("CPU", 1)) if address is not None else (
+        os.cpu_count() or 1)
+    in_flight = max(1, min(jobs or cpus, n_items or 1))
+    # As _run_pool: each worker's share of this machine's cores; a cluster's nodes differ,
+    # so there each task takes one core, as Ray counts them.
+    threads = 1 if address is not None else max(1, (os.cpu_count() or 1) // in_flight)
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    # max_retries=0: work whose worker died is a failure, as in the pool, never run twice.
+    remote = ray.remote(func).options(
+        num_cpus=1, max_retries=0,
+        runtime_env={"env_vars": {name: str(threads) for name in names}})
+    return remote, in_flight, threads
 
 
 def _start_ray(ray, address: str | None, jobs: int | None) -> None:

@@ -9,6 +9,7 @@ the baselines. Optuna is an optional extra (``pip install 'rnnlab[tune]'``).
 
     rnnlab tune --data stock:A --model lstm --trials 30 --out runs/tune-a
     rnnlab tune --data stock:A --trials 30 --out runs/tune-b --storage sqlite:///runs/tune-a/study.db
+    rnnlab tune --data stock:A --trials 30 --out runs/tune-c --backend ray --jobs 4
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .forecaster import Forecaster
 from .plots import plot_tuning_history
 from .report import metrics_table, versus_naive
 from .runs import series_fingerprint, versions
+from .tasks import check_backend, ray_remote, start_ray
 from .windows import Split, check_varies, fit_scaler, min_length, split_sizes
 
 INSTALL = "rnnlab tune needs Optuna: pip install 'rnnlab[tune]'"
@@ -307,10 +309,108 @@ def trials_frame(study) -> pd.DataFrame:
                                        *NUMERIC_SPACE, "scaler"])
 
 
+def _check_backend_args(backend: str, address: str | None, jobs: int | None,
+                        url: str) -> None:
+    """--jobs only with Ray, a cluster only with a database its nodes reach, then the
+    checks compare and sweep make (Ray installed, the address answering)."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}; "
+                          "pass e.g. --jobs 4, or leave it out")
+    if backend == "local" and jobs not in (None, 1):
+        raise ConfigError(f"--jobs {jobs} runs that many Ray workers, so it needs --backend "
+                          "ray; on the local backend start several `rnnlab tune` with one "
+                          "--storage instead, or drop --jobs")
+    if backend == "ray" and address is not None and url.startswith("sqlite"):
+        raise ConfigError(f"--address {address} runs the trials on the cluster's nodes, which "
+                          f"cannot share the SQLite study {shown_url(url)}; pass --storage "
+                          "with a database URL every node reaches, e.g. "
+                          "postgresql://user@host/db")
+    check_backend(backend, address)
+
+
+def _create_study(optuna, storage, name: str, seed: int | None):
+    """The study `name` in `storage`, created or joined, with rnnlab's sampler and pruner."""
+    return optuna.create_study(
+        storage=storage, study_name=name, load_if_exists=True,
+        direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
+        # Five finished trials before any pruning, five epochs before any trial is
+        # judged: the first epochs of a net that starts at its linear part say little.
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+
+
+def trial_shares(trials: int, workers: int) -> list[int]:
+    """`trials` cut into at most `workers` shares, sizes within one of each other.
+
+    Examples
+    --------
+    >>> trial_shares(5, 2), trial_shares(2, 4)
+    ([3, 2], [1, 1])
+    """
+    workers = max(1, min(workers, trials))
+    size, extra = divmod(trials, workers)
+    return [size + (1 if i < extra else 0) for i in range(workers)]
+
+
+def _ray_optimize(problem: tuple, url: str, name: str, n_trials: int,
+                  timeout: float | None, seed: int | None, threads: int) -> int:
+    """One Ray worker's share: study.optimize on the shared storage; returns its trials."""
+    import torch  # heavy: loaded in the worker
+
+    torch.set_num_threads(threads)
+    optuna = import_optuna()
+    ran = []
+    with _quiet_optuna(optuna):
+        study = _create_study(optuna, open_storage(url), name, seed)
+        # The pruner reads the other workers' reports from the storage, as it does locally.
+        study.optimize(make_objective(*problem), n_trials=n_trials, timeout=timeout,
+                       callbacks=[lambda study, trial: ran.append(trial.number)])
+    return len(ran)
+
+
+def _optimize_on_ray(study, problem: tuple, url: str, trials: int, timeout: float | None,
+                     seed: int | None, jobs: int | None, address: str | None,
+                     progress: Callable) -> None:
+    """The trials as Ray tasks, `--jobs` workers (default: every CPU) each running its
+    share on the study's storage; `progress` hears of each trial as it finishes."""
+    ray, started_here = start_ray(address, jobs)
+    refs = []
+    try:
+        remote, in_flight, threads = ray_remote(ray, _ray_optimize, jobs, trials, address)
+        state = import_optuna().trial.TrialState
+        finished = (state.COMPLETE, state.PRUNED, state.FAIL)
+        seen = {t.number for t in study.get_trials(deepcopy=False, states=finished)}
+        # Each worker its own sampler seed: the same one would repeat the same trials.
+        refs = [remote.remote(problem, url, study.study_name, share, timeout,
+                              None if seed is None else seed + i, threads)
+                for i, share in enumerate(trial_shares(trials, in_flight))]
+        pending = list(refs)
+        while pending:
+            # A timeout, so finished trials are reported (and Ctrl-C seen) within a second.
+            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            for ref in done:
+                try:
+                    ray.get(ref)
+                except Exception as exc:  # a RayTaskError names only the task: its cause
+                    cause = getattr(exc, "cause", None)
+                    raise (cause if isinstance(cause, Exception) else exc) from None
+            for trial in study.get_trials(deepcopy=False, states=finished):
+                if trial.number not in seen:
+                    seen.add(trial.number)
+                    progress(study, trial)
+    except BaseException:
+        for ref in refs:  # stopped or failed: the other workers' trials are abandoned
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
              timeout: float | None = None, storage: str | None = None,
              study_name: str | None = None, seed: int | None = None, command: str = "",
-             on_trial: Callable[[str], None] | None = None) -> dict:
+             on_trial: Callable[[str], None] | None = None, backend: str = "local",
+             address: str | None = None, jobs: int | None = None) -> dict:
     """Run `trials` Optuna trials over the search space, then score the best on the test.
 
     `base` holds the data, the model and what is not searched (epochs caps each trial).
@@ -319,6 +419,8 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
     adds trials to it. `seed` seeds the sampler and every trial's training (workers
     sharing a study should each take their own seed, or none). Writes best.json (the
     best config, as config.json), metrics.json, trials.csv and history.png into `out`.
+    `backend` "ray" runs the trials as `jobs` Ray tasks sharing the study (`address`: a
+    cluster, whose nodes need a `storage` they all reach); the files are the same.
 
     Examples
     --------
@@ -340,6 +442,8 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
                           "above 0, got 0; pass e.g. --val-fraction 0.1")
     out = Path(out)
     check_out(out)
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    _check_backend_args(backend, address, jobs, url)
     series = load_data(base.data)
     data = base.data
     space = search_space(len(series), data.val_fraction, data.test_fraction)
@@ -356,13 +460,7 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
     with locked(out), _quiet_optuna(optuna):
         claim(out, "tune", "tune folder")
         remove_temps(out, list(FILES))
-        url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
-        study = optuna.create_study(
-            storage=given or open_storage(url), study_name=name, load_if_exists=True,
-            direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
-            # Five finished trials before any pruning, five epochs before any trial is
-            # judged: the first epochs of a net that starts at its linear part say little.
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+        study = _create_study(optuna, given or open_storage(url), name, seed)
         _check_study(study, study_key(base, series_fingerprint(series)), name)
 
         def progress(study, trial) -> None:
@@ -371,8 +469,12 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
 
         started = time.perf_counter()
         try:
-            study.optimize(make_objective(fit_part, split, base, space), n_trials=trials,
-                           timeout=timeout, callbacks=[progress])
+            if backend == "ray":
+                _optimize_on_ray(study, (fit_part, split, base, space), url, trials, timeout,
+                                 seed, jobs, address, progress)
+            else:
+                study.optimize(make_objective(fit_part, split, base, space),
+                               n_trials=trials, timeout=timeout, callbacks=[progress])
         except KeyboardInterrupt:
             done = sum(t.state.name == "COMPLETE" for t in study.trials)
             raise KeyboardInterrupt(
