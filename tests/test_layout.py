@@ -17,8 +17,7 @@ CORE = {"__init__", "errors", "config", "data", "diagnostics", "windows", "model
         "stacked", "optim", "metrics", "train", "base", "baselines", "checkpoint", "fastpath",
         "forecaster", "explain"}
 # The lab is built on it: scoring, run folders, experiments, plots, the report, the CLI.
-LAB = {"backtest", "folders", "tasks", "runs", "plots", "report", "experiment", "demo", "cli",
-       "tune"}
+LAB = {"backtest", "folders", "tasks", "runs", "plots", "report", "experiment", "demo", "cli"}
 
 
 def imports_of(path: Path) -> list[tuple[str, str, int]]:

@@ -17,7 +17,7 @@ optuna = pytest.importorskip("optuna")
 
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from rnnlab.data import load_data  # noqa: E402
-from rnnlab.tune import make_objective, run_tune, search_space, trial_config  # noqa: E402
+from rnnlab.experiment import make_objective, run_tune, search_space, trial_config  # noqa: E402
 from rnnlab.windows import split_sizes  # noqa: E402
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")

@@ -400,7 +400,7 @@ def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, o
     Writes best.json (the best config), metrics.json, trials.csv, history.png and, without
     --storage, the study in study.db into --out. Needs: pip install 'rnnlab[tune]'.
     """
-    from .tune import import_optuna, run_tune, summary_lines
+    from .experiment import import_optuna, run_tune, summary_lines
 
     import_optuna()  # the install hint comes before any other check
     config = run_config(data, {**options, "model": model, "epochs": epochs})

@@ -1,7 +1,19 @@
-"""Experiments: many honest backtests at a time, compare and sweep; `rnnlab.tasks` runs
-them in worker processes and `rnnlab.report` writes their tables, plots and report.html.
+"""Experiments: many honest backtests at a time. compare and sweep run fixed grids
+(`rnnlab.tasks` runs them in worker processes or on Ray); tune searches one model's
+settings with Optuna on the validation part only. `rnnlab.report` writes their tables,
+plots and report.html.
 
     rnnlab compare --data sine,stock:A --models rnn,lstm,gru --seeds 3 --out runs/cmp
+    rnnlab tune --data stock:A --model lstm --trials 30 --out runs/tune-a
+    rnnlab tune --data stock:A --trials 30 --out runs/tune-b --storage sqlite:///runs/tune-a/study.db
+    rnnlab tune --data stock:A --trials 30 --out runs/tune-c --backend ray --jobs 4
+
+Tuning: each trial fits a `Forecaster` on the training part with the validation part for
+early stopping (the split of `rnnlab train`) and is scored by its best validation RMSE in
+the series' own units, so trials with different scalers compare fairly. Poor trials are
+pruned from their validation RMSE per epoch. The test part is cut off before the study
+starts: only the best config, retrained as `rnnlab train` trains, is scored on it, beside
+the baselines. Optuna is an optional extra (``pip install 'rnnlab[tune]'``).
 """
 
 from __future__ import annotations
@@ -10,22 +22,39 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import math
+import time
 import typing
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .backtest import backtest
 from .baselines import BASELINES
-from .checkpoint import write_json
-from .config import MAX_SEED, RunConfig, check_choice, coerce, from_flat, param_names
+from .checkpoint import atomic_write, write_json
+from .config import (
+    MAX_SEED,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    check_choice,
+    coerce,
+    from_flat,
+    param_names,
+)
 from .data import load_data
-from .errors import ConfigError
+from .errors import ConfigError, RnnlabError
 from .folders import check_out, claim, locked, remove_temps
+from .forecaster import Forecaster
 from .metrics import verdict_of_losses
-from .report import write_lab_outputs
-from .runs import versions
-from .tasks import Task, check_backend, run_tasks, stage_records
+from .plots import plot_tuning_history
+from .report import metrics_table, versus_naive, write_lab_outputs
+from .runs import series_fingerprint, versions
+from .tasks import Task, check_backend, ray_remote, run_tasks, stage_records, start_ray
+from .windows import Split, check_varies, fit_scaler, min_length, split_sizes
 
 BASELINE_NAMES = tuple(BASELINES)
 
@@ -356,3 +385,531 @@ def _prepare_lab_dir(out, settings: dict, command: str) -> None:
         if folder.is_dir():
             remove_temps(folder)
     write_json(saved, {"settings": settings, "command": command, "versions": versions()})
+
+
+# --- tune: Optuna searches one model's settings --------------------------------------
+
+INSTALL = "rnnlab tune needs Optuna: pip install 'rnnlab[tune]'"
+# name: (low, high, log scale). Ranges a study of a few dozen trials can cover; each is
+# then narrowed to its field's valid range in rnnlab.config, and seq_len to what the
+# series' length allows, so no trial can be an invalid config.
+NUMERIC_SPACE = {
+    "seq_len": (4, 120, True),  # a few steps to several periods of the study's series
+    "hidden_size": (8, 128, True),
+    "num_layers": (1, 3, False),
+    "lr": (1e-4, 3e-2, True),
+    "dropout": (0.0, 0.5, False),
+    "clip_grad_norm": (0.1, 10.0, True),
+}
+# auto only picks between standard and window on the validation part: the study does
+# that choice itself, so it is left out.
+SCALER_CHOICES = tuple(c for c in next(f for f in dataclasses.fields(ModelConfig)
+                                        if f.name == "scaler").metadata["choices"]
+                       if c != "auto")
+# Tries at opening a storage another worker is creating (0.25 s more wait each time).
+STORAGE_ATTEMPTS = 8
+# A typo in --trials must not queue millions of fits.
+MAX_TRIALS = 100_000
+FILES = ("best.json", "metrics.json", "trials.csv", "history.png")
+
+
+def import_optuna():
+    """Optuna, or a ConfigError saying how to install it."""
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError(INSTALL) from None
+    return optuna
+
+
+def _field_rules(name: str) -> tuple[type, dict]:
+    for section in (ModelConfig, TrainConfig):
+        for f in dataclasses.fields(section):
+            if f.name == name:
+                return type(f.default), f.metadata
+    raise KeyError(name)
+
+
+def search_space(n_rows: int, val_fraction: float, test_fraction: float) -> dict:
+    """{name: (low, high, log)} for the numeric parameters, each inside its config range.
+
+    Examples
+    --------
+    >>> search_space(1000, 0.1, 0.2)["seq_len"], search_space(100, 0.1, 0.2)["seq_len"]
+    ((4, 120, True), (4, 54, True))
+    """
+    space = {}
+    for name, (low, high, log_scale) in NUMERIC_SPACE.items():
+        kind, rules = _field_rules(name)
+        if rules["low"] is not None:
+            low = max(low, rules["low"])
+        if rules["high"] is not None:
+            high = min(high, rules["high"])
+        if rules["above"] is not None and low <= rules["above"]:
+            low = rules["above"] + 1 if kind is int else math.nextafter(rules["above"], math.inf)
+        if rules["below"] is not None and high >= rules["below"]:
+            high = rules["below"] - 1 if kind is int else math.nextafter(rules["below"], -math.inf)
+        space[name] = (low, high, log_scale)
+    low, high, log_scale = space["seq_len"]
+    space["seq_len"] = (low, min(high, longest_seq_len(n_rows, val_fraction, test_fraction,
+                                                       low, high)), log_scale)
+    return space
+
+
+def longest_seq_len(n_rows: int, val_fraction: float, test_fraction: float, low: int,
+                    high: int) -> int:
+    """The largest seq_len in [low, high] that a series of `n_rows` leaves enough windows
+    for (`low` itself when none does: split_sizes then says why)."""
+    while low < high:  # min_length grows with seq_len: bisection
+        mid = (low + high + 1) // 2
+        if min_length(mid, val_fraction, test_fraction) <= n_rows:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def trial_config(trial, base: RunConfig, space: dict) -> RunConfig:
+    """The run config one trial tries: `base` with the searched parameters replaced."""
+    picked = {}
+    for name, (low, high, log_scale) in space.items():
+        if isinstance(low, int):
+            picked[name] = trial.suggest_int(name, low, high, log=log_scale)
+        else:
+            picked[name] = trial.suggest_float(name, low, high, log=log_scale)
+    picked["scaler"] = trial.suggest_categorical("scaler", SCALER_CHOICES)
+    return config_with(base, picked)
+
+
+def config_with(base: RunConfig, params: dict) -> RunConfig:
+    """`base` with some model and training parameters replaced, checked."""
+    model_names = {f.name for f in dataclasses.fields(ModelConfig)}
+    model = dataclasses.replace(base.model, **{k: v for k, v in params.items()
+                                               if k in model_names})
+    training = dataclasses.replace(base.training, **{k: v for k, v in params.items()
+                                                     if k not in model_names})
+    config = RunConfig(base.data, model, training)
+    config.check()
+    return config
+
+
+def naive_val_rmse(fit_part: np.ndarray, split: Split) -> float:
+    """RMSE of next = last on the validation targets, in series units (a reference line)."""
+    val = fit_part[split.n_train - 1: split.n_fit]
+    return float(np.sqrt(np.mean(np.diff(val) ** 2)))
+
+
+def make_objective(fit_part: pd.Series, split: Split, base: RunConfig, space: dict):
+    """The function Optuna minimises: one trial's best validation RMSE in series units.
+
+    `fit_part` is the training and validation parts only (the test part is not passed,
+    so no trial can read it). The validation MSE of every epoch, in model units, is
+    reported as RMSE in series units (times the scaler's scale, the same for every
+    window), so pruning compares trials with different scalers fairly; a pruned trial
+    stops after the epoch that was reported, through the loop's ``should_stop``.
+    """
+    optuna = import_optuna()
+    train_values = fit_part.to_numpy(np.float64)[: split.n_train]
+
+    def objective(trial) -> float:
+        config = trial_config(trial, base, space)
+        # The scale the Forecaster will fit: the same function on the same training part.
+        scale = fit_scaler(config.model.scaler, train_values, str(fit_part.name)).scale
+        forecaster = Forecaster.from_config(config.model, config.training, progress=False)
+        pruned = []
+
+        def report(snapshot) -> None:
+            val_loss = snapshot()["history"]["val_loss"]
+            trial.report(math.sqrt(val_loss[-1]) * scale, len(val_loss))
+            if trial.should_prune():
+                pruned.append(len(val_loss))
+
+        forecaster.fit(fit_part, val_size=split.n_val, should_stop=lambda: bool(pruned),
+                       on_epoch_end=report)
+        history = forecaster.history_
+        trial.set_user_attr("epochs_run", history.epochs_run)
+        trial.set_user_attr("stopped", "pruned" if pruned else history.stopped)
+        if pruned:
+            raise optuna.TrialPruned(f"pruned at epoch {pruned[0]}")
+        return math.sqrt(history.best_val_loss) * forecaster.scaler_.scale
+
+    return objective
+
+
+def shown_url(url: str) -> str:
+    """The storage URL with any password hidden, for messages and files."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: it is shown as given (it has no password field)
+        return url if len(url) <= 80 else url[:77] + "..."
+
+
+def open_storage(url: str):
+    """Optuna's database storage for `url`, or a ConfigError naming --storage and the fix."""
+    optuna = import_optuna()
+    # SQLite lets one writer in at a time: workers sharing a file wait for it, not fail.
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(STORAGE_ATTEMPTS):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except Exception as exc:  # sqlalchemy's parse, driver and connection errors alike
+            # Two workers starting at once on a new database both create its tables: the
+            # one that loses the race sees the other's tables or rows, or its lock.
+            race = type(exc).__name__ == "IntegrityError" or any(
+                words in str(exc) for words in ("locked", "already exists"))
+            if race and attempt < STORAGE_ATTEMPTS - 1:
+                time.sleep(0.25 * (attempt + 1))
+                continue
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+            raise ConfigError(
+                f"--storage {shown_url(url)!r} cannot be opened ({type(exc).__name__}: "
+                f"{first}); give a database URL Optuna supports, e.g. sqlite:///path/study.db "
+                "or postgresql://user@host/db (with its driver installed)") from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _check_counts(trials: int, timeout: float | None) -> None:
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TRIALS:
+        raise ConfigError(f"--trials must be a whole number from 1 to {MAX_TRIALS}, got "
+                          f"{trials!r}; pass --trials N (e.g. --trials 20)")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise ConfigError(f"--timeout must be a positive number of seconds, got {timeout!r}; "
+                          "pass e.g. --timeout 600, or leave it out")
+
+
+def study_key(config: RunConfig, fingerprint: str) -> dict:
+    """What every trial of one study must share: the data, the model, what is not searched."""
+    fixed = {k: v for k, v in {**dataclasses.asdict(config.model),
+                               **dataclasses.asdict(config.training)}.items()
+             if k not in (*NUMERIC_SPACE, "scaler", "seed", "device", "threads")}
+    return {"data": dataclasses.asdict(config.data), "fixed": fixed, "data_sha256": fingerprint}
+
+
+def _check_study(study, key: dict, name: str) -> None:
+    found = study.user_attrs.get("rnnlab")
+    if found is None:
+        study.set_user_attr("rnnlab", key)
+    elif found != key:
+        flat = {**key["data"], **key["fixed"], "data": key["data_sha256"]}
+        theirs = {**(found.get("data") or {}), **(found.get("fixed") or {}),
+                  "data": found.get("data_sha256")}
+        what = next((k for k in flat if theirs.get(k) != flat[k]), "data")
+        shown = ("other data (its values differ)" if what == "data" else
+                 f"{what} {theirs.get(what)!r}, not {flat[what]!r}")
+        raise ConfigError(f"study {name!r} holds trials of {shown}; give another "
+                          "--study-name, or the same data and settings as its other workers")
+
+
+def _trial_line(trial, best) -> str:
+    params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    seconds = trial.duration.total_seconds() if trial.duration is not None else math.nan
+    state = trial.state.name
+    if state == "COMPLETE":
+        head = f"val RMSE {trial.value:.4g}"
+    elif state == "PRUNED":
+        head = f"pruned at epoch {trial.user_attrs.get('epochs_run', '?')}"
+    else:
+        head = state.lower()
+    tail = f"; best {best.value:.4g} (trial {best.number})" if best is not None else ""
+    return f"trial {trial.number}: {head} in {seconds:.1f} s ({params}){tail}"
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _best_or_none(study):
+    try:
+        return study.best_trial
+    except ValueError:  # no finished trial yet
+        return None
+
+
+def importances(study, n_complete: int) -> tuple[dict | None, str]:
+    """Each searched parameter's importance (Optuna's default evaluator), or None and why."""
+    if n_complete < 2:
+        return None, (f"importance needs at least 2 finished trials, the study has "
+                      f"{n_complete}; run more --trials")
+    optuna = import_optuna()
+    try:
+        with warnings.catch_warnings():
+            # Optuna warns that a few trials give rough importances: the note says so.
+            warnings.simplefilter("ignore", UserWarning)
+            found = optuna.importance.get_param_importances(study)
+    except (ValueError, RuntimeError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        return None, f"importance not computed ({type(exc).__name__}: {first})"
+    note = "" if n_complete >= 10 else f"rough: from only {n_complete} finished trials"
+    return {k: float(v) for k, v in found.items()}, note
+
+
+def trials_frame(study) -> pd.DataFrame:
+    """One row per trial: number, state, value (a pruned one's last report), params."""
+    rows = []
+    for t in study.trials:
+        value = t.value
+        if value is None and t.intermediate_values:
+            value = t.intermediate_values[max(t.intermediate_values)]
+        rows.append({"number": t.number, "state": t.state.name, "value": value,
+                     "epochs_run": t.user_attrs.get("epochs_run"),
+                     "seconds": t.duration.total_seconds() if t.duration else None,
+                     **t.params})
+    return pd.DataFrame(rows, columns=["number", "state", "value", "epochs_run", "seconds",
+                                       *NUMERIC_SPACE, "scaler"])
+
+
+def _check_backend_args(backend: str, address: str | None, jobs: int | None,
+                        url: str) -> None:
+    """--jobs only with Ray, a cluster only with a database its nodes reach, then the
+    checks compare and sweep make (Ray installed, the address answering)."""
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}; "
+                          "pass e.g. --jobs 4, or leave it out")
+    if backend == "local" and jobs not in (None, 1):
+        raise ConfigError(f"--jobs {jobs} runs that many Ray workers, so it needs --backend "
+                          "ray; on the local backend start several `rnnlab tune` with one "
+                          "--storage instead, or drop --jobs")
+    if backend == "ray" and address is not None and url.startswith("sqlite"):
+        raise ConfigError(f"--address {address} runs the trials on the cluster's nodes, which "
+                          f"cannot share the SQLite study {shown_url(url)}; pass --storage "
+                          "with a database URL every node reaches, e.g. "
+                          "postgresql://user@host/db")
+    check_backend(backend, address)
+
+
+def _create_study(optuna, storage, name: str, seed: int | None):
+    """The study `name` in `storage`, created or joined, with rnnlab's sampler and pruner."""
+    return optuna.create_study(
+        storage=storage, study_name=name, load_if_exists=True,
+        direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
+        # Five finished trials before any pruning, five epochs before any trial is
+        # judged: the first epochs of a net that starts at its linear part say little.
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+
+
+def trial_shares(trials: int, workers: int) -> list[int]:
+    """`trials` cut into at most `workers` shares, sizes within one of each other.
+
+    Examples
+    --------
+    >>> trial_shares(5, 2), trial_shares(2, 4)
+    ([3, 2], [1, 1])
+    """
+    workers = max(1, min(workers, trials))
+    size, extra = divmod(trials, workers)
+    return [size + (1 if i < extra else 0) for i in range(workers)]
+
+
+def _ray_optimize(problem: tuple, url: str, name: str, n_trials: int,
+                  timeout: float | None, seed: int | None, threads: int) -> int:
+    """One Ray worker's share: study.optimize on the shared storage; returns its trials."""
+    import torch  # heavy: loaded in the worker
+
+    torch.set_num_threads(threads)
+    optuna = import_optuna()
+    ran = []
+    with _quiet_optuna(optuna):
+        study = _create_study(optuna, open_storage(url), name, seed)
+        # The pruner reads the other workers' reports from the storage, as it does locally.
+        study.optimize(make_objective(*problem), n_trials=n_trials, timeout=timeout,
+                       callbacks=[lambda study, trial: ran.append(trial.number)])
+    return len(ran)
+
+
+def _optimize_on_ray(study, problem: tuple, url: str, trials: int, timeout: float | None,
+                     seed: int | None, jobs: int | None, address: str | None,
+                     progress: Callable) -> None:
+    """The trials as Ray tasks, `--jobs` workers (default: every CPU) each running its
+    share on the study's storage; `progress` hears of each trial as it finishes."""
+    ray, started_here = start_ray(address, jobs)
+    refs = []
+    try:
+        remote, in_flight, threads = ray_remote(ray, _ray_optimize, jobs, trials, address)
+        state = import_optuna().trial.TrialState
+        finished = (state.COMPLETE, state.PRUNED, state.FAIL)
+        seen = {t.number for t in study.get_trials(deepcopy=False, states=finished)}
+        # Each worker its own sampler seed: the same one would repeat the same trials.
+        refs = [remote.remote(problem, url, study.study_name, share, timeout,
+                              None if seed is None else seed + i, threads)
+                for i, share in enumerate(trial_shares(trials, in_flight))]
+        pending = list(refs)
+        while pending:
+            # A timeout, so finished trials are reported (and Ctrl-C seen) within a second.
+            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+            for ref in done:
+                try:
+                    ray.get(ref)
+                except Exception as exc:  # a RayTaskError names only the task: its cause
+                    cause = getattr(exc, "cause", None)
+                    raise (cause if isinstance(cause, Exception) else exc) from None
+            for trial in study.get_trials(deepcopy=False, states=finished):
+                if trial.number not in seen:
+                    seen.add(trial.number)
+                    progress(study, trial)
+    except BaseException:
+        for ref in refs:  # stopped or failed: the other workers' trials are abandoned
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
+             timeout: float | None = None, storage: str | None = None,
+             study_name: str | None = None, seed: int | None = None, command: str = "",
+             on_trial: Callable[[str], None] | None = None, backend: str = "local",
+             address: str | None = None, jobs: int | None = None) -> dict:
+    """Run `trials` Optuna trials over the search space, then score the best on the test.
+
+    `base` holds the data, the model and what is not searched (epochs caps each trial).
+    The study lives in `storage` (default: SQLite in `out`/study.db); workers started
+    with the same storage and study name share one study, and re-running into `out`
+    adds trials to it. `seed` seeds the sampler and every trial's training (workers
+    sharing a study should each take their own seed, or none). Writes best.json (the
+    best config, as config.json), metrics.json, trials.csv and history.png into `out`.
+    `backend` "ray" runs the trials as `jobs` Ray tasks sharing the study (`address`: a
+    cluster, whose nodes need a `storage` they all reach); the files are the same.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from rnnlab.config import from_flat
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     result = run_tune(from_flat({"epochs": 2}), out, 2, seed=0)
+    >>> result["n_trials"], sorted(result["best"])
+    (2, ['config', 'params', 'trial', 'val_rmse'])
+    """
+    optuna = import_optuna()
+    _check_counts(trials, timeout)
+    if seed is not None:
+        base = dataclasses.replace(base, training=dataclasses.replace(base.training,
+                                                                      seed=seed))
+    base.check()
+    if base.data.val_fraction <= 0:
+        raise ConfigError("tune chooses on the validation part, so --val-fraction must be "
+                          "above 0, got 0; pass e.g. --val-fraction 0.1")
+    out = Path(out)
+    check_out(out)
+    url = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    _check_backend_args(backend, address, jobs, url)
+    series = load_data(base.data)
+    data = base.data
+    space = search_space(len(series), data.val_fraction, data.test_fraction)
+    split = split_sizes(len(series), space["seq_len"][0], data.val_fraction,
+                        data.test_fraction, name=str(series.name))
+    values = series.to_numpy(np.float64)
+    check_varies(values[: split.n_train], str(series.name))
+    # The only part the study sees: the test part is cut off here.
+    fit_part = series.iloc[: split.n_fit]
+    name = study_name or f"{base.model.model} on {data.source}"
+    found = versions()  # imports torch: before the folder is claimed, not after
+    # A bad --storage is refused before the folder is made; the default one lives in it.
+    given = open_storage(storage) if storage is not None else None
+    with locked(out), _quiet_optuna(optuna):
+        claim(out, "tune", "tune folder")
+        remove_temps(out, list(FILES))
+        study = _create_study(optuna, given or open_storage(url), name, seed)
+        _check_study(study, study_key(base, series_fingerprint(series)), name)
+
+        def progress(study, trial) -> None:
+            if on_trial is not None:
+                on_trial(_trial_line(trial, _best_or_none(study)))
+
+        started = time.perf_counter()
+        try:
+            if backend == "ray":
+                _optimize_on_ray(study, (fit_part, split, base, space), url, trials, timeout,
+                                 seed, jobs, address, progress)
+            else:
+                study.optimize(make_objective(fit_part, split, base, space),
+                               n_trials=trials, timeout=timeout, callbacks=[progress])
+        except KeyboardInterrupt:
+            done = sum(t.state.name == "COMPLETE" for t in study.trials)
+            raise KeyboardInterrupt(
+                f"interrupted; study {name!r} keeps its {done} finished trial(s) in "
+                f"{shown_url(url)}: run the same command again to add more") from None
+        seconds = time.perf_counter() - started
+        return _finish(out, study, url, base, series, space, seconds, command, found)
+
+
+@contextlib.contextmanager
+def _quiet_optuna(optuna):
+    """Optuna's own INFO lines off while the block runs: rnnlab prints one line per trial."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _finish(out: Path, study, url: str, base: RunConfig, series: pd.Series, space: dict,
+            seconds: float, command: str, found_versions: dict) -> dict:
+    """best.json, the best config retrained and scored on the test part, the figure."""
+    frame = trials_frame(study)
+    counts = frame["state"].value_counts().to_dict()
+    n_complete = int(counts.get("COMPLETE", 0))
+    best = _best_or_none(study)
+    if best is None:
+        raise RnnlabError(f"no trial of study {study.study_name!r} finished ({len(frame)} "
+                          "trials, none complete); run more --trials or a longer --timeout")
+    config = config_with(base, best.params)
+    write_json(out / "best.json", {**config.to_dict(), "command": command,
+                                   "versions": found_versions,
+                                   "study": {"name": study.study_name, "storage": shown_url(url),
+                                             "trial": best.number,
+                                             "val_rmse": best.value}})
+    # Retrained as `rnnlab train` would train it: the split of its own seq_len.
+    split = split_sizes(len(series), config.model.seq_len, base.data.val_fraction,
+                        base.data.test_fraction, name=str(series.name))
+    forecaster = Forecaster.from_config(config.model, config.training, progress=False)
+    result = backtest(series, forecaster, split)
+    weights, note = importances(study, n_complete)
+    atomic_write(out / "trials.csv", lambda fh: frame.to_csv(fh, index=False))
+    naive = naive_val_rmse(series.to_numpy(np.float64)[: split.n_fit], split)
+    metrics = {
+        "status": "complete", "source": base.data.source, "series": str(series.name),
+        "model": base.model.model, "study": study.study_name, "storage": shown_url(url),
+        "objective": "validation RMSE in series units (best epoch), the test part unread",
+        "n_trials": len(frame), "n_complete": n_complete,
+        "n_pruned": int(counts.get("PRUNED", 0)),
+        "n_failed": int(counts.get("FAIL", 0)), "seconds": round(seconds, 3),
+        "search_space": {**{k: list(v) for k, v in space.items()},
+                         "scaler": list(SCALER_CHOICES)},
+        "best": {"trial": best.number, "val_rmse": best.value, "params": best.params,
+                 "config": config.to_dict()},
+        "naive_val_rmse": naive,
+        "importance": weights, "importance_note": note,
+        "test": result.metrics, "verdict": result.verdict.to_dict(),
+        "n_train": split.n_train, "n_val": split.n_val, "n_test": split.n_test,
+        "epochs_run": forecaster.history_.epochs_run, "scaler": forecaster.scaler_.kind,
+    }
+    write_json(out / "metrics.json", metrics)
+    plot_tuning_history(frame, out / "history.png", naive=naive,
+                        title=f"{series.name}: {base.model.model}, {len(frame)} trials")
+    return metrics
+
+
+def summary_lines(result: dict) -> list[str]:
+    """What `rnnlab tune` prints: the study, the best trial, its test scores beside the
+    baselines with the one-line reading, and the importances."""
+    best, label = result["best"], f"{result['model']} (tuned)"
+    params = ", ".join(f"{k} {_short(v)}" for k, v in best["params"].items())
+    weights = result["importance"] or {}
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in weights.items())
+    note = result["importance_note"]
+    return [
+        f"{result['series']}: {result['model']}, study {result['study']!r} holds "
+        f"{result['n_trials']} trials ({result['n_complete']} finished, {result['n_pruned']} "
+        f"pruned); this worker took {result['seconds']:.1f} s",
+        f"best trial {best['trial']}: validation RMSE {best['val_rmse']:.4g} in series units "
+        f"(naive {result['naive_val_rmse']:.4g}) with {params}",
+        f"retrained on the first {result['n_train'] + result['n_val']} points, scored on the "
+        f"last {result['n_test']}:",
+        metrics_table(result["test"], label),
+        versus_naive({**result["test"], "verdict": result["verdict"]}, label) + ".",
+        "importance: " + (f"{shown} ({note})" if shown and note else shown or note),
+    ]
