@@ -107,8 +107,10 @@ class Forecaster(WindowForecaster):
     >>> from rnnlab.data import load_series
     >>> series = load_series("sine")
     >>> f = Forecaster(model="gru", epochs=3, progress=False).fit(series[:800])
+    >>> f.seq_len  # chosen at fit: two seasons of the period 63 found on the training part
+    126
     >>> float(f.predict(series).index[0])
-    3.0
+    12.6
     >>> len(f.forecast(5))
     5
     """
