@@ -160,7 +160,7 @@ def test_cli_explain_end_to_end(tmp_path):
     assert "effective memory" in result.output
     assert "series: seasonal" in result.output
     payload = json.loads((out / "explain.json").read_text())
-    assert payload["memory"]["seq_len"] == 30
+    assert payload["memory"]["seq_len"] == 126  # two seasons of the sine's period 63
     assert sum(payload["memory"]["sensitivity"]) == pytest.approx(1.0, abs=1e-4)
     assert payload["inspection"]["verdict"] == "seasonal"
     assert payload["lag_check"]["model_rmse"] > 0

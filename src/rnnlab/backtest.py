@@ -48,11 +48,11 @@ def backtest(series: pd.Series, forecaster, split: Split, **fit_kwargs) -> Backt
 
 def baseline_predictions(series: pd.Series, split: Split) -> tuple[dict, int | None]:
     """Each baseline's test predictions, fitted on the part before the test, and the
-    seasonal period found (None when no period stands out)."""
+    seasonal period found on the training part (None when no period stands out)."""
     fit_part = series.iloc[: split.n_fit]
     columns, period = {}, None
     for name, cls in BASELINES.items():
-        baseline = cls().fit(fit_part)
+        baseline = cls().fit(fit_part, val_size=split.n_val)
         columns[name] = baseline.predict(series).iloc[-split.n_test:].to_numpy()
         if name == "seasonal_naive" and baseline.period_found_:
             period = baseline.period_

@@ -50,7 +50,9 @@ class SeasonalNaiveForecaster(BaseForecaster):
     """Repeats the value one season back; the period is given or found in the fit data.
 
     Where no period stands out from noise it falls back to period 1, i.e. the naive
-    forecast, and says so in ``period_found_``.
+    forecast, and says so in ``period_found_``. With ``val_size`` the period is found on
+    the part before the last `val_size` points, the training part on which a network's
+    window is chosen (`rnnlab.windows.choose_seq_len`), so both use the same season.
 
     >>> import numpy as np, pandas as pd
     >>> s = pd.Series(np.tile([1.0, 5.0, 3.0], 40))
@@ -76,7 +78,8 @@ class SeasonalNaiveForecaster(BaseForecaster):
                 )
             self.period_, self.period_found_ = int(self.period), True
         else:
-            found = find_period(series.to_numpy())
+            train = series.iloc[: len(series) - val_size] if val_size else series
+            found = find_period(train.to_numpy())
             self.period_, self.period_found_ = (found, True) if found else (1, False)
         self._remember_tail(series, self.period_)
         self.fitted_ = True

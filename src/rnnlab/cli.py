@@ -23,7 +23,16 @@ from pathlib import Path
 
 import click
 
-from .config import MODEL_NAMES, SECTIONS, DataConfig, RunConfig, build, check, param_names
+from .config import (
+    DEFAULT_SEQ_LEN,
+    MODEL_NAMES,
+    SECTIONS,
+    DataConfig,
+    RunConfig,
+    build,
+    check,
+    param_names,
+)
 from .errors import ConfigError, RnnlabError
 
 MODEL_LIST = ", ".join(MODEL_NAMES)
@@ -198,6 +207,8 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
                f"(trained on {metrics['n_train']}, validated on {metrics['n_val']}; "
                f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.2f} s, "
                f"scaler {metrics['scaler']})")
+    if metrics.get("window"):
+        click.echo(metrics["window"])
     click.echo(metrics_table(metrics["test"], label))
     click.echo(versus_naive({**metrics["test"], "verdict": metrics["verdict"]}, label) + ".")
     steps = metrics.get("multi_step")
@@ -289,7 +300,9 @@ def _lab_options(func):
 def default_of(param: str):
     """The default value of a config parameter (None for an unknown name)."""
     section = param_names().get(param)
-    return getattr(section(), param) if section is not None else None
+    value = getattr(section(), param) if section is not None else None
+    # seq_len None is chosen per series; without a season it is the default window.
+    return DEFAULT_SEQ_LEN if param == "seq_len" and value is None else value
 
 
 def _print_summary(results, by: list[str], settings_kind: str) -> None:

@@ -28,6 +28,9 @@ SCALERS = ("auto", "window", "standard", "minmax")
 SCHEDULES = ("plateau", "cosine", "none")
 STRATEGIES = ("auto", "recursive", "direct")
 DEVICES = ("auto", "cpu", "cuda")
+# The window without a season: the study's, six weeks of trading days, and about half a
+# period of its sine (63 samples). A season found on the training part lengthens it.
+DEFAULT_SEQ_LEN = 30
 # Seeds go to numpy and torch generators, which take 0 .. 2**32 - 1 and 0 .. 2**63 - 1.
 MAX_SEED = 2**32 - 1
 
@@ -78,10 +81,14 @@ class DataConfig:
 class ModelConfig:
     # The study's recurrent nets; `rnnlab.models.MODELS` holds the rest.
     model: str = option("lstm", f"network: {', '.join(MODEL_NAMES)}", choices=MODEL_NAMES)
-    # The study's window: half a period of its sine (63 samples) and six weeks of trading
-    # days. `rnnlab inspect` suggests one for any series.
-    # No fixed cap: the series' length bounds it (rnnlab.windows.split_sizes).
-    seq_len: int = option(30, "window length: past values the model sees", low=1)
+    # None (auto): two seasons of a period found on the training part, at least
+    # DEFAULT_SEQ_LEN and at most what the series' length allows
+    # (rnnlab.windows.choose_seq_len); it is resolved once, where the data is known, and
+    # config.json stores the number. No fixed cap: the series' length bounds it.
+    seq_len: int | None = option(
+        None, f"window length: past values the model sees [default: two periods of a season "
+        f"found on the training part, at least {DEFAULT_SEQ_LEN}; {DEFAULT_SEQ_LEN} without "
+        "one]", low=1)
     # auto: the linear part is fitted under standard and window; standard is kept only when
     # its validation MSE is more than 1% below window's (rnnlab.forecaster.choose_scaler):
     # trending prices leave any global scaler's range, a stationary series needs its level,
@@ -345,6 +352,8 @@ def coerce(name: str, value, hint):
         return None
     if isinstance(value, str) and str not in allowed:
         value = _parse_text(name, value, allowed)
+        if value is None:  # "none" for seq_len: chosen per series
+            return None
     if isinstance(value, str):
         choices = _choices(name)
         if choices and value not in choices and value.strip().lower() in choices:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoint import write_json
-from .config import DataConfig, from_flat
+from .config import DEFAULT_SEQ_LEN, DataConfig, from_flat
 from .data import DELAY_LAG, load_data
 from .diagnostics import inspect
 from .experiment import compare_tasks, results_frame, summarize, sweep_tasks
@@ -652,7 +652,7 @@ def _window_answer(records: list[dict]) -> str:
     if results.empty or "seq_len" not in results:
         return "The window runs did not finish."
     summary = summarize(results, ["dataset", "seq_len", "model"], records=records)
-    default = from_flat({}).model.seq_len
+    default = from_flat({}).model.seq_len or DEFAULT_SEQ_LEN  # the window without a season
     lines = [sweep_reading(summary, d, "seq_len", default) for d in summary["dataset"].unique()
              if d in set(results["dataset"])]
     return " ".join(line[0].upper() + line[1:] for line in lines)

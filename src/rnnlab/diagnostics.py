@@ -424,10 +424,14 @@ def _spectral_peak(x: np.ndarray, max_period: int | None = None
     period = int(round(1.0 / fine_freqs[near][np.argmax(fine_power[near])]))
     if period < 2 or period > max_period:
         return None
-    correlation = float(_acf(x, period)[period])
-    if correlation <= 2.0 / math.sqrt(n):
-        return None
-    return period, p_value, correlation
+    # A season that is not a sine shows at its harmonics too, and against red noise a
+    # harmonic can stand out more than the season itself (co2's half-year on its first 70%):
+    # its autocorrelation is then negative, and the season is the multiple where it is not.
+    acf = _acf(x, min(3 * period, max_period))
+    for multiple in (period, 2 * period, 3 * period):
+        if multiple <= max_period and acf[multiple] > 2.0 / math.sqrt(n):
+            return multiple, p_value, float(acf[multiple])
+    return None
 
 
 # --- the inspection -------------------------------------------------------------------

@@ -31,7 +31,15 @@ from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
-from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Windows, as_tensor, fit_scaler
+from .windows import (
+    MIN_TRAIN_WINDOWS,
+    MIN_VAL_WINDOWS,
+    Scaler,
+    Windows,
+    as_tensor,
+    choose_seq_len,
+    fit_scaler,
+)
 
 # The Forecaster holds out this share of what it is fitted on for early stopping: with
 # the default 20% test part, that is 10% of the whole series.
@@ -111,8 +119,10 @@ class Forecaster(WindowForecaster):
     >>> from rnnlab.data import load_series
     >>> series = load_series("sine")
     >>> f = Forecaster(model="gru", epochs=3, progress=False).fit(series[:800])
+    >>> f.seq_len  # chosen at fit: two seasons of the period 63 found on the training part
+    126
     >>> float(f.predict(series).index[0])
-    3.0
+    12.6
     >>> len(f.forecast(5))
     5
     """
@@ -412,6 +422,8 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     n = len(series)
     n_val = int(round(n * first.val_fraction)) if n_val is None else n_val
     n_train = n - n_val
+    resolve_seq_len(forecasters, series.to_numpy()[:n_train])
+    model_cfg = first.model_config()  # with the window just chosen
     check_fit_size(name, n, n_val, first.seq_len, model_cfg.outputs)
     device = resolve_device(first.device)
     values = series.to_numpy()
@@ -509,6 +521,19 @@ def choose_strategy(z, n_train: int, seq_len: int, relative: bool, horizon: int)
 
 # Windows per forward pass when forecasting from many origins at once.
 CHAIN_BATCH = 8192
+
+def resolve_seq_len(forecasters: list[Forecaster], train: np.ndarray) -> None:
+    """Give forecasters with ``seq_len=None`` the window `choose_seq_len` picks on the
+    training part `train`, in `seq_len` itself: predict, save, load and the numpy fast path
+    all read that number. `window_` keeps the choice, so a refit chooses again."""
+    first = forecasters[0]
+    chosen = getattr(first, "window_", None)
+    if first.seq_len is not None and (chosen is None or chosen.seq_len != first.seq_len):
+        return  # a window given by the caller always wins
+    choice = choose_seq_len(train, len(train) - MIN_TRAIN_WINDOWS)
+    for forecaster in forecasters:
+        forecaster.seq_len, forecaster.window_ = choice.seq_len, choice
+
 
 # `--scaler auto` keeps standard scaling only when its linear fit is at least 1% better
 # on validation than per-window normalisation's: a tie goes to the representation that

@@ -226,7 +226,8 @@ def write_lab_outputs(out: Path, settings: dict, records: list[dict], results: p
 def _subtitle(settings: dict) -> str:
     cfg = settings["config"]
     linear = "on" if cfg["model"]["linear_skip"] else "off"
-    return (f"seeds {settings['seeds']}; seq_len {cfg['model']['seq_len']}, hidden "
+    window = cfg["model"]["seq_len"] or "auto (two seasons where one is found)"
+    return (f"seeds {settings['seeds']}; seq_len {window}, hidden "
             f"{cfg['model']['hidden_size']} x {cfg['model']['num_layers']}, scaler "
             f"{cfg['model']['scaler']}, linear part {linear}; every score "
             "is on the last 20% of each series, which training never saw")

@@ -54,7 +54,7 @@ from .folders import (
 from .forecaster import Forecaster
 from .plots import horizon_errors, plot_episodes, plot_loss, plot_memory_curves, plot_test
 from .report import COVERAGE_TOLERANCE, horizon_curves
-from .windows import check_varies, split_sizes
+from .windows import WindowChoice, check_varies, seq_len_for_split, split_sizes
 
 log = logging.getLogger("rnnlab")
 
@@ -168,6 +168,7 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     # Everything is checked before the first file is written.
     config.check()
     series = load_data(config.data)
+    config, window = with_seq_len(config, series, _saved_window(out) if resume else None)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
     check_horizon(config.model.horizon, split, str(series.name))
@@ -178,12 +179,39 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     # Everything above only reads; the folder is made and written under its lock.
     with locked(out):
         return _train_locked(out, config, command, series, split, forecaster, fingerprint,
-                             resume, overwrite, plots)
+                             resume, overwrite, plots, window)
+
+
+def with_seq_len(config: RunConfig, series: pd.Series, saved: WindowChoice | None = None
+                 ) -> tuple[RunConfig, WindowChoice]:
+    """`config` with its window length resolved for `series`, and the choice in words.
+
+    ``seq_len`` None is chosen on the training part (`rnnlab.windows.choose_seq_len`);
+    a number given stays. The returned config holds the number, so config.json, resume
+    and forecast all use the window the model was trained with. `saved` is the choice a
+    resumed run recorded: its words are kept.
+    """
+    if saved is not None and saved.seq_len == config.model.seq_len:
+        return config, saved
+    window = seq_len_for_split(series.to_numpy(np.float64), config.data.val_fraction,
+                               config.data.test_fraction, config.model.seq_len)
+    model = dataclasses.replace(config.model, seq_len=window.seq_len)
+    return dataclasses.replace(config, model=model), window
+
+
+def _saved_window(out: Path) -> WindowChoice | None:
+    """The window choice a run's config.json recorded (None for a run from before it did)."""
+    saved = read_run_file(out).get("window")
+    try:
+        period = None if saved["period"] is None else int(saved["period"])
+        return WindowChoice(int(saved["seq_len"]), period, str(saved["reason"]))
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _train_locked(out: Path, config: RunConfig, command: str, series: pd.Series, split,
                   forecaster, fingerprint: str, resume: bool, overwrite: bool,
-                  plots: bool) -> dict:
+                  plots: bool, window: WindowChoice) -> dict:
     if resume:
         prepare_run_dir(out, resume=True, overwrite=False)
         for stale in out.glob(".*.tmp"):  # half-written files of a process killed mid-save
@@ -195,14 +223,16 @@ def _train_locked(out: Path, config: RunConfig, command: str, series: pd.Series,
         try:
             write_json(out / "config.json", {**config.to_dict(), "command": command,
                                              "versions": found,
-                                             "data_sha256": fingerprint})
+                                             "data_sha256": fingerprint,
+                                             "window": dataclasses.asdict(window)})
             write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
         except RnnlabError:
             _discard(out)
             raise
     saved = {"epochs": len(resume_state["history"]["train_loss"]) if resume_state else 0}
     try:
-        return _train_into(out, config, series, split, forecaster, resume_state, saved, plots)
+        return _train_into(out, config, series, split, forecaster, resume_state, saved, plots,
+                           window)
     except KeyboardInterrupt:
         hint = f"continue with: rnnlab train --out {out} --resume"
         done = saved["epochs"]
@@ -219,7 +249,8 @@ def _train_locked(out: Path, config: RunConfig, command: str, series: pd.Series,
 
 
 def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecaster,
-                resume_state: dict | None, saved: dict, plots: bool) -> dict:
+                resume_state: dict | None, saved: dict, plots: bool,
+                window: WindowChoice) -> dict:
     import torch  # heavy: kept off the forecast and --help paths
 
     state_path = out / STATE_FILE
@@ -252,6 +283,8 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         "wall_seconds": round(time.perf_counter() - started, 3),
         "scaler": forecaster.scaler_.kind,
         "seasonal_period": result.seasonal_period,
+        "seq_len": forecaster.seq_len,
+        "window": window.reason,
         "multi_step": result.multi_step,
         # Any test forecast beyond the training range widened by its span on each side
         "far_outside": bool(result.multi_step and result.multi_step["far_outside"]),

@@ -32,12 +32,12 @@ from tqdm.auto import tqdm
 
 from .backtest import Backtest, baseline_predictions, check_horizon, score_fitted
 from .checkpoint import write_json
-from .config import DataConfig, RunConfig
+from .config import DEFAULT_SEQ_LEN, DataConfig, RunConfig
 from .data import load_data
 from .errors import ConfigError
 from .explain import memory_profile
 from .forecaster import Forecaster, fit_seeds
-from .runs import interruptible, series_fingerprint
+from .runs import interruptible, series_fingerprint, with_seq_len
 from .windows import split_sizes
 
 # A task's seeds train in groups of at most this many (stacked, one worker call each). The
@@ -84,6 +84,7 @@ def execute(task: Task, progress: bool | None = False) -> list[dict]:
     try:
         config = RunConfig.from_dict(task.config)
         series = load_data(config.data)
+        config = with_seq_len(config, series)[0]  # seq_len None: chosen on the training part
         split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                             config.data.test_fraction, name=str(series.name))
         check_horizon(config.model.horizon, split, str(series.name))
@@ -133,6 +134,7 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                epochs=history.epochs_run, best_epoch=history.best_epoch,
                stopped=history.stopped, scaler_used=result.forecaster.scaler_.kind,
                seasonal_period=result.seasonal_period, n_test=result.split.n_test,
+               seq_len_used=result.forecaster.seq_len,
                outcome=result.verdict.outcome, against=result.verdict.against,
                p_value=result.verdict.p_value)
     steps = result.multi_step
@@ -510,7 +512,8 @@ def seed_groups(seeds: tuple[int, ...]) -> list[tuple[int, ...]]:
 
 def _cost(task: Task) -> float:
     model, training = task.config["model"], task.config["training"]
-    return len(task.seeds) * model["seq_len"] * model["hidden_size"] ** 0.5 * (
+    seq_len = model["seq_len"] or DEFAULT_SEQ_LEN  # None: chosen later, usually near it
+    return len(task.seeds) * seq_len * model["hidden_size"] ** 0.5 * (
         1 if model["linear_skip"] else 3) * (training["patience"] + 1)
 
 

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import check_choice
-from .diagnostics import adf_pvalue
+from .config import DEFAULT_SEQ_LEN, check_choice
+from .diagnostics import adf_pvalue, find_period
 from .errors import DataError
 
 if TYPE_CHECKING:  # torch loads on first use, so `rnnlab forecast` can run without it
@@ -121,6 +121,94 @@ def _first_reaching(fraction: float, count: int) -> int:
             hi = mid
         else:
             lo = mid + 1
+    return lo
+
+
+# --- window length --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    """The window length a fit uses, the period found on its training part, and why."""
+
+    seq_len: int
+    period: int | None
+    reason: str  # one line for the printed summary, starting "seq_len N"
+
+
+def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
+                   ) -> WindowChoice:
+    """`given` when set; else two seasons of the period found in `train`, at least
+    DEFAULT_SEQ_LEN, and at most `longest` (the longest window the series allows).
+
+    Only `train`, the training part, is read: the validation and test parts cannot move
+    the choice. The seasonal naive baseline finds its period on the same part
+    (`rnnlab.baselines.SeasonalNaiveForecaster` with ``val_size``), so both use one period.
+    Two seasons let the window compare this season with the last one. A series too short
+    for the default gets the longest window it allows.
+
+    Examples
+    --------
+    >>> hours = np.arange(700)
+    >>> choose_seq_len(np.sin(2 * np.pi * hours / 24), 600).seq_len
+    48
+    """
+    period = find_period(np.asarray(train, dtype=np.float64))
+    found = f"the period {period} found on the training part"
+    if given is not None:
+        note = f"; the training part has the period {period}" if period else ""
+        return WindowChoice(int(given), period, f"seq_len {given} (set by --seq-len{note})")
+    want = max(DEFAULT_SEQ_LEN, 2 * period) if period else DEFAULT_SEQ_LEN
+    if want > longest >= 1:
+        need = (f"two seasons of {found} need {2 * period}" if period and 2 * period > longest
+                else f"the default {DEFAULT_SEQ_LEN} does not fit")
+        return WindowChoice(longest, period, f"seq_len {longest}: the longest window the "
+                            f"series allows; {need} (--seq-len sets it)")
+    if period and 2 * period >= DEFAULT_SEQ_LEN:
+        text = f"seq_len {want}: two seasons of {found} (--seq-len sets it)"
+    elif period:
+        text = (f"seq_len {want} (default; it spans two seasons of {found}; --seq-len "
+                "sets it)")
+    else:
+        # Also where not even one window fits: the length check then says what it needs.
+        text = (f"seq_len {want} (default; no season found on the training part; "
+                "--seq-len sets it)")
+    return WindowChoice(want, period, text)
+
+
+def seq_len_for_split(values: np.ndarray, val_fraction: float, test_fraction: float,
+                      given: int | None = None) -> WindowChoice:
+    """`choose_seq_len` for a whole series that `split_sizes` will split: its training part
+    and the longest window its length allows.
+
+    Examples
+    --------
+    >>> seq_len_for_split(np.random.default_rng(0).normal(size=1000), 0.1, 0.2).seq_len
+    30
+    """
+    n = len(values)
+    n_train = _split(n, val_fraction, test_fraction).n_train
+    return choose_seq_len(values[:n_train], longest_seq_len(n, val_fraction, test_fraction),
+                          given)
+
+
+def longest_seq_len(n: int, val_fraction: float, test_fraction: float) -> int:
+    """The longest seq_len that `split_sizes` accepts for n rows; 0 when none does.
+
+    Examples
+    --------
+    >>> longest_seq_len(1000, 0.1, 0.2), min_length(684, 0.1, 0.2) <= 1000
+    (684, True)
+    """
+    if min_length(1, val_fraction, test_fraction) > n:
+        return 0
+    lo, hi = 1, n  # min_length only grows with seq_len: bisect for the last one that fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if min_length(mid, val_fraction, test_fraction) <= n:
+            lo = mid
+        else:
+            hi = mid - 1
     return lo
 
 
