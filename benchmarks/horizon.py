@@ -20,7 +20,7 @@ from rnnlab.config import DataConfig, ModelConfig, TrainConfig
 from rnnlab.data import load_data
 from rnnlab.errors import RnnlabError
 from rnnlab.forecaster import Forecaster
-from rnnlab.windows import split_sizes
+from rnnlab.windows import seq_len_for_split, split_sizes
 
 SERIES = ("sine", "stock:A", "drop", "sunspots", "co2", "elnino", "nile")
 SHOWN = (1, 2, 5, 10)
@@ -29,7 +29,9 @@ SHOWN = (1, 2, 5, 10)
 def run_one(source: str, model: str, strategy: str, horizon: int, seed: int) -> dict:
     series = load_data(DataConfig(source=source))
     model_cfg = ModelConfig(model=model, horizon=horizon, strategy=strategy)
-    split = split_sizes(len(series), model_cfg.seq_len, DataConfig.val_fraction,
+    window = seq_len_for_split(series.to_numpy(), DataConfig.val_fraction,
+                               DataConfig.test_fraction, model_cfg.seq_len)
+    split = split_sizes(len(series), window.seq_len, DataConfig.val_fraction,
                         DataConfig.test_fraction, name=source)
     forecaster = Forecaster.from_config(model_cfg, TrainConfig(seed=seed), progress=False)
     started = time.perf_counter()
@@ -37,6 +39,7 @@ def run_one(source: str, model: str, strategy: str, horizon: int, seed: int) -> 
     steps = result.multi_step
     steps["seconds"] = time.perf_counter() - started
     steps["one_step_rmse"] = result.metrics["model"]["rmse"]
+    steps["seq_len"] = forecaster.seq_len
     return steps
 
 
@@ -52,7 +55,8 @@ def table(source: str, runs: dict[str, dict], horizon: int) -> str:
     head = " | ".join(f"RMSE {h}" for h in shown) + " | RMSE all | " + \
         " | ".join(f"MASE {h}" for h in shown) + " | MASE all | cover 1 | cover H | verdict"
     lines = [f"{source} (H = {horizon}, {first['origins']} origins, seasonal period "
-             f"{first['seasonal_period']})", "", f"| model | {head} |",
+             f"{first['seasonal_period']}, seq_len {first['seq_len']})", "",
+             f"| model | {head} |",
              "|---" * (2 * len(shown) + 6) + "|---|"]
     for label, row in rows.items():
         cells = [f"{row['rmse'][h - 1]:.4g}" for h in shown] + [f"{row['all']['rmse']:.4g}"]
