@@ -169,6 +169,7 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
         "Does an LSTM fix the RNN's short memory?",
         "Do clipping, hidden size and the LR schedule matter?",
         "What happens after an abrupt drop?",
+        "Would attention, convolutions or skip connections do better?",
         "Is the model just repeating the last value?",
         "Answers to the study's questions",
     ]
@@ -185,9 +186,10 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
     answers = html[html.index('id="answers"'):]
     for question in ("Why does the network fail on noise?", "Why does it fail on prices?",
                      "Why does it fail after an abrupt drop?", "Would a longer window help?",
-                     "Does an LSTM or GRU fix the short memory?", "Does clipping matter?"):
+                     "Does an LSTM or GRU fix the short memory?", "Does clipping matter?",
+                     "Would attention, convolutions or skip connections do better?"):
         assert f"<h3>{question}</h3>" in answers
-    assert answers.count('class="reading"') == 6 and answers.count("The evidence: ") == 6
+    assert answers.count('class="reading"') == 7 and answers.count("The evidence: ") == 7
     anchors = {a for a in re.findall(r'id="([^"]+)"', html)}
     assert set(re.findall(r'href="#([^"]+)"', answers)) <= anchors
     assert 'href="#answers"' in html  # the headline points there
