@@ -169,6 +169,8 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
         "Does an LSTM fix the RNN's short memory?",
         "Do clipping, hidden size and the LR schedule matter?",
         "What happens after an abrupt drop?",
+        "How far ahead can it see, and how sure is it?",
+        "Would attention, convolutions or skip connections do better?",
         "Is the model just repeating the last value?",
         "Answers to the study's questions",
     ]
@@ -185,9 +187,11 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
     answers = html[html.index('id="answers"'):]
     for question in ("Why does the network fail on noise?", "Why does it fail on prices?",
                      "Why does it fail after an abrupt drop?", "Would a longer window help?",
-                     "Does an LSTM or GRU fix the short memory?", "Does clipping matter?"):
+                     "Does an LSTM or GRU fix the short memory?", "Does clipping matter?",
+                     "How far ahead can it see, and how sure is it?",
+                     "Would attention, convolutions or skip connections do better?"):
         assert f"<h3>{question}</h3>" in answers
-    assert answers.count('class="reading"') == 6 and answers.count("The evidence: ") == 6
+    assert answers.count('class="reading"') == 8 and answers.count("The evidence: ") == 8
     anchors = {a for a in re.findall(r'id="([^"]+)"', html)}
     assert set(re.findall(r'href="#([^"]+)"', answers)) <= anchors
     assert 'href="#answers"' in html  # the headline points there
