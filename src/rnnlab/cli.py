@@ -167,8 +167,13 @@ def cli(ctx, quiet):
 @click.option("--overwrite", is_flag=True, help="replace an existing run in --out")
 @click.option("--progress/--no-progress", default=None,
               help="show a progress bar [default: only on a terminal]")
+@click.option("--global", "global_model", is_flag=True,
+              help="one model over every series of --data (a folder of CSVs, or one CSV "
+              "with --id-column)")
+@click.option("--id-column", default=None, help="with --global: the series-id column of one "
+              "long CSV  [default: Name]")
 @click.pass_context
-def train(ctx, data, out, resume, overwrite, progress, **options):
+def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, **options):
     """Train one model and score it on the test part beside the baselines.
 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
@@ -177,6 +182,9 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
     from .report import metrics_table, versus_naive
     from .runs import check_resume_options, run_train
 
+    if global_model or id_column is not None:
+        _train_global(ctx, data, out, resume, overwrite, progress, id_column, options)
+        return
     if resume:
         check_resume_options(out, data, options)  # it continues with the saved settings
         config = None
@@ -204,6 +212,25 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
     click.echo(f"wrote {out}/: {' '.join(files)}")
 
 
+def _train_global(ctx, data, out, resume, overwrite, progress, id_column, options):
+    """`train --global`: one model over many series (rnnlab.panel_runs)."""
+    from .panel_runs import GLOBAL_SCALER, run_global, summary_lines
+
+    if resume:
+        raise click.UsageError("--resume does not work with --global yet; train again")
+    if data is None:
+        raise click.UsageError("Missing option '--data'.")
+    config = run_config(data, {**options, "scaler": options.get("scaler") or GLOBAL_SCALER})
+    if ctx.obj["quiet"] and progress is None:
+        progress = False
+    metrics = run_global(config, out, command_line(), id_column=id_column,
+                         overwrite=overwrite, progress=progress)
+    if metrics.get("message"):
+        click.echo(f"warning: {metrics['message']}", err=True)
+    for line in summary_lines(metrics, out):
+        click.echo(line)
+
+
 @cli.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
               help="run directory written by rnnlab train")
@@ -211,11 +238,18 @@ def train(ctx, data, out, resume, overwrite, progress, **options):
               help="forecast after this series instead of the training data")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(1, 100000),
               help="how many steps ahead")
-def forecast(run_dir, data, horizon):
+@click.option("--id", "series_id", default=None, help="the series of a global run")
+def forecast(run_dir, data, horizon, series_id):
     """Print the next --horizon values after the data, with their dates."""
+    from .panel_runs import forecast_global, is_global_run
     from .runs import forecast_run
 
-    frame = forecast_run(run_dir, data, horizon)
+    if series_id is not None or is_global_run(run_dir):
+        if data is not None:
+            raise click.UsageError("--data does not work with a global run's --id yet")
+        frame = forecast_global(run_dir, series_id, horizon)
+    else:
+        frame = forecast_run(run_dir, data, horizon)
     click.echo(frame.to_string(index=False))
 
 
