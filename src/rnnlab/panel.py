@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .baselines import BASELINES
 from .base import check_series, future_index
+from .baselines import BASELINES
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, check
 from .data import TICKER_COLUMN, read_csv
@@ -225,8 +225,12 @@ def split_panel(panel: dict[str, pd.Series], seq_len: int, val_fraction: float =
 def _cut_dates(panel, val_fraction: float, test_fraction: float):
     dates = np.unique(np.concatenate([s.index.to_numpy() for s in panel.values()]))
     n = len(dates)
-    n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
-    return pd.Timestamp(dates[n - n_test - n_val]), pd.Timestamp(dates[n - n_test])
+    # At least one test date, and a validation date when there is a validation part: a
+    # handful of dates must still give cuts (and each series' reason for being skipped).
+    n_test = max(int(round(n * test_fraction)), 1)
+    n_val = max(int(round(n * val_fraction)), 1 if val_fraction > 0 else 0)
+    first_val, first_test = max(n - n_test - n_val, 0), max(n - n_test, 0)
+    return pd.Timestamp(dates[first_val]), pd.Timestamp(dates[first_test])
 
 
 def _share(x: float) -> str:
