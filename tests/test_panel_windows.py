@@ -153,3 +153,22 @@ def test_save_and_load_predict_alike(tmp_path):
                                    forecaster.predict("s1", panel["s1"]))
     pd.testing.assert_series_equal(loaded.forecast("s2", 4), forecaster.forecast("s2", 4))
     assert loaded.forecast("s2", 4).index[0] > panel["s2"].index[-1]
+
+
+def test_a_series_embedding_trains_saves_and_tells_series_apart(tmp_path):
+    panel = random_walks()
+    forecaster = GlobalForecaster(model="gru", seq_len=10, hidden_size=4, num_layers=1,
+                                  epochs=2, series_embedding=True, progress=False).fit(panel)
+    rows = forecaster.model_.embedding.weight.detach()
+    assert rows.shape == (3, 4)
+    window = panel["s0"].iloc[:40]
+    # The same values read as two different series give two different predictions (once
+    # the zero-initialised head is no longer zero).
+    torch.nn.init.normal_(forecaster.model_.net.head.weight)
+    forecaster.scalers_["s1"] = forecaster.scalers_["s0"]
+    assert not np.allclose(forecaster.predict("s0", window), forecaster.predict("s1", window))
+    forecaster.save(tmp_path / "model.pt")
+    loaded = GlobalForecaster.load(tmp_path / "model.pt")
+    assert loaded.series_embedding
+    pd.testing.assert_series_equal(loaded.predict("s1", window),
+                                   forecaster.predict("s1", window))

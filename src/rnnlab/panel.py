@@ -29,9 +29,9 @@ from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import ModelConfig, TrainConfig, check
 from .data import TICKER_COLUMN, read_csv
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
-from .forecaster import PARAMETERS, check_weight_shapes
+from .forecaster import PARAMETERS
 from .metrics import METRICS, score, verdict
-from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Split, Windows, fit_scaler
+from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Split, fit_scaler
 
 if TYPE_CHECKING:  # torch loads on first use
     import torch
@@ -252,7 +252,9 @@ class PanelWindows:
     """
 
     def __init__(self, z: torch.Tensor, starts: np.ndarray, seq_len: int, lo: np.ndarray,
-                 hi: np.ndarray, relative: np.ndarray):
+                 hi: np.ndarray, relative: np.ndarray, rows: np.ndarray | None = None):
+        """``rows``: each series' row in a model's embedding table, given as a second
+        input channel; None gives the values alone."""
         import torch
 
         starts, lo, hi = (np.asarray(a, dtype=np.int64) for a in (starts, lo, hi))
@@ -276,12 +278,15 @@ class PanelWindows:
         self.relative = bool(rel.any())
         self.rel = torch.as_tensor(rel, dtype=z.dtype, device=device)  # (n_windows,) 0 or 1
         self.targets = z[self.pos]  # (n_windows,)
+        self.rows = None if rows is None else \
+            torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)  # (n_series,)
 
     def __len__(self) -> int:
         return len(self.pos)
 
     def batch(self, index: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model inputs (batch, seq_len, n_features=1) and targets (batch,) in model space."""
+        """Model inputs (batch, seq_len, n_features) and targets (batch,) in model space:
+        one feature, the values, or two with `rows` (the series' embedding row)."""
         pos = self.pos[index]
         x = self.z[pos[:, None] + self.steps]  # (batch, seq_len)
         y = self.z[pos]
@@ -289,7 +294,11 @@ class PanelWindows:
             last = x[:, -1] * self.rel[index]
             x = x - last[:, None]
             y = y - last
-        return x.unsqueeze(-1), y
+        x = x.unsqueeze(-1)  # (batch, seq_len, 1)
+        if self.rows is not None:
+            row = self.rows[self.series[index]]  # (batch,)
+            x = _with_rows(x, row)
+        return x, y
 
     def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
         """What `batch` subtracted from each window's target: its last value, or 0."""
@@ -299,6 +308,13 @@ class PanelWindows:
         """Consecutive slices covering all windows, for evaluation in a few big passes."""
         for lo in range(0, len(self), size):
             yield slice(lo, min(lo + size, len(self)))
+
+
+def _with_rows(x: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+    """(batch, seq_len, 1) values and (batch,) rows -> (batch, seq_len, 2)."""
+    import torch
+
+    return torch.cat([x, row[:, None, None].expand(-1, x.shape[1], 1)], dim=-1)
 
 
 def panel_tensor(values: list[np.ndarray], scalers: list[Scaler], device="cpu"):
@@ -317,15 +333,22 @@ def panel_tensor(values: list[np.ndarray], scalers: list[Scaler], device="cpu"):
 
 # One net for many series: per-window normalisation puts every price on one footing
 # (changes from the window's last value, in units of the series' own step size).
-GLOBAL_PARAMETERS = {**PARAMETERS, "scaler": PARAMETERS["scaler"].replace(default="window")}
+GLOBAL_PARAMETERS = {
+    **PARAMETERS, "scaler": PARAMETERS["scaler"].replace(default="window"),
+    # Off by default: a learned vector per series (rnnlab.embedding) costs parameters that
+    # only pay where series differ in ways their scaled windows do not show.
+    "series_embedding": inspect.Parameter("series_embedding", inspect.Parameter.KEYWORD_ONLY,
+                                          default=False, annotation="bool"),
+}
 
 
 class GlobalForecaster:
     """One network trained on the windows of every series of a panel.
 
     Its keyword parameters are those of `rnnlab.forecaster.Forecaster` (the options of
-    `rnnlab train --help`), except that the scaler defaults to ``window``. Each series
-    gets its own scaler, fitted on its own training part.
+    `rnnlab train --help`), except that the scaler defaults to ``window``, plus
+    ``series_embedding`` (a learned vector per series beside its values, see
+    `rnnlab.embedding`). Each series gets its own scaler, fitted on its own training part.
 
     Examples
     --------
@@ -366,7 +389,7 @@ class GlobalForecaster:
         rest. Series too short or constant are skipped into ``skipped_``."""
         import torch
 
-        from .models import build_model
+        from .embedding import build_global_model
         from .train import cpu_threads, fit_ridge, resolve_device, train
 
         model_cfg, cfg = self.model_config(), self.train_config()
@@ -401,12 +424,13 @@ class GlobalForecaster:
         relative = np.array([s.relative for s in scalers])
         lengths = np.diff(starts)
         n_train_a = np.array(n_train)
+        rows = np.arange(len(names)) if self.series_embedding else None
         train_w = PanelWindows(z, starts, self.seq_len, np.full(len(names), self.seq_len),
-                               n_train_a, relative)
-        val_w = PanelWindows(z, starts, self.seq_len, n_train_a, lengths, relative) \
+                               n_train_a, relative, rows)
+        val_w = PanelWindows(z, starts, self.seq_len, n_train_a, lengths, relative, rows) \
             if sum(n_val) else None
         torch.manual_seed(self.seed)
-        net = build_model(model_cfg).to(device)
+        net = build_global_model(model_cfg, len(names), self.series_embedding).to(device)
         ridge = None
         with cpu_threads(cfg.threads):
             if net.skip is not None:
@@ -447,7 +471,7 @@ class GlobalForecaster:
         `seq_len`, each from the `seq_len` actual values before it."""
         scaler = self._scaler(name)
         series = check_series(series, self.seq_len + 1, name=name)
-        values = self._predict_next(scaler, series.to_numpy(np.float64), all_windows=True)
+        values = self._predict_next(name, series.to_numpy(np.float64), all_windows=True)
         return pd.Series(values, index=series.index[self.seq_len:], name=self.model)
 
     def predict_parts(self, panel: dict[str, pd.Series], first: dict[str, int]
@@ -462,29 +486,37 @@ class GlobalForecaster:
         z, starts = panel_tensor(values, scalers, next(self.model_.parameters()).device)
         lo = np.array([max(first[name], self.seq_len) for name in names])
         windows = PanelWindows(z, starts, self.seq_len, lo, np.diff(starts),
-                               np.array([s.relative for s in scalers]))
+                               np.array([s.relative for s in scalers]), self._rows(names))
         units = (predict_units(self.model_, windows) + windows.offsets()).double().cpu().numpy()
         ends = np.cumsum(np.diff(starts) - lo)
         parts = np.split(units, ends[:-1])
         return {name: scaler.from_units(part)
                 for name, scaler, part in zip(names, scalers, parts, strict=True)}
 
-    def _predict_next(self, scaler: Scaler, values: np.ndarray, all_windows: bool
-                      ) -> np.ndarray:
+    def _rows(self, names: list[str]) -> np.ndarray | None:
+        """Each series' row in the embedding table (its place in `names_`), if there is one."""
+        if not self.series_embedding:
+            return None
+        order = {name: i for i, name in enumerate(self.scalers_)}
+        return np.array([order[name] for name in names])
+
+    def _predict_next(self, name: str, values: np.ndarray, all_windows: bool) -> np.ndarray:
         import torch
 
         from .train import predict_units
         from .windows import as_tensor
 
+        scaler = self.scalers_[name]
         device = next(self.model_.parameters()).device
         z = as_tensor(scaler.to_units(values), device)  # (n,)
         n = len(values)
-        if all_windows:
-            windows = Windows(z, self.seq_len, self.seq_len, n, scaler.relative)
-        else:
+        lo = self.seq_len if all_windows else n
+        if not all_windows:
             # The value after the data is unknown: a placeholder target slot, never read.
             z = torch.cat([z, z.new_zeros(1)])
-            windows = Windows(z, self.seq_len, n, n + 1, scaler.relative)
+        windows = PanelWindows(z, np.array([0, len(z)]), self.seq_len, np.array([lo]),
+                               np.array([len(z)]), np.array([scaler.relative]),
+                               self._rows([name]))
         units = predict_units(self.model_, windows) + windows.offsets()
         return scaler.from_units(units.double().cpu().numpy())
 
@@ -497,7 +529,7 @@ class GlobalForecaster:
     def forecast(self, name: str, horizon: int, series: pd.Series | None = None) -> pd.Series:
         """The next `horizon` values of series `name` after `series` (default: its data
         seen in fit), each step fed back as the next input."""
-        scaler = self._scaler(name)
+        self._scaler(name)
         if horizon < 1:
             raise DataError(f"horizon must be at least 1, got {horizon}")
         history = self.tails_[name] if series is None else \
@@ -505,7 +537,7 @@ class GlobalForecaster:
         buffer = list(history.to_numpy(np.float64)[-self.seq_len:])
         for _ in range(horizon):
             window = np.asarray(buffer[-self.seq_len:])
-            buffer.append(float(self._predict_next(scaler, window, all_windows=False)[0]))
+            buffer.append(float(self._predict_next(name, window, all_windows=False)[0]))
         return pd.Series(buffer[self.seq_len:], index=future_index(history.index, horizon),
                          name=f"{self.model} forecast")
 
@@ -538,7 +570,9 @@ class GlobalForecaster:
     @classmethod
     def load(cls, path: str | Path) -> GlobalForecaster:
         """Load a checkpoint written by `save`, refusing unsafe or mismatched files."""
-        from .models import build_model
+        import torch
+
+        from .embedding import build_global_model
         from .train import History
 
         ckpt = load_checkpoint(path)
@@ -551,10 +585,20 @@ class GlobalForecaster:
             lengths = [int(n) for n in meta["tail_lengths"]]
             check_model_params(params, min(lengths), path)
             forecaster = cls(**params, progress=False)
-            check_weight_shapes(forecaster.model_config(), ckpt["state_dict"])
-            net = build_model(forecaster.model_config())
-            net.load_state_dict(ckpt["state_dict"], strict=True)
             names = [str(n) for n in meta["names"]]
+            config, embedded = forecaster.model_config(), bool(forecaster.series_embedding)
+            # Built first on the meta device, which allocates nothing: a forged size is
+            # refused before it can fill the memory.
+            with torch.device("meta"):
+                probe = build_global_model(config, len(names), embedded)
+            expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+            got = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
+            if got != expected:
+                wrong = sorted(set(got.items()) ^ set(expected.items()))[0][0]
+                raise ValueError(f"stored weight {wrong} has shape {got.get(wrong)}, the "
+                                 f"parameters need {expected.get(wrong)}")
+            net = build_global_model(config, len(names), embedded)
+            net.load_state_dict(ckpt["state_dict"], strict=True)
             values = np.split(ckpt["tensors"]["tails"].numpy(), np.cumsum(lengths)[:-1])
             index = pd.to_datetime(meta["tail_index"]) if meta["index_kind"] == "datetime" \
                 else pd.Index(meta["tail_index"])

@@ -18,7 +18,14 @@ import pandas as pd
 from .checkpoint import atomic_write, write_json
 from .config import RunConfig
 from .errors import ConfigError, DataError, RnnlabError
-from .folders import check_out, locked, read_marker, remove_run_files, user_files, write_marker
+from .folders import (
+    check_out,
+    locked,
+    read_marker,
+    remove_run_files,
+    user_files,
+    write_marker,
+)
 from .panel import GlobalForecaster, aggregate, fit_panel, load_panel, score_panel, split_panel
 from .runs import interruptible, time_label, versions
 
@@ -32,7 +39,8 @@ GLOBAL_SCALER = "window"
 
 
 def run_global(config: RunConfig, out: str | Path, command: str = "", *,
-               id_column: str | None = None, split: str = "auto", overwrite: bool = False,
+               id_column: str | None = None, split: str = "auto",
+               series_embedding: bool = False, overwrite: bool = False,
                progress: bool | None = None, plots: bool = True) -> dict:
     """Train one model on every series of `config.data.source` and write a run folder.
 
@@ -59,11 +67,13 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
                         f"{config.model.seq_len} ({first}); use a shorter --seq-len")
     load_seconds = time.perf_counter() - started
     params = {**vars(config.model), **vars(config.training)}
-    forecaster = GlobalForecaster(**params, progress=progress)
+    forecaster = GlobalForecaster(**params, series_embedding=series_embedding,
+                                  progress=progress)
     with locked(out):
         _claim(out, overwrite, data.source)
         write_json(out / "config.json", {**config.to_dict(), "command": command,
-                                         "global": {"id_column": id_column, "split": split},
+                                         "global": {"id_column": id_column, "split": split,
+                                                    "series_embedding": series_embedding},
                                          "versions": versions()})
         write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
         return _train_into(out, config, panel, parts, skipped, forecaster, load_seconds,
@@ -104,6 +114,7 @@ def _train_into(out: Path, config: RunConfig, panel, parts, skipped: dict, forec
         "load_seconds": round(load_seconds, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "scaler": config.model.scaler,
+        "series_embedding": forecaster.series_embedding,
         "test": aggregate(per_series),
     }
     if history.message:
