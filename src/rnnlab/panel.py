@@ -469,7 +469,7 @@ class GlobalForecaster:
     def predict(self, name: str, series: pd.Series) -> pd.Series:
         """One-step-ahead predictions of series `name` for every point after the first
         `seq_len`, each from the `seq_len` actual values before it."""
-        scaler = self._scaler(name)
+        self._scaler(name)  # a known name, or one line naming the known ones
         series = check_series(series, self.seq_len + 1, name=name)
         values = self._predict_next(name, series.to_numpy(np.float64), all_windows=True)
         return pd.Series(values, index=series.index[self.seq_len:], name=self.model)
