@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -101,3 +102,33 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     one_line_error(rnnlab("train", "--data", long, "--global", "--id-column", "ticker",
                           "--out", tmp_path / "r4"), "is long enough for seq_len 30")
     assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3", "r4"))
+
+
+PIN_PROBE = """
+import os, sys
+seen = {}
+
+class Spy:  # notes OPENBLAS_NUM_THREADS at the moment numpy is first imported
+    def find_spec(self, name, path=None, target=None):
+        if name == "numpy" and "numpy" not in seen:
+            seen["numpy"] = os.environ.get("OPENBLAS_NUM_THREADS", "")
+        return None
+
+sys.meta_path.insert(0, Spy())
+from rnnlab.cli import main
+sys.argv = ["rnnlab", "train", "--global", "--data", sys.argv[1], "--out", sys.argv[2]]
+try:
+    main()
+finally:
+    print("BLAS_AT_NUMPY_IMPORT=" + repr(seen.get("numpy")), file=sys.stderr)
+"""
+
+
+def test_global_train_pins_openblas_before_numpy_loads(tmp_path):
+    (tmp_path / "empty").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", PIN_PROBE, str(tmp_path / "empty"),
+                           str(tmp_path / "out")], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert "BLAS_AT_NUMPY_IMPORT='1'" in done.stderr, done.stderr
+    assert "holds no .csv files" in done.stderr

@@ -182,13 +182,13 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column,
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
     Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
     """
-    from .report import metrics_table, versus_naive
-    from .runs import check_resume_options, run_train
-
     if global_model or id_column is not None or series_embedding:
         _train_global(ctx, data, out, resume, overwrite, progress, id_column,
                       series_embedding, options)
         return
+    from .report import metrics_table, versus_naive
+    from .runs import check_resume_options, run_train
+
     if resume:
         check_resume_options(out, data, options)  # it continues with the saved settings
         config = None

@@ -107,6 +107,8 @@ def _train_into(out: Path, config: RunConfig, panel, parts, skipped: dict, forec
         "n_series": len(per_series), "n_skipped": len(skipped),
         "n_windows": forecaster.n_windows_,
         "epochs_run": history.epochs_run, "best_epoch": history.best_epoch,
+        # Model units; "initial" is the linear part's alone, before any epoch.
+        "val_loss": {"initial": history.initial_val_loss, "best": history.best_val_loss},
         "stopped": history.stopped,
         "epoch_seconds": round(history.seconds / max(history.epochs_run, 1), 3),
         "train_seconds": round(history.seconds, 3),
@@ -178,8 +180,9 @@ def summary_lines(metrics: dict, out: str | Path) -> list[str]:
     if metrics["n_series"]:
         lines.append(
             f"median test RMSE / naive RMSE {shown}; ties or beats naive on "
-            f"{100 * test['share_ties_or_beats_naive']:.0f}% of series, seasonal naive on "
-            f"{100 * test['share_ties_or_beats_seasonal_naive']:.0f}%")
+            f"{100 * test['share_ties_or_beats_naive']:.1f}% of series (beats it on "
+            f"{100 * test['share_beats_naive']:.1f}%), seasonal naive on "
+            f"{100 * test['share_ties_or_beats_seasonal_naive']:.1f}%")
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
     lines.append(f"wrote {out}/: {' '.join(files)}")
     return lines
