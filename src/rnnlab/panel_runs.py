@@ -154,7 +154,7 @@ def plot_ratio_histogram(ratios: pd.Series, path: Path, title: str) -> None:
         ax.hist(values, bins=min(50, max(5, len(values) // 5)), color="tab:blue", alpha=0.8)
         ax.axvline(1.0, color="black", ls="--", lw=1, label="naive (ratio 1)")
         ax.axvline(float(np.median(values)), color="tab:red", lw=1.2,
-                   label=f"median {np.median(values):.3f}")
+                   label=f"median {np.median(values):.4f}")
         ax.legend(frameon=False)
     ax.set_xlabel("test RMSE / naive RMSE (below 1 beats naive)")
     ax.set_ylabel("series")
