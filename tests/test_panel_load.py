@@ -89,3 +89,10 @@ def test_sandp500_loads_and_short_tickers_are_listed():
     assert "APTV has 44 rows" in split.skipped["APTV"]
     assert "BHF" in split.skipped and "AAPL" in split.sizes
     assert sum(s.n_train - 30 for s in split.sizes.values()) > 400_000
+
+
+def test_a_long_csv_that_breaks_midway_is_one_line(tmp_path):
+    path = tmp_path / "long.csv"
+    path.write_text("date,close,Name\n2021-01-04,1,A\n2021-01-05,2,A,extra,fields\n")
+    with pytest.raises(DataError, match=r"cannot read '.*long.csv' as CSV: "):
+        load_panel(path)

@@ -140,7 +140,11 @@ def _read_long(path: Path, id_column: str | None, options: dict) -> tuple[dict, 
     if id_column not in header:
         raise DataError(f"id column {id_column!r} not found in '{path}'; columns are "
                         f"{', '.join(header[:20])}; pass --id-column with one of them")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeError, ValueError) as exc:
+        raise DataError(f"cannot read '{path}' as CSV: {str(exc).strip().splitlines()[0]}") \
+            from None
     series, skipped = {}, {}
     # Each series' rows as its own small CSV, read by the one-series reader: the same
     # checks and messages, with the temporary name swapped back for the real one.
