@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from rnnlab.forecaster import Forecaster
+from rnnlab.global_forecaster import GlobalForecaster, fit_panel
 from rnnlab.metrics import rmse, verdict
-from rnnlab.panel import GlobalForecaster, fit_panel, load_panel, score_panel, split_panel
+from rnnlab.panel import load_panel, score_panel, split_panel
 
 FOLDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "sandp500" / \
     "individual_stocks_5yr"

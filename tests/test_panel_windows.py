@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from rnnlab.panel import GlobalForecaster, PanelWindows, fit_panel, panel_tensor, split_panel
+from rnnlab.global_forecaster import GlobalForecaster, fit_panel
+from rnnlab.panel import PanelWindows, panel_tensor, split_panel
 from rnnlab.windows import Scaler, Windows, fit_scaler
 
 IDENTITY = Scaler("standard", 0.0, 1.0, relative=False)

@@ -26,7 +26,8 @@ from .folders import (
     user_files,
     write_marker,
 )
-from .panel import GlobalForecaster, aggregate, fit_panel, load_panel, score_panel, split_panel
+from .global_forecaster import GlobalForecaster, fit_panel
+from .panel import aggregate, load_panel, score_panel, split_panel
 from .runs import interruptible, time_label, versions
 
 KIND = "global"
