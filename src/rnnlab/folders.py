@@ -203,17 +203,17 @@ def remove_temps(folder: Path, names: list[str] | None = None) -> None:
                 stale.unlink(missing_ok=True)
 
 
-def remove_run_files(out: Path, data: str | None = None) -> None:
+def remove_run_files(out: Path, data: str | None = None, kind: str = "train") -> None:
     """For --overwrite: delete the files a train run wrote into `out`, and nothing else.
 
-    Refused unless `out` holds rnnlab's marker of a train run; never in the current
-    folder or one above it, nor in a folder that holds the input data file.
+    Refused unless `out` holds rnnlab's marker of a run of this `kind`; never in the
+    current folder or one above it, nor in a folder that holds the input data file.
     """
     marker = read_marker(out)
-    if marker is None or marker["kind"] != "train":
+    if marker is None or marker["kind"] != kind:
         what = "no" if marker is None else f"a {marker['kind']}"
         raise RnnlabError(f"'{out}' is not an rnnlab run directory (it has {what} {MARKER} "
-                          "marker of a train run); --overwrite only replaces runs rnnlab "
+                          f"marker of a {kind} run); --overwrite only replaces runs rnnlab "
                           "made, so choose another --out")
     here, target = Path.cwd().resolve(), out.resolve()
     if target == here or target in here.parents:

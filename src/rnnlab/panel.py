@@ -1,0 +1,399 @@
+"""Many series at once: load a panel, split each series by time, window them all from one
+tensor, and score a global model on each series beside the baselines (the model itself is
+`rnnlab.global_forecaster.GlobalForecaster`).
+
+A panel is a folder of per-series CSVs (one ticker per file, as in the S&P 500 set) or one
+long CSV with a series-id column. Each series is read and validated by `rnnlab.data`;
+series that cannot be used are skipped and listed, never fatal.
+
+    rnnlab train --data ../shared/data/sandp500/individual_stocks_5yr --global --out runs/sp
+    rnnlab train --data all_stocks.csv --id-column Name --global --out runs/sp
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .baselines import BASELINES
+from .data import TICKER_COLUMN, read_csv
+from .errors import ConfigError, DataError
+from .metrics import METRICS, score, verdict
+from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Split
+
+if TYPE_CHECKING:  # torch loads on first use
+    import torch
+
+SPLITS = ("auto", "date", "fraction")
+
+
+class Panel(dict):
+    """Series by name (each a float `pd.Series`, dates kept), plus what was skipped.
+
+    ``skipped`` maps a series (or file) name to the one-line reason it was left out.
+    """
+
+    def __init__(self, series: dict[str, pd.Series], skipped: dict[str, str], source: str):
+        super().__init__(series)
+        self.skipped = dict(skipped)
+        self.source = source
+
+    def to_frame(self) -> pd.DataFrame:
+        """The panel as one long table: columns id, date (or t), value."""
+        parts = [pd.DataFrame({"id": name, "date": s.index, "value": s.to_numpy()})
+                 for name, s in self.items()]
+        return pd.concat(parts, ignore_index=True) if parts else \
+            pd.DataFrame(columns=["id", "date", "value"])
+
+
+# --- loading --------------------------------------------------------------------------
+
+
+def load_panel(source: str | Path, id_column: str | None = None, target: str | None = None,
+               date_column: str | None = None, max_fill: int = 3,
+               date_format: str | None = None) -> Panel:
+    """Read many series: a folder of CSVs (one series each) or one long CSV with an id column.
+
+    Each series goes through `rnnlab.data.read_csv`, so the checks and messages are those
+    of one-series runs. A file or series that fails them is skipped, with its reason in
+    ``panel.skipped``; only an empty result is an error.
+
+    Examples
+    --------
+    >>> panel = load_panel("../shared/data/sandp500/individual_stocks_5yr")  # doctest: +SKIP
+    >>> len(panel), float(panel["AAPL"].iloc[-1])  # doctest: +SKIP
+    (505, 159.54)
+    """
+    path = Path(source)
+    options = dict(target=target, date_column=date_column, max_fill=max_fill,
+                   date_format=date_format)
+    if path.is_dir():
+        if id_column is not None:
+            raise ConfigError(f"--id-column {id_column!r} is for one long CSV, but "
+                              f"'{path}' is a folder of per-series files; drop --id-column")
+        series, skipped = _read_folder(path, options)
+    elif path.is_file():
+        series, skipped = _read_long(path, id_column, options)
+    else:
+        raise DataError(f"'{path}' not found; pass a folder of per-series CSV files or one "
+                        "CSV with a series-id column (--id-column)")
+    if not series:
+        first = next(iter(skipped.items()), None)
+        why = f" (first: {first[0]}: {first[1]})" if first else ""
+        raise DataError(f"no usable series in '{path}': {len(skipped)} skipped{why}; fix "
+                        "the files or point --data elsewhere")
+    return Panel(series, skipped, str(path))
+
+
+def _read_folder(folder: Path, options: dict) -> tuple[dict, dict]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv" and p.is_file())
+    if not files:
+        raise DataError(f"folder '{folder}' holds no .csv files; put one CSV per series "
+                        "there, or pass one long CSV with --id-column")
+    names = _series_names([p.stem for p in files])
+    series, skipped = {}, {}
+    for name, path in zip(names, files, strict=True):
+        try:
+            series[name] = read_csv(path, **options).rename(name)
+        except DataError as exc:
+            skipped[name] = str(exc)
+    return series, skipped
+
+
+def _series_names(stems: list[str]) -> list[str]:
+    """File stems without a suffix that every one of them shares: AAL_data -> AAL."""
+    if len(stems) < 2:
+        return stems
+    first = stems[0]
+    for cut in [i for i, ch in enumerate(first) if ch == "_"]:
+        suffix = first[cut:]
+        if all(s.endswith(suffix) and len(s) > len(suffix) for s in stems):
+            return [s[: -len(suffix)] for s in stems]
+    return stems
+
+
+def _read_long(path: Path, id_column: str | None, options: dict) -> tuple[dict, dict]:
+    try:
+        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
+        raise DataError(f"cannot read '{path}' as CSV: {str(exc).strip().splitlines()[0]}") \
+            from None
+    if id_column is None:
+        if TICKER_COLUMN not in header:
+            raise DataError(f"'{path}' is one file; a global model needs a series-id column "
+                            f"(columns are {', '.join(header[:20])}); pass --id-column NAME")
+        id_column = TICKER_COLUMN
+    if id_column not in header:
+        raise DataError(f"id column {id_column!r} not found in '{path}'; columns are "
+                        f"{', '.join(header[:20])}; pass --id-column with one of them")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeError, ValueError) as exc:
+        raise DataError(f"cannot read '{path}' as CSV: {str(exc).strip().splitlines()[0]}") \
+            from None
+    series, skipped = {}, {}
+    # Each series' rows as its own small CSV, read by the one-series reader: the same
+    # checks and messages, with the temporary name swapped back for the real one.
+    with tempfile.TemporaryDirectory(prefix="rnnlab-panel-") as tmp:
+        for key, rows in frame.groupby(id_column, sort=True):
+            name = str(key).strip()
+            part = Path(tmp) / "series.csv"
+            rows.to_csv(part, index=False)
+            try:
+                series[name] = read_csv(part, **options).rename(name)
+            except DataError as exc:
+                skipped[name] = str(exc).replace(f"'{part}'", f"'{path}' ({id_column} {name})")
+    return series, skipped
+
+
+# --- the chronological split, per series ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class PanelSplit:
+    """Each kept series' train / validation / test sizes, how they were cut, and why
+    the others were skipped."""
+
+    sizes: dict[str, Split]
+    how: str  # "date": one common pair of cut dates; "fraction": each series on its own
+    cuts: tuple[str, str] | None  # first validation date, first test date ("date" only)
+    skipped: dict[str, str]
+
+
+def split_panel(panel: dict[str, pd.Series], seq_len: int, val_fraction: float = 0.1,
+                test_fraction: float = 0.2, how: str = "auto") -> PanelSplit:
+    """Split every series by time, on common cut dates or by per-series fractions.
+
+    ``auto`` cuts on common dates when every series is dated and all share a stretch of
+    time (the latest start before the earliest end): then no series trains on dates that
+    another one is tested on. The cut dates divide the union of all dates by the fractions.
+    Otherwise each series is split by the fractions alone. A series left without
+    `seq_len` + 16 training rows, 4 validation rows or a test row is skipped and listed.
+
+    Examples
+    --------
+    >>> s = pd.Series(np.arange(100.0), index=pd.date_range("2020-01-01", periods=100))
+    >>> split_panel({"a": s, "b": s * 2}, seq_len=10).sizes["a"]
+    Split(n_train=70, n_val=10, n_test=20)
+    """
+    if how not in SPLITS:
+        raise ConfigError(f"unknown split {how!r}; valid splits are {', '.join(SPLITS)}")
+    dated = all(isinstance(s.index, pd.DatetimeIndex) for s in panel.values())
+    if how == "date" and not dated:
+        raise ConfigError("split 'date' needs every series indexed by dates; use 'fraction'")
+    if how == "auto":
+        overlap = dated and panel and \
+            max(s.index[0] for s in panel.values()) < min(s.index[-1] for s in panel.values())
+        how = "date" if overlap else "fraction"
+    cuts = _cut_dates(panel, val_fraction, test_fraction) if how == "date" else None
+    sizes, skipped = {}, {}
+    for name, series in panel.items():
+        n = len(series)
+        if cuts is None:
+            n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+            where = f"{n} rows split {_share(1 - val_fraction - test_fraction)}/" \
+                    f"{_share(val_fraction)}/{_share(test_fraction)}"
+        else:
+            first_val, first_test = series.index.searchsorted(list(cuts))
+            n_val, n_test = int(first_test - first_val), int(n - first_test)
+            where = f"{n} rows, {int(first_val)} before the common cut date " \
+                    f"{cuts[0].date()} and {n_test} from {cuts[1].date()} on"
+        split = Split(n - n_val - n_test, n_val, n_test)
+        short = split.n_train < seq_len + MIN_TRAIN_WINDOWS or split.n_test < 1 or \
+            (val_fraction > 0 and split.n_val < MIN_VAL_WINDOWS)
+        if short:
+            skipped[name] = (f"{name} has {where}: seq_len {seq_len} needs "
+                             f"{seq_len + MIN_TRAIN_WINDOWS} training rows, "
+                             f"{MIN_VAL_WINDOWS if val_fraction > 0 else 0} validation rows "
+                             "and 1 test row; skipped")
+        else:
+            sizes[name] = split
+    shown = None if cuts is None else (str(cuts[0].date()), str(cuts[1].date()))
+    return PanelSplit(sizes, how, shown, skipped)
+
+
+def _cut_dates(panel, val_fraction: float, test_fraction: float):
+    dates = np.unique(np.concatenate([s.index.to_numpy() for s in panel.values()]))
+    n = len(dates)
+    # At least one test date, and a validation date when there is a validation part: a
+    # handful of dates must still give cuts (and each series' reason for being skipped).
+    n_test = max(int(round(n * test_fraction)), 1)
+    n_val = max(int(round(n * val_fraction)), 1 if val_fraction > 0 else 0)
+    first_val, first_test = max(n - n_test - n_val, 0), max(n - n_test, 0)
+    return pd.Timestamp(dates[first_val]), pd.Timestamp(dates[first_test])
+
+
+def _share(x: float) -> str:
+    return f"{100 * x:.0f}"
+
+
+# --- windows over every series, from one tensor ---------------------------------------
+
+
+class PanelWindows:
+    """Windows of many series, cut from one contiguous tensor without crossing series.
+
+    ``z`` holds every series in its own model units, one after another; series i is
+    ``z[starts[i]:starts[i + 1]]``. Its windows are those whose targets are its local
+    positions [lo[i], hi[i]), with lo[i] >= seq_len, so a window's look-back always lies
+    inside its own series. A batch is one gather by index, whatever the series.
+
+    Duck-types `rnnlab.windows.Windows` for `rnnlab.train.train` and `fit_ridge`.
+    """
+
+    def __init__(self, z: torch.Tensor, starts: np.ndarray, seq_len: int, lo: np.ndarray,
+                 hi: np.ndarray, relative: np.ndarray, rows: np.ndarray | None = None):
+        """``rows``: each series' row in a model's embedding table, given as a second
+        input channel; None gives the values alone."""
+        import torch
+
+        starts, lo, hi = (np.asarray(a, dtype=np.int64) for a in (starts, lo, hi))
+        lengths = np.diff(starts)
+        if (lo < seq_len).any() or (hi > lengths).any() or (hi < lo).any():
+            raise ValueError("a window range leaves its series or has no look-back")
+        counts = hi - lo
+        series = np.repeat(np.arange(len(lo)), counts)
+        # Target positions in z: each series' start plus its local target positions.
+        first = np.repeat(starts[:-1] + lo - np.concatenate([[0], np.cumsum(counts)[:-1]]),
+                          counts)
+        pos = first + np.arange(counts.sum())
+        device = z.device
+        self.z = z
+        self.seq_len = seq_len
+        self.starts = starts
+        self.series = torch.as_tensor(series, device=device)  # (n_windows,)
+        self.pos = torch.as_tensor(pos, device=device)  # (n_windows,) target rows in z
+        self.steps = torch.arange(-seq_len, 0, device=device)  # (seq_len,)
+        rel = np.asarray(relative, dtype=bool)[series]
+        self.relative = bool(rel.any())
+        self.rel = torch.as_tensor(rel, dtype=z.dtype, device=device)  # (n_windows,) 0 or 1
+        self.targets = z[self.pos]  # (n_windows,)
+        self.rows = None if rows is None else \
+            torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)  # (n_series,)
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def batch(self, index: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model inputs (batch, seq_len, n_features) and targets (batch,) in model space:
+        one feature, the values, or two with `rows` (the series' embedding row)."""
+        pos = self.pos[index]
+        x = self.z[pos[:, None] + self.steps]  # (batch, seq_len)
+        y = self.z[pos]
+        if self.relative:
+            last = x[:, -1] * self.rel[index]
+            x = x - last[:, None]
+            y = y - last
+        x = x.unsqueeze(-1)  # (batch, seq_len, 1)
+        if self.rows is not None:
+            row = self.rows[self.series[index]]  # (batch,)
+            x = _with_rows(x, row)
+        return x, y
+
+    def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
+        """What `batch` subtracted from each window's target: its last value, or 0."""
+        return self.z[self.pos[index] - 1] * self.rel[index]
+
+    def chunks(self, size: int = 8192):
+        """Consecutive slices covering all windows, for evaluation in a few big passes."""
+        for lo in range(0, len(self), size):
+            yield slice(lo, min(lo + size, len(self)))
+
+
+def _with_rows(x: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+    """(batch, seq_len, 1) values and (batch,) rows -> (batch, seq_len, 2)."""
+    import torch
+
+    return torch.cat([x, row[:, None, None].expand(-1, x.shape[1], 1)], dim=-1)
+
+
+def panel_tensor(values: list[np.ndarray], scalers: list[Scaler], device="cpu"):
+    """Every series in its own model units, end to end in one float32 tensor (n_rows,),
+    and the row where each starts (n_series + 1,)."""
+    import torch
+
+    starts = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
+    z = np.empty(int(starts[-1]), dtype=np.float32)
+    for v, scaler, lo, hi in zip(values, scalers, starts[:-1], starts[1:], strict=True):
+        z[lo:hi] = scaler.to_units(np.asarray(v, dtype=np.float64))
+    return torch.as_tensor(z, device=device), starts
+
+
+# --- scoring: per series beside the baselines, then across series ---------------------
+
+
+def score_panel(forecaster, panel: dict[str, pd.Series],
+                split: PanelSplit) -> pd.DataFrame:
+    """One row per series: the model and each baseline on its test part, RMSE ratios to
+    naive and seasonal naive, and the model's verdict against each (win, tie or loss).
+
+    Columns: series, n_train, n_val, n_test, then {model,naive,mean,seasonal_naive}_{metric},
+    rmse_ratio_naive, rmse_ratio_seasonal_naive, vs_naive, vs_seasonal_naive, verdict,
+    verdict_against, seasonal_period.
+    """
+    names = [name for name in forecaster.names_ if name in split.sizes]
+    predicted = forecaster.predict_parts(panel, {name: split.sizes[name].n_fit
+                                                 for name in names})
+    rows = []
+    for name in names:
+        series, sizes = panel[name], split.sizes[name]
+        fit_part = series.iloc[: sizes.n_fit]
+        actual = series.to_numpy(np.float64)[sizes.n_fit:]
+        columns, period = {"model": predicted[name]}, None
+        for baseline_name, cls in BASELINES.items():
+            baseline = cls().fit(fit_part)
+            columns[baseline_name] = baseline.predict(series).to_numpy()[-sizes.n_test:]
+            if baseline_name == "seasonal_naive" and baseline.period_found_:
+                period = baseline.period_
+        row = {"series": name, "n_train": sizes.n_train, "n_val": sizes.n_val,
+               "n_test": sizes.n_test}
+        for who, pred in columns.items():
+            for metric, value in score(actual, pred, fit_part.to_numpy()).items():
+                row[f"{who}_{metric}"] = value
+        for other in ("naive", "seasonal_naive"):
+            reference = row[f"{other}_rmse"]
+            row[f"rmse_ratio_{other}"] = row["model_rmse"] / reference if reference > 0 \
+                else math.nan
+            row[f"vs_{other}"] = verdict(actual, columns["model"],
+                                         {other: columns[other]}).outcome
+        best = verdict(actual, columns["model"], {k: v for k, v in columns.items()
+                                                  if k != "model"})
+        row["verdict"], row["verdict_against"] = best.outcome, best.against
+        row["seasonal_period"] = period
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def aggregate(per_series: pd.DataFrame) -> dict:
+    """Across series: mean and median of each metric, and the share of series where the
+    model ties or beats naive and seasonal naive (by `rnnlab.metrics.verdict`)."""
+    out: dict = {"n_series": len(per_series)}
+    if per_series.empty:
+        return out
+    for who in ("model", *BASELINES):
+        out[who] = {metric: {"mean": _nan_stat(np.nanmean, per_series[f"{who}_{metric}"]),
+                             "median": _nan_stat(np.nanmedian, per_series[f"{who}_{metric}"])}
+                    for metric in METRICS}
+    for other in ("naive", "seasonal_naive"):
+        ratio = per_series[f"rmse_ratio_{other}"]
+        out[f"rmse_ratio_{other}"] = {"mean": _nan_stat(np.nanmean, ratio),
+                                      "median": _nan_stat(np.nanmedian, ratio)}
+        outcome = per_series[f"vs_{other}"]
+        out[f"share_ties_or_beats_{other}"] = float(outcome.isin(["win", "tie"]).mean())
+        out[f"share_beats_{other}"] = float((outcome == "win").mean())
+    out["verdicts"] = {k: int(v) for k, v in per_series["verdict"].value_counts().items()}
+    return out
+
+
+def _nan_stat(stat, column: pd.Series) -> float | None:
+    values = column.to_numpy(np.float64)
+    if not np.isfinite(values).any():
+        return None
+    return float(stat(values[np.isfinite(values)]))
+
