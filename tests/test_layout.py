@@ -18,8 +18,7 @@ CORE = {"__init__", "errors", "config", "data", "diagnostics", "windows", "model
         "forecaster", "explain", "panel", "embedding",
         "global_forecaster"}
 # The lab is built on it: scoring, run folders, experiments, plots, the report, the CLI.
-LAB = {"backtest", "folders", "tasks", "runs", "plots", "report", "experiment", "demo", "cli",
-       "panel_runs"}
+LAB = {"backtest", "folders", "tasks", "runs", "plots", "report", "experiment", "demo", "cli"}
 
 
 def imports_of(path: Path) -> list[tuple[str, str, int]]:

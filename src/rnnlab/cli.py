@@ -195,8 +195,7 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column,
         _train_global(ctx, data, out, resume, overwrite, progress, id_column,
                       series_embedding, options)
         return
-    from .report import coverage_words, horizon_reading, horizon_table, metrics_table, \
-        versus_naive
+    from .report import coverage_words, horizon_reading, horizon_table, metrics_table, versus_naive
     from .runs import check_resume_options, run_train
 
     if resume:
@@ -241,11 +240,11 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column,
 
 def _train_global(ctx, data, out, resume, overwrite, progress, id_column, series_embedding,
                   options):
-    """`train --global`: one model over many series (rnnlab.panel_runs)."""
+    """`train --global`: one model over many series (rnnlab.runs.run_global)."""
     # Before numpy loads: the seasonal period is found per series by small regressions,
     # 2.2 s each under OpenBLAS's own threads on a busy 2-core machine, 0.09 s on one.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from .panel_runs import GLOBAL_SCALER, run_global, summary_lines
+    from .runs import GLOBAL_SCALER, global_summary_lines, run_global
 
     if resume:
         raise click.UsageError("--resume does not work with --global yet; train again")
@@ -259,7 +258,7 @@ def _train_global(ctx, data, out, resume, overwrite, progress, id_column, series
                          progress=progress)
     if metrics.get("message"):
         click.echo(f"warning: {metrics['message']}", err=True)
-    for line in summary_lines(metrics, out):
+    for line in global_summary_lines(metrics, out):
         click.echo(line)
 
 
@@ -278,8 +277,7 @@ def forecast(run_dir, data, horizon, series_id):
     its validation part for the steps the run was scored at (--horizon of train); further
     out it widens as the square root of the step.
     """
-    from .panel_runs import forecast_global, is_global_run
-    from .runs import forecast_run
+    from .runs import forecast_global, forecast_run, is_global_run
 
     if series_id is not None or is_global_run(run_dir):
         if data is not None:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from .base import check_series, future_index
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
-from .config import ModelConfig, TrainConfig, check
+from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
 from .forecaster import PARAMETERS
 from .panel import PanelSplit, PanelWindows, panel_tensor
@@ -60,6 +60,9 @@ class GlobalForecaster:
                               f"names are {', '.join(GLOBAL_PARAMETERS)}")
         for name, parameter in GLOBAL_PARAMETERS.items():
             setattr(self, name, params.get(name, parameter.default))
+        if self.seq_len is None:
+            # One window for every series: their seasons differ, so the plain default.
+            self.seq_len = DEFAULT_SEQ_LEN
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),

@@ -439,3 +439,21 @@ def _step_line(ax, label: str, values: list[float], curves: dict) -> None:
     dash = LINE_STYLES[same.index(label) % len(LINE_STYLES)]
     ax.plot(steps, values, color=MODEL_COLORS.get(cell), ls=dash, lw=1.6, marker=marker,
             ms=3.5, label=label)
+
+
+def plot_ratio_histogram(ratios: pd.Series, path: Path, title: str) -> None:
+    """Histogram of per-series test RMSE / naive RMSE, with 1 (naive's level) marked."""
+    values = ratios.to_numpy(np.float64)
+    values = values[np.isfinite(values)]
+    fig, ax = _subplots(figsize=(7, 4))
+    if len(values):
+        ax.hist(values, bins=min(50, max(5, len(values) // 5)), color="tab:blue", alpha=0.8)
+        ax.axvline(1.0, color="black", ls="--", lw=1, label="naive (ratio 1)")
+        ax.axvline(float(np.median(values)), color="tab:red", lw=1.2,
+                   label=f"median {np.median(values):.4f}")
+        ax.legend(frameon=False)
+    ax.set_xlabel("test RMSE / naive RMSE (below 1 beats naive)")
+    ax.set_ylabel("series")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
