@@ -106,7 +106,7 @@ def test_train_on_sunspots_then_forecast_the_next_years(tmp_path):
     result = run("forecast", "--run", str(out), "--horizon", "5")
     assert result.exit_code == 0, result.output
     rows = [r for r in result.output.strip().splitlines() if not r.startswith("note:")]
-    assert rows[0].split()[-1] == "forecast"
+    assert rows[0].split()[1:] == ["forecast", "lower", "upper"]
     assert [r.split()[0] for r in rows[1:]] == ["2009", "2010", "2011", "2012", "2013"]
     assert all(np.isfinite(float(r.split()[1])) for r in rows[1:])
 
