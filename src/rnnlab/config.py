@@ -116,8 +116,9 @@ class ModelConfig:
     # fits both linear parts on the training part and keeps direct only when its H-step
     # validation MSE is more than 1% below recursive's (rnnlab.forecaster.choose_strategy).
     # Measured (benchmarks/horizon.py, horizon_speed.py): recursive was lower over 10 steps
-    # on 4 of 6 study series, direct far lower 48 steps ahead on an hourly series (0.37 vs
-    # 0.56 RMSE), so neither is right everywhere; the choice rests on validation errors.
+    # on 4 of 6 study series at a 30-step window, direct far lower 48 steps ahead on an
+    # hourly series (0.28 against 0.36 RMSE), so neither is right everywhere; the choice
+    # rests on validation errors.
     strategy: str = option("auto", "auto (direct if its linear part is clearly better on "
                            "validation, else recursive), recursive (one-step predictions "
                            "fed back) or direct (H outputs at once)", choices=STRATEGIES)
