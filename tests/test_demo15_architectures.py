@@ -108,10 +108,12 @@ def test_parameter_count_is_the_built_nets_numel():
     from rnnlab.models import build_model
 
     for model in ("transformer", "cnn_rnn", "residual", "lstm", "linear"):
-        net = build_model(ModelConfig(model=model))
-        assert parameter_count(from_flat({"model": model}).to_dict()) == sum(
+        net = build_model(ModelConfig(model=model, seq_len=30))
+        assert parameter_count(from_flat({"model": model, "seq_len": 30}).to_dict()) == sum(
             p.numel() for p in net.parameters())
-    assert parameter_count(from_flat({"model": "linear"}).to_dict()) == 31
+    assert parameter_count(from_flat({"model": "linear", "seq_len": 30}).to_dict()) == 31
+    # Without a seq_len, the window `rnnlab train` picks for the data: two sine periods.
+    assert parameter_count(from_flat({"model": "linear"}).to_dict()) == 126 + 1
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ from .report import (
 )
 from .runs import versions
 from .tasks import Task, run_tasks, stage_records
+from .windows import seq_len_for_split
 
 log = logging.getLogger("rnnlab")
 
@@ -557,9 +558,21 @@ def parameter_count(config: dict) -> int:
 
     from .models import build_model
 
+    model = RunConfig.from_dict(config).model
+    if model.seq_len is None:  # the window a run would choose: its data's, else the default
+        model = dataclasses.replace(model, seq_len=_window_of(config) or DEFAULT_SEQ_LEN)
     with torch.device("meta"):
-        net = build_model(RunConfig.from_dict(config).model)
+        net = build_model(model)
     return int(sum(p.numel() for p in net.parameters()))
+
+
+def _window_of(config: dict) -> int | None:
+    """The seq_len `rnnlab train` chooses for a config's data (None: no data named)."""
+    data = RunConfig.from_dict(config).data
+    if not data.source:
+        return None
+    values = load_data(data).to_numpy()
+    return seq_len_for_split(values, data.val_fraction, data.test_fraction).seq_len
 
 
 def head_to_head(cell: list[dict], reference: list[dict]):

@@ -54,7 +54,14 @@ from .plots import plot_tuning_history
 from .report import metrics_table, versus_naive, write_lab_outputs
 from .runs import series_fingerprint, versions
 from .tasks import Task, check_backend, ray_remote, run_tasks, stage_records, start_ray
-from .windows import Split, check_varies, fit_scaler, min_length, split_sizes
+from .windows import (
+    Split,
+    check_varies,
+    fit_scaler,
+    min_length,
+    seq_len_for_split,
+    split_sizes,
+)
 
 BASELINE_NAMES = tuple(BASELINES)
 
@@ -857,6 +864,10 @@ def _finish(out: Path, study, url: str, base: RunConfig, series: pd.Series, spac
         raise RnnlabError(f"no trial of study {study.study_name!r} finished ({len(frame)} "
                           "trials, none complete); run more --trials or a longer --timeout")
     config = config_with(base, best.params)
+    if config.model.seq_len is None:  # not searched: the window train would choose
+        window = seq_len_for_split(series.to_numpy(np.float64), base.data.val_fraction,
+                                   base.data.test_fraction)
+        config = config_with(config, {"seq_len": window.seq_len})
     write_json(out / "best.json", {**config.to_dict(), "command": command,
                                    "versions": found_versions,
                                    "study": {"name": study.study_name, "storage": shown_url(url),
