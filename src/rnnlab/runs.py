@@ -46,6 +46,7 @@ from .config import (
     read_run_file,
 )
 from .data import load_data
+from .features import feature_record, load_inputs, target_of, with_market
 from .diagnostics import inspect
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .explain import failure_anatomy, lag_check, memory_profile
@@ -184,14 +185,16 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
         _require_own_run(out)
         config = _saved_config(out)
     # Everything is checked before the first file is written.
+    with_market(config.data, config.model)
     config.check()
-    series = load_data(config.data)
-    config, window = with_seq_len(config, series, _saved_window(out) if resume else None)
+    series = load_inputs(config.data, config.model, load_data(config.data))
+    target = target_of(series)
+    config, window = with_seq_len(config, target, _saved_window(out) if resume else None)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
-                        config.data.test_fraction, name=str(series.name))
-    check_horizon(config.model.horizon, split, str(series.name))
+                        config.data.test_fraction, name=str(target.name))
+    check_horizon(config.model.horizon, split, str(target.name))
     # A constant training part is refused here with the message fit would give.
-    check_varies(series.to_numpy()[: split.n_train], str(series.name))
+    check_varies(target.to_numpy()[: split.n_train], str(target.name))
     forecaster = Forecaster.from_config(config.model, config.training, progress)
     fingerprint = series_fingerprint(series)
     # Everything above only reads; the folder is made and written under its lock.
@@ -285,6 +288,7 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     history = forecaster.history_
     # Scores come from the held-out test part; forecasts start after all known data.
     forecaster.set_history(series)
+    series = target_of(series)  # names and plots below: the target
     forecaster.save(out / MODEL_FILE)
     metrics = {
         "status": "complete",
@@ -304,6 +308,7 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         "seq_len": forecaster.seq_len,
         "window": window.reason,
         "multi_step": result.multi_step,
+        "features": feature_record(forecaster),
         # Any test forecast beyond the training range widened by its span on each side
         "far_outside": bool(result.multi_step and result.multi_step["far_outside"]),
     }
@@ -536,11 +541,11 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
     if source is not None:
         config = _saved_config(run_dir)
         config.data.source = source
-        series = load_data(config.data)
-        if far_outside(series.iloc[-forecaster.min_history:], trained):
+        series = load_inputs(config.data, config.model, load_data(config.data))
+        if far_outside(target_of(series).iloc[-forecaster.min_history:], trained):
             log.warning("the end of %s lies far outside the run's training range (%.4g to "
                         "%.4g): the model never saw values like these, so expect nonsense; "
-                        "train a run on this series instead", series.name, *trained)
+                        "train a run on this series instead", target_of(series).name, *trained)
     frame = forecaster.forecast_interval(horizon, series)
     if far_outside(frame["forecast"], trained):
         log.warning("the forecast leaves the training range (%.4g to %.4g) by more than its "

@@ -34,6 +34,7 @@ from .backtest import Backtest, baseline_predictions, check_horizon, score_fitte
 from .checkpoint import write_json
 from .config import DEFAULT_SEQ_LEN, DataConfig, RunConfig
 from .data import load_data
+from .features import load_inputs, target_of, with_market
 from .errors import ConfigError
 from .explain import memory_profile
 from .forecaster import Forecaster, fit_seeds
@@ -83,11 +84,14 @@ def execute(task: Task, progress: bool | None = False) -> list[dict]:
     """
     try:
         config = RunConfig.from_dict(task.config)
-        series = load_data(config.data)
-        config = with_seq_len(config, series)[0]  # seq_len None: chosen on the training part
+        with_market(config.data, config.model)
+        series = load_inputs(config.data, config.model, load_data(config.data))
+        name = str(target_of(series).name)
+        # seq_len None: chosen on the training part
+        config = with_seq_len(config, target_of(series))[0]
         split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
-                            config.data.test_fraction, name=str(series.name))
-        check_horizon(config.model.horizon, split, str(series.name))
+                            config.data.test_fraction, name=name)
+        check_horizon(config.model.horizon, split, name)
         baselines = baseline_predictions(series, split)
     except Exception as exc:  # noqa: BLE001 - reported per run, never fatal to the others
         return [_failed(task, seed, exc) for seed in task.seeds]
