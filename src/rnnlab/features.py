@@ -15,13 +15,14 @@ import hashlib
 import logging
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .config import DataConfig, ModelConfig
-from .data import TICKER_COLUMN, GENERATORS, DATASETS, _bundled_path, _listing, read_csv
+from .data import DATASETS, GENERATORS, TICKER_COLUMN, read_csv
 from .errors import ConfigError, DataError
 
 log = logging.getLogger("rnnlab")
@@ -67,7 +68,7 @@ def calendar_columns(index: pd.Index) -> pd.DataFrame:
         raise DataError(
             f"--calendar needs dates, but the series is indexed by {index.name or 'position'} "
             f"({index.dtype}); use a source with a date column, or drop --calendar")
-    day = 2 * np.pi * index.dayofweek.to_numpy() / 7
+    day = 2 * np.pi * index.day_of_week.to_numpy() / 7
     month = 2 * np.pi * (index.month.to_numpy() - 1) / 12
     return pd.DataFrame({"dow_sin": np.sin(day), "dow_cos": np.cos(day),
                          "month_sin": np.sin(month), "month_cos": np.cos(month)}, index=index)
@@ -195,9 +196,16 @@ def _csv_path(source: str, flag: str) -> Path:
     if source in GENERATORS or source in DATASETS:
         raise DataError(f"{flag} reads other columns of a CSV, and {source!r} is a built-in "
                         "series with one column; use stock:TICKER or a CSV path")
-    if source.startswith("stock:"):
-        return _bundled_path(source.split(":", 1)[1])
+    if source.startswith("stock:"):  # load_data has checked the ticker by now
+        name = source.split(":", 1)[1]
+        return Path(str(resources.files("rnnlab") / "datasets" / f"{name}_data.csv"))
     return Path(source)
+
+
+def _listing(names, limit: int = 20) -> str:
+    names = [str(n) for n in names]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _feature_column(path: Path, name: str, data: DataConfig, series: pd.Series) -> pd.Series:
