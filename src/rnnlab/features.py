@@ -144,6 +144,8 @@ def check_frame(frame: pd.DataFrame, names: list[str], min_length: int = 1) -> p
     A missing column is refused with the columns that exist; a non-numeric or missing
     value by column and row.
     """
+    if isinstance(frame, pd.Series) and not names:  # the calendar alone: the series will do
+        frame = frame.to_frame()
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"a model with features needs a DataFrame (target first, then the "
                         f"columns {', '.join(names)}), got {type(frame).__name__}")

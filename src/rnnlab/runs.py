@@ -583,6 +583,10 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         raise RnnlabError(f"run directory '{run_dir}' {what}; explain needs a finished run "
                           f"of rnnlab train --out {run_dir}")
     config = load_run_config(run_dir)
+    if config.model.features or config.model.calendar:
+        raise RnnlabError(f"'{run_dir}' is a model with outside features, which explain does "
+                          "not cover yet; explain a run trained without --features, "
+                          "--calendar and --market")
     series = load_data(config.data)
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
     split = split_sizes(len(series), forecaster.seq_len, config.data.val_fraction,

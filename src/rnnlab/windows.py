@@ -320,22 +320,23 @@ class Windows:
     def batch(self, index: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Model inputs (batch, seq_len, n_features=1) and targets (batch,) or (batch, H)
         in model space."""
-        x = self.inputs[index]
         y = self.targets[index]
-        if x.dim() == 3:
-            return self._batch_features(x, y)
+        if self.inputs.dim() == 3:
+            return self._batch_features(index, y)
+        x = self.inputs[index]
         if self.relative:
             last = x[:, -1:]
             x = x - last
             y = y - (last[:, 0] if self.horizon == 1 else last)
         return x.unsqueeze(-1), y
 
-    def _batch_features(self, x: torch.Tensor, y: torch.Tensor):
+    def _batch_features(self, index, y: torch.Tensor):
         """`batch` with features: (batch, seq_len, 1 + F); only the target channel is made
         relative (the features are scaled globally on the training part)."""
         import torch
 
-        x = x.transpose(1, 2)  # (batch, seq_len, 1 + F)
+        # Gathered from the transposed view, the batch comes out contiguous in one copy.
+        x = self.inputs.transpose(1, 2)[index]  # (batch, seq_len, 1 + F)
         if self.relative:
             last = x[:, -1:, :1]  # (batch, 1, 1): the target's last value
             x = torch.cat([x[..., :1] - last, x[..., 1:]], dim=-1)
