@@ -115,7 +115,7 @@ def test_direct_multi_step_with_features_and_its_checkpoint(tmp_path):
 
 def test_recursive_multi_step_with_named_features_is_refused():
     with pytest.raises(ConfigError, match="use --strategy direct"):
-        Forecaster(features="open", horizon=3, **TINY).fit(frame(200))
+        Forecaster(features="open", horizon=3, strategy="recursive", **TINY).fit(frame(200))
 
 
 # --- the calendar -----------------------------------------------------------------------
@@ -220,7 +220,14 @@ def test_bad_feature_columns_are_one_line_errors(bad_csv, tmp_path, features, ex
 
 def test_recursive_horizon_with_features_is_refused_by_the_cli(bad_csv, tmp_path):
     done = cli("train", "--data", str(bad_csv), "--features", "open", "--horizon", "3",
+               "--strategy", "recursive",
                "--out", str(tmp_path / "run"), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: features other than --calendar are unknown after "
                                    "the forecast origin: use --strategy direct")
+
+
+def test_auto_strategy_is_direct_with_named_features():
+    f = Forecaster(features="open", horizon=3, strategy="auto", **TINY).fit(frame(200))
+    assert f.strategy_ == "direct" and f.model_.n_outputs == 3
+    assert f.forecast(3).notna().all()

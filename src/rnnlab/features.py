@@ -181,7 +181,8 @@ def load_inputs(data: DataConfig, model: ModelConfig, series: pd.Series
     if not names and not wants_market:
         if MARKET_COLUMN in feature_names(model.features):
             raise ConfigError("features names 'market' but no --market FOLDER is given")
-        return series
+        # The calendar alone still makes a frame: scoring hands the model its dates.
+        return series.to_frame() if model.calendar else series
     columns = {}
     if names:
         path = _csv_path(data.source, "--features")
