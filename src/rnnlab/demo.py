@@ -992,23 +992,30 @@ def features_table(seeds: int = 3, quick: bool = False, market: str | None = MAR
 
 
 def features_reading(table: pd.DataFrame) -> str:
-    """One plain sentence per series: which inputs beat close alone by more than the
-    seeds' spread, and how the best compares with next = last."""
+    """One plain sentence per series: which inputs beat (or lost to) close alone by more
+    than the seeds' spread and 1%, and how the best compares with next = last."""
     lines = []
     for series, rows in table.groupby("series", sort=False):
         alone = rows[rows["inputs"] == "close alone"].iloc[0]
-        helped = [f"{r.inputs} ({(r.rmse / alone.rmse - 1) * 100:+.1f}%)"
-                  for r in rows.itertuples() if r.inputs != "close alone"
-                  and r.rmse < alone.rmse - max(2 * r.rmse_sd, 2 * alone.rmse_sd,
-                                                0.01 * alone.rmse)]
+        better, worse = [], []
+        for r in rows.itertuples():
+            margin = max(2 * r.rmse_sd, 2 * alone.rmse_sd, 0.01 * alone.rmse)
+            change = f"{r.inputs} ({(r.rmse / alone.rmse - 1) * 100:+.1f}%)"
+            if r.inputs != "close alone" and r.rmse < alone.rmse - margin:
+                better.append(change)
+            elif r.inputs != "close alone" and r.rmse > alone.rmse + margin:
+                worse.append(change)
         best = rows.loc[rows["rmse"].idxmin()]
-        verdict = (f"only {', '.join(helped)} beat close alone by more than the seeds' "
-                   "spread and 1%" if helped else
+        verdict = (f"{', '.join(better)} beat close alone by more than the seeds' spread "
+                   "and 1%" if better else
                    "no outside feature beat close alone by more than the seeds' spread and 1%")
-        lines.append(f"{series}: {verdict}; the best, {best.inputs}, is at "
-                     f"{best.vs_naive:.3f}x next = last's RMSE"
-                     + (", so it has not beaten the naive forecast." if best.vs_naive > 0.99
-                        else "."))
+        if worse:
+            verdict += f"; {', '.join(worse)} did worse"
+        against = ("worse than next = last" if best.vs_naive > 1.01 else
+                   "a tie with next = last, so the features have not earned their cost"
+                   if best.vs_naive > 0.99 else "better than next = last")
+        lines.append(f"{series}: {verdict}. The best, {best.inputs}, is at "
+                     f"{best.vs_naive:.3f}x next = last's RMSE: {against}.")
     return " ".join(lines)
 
 
