@@ -671,16 +671,17 @@ def backtest_run(run_dir: str | Path, horizon: int | None = None) -> dict:
         raise RnnlabError(f"'{run_dir}' is not a finished run; finish it with rnnlab train "
                           f"--out {run_dir} --resume")
     config = load_run_config(run_dir)
-    series = load_data(config.data)
+    series = load_inputs(config.data, config.model, load_data(config.data))
     recorded = read_run_file(run_dir).get("data_sha256")
     if recorded and recorded != series_fingerprint(series):
         raise RnnlabError(
             f"the data of {config.data.source!r} changed since '{run_dir}' was trained on it, "
             "so its test part may hold values training saw; train a new run on it")
+    name = str(target_of(series).name)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
-                        config.data.test_fraction, name=str(series.name))
+                        config.data.test_fraction, name=name)
     horizon = config.model.horizon if horizon is None else int(horizon)
-    check_horizon(horizon, split, str(series.name))
+    check_horizon(horizon, split, name)
     check_checkpoint_file(run_dir / MODEL_FILE)
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
     check_forecast_work(forecaster, horizon)
