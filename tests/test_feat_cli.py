@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data import load_series
-from rnnlab.forecaster import Forecaster
-from rnnlab.features import load_inputs
 from rnnlab.config import DataConfig, ModelConfig
+from rnnlab.data import load_series
+from rnnlab.features import load_inputs
+from rnnlab.forecaster import Forecaster
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -231,3 +231,9 @@ def test_auto_strategy_is_direct_with_named_features():
     f = Forecaster(features="open", horizon=3, strategy="auto", **TINY).fit(frame(200))
     assert f.strategy_ == "direct" and f.model_.n_outputs == 3
     assert f.forecast(3).notna().all()
+
+
+def test_the_linear_skip_reads_the_target_lags_only():
+    f = Forecaster(features="open,volume", calendar=True, **TINY).fit(frame(200))
+    assert f.model_.n_features == 1 + 2 + 4
+    assert tuple(f.model_.skip.weight.shape) == (1, 8)  # seq_len weights, one output

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -111,7 +111,7 @@ def fit_feature_scaler(names: list[str], train: np.ndarray) -> FeatureScaler:
     """Standardise each column on the training rows `train` (n_train, F), after a log
     where LOG_SKEW says so. A column constant over training is centred only.
 
-    >>> fit_feature_scaler(["v"], np.array([[1.0], [1.0], [1.0], [100.0]])).log
+    >>> fit_feature_scaler(["v"], np.array([[1.0]] * 9 + [[100.0]])).log  # skewness 2.7
     (True,)
     """
     train = np.asarray(train, dtype=np.float64)
@@ -250,12 +250,8 @@ def market_factor(folder: str | Path, index: pd.Index, exclude: str | None = Non
                   ) -> pd.Series:
     """The equal-weighted mean of the daily close-to-close returns of every ticker in
     `folder` (one TICKER_data.csv each, the sandp500 layout) but `exclude`, on `index`'s
-    dates: a date no ticker trades on gets 0. Returns only: no scaling happens here.
-
-    >>> market_factor("/nonexistent", pd.DatetimeIndex(["2017-01-02"]))
-    Traceback (most recent call last):
-    rnnlab.errors.DataError: --market folder '/nonexistent' not found; give the folder of per-ticker CSVs (TICKER_data.csv with date and close columns)
-    """
+    dates: a date no ticker trades on gets 0. Returns only: no scaling happens here (the
+    forecaster scales it on the training part, as every feature)."""
     returns = market_returns(folder)  # (dates, tickers)
     if not isinstance(index, pd.DatetimeIndex):
         raise DataError("--market needs a series indexed by dates; this one is indexed by "

@@ -20,9 +20,9 @@ import pandas as pd
 from .base import (
     WindowForecaster,
     check_series,
-    future_index,
     conformal_widths,
     error_scale_from_meta,
+    future_index,
     interval_width_from_meta,
     tail_from_meta,
     tail_offsets_from_meta,

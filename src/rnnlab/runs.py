@@ -46,11 +46,11 @@ from .config import (
     read_run_file,
 )
 from .data import load_data
-from .features import feature_record, load_inputs, target_of, with_market
 from .diagnostics import inspect
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .explain import failure_anatomy, lag_check, memory_profile
 from .fastpath import load_fast
+from .features import feature_record, load_inputs, target_of, with_market
 from .folders import (
     MARKER,
     check_out,

@@ -34,9 +34,9 @@ from .backtest import Backtest, baseline_predictions, check_horizon, score_fitte
 from .checkpoint import write_json
 from .config import DEFAULT_SEQ_LEN, DataConfig, RunConfig
 from .data import load_data
-from .features import load_inputs, target_of, with_market
 from .errors import ConfigError
 from .explain import memory_profile
+from .features import load_inputs, target_of, with_market
 from .forecaster import Forecaster, fit_seeds
 from .runs import interruptible, series_fingerprint, with_seq_len
 from .windows import split_sizes
