@@ -237,3 +237,12 @@ def test_the_linear_skip_reads_the_target_lags_only():
     f = Forecaster(features="open,volume", calendar=True, **TINY).fit(frame(200))
     assert f.model_.n_features == 1 + 2 + 4
     assert tuple(f.model_.skip.weight.shape) == (1, 8)  # seq_len weights, one output
+
+
+def test_a_calendar_only_model_takes_a_series_and_survives_its_checkpoint(tmp_path):
+    series = frame(200)["close"]
+    f = Forecaster(calendar=True, horizon=3, **TINY).fit(series)
+    f.save(tmp_path / "m.pt")
+    loaded = Forecaster.load(tmp_path / "m.pt")
+    assert np.allclose(loaded.forecast(3), f.forecast(3))
+    assert list(loaded.forecast(3).index) == list(future_index(series.index, 3))
