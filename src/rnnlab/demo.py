@@ -47,7 +47,7 @@ from .report import (
     relative,
     sweep_reading,
 )
-from .runs import versions
+from .runs import versions, with_seq_len
 from .tasks import Task, run_tasks, stage_records
 
 log = logging.getLogger("rnnlab")
@@ -957,7 +957,6 @@ def features_table(seeds: int = 3, quick: bool = False, market: str | None = MAR
     from .backtest import score_fitted
     from .features import load_inputs, target_of, with_market
     from .forecaster import Forecaster, fit_seeds
-    from .runs import with_seq_len
     from .windows import split_sizes
 
     rows = []
