@@ -8,6 +8,11 @@ rnnlab's loop is `rnnlab.train.train` on `Windows` views, validation off, so bot
 only training work.
 
     .venv/bin/python benchmarks/throughput.py --models lstm --sizes 32x30
+    .venv/bin/python benchmarks/throughput.py --models lstm --sizes 32x30 --features 5
+
+``--features F`` feeds F input columns per step (the target and F - 1 outside features,
+as `rnnlab train --features` does): rnnlab unfolds one (n, F) tensor, the raw loop
+materialises (n, seq_len, F).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import ctypes
 import gc
 import math
+import os
 import re
 import statistics
 import time
@@ -53,10 +59,14 @@ class Cell:
 
 # Where both loops train: `--device cuda` for the GPU run of benchmarks/gpu.sh.
 DEVICE = torch.device("cpu")
+# Input columns per step (`--features`): 1 is the target alone.
+N_FEATURES = 1
 
 
 def series(seq_len: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(0)
+    if N_FEATURES > 1:  # (n, F), the target first
+        return torch.randn(N_WINDOWS + seq_len, N_FEATURES, generator=gen).to(DEVICE)
     return torch.randn(N_WINDOWS + seq_len, generator=gen).to(DEVICE)  # (n,)
 
 
@@ -69,18 +79,19 @@ def rnnlab_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None
     z = series(seq_len)
     torch.manual_seed(0)
     net = build_model(ModelConfig(model=model, seq_len=seq_len, hidden_size=hidden_size,
-                                  num_layers=NUM_LAYERS)).to(DEVICE)
+                                  num_layers=NUM_LAYERS), N_FEATURES).to(DEVICE)
     windows = Windows(z, seq_len, seq_len, len(z), relative=False)
     train([net], windows, None, TrainConfig(epochs=epochs, device=str(DEVICE)), progress=False)
     _sync()
 
 
 def raw_loop(model: str, hidden_size: int, seq_len: int, epochs: int) -> None:
-    z = series(seq_len)
+    z = series(seq_len).reshape(N_WINDOWS + seq_len, N_FEATURES)
     torch.manual_seed(0)
-    x_all = z.unfold(0, seq_len, 1)[:N_WINDOWS].unsqueeze(-1).contiguous()  # (n, seq_len, 1)
-    y_all = z[seq_len:].contiguous()  # (n,)
-    rnn = CELLS[model](1, hidden_size, NUM_LAYERS, batch_first=True).to(DEVICE)
+    # (n, seq_len, F)
+    x_all = z.unfold(0, seq_len, 1)[:N_WINDOWS].transpose(1, 2).contiguous()
+    y_all = z[seq_len:, 0].contiguous()  # (n,)
+    rnn = CELLS[model](N_FEATURES, hidden_size, NUM_LAYERS, batch_first=True).to(DEVICE)
     head = nn.Linear(hidden_size, 1).to(DEVICE)
     params = [*rnn.parameters(), *head.parameters()]
     opt = torch.optim.Adam(params, lr=TrainConfig.lr)
@@ -155,13 +166,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads [default: torch's]")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--features", type=int, default=1,
+                        help="input columns per step: the target and F - 1 features")
     args = parser.parse_args()
-    global DEVICE
+    global DEVICE, N_FEATURES
     DEVICE = torch.device(args.device)
+    N_FEATURES = args.features
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"batch {BATCH_SIZE}, {NUM_LAYERS} layers, {N_WINDOWS} windows/epoch, "
-          f"{torch.get_num_threads()} threads, device {DEVICE}")
+          f"{torch.get_num_threads()} threads, device {DEVICE}, {N_FEATURES} input "
+          f"column(s), load average {os.getloadavg()[0]:.2f}")
     warm_up()
     for size in args.sizes.split(","):
         hidden_size, seq_len = (int(v) for v in size.split("x"))
@@ -169,7 +184,8 @@ def main() -> None:
             c = measure(model, hidden_size, seq_len, args.repeats)
             print(f"{model:4s} hidden {hidden_size:3d} seq_len {seq_len:3d}: rnnlab "
                   f"{c.rnnlab_wps:8.0f} w/s, raw {c.raw_wps:8.0f} w/s, ratio {c.ratio:.2f}; "
-                  f"peak {c.rnnlab_peak_mib:.1f} vs {c.raw_peak_mib:.1f} MiB", flush=True)
+                  f"peak {c.rnnlab_peak_mib:.1f} vs {c.raw_peak_mib:.1f} MiB; load average "
+                  f"{os.getloadavg()[0]:.2f}", flush=True)
 
 
 if __name__ == "__main__":

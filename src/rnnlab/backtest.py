@@ -16,6 +16,7 @@ import pandas as pd
 from .base import far_outside
 from .baselines import BASELINES
 from .errors import DataError
+from .features import target_of
 from .metrics import Verdict, mae, mase, rmse, score, smape, verdict, verdict_of_losses
 from .windows import Split
 
@@ -40,7 +41,8 @@ class Backtest:
 def backtest(series: pd.Series, forecaster, split: Split, **fit_kwargs) -> Backtest:
     """Fit on everything before the test part (its last `n_val` points for early stopping)
     and score one-step-ahead predictions on the test part against every baseline."""
-    check_horizon(getattr(forecaster, "horizon", 1), split, str(series.name or "series"))
+    check_horizon(getattr(forecaster, "horizon", 1), split,
+                  str(target_of(series).name or "series"))
     forecaster.fit(series.iloc[: split.n_fit], val_size=split.n_val, **fit_kwargs)
     return score_fitted(series, forecaster, split)
 
@@ -49,6 +51,7 @@ def backtest(series: pd.Series, forecaster, split: Split, **fit_kwargs) -> Backt
 def baseline_predictions(series: pd.Series, split: Split) -> tuple[dict, int | None]:
     """Each baseline's test predictions, fitted on the part before the test, and the
     seasonal period found on the training part (None when no period stands out)."""
+    series = target_of(series)  # with features: the target, the frame's first column
     fit_part = series.iloc[: split.n_fit]
     columns, period = {}, None
     for name, cls in BASELINES.items():
@@ -64,14 +67,14 @@ def score_fitted(series: pd.Series, forecaster, split: Split,
                  baselines: tuple[dict, int | None] | None = None) -> Backtest:
     """Score a forecaster already fitted on the part before the test, beside the baselines."""
     columns, period = baselines or baseline_predictions(series, split)
-    actual = series.iloc[split.n_fit:]
+    actual = target_of(series).iloc[split.n_fit:]
     # Only the test windows: their look-back starts seq_len rows before the test part.
     history = getattr(forecaster, "min_history", 1)
     model = forecaster.predict(series.iloc[max(0, split.n_fit - history):])
     model = model.iloc[-split.n_test:].to_numpy()
     predictions = pd.DataFrame({"actual": actual.to_numpy(), "model": model, **columns},
                                index=actual.index)
-    fit_part = series.iloc[: split.n_fit]
+    fit_part = target_of(series).iloc[: split.n_fit]
     metrics = {name: score(predictions["actual"], predictions[name], fit_part)
                for name in predictions if name != "actual"}
     found = verdict(predictions["actual"], predictions["model"], columns)
@@ -104,12 +107,14 @@ def score_paths(series: pd.Series, forecaster, split: Split, horizon: int
     origin's mean squared error over its steps for the model and every baseline (what
     the one rule's paired test compares).
     """
+    inputs, series = series, target_of(series)  # a frame with features goes to the model
     check_horizon(horizon, split, str(series.name or "series"))
     values = series.to_numpy(np.float64)
     fit_part = values[: split.n_fit]
     origins = np.arange(split.n_fit, len(values) - horizon + 1)
     targets = values[origins[:, None] + np.arange(horizon)]  # (n_origins, horizon)
-    paths = {"model": forecaster.paths_from(values, origins, horizon)}
+    paths = {"model": forecaster.paths_from(
+        inputs if isinstance(inputs, pd.DataFrame) else values, origins, horizon)}
     period = None
     for name, cls in BASELINES.items():
         baseline = cls().fit(series.iloc[: split.n_fit])

@@ -75,6 +75,11 @@ class DataConfig:
                                  low=0.0, below=1.0)
     test_fraction: float = option(0.2, "share of the series at its end for the test scores",
                                   above=0.0, below=1.0)
+    # A folder of per-ticker CSVs (the sandp500 layout): their equal-weighted mean daily
+    # return, without the ticker forecast, joins the inputs as the feature "market".
+    market: str | None = option(
+        None, "folder of per-ticker CSVs: add their equal-weighted daily return (the "
+        "forecast ticker left out) as an input")
 
 
 @dataclass
@@ -126,6 +131,17 @@ class ModelConfig:
     # validation errors at each step, so it needs no assumption about their shape.
     interval: float = option(0.8, "coverage of the forecast interval, calibrated on the "
                              "validation part (0: no interval)", low=0.0, below=1.0)
+
+    # Other CSV columns fed beside the target's lags, e.g. open,high,low,volume; each is
+    # scaled on the training part (volume-like columns through a log, decided on the data).
+    # Not known after the forecast origin, so multi-step needs --strategy direct.
+    features: str | None = option(
+        None, "comma-separated CSV columns to feed as inputs beside the target, e.g. "
+        "open,high,low,volume")
+    # Day of week and month as sin/cos of the date index: known for future dates, so they
+    # feed recursive multi-step forecasts too.
+    calendar: bool = option(False, "add day-of-week and month encodings of the dates as "
+                            "inputs")
 
     @property
     def outputs(self) -> int:
@@ -301,6 +317,10 @@ def check(section) -> None:
         raise ConfigError(
             f"val_fraction + test_fraction = {section.val_fraction + section.test_fraction:g} "
             "leaves under 10% for training; lower one of them")
+    if isinstance(section, ModelConfig) and section.features and section.horizon > 1 \
+            and section.strategy == "recursive":
+        raise ConfigError("features other than --calendar are unknown after the forecast "
+                          "origin: use --strategy direct")
     if isinstance(section, TrainConfig):
         _check_device(section.device)
 

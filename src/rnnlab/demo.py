@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,7 @@ from .report import (
     relative,
     sweep_reading,
 )
-from .runs import versions
+from .runs import versions, with_seq_len
 from .tasks import Task, run_tasks, stage_records
 from .windows import seq_len_for_split
 
@@ -165,6 +166,7 @@ def run_demo(out: str | Path, quick: bool = False, jobs: int | None = None,
         staged = {name: stage_records(tasks, records) for name, tasks in groups.items()}
         report = build_report(out, plan, staged, inspections, quick,
                               time.perf_counter() - started)
+        add_features(report, features_table(plan.seeds, quick))
         path = out / "report.html"
         report.write(path)
         log.info("demo: report written at %.0f s", time.perf_counter() - started)
@@ -946,3 +948,96 @@ def _architecture_answer(plan: Plan, staged: dict) -> str:
     return ("The study suggests attention, convolutions and skip connections for abrupt "
             "changes and short memory; a model earns its extra weights only by beating both "
             "the lstm and the linear autoregression. " + architecture_reading(cells))
+
+
+# --- do outside features help? ------------------------------------------------------------
+
+# The sandp500 folder of per-ticker CSVs for the market factor; without it that row is left
+# out of the table.
+MARKET_FOLDER = os.environ.get("RNNLAB_MARKET", "../shared/data/sandp500/individual_stocks_5yr")
+FEATURE_VARIANTS = {  # name: (features, calendar, market)
+    "close alone": (None, False, False),
+    "+ OHLCV": ("open,high,low,volume", False, False),
+    "+ market": (None, False, True),
+    "+ calendar": (None, True, False),
+}
+
+
+def features_table(seeds: int = 3, quick: bool = False, market: str | None = MARKET_FOLDER,
+                   datasets: tuple[str, ...] = ("stock:A", "stock:GOOG")) -> pd.DataFrame:
+    """The default LSTM on each stock's close alone and with each kind of outside feature,
+    `seeds` seeds each (trained together), scored on the test part beside next = last."""
+    from .backtest import score_fitted
+    from .features import load_inputs, target_of, with_market
+    from .forecaster import Forecaster, fit_seeds
+    from .windows import split_sizes
+
+    rows = []
+    for dataset in datasets:
+        for name, (features, calendar, use_market) in FEATURE_VARIANTS.items():
+            if use_market and not (market and Path(market).is_dir()):
+                log.info("demo: no market folder %s; skipped %s", market, name)
+                continue
+            config = from_flat({"features": features, "calendar": calendar,
+                                "market": market if use_market else None,
+                                **({"epochs": 2} if quick else {})})
+            config.data.source = dataset
+            with_market(config.data, config.model)
+            data = load_inputs(config.data, config.model, load_data(config.data))
+            config = with_seq_len(config, target_of(data))[0]
+            split = split_sizes(len(data), config.model.seq_len, config.data.val_fraction,
+                                config.data.test_fraction)
+            template = Forecaster.from_config(config.model, config.training, progress=False)
+            started = time.perf_counter()
+            fits = fit_seeds(template, data.iloc[: split.n_fit], split.n_val,
+                             list(range(seeds)))
+            seconds = (time.perf_counter() - started) / seeds
+            scores = [score_fitted(data, f, split).metrics for f in fits]
+            rmse = pd.Series([s["model"]["rmse"] for s in scores])
+            naive = scores[0]["naive"]["rmse"]
+            rows.append({"series": str(target_of(data).name), "inputs": name,
+                         "n_inputs": fits[0].model_.n_features, "rmse": rmse.mean(),
+                         "rmse_sd": rmse.std(ddof=1) if seeds > 1 else 0.0,
+                         "naive_rmse": naive, "vs_naive": rmse.mean() / naive,
+                         "train_s": round(seconds, 2)})
+    return pd.DataFrame(rows)
+
+
+def features_reading(table: pd.DataFrame) -> str:
+    """One plain sentence per series: which inputs beat (or lost to) close alone by more
+    than the seeds' spread and 1%, and how the best compares with next = last."""
+    lines = []
+    for series, rows in table.groupby("series", sort=False):
+        alone = rows[rows["inputs"] == "close alone"].iloc[0]
+        better, worse = [], []
+        for r in rows.itertuples():
+            margin = max(2 * r.rmse_sd, 2 * alone.rmse_sd, 0.01 * alone.rmse)
+            change = f"{r.inputs} ({(r.rmse / alone.rmse - 1) * 100:+.1f}%)"
+            if r.inputs != "close alone" and r.rmse < alone.rmse - margin:
+                better.append(change)
+            elif r.inputs != "close alone" and r.rmse > alone.rmse + margin:
+                worse.append(change)
+        best = rows.loc[rows["rmse"].idxmin()]
+        verdict = (f"{', '.join(better)} beat close alone by more than the seeds' spread "
+                   "and 1%" if better else
+                   "no outside feature beat close alone by more than the seeds' spread and 1%")
+        if worse:
+            verdict += f"; {', '.join(worse)} did worse"
+        against = ("worse than next = last" if best.vs_naive > 1.01 else
+                   "a tie with next = last, so the features have not earned their cost"
+                   if best.vs_naive > 0.99 else "better than next = last")
+        lines.append(f"{series}: {verdict}. The best, {best.inputs}, is at "
+                     f"{best.vs_naive:.3f}x next = last's RMSE: {against}.")
+    return " ".join(lines)
+
+
+def add_features(report: HtmlReport, table: pd.DataFrame) -> None:
+    parts = report.section("Do outside features help?")
+    parts.append(report.text(
+        "The default LSTM forecasts each stock's close one day ahead from its own past "
+        "alone, then with the other price columns and the volume (logged, as the data "
+        "decides), with the market's equal-weighted daily return (the stock itself left "
+        "out), and with the day of the week and the month. Every feature is scaled on the "
+        "training part only; the mean and spread are over the seeds."))
+    parts.append(report.table(table.round(4)))
+    parts.append(report.reading(features_reading(table)))

@@ -22,6 +22,7 @@ from .base import (
     check_series,
     conformal_widths,
     error_scale_from_meta,
+    future_index,
     interval_width_from_meta,
     tail_from_meta,
     tail_offsets_from_meta,
@@ -31,6 +32,15 @@ from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
+from .features import (
+    CALENDAR_COLUMNS,
+    FeatureScaler,
+    calendar_columns,
+    check_frame,
+    feature_names,
+    fit_feature_scaler,
+    uses_features,
+)
 from .windows import (
     MIN_TRAIN_WINDOWS,
     MIN_VAL_WINDOWS,
@@ -67,7 +77,7 @@ def check_fit_size(name: str, n: int, n_val: int, seq_len: int, outputs: int = 1
         )
 
 
-def check_weight_shapes(config: ModelConfig, state_dict: dict) -> None:
+def check_weight_shapes(config: ModelConfig, state_dict: dict, n_features: int = 1) -> None:
     """Raise ValueError unless the network `config` describes has the stored weights' shapes.
 
     Built on torch's meta device, which allocates nothing: a forged hidden_size is refused
@@ -78,7 +88,7 @@ def check_weight_shapes(config: ModelConfig, state_dict: dict) -> None:
     from .models import build_model
 
     with torch.device("meta"):
-        net = build_model(config)
+        net = build_model(config, n_features)
     expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
     got = {name: tuple(t.shape) for name, t in state_dict.items()}
     if got != expected:
@@ -162,7 +172,9 @@ class Forecaster(WindowForecaster):
         rest, fit the linear skip by least squares, then train the network.
 
         ``should_stop``, ``on_epoch_end`` and ``resume`` are passed to `rnnlab.train.train`
-        (interruption and exact resumption).
+        (interruption and exact resumption). With ``features`` (or ``calendar``) `series`
+        is a DataFrame: the target first, then the named feature columns
+        (`rnnlab.features`); predict, forecast and paths_from then take such a frame too.
         """
         n_val = None if val_size is None else int(val_size)
         _fit_together([self], series, n_val, should_stop=should_stop,
@@ -175,9 +187,132 @@ class Forecaster(WindowForecaster):
         Each prediction uses only the `seq_len` actual values before its date.
         """
         self._check_fitted()
+        if self._uses_features():
+            frame = self._frame(series, self.seq_len + 1)
+            values = self._predict_matrix(self._inputs(frame))
+            return pd.Series(values, index=frame.index[self.seq_len:], name=self.model)
         series = check_series(series, self.seq_len + 1)
         values = self._predict_tracked(series.to_numpy(np.float64))
         return pd.Series(values, index=series.index[self.seq_len:], name=self.model)
+
+    # --- outside features (rnnlab.features) -------------------------------------------
+
+    def _uses_features(self) -> bool:
+        return uses_features(self.features, self.calendar)
+
+    def _frame(self, data, min_length: int = 1) -> pd.DataFrame:
+        """The target and the named feature columns of `data`, checked."""
+        return check_frame(data, feature_names(self.features), min_length)
+
+    def _inputs(self, frame: pd.DataFrame, extra_dates: int = 0) -> np.ndarray:
+        """Raw model inputs (n, 1 + F): the target, the named features, the calendar.
+        `extra_dates` rows for the dates after `frame` hold the calendar (known in
+        advance) and NaN elsewhere."""
+        parts = [frame.to_numpy(np.float64)]
+        if self.calendar:
+            parts.append(calendar_columns(frame.index).to_numpy())
+        matrix = np.column_stack(parts)
+        if extra_dates:
+            future = np.full((extra_dates, matrix.shape[1]), np.nan)
+            if self.calendar:
+                dates = future_index(frame.index, extra_dates)
+                future[:, -len(CALENDAR_COLUMNS):] = calendar_columns(dates).to_numpy()
+            matrix = np.vstack([matrix, future])
+        return matrix
+
+    def _units(self, matrix: np.ndarray) -> np.ndarray:
+        """(..., 1 + F) raw inputs -> model units: the target by its scaler, each feature
+        by its own, all fitted on the training part."""
+        out = np.empty(matrix.shape)
+        out[..., 0] = self.scaler_.to_units(matrix[..., 0])
+        out[..., 1:] = self.feature_scaler_.transform(matrix[..., 1:].reshape(
+            -1, matrix.shape[-1] - 1)).reshape(matrix[..., 1:].shape)
+        return out
+
+    def _predict_matrix(self, matrix: np.ndarray) -> np.ndarray:
+        """One-step predictions after every window of the raw inputs (n, 1 + F)."""
+        from .train import predict_units
+
+        device = next(self.model_.parameters()).device
+        z = as_tensor(self._units(matrix), device)  # (n, 1 + F)
+        windows = Windows(z, self.seq_len, self.seq_len, len(matrix), self.scaler_.relative)
+        units = predict_units(self.model_, windows)
+        if units.dim() == 2:
+            units = units[:, 0]
+        units = units + windows.offsets()
+        return self.scaler_.from_units(units.double().cpu().numpy())
+
+    def _chain_features(self, windows: np.ndarray, steps: int,
+                        future: np.ndarray | None) -> np.ndarray:
+        """`_chain` with features: windows (n, seq_len, 1 + F) of raw inputs; `future`
+        (n, steps, 1 + F) holds the known inputs of the steps ahead (the calendar), fed
+        with each prediction when the net makes fewer outputs than `steps`."""
+        import torch
+
+        device = next(self.model_.parameters()).device
+        self.model_.eval()
+        out = []
+        for lo in range(0, len(windows), CHAIN_BATCH):
+            buffer = np.asarray(windows[lo:lo + CHAIN_BATCH], dtype=np.float64)
+            made = []
+            while sum(v.shape[1] for v in made) < steps:
+                done = sum(v.shape[1] for v in made)
+                if done and (feature_names(self.features) or future is None):
+                    # Feeding the actual later values of a feature would leak the future.
+                    raise DataError(UNKNOWN_FEATURES)
+                if done:
+                    rows = future[lo:lo + CHAIN_BATCH, done - made[-1].shape[1]:done].copy()
+                    rows[..., 0] = made[-1]
+                    buffer = np.concatenate([buffer, rows], axis=1)
+                units = self._units(buffer[:, -self.seq_len:])  # (batch, seq_len, 1 + F)
+                last = units[:, -1:, 0].copy() if self.scaler_.relative \
+                    else np.zeros((len(units), 1))
+                units[..., 0] -= last
+                with torch.no_grad():
+                    pred = self.model_(as_tensor(units, device)).reshape(len(units), -1)
+                values = pred.double().cpu().numpy() + last
+                made.append(self.scaler_.from_units(values))
+            out.append(np.concatenate(made, axis=1)[:, :steps])
+        return np.concatenate(out) if out else np.zeros((0, steps))
+
+    def _paths_with_features(self, data, origins: np.ndarray, horizon: int) -> np.ndarray:
+        frame = self._frame(data)
+        extra = max(int(origins.max()) + horizon - len(frame), 0)
+        matrix = self._inputs(frame, extra)
+        positions = origins[:, None] - self.seq_len + np.arange(self.seq_len)
+        ahead = origins[:, None] + np.arange(horizon)
+        return self._chain_features(matrix[positions], horizon, matrix[ahead])
+
+    def forecast(self, horizon: int, series=None) -> pd.Series:
+        """The next `horizon` values after `series` (default: the data seen in fit). With
+        features other than the calendar, only as many steps as the net has outputs."""
+        if not self._uses_features():
+            return super().forecast(horizon, series)
+        self._check_fitted()
+        if horizon < 1:
+            raise DataError(f"horizon must be at least 1, got {horizon}")
+        if series is None:
+            frame = pd.concat([self.tail_, self.tail_features_], axis=1)
+        else:
+            frame = self._frame(series, self.seq_len)
+        values = self._paths_with_features(frame, np.array([len(frame)]), horizon)[0]
+        index = future_index(frame.index, horizon)
+        return pd.Series(values, index=index, name=f"{self.label()} forecast")
+
+    def set_history(self, series) -> None:
+        """Make `forecast` continue after `series` by default (with features: a frame)."""
+        if not self._uses_features():
+            return super().set_history(series)
+        self._check_fitted()
+        self._remember_tail(self._frame(series, self.seq_len), self.seq_len)
+
+    def _remember_tail(self, series, keep: int) -> None:
+        if not self._uses_features():
+            return super()._remember_tail(series, keep)
+        tail = series.iloc[-max(keep, 50):]
+        self.tail_ = tail.iloc[:, 0].copy()
+        self.tail_features_ = tail.iloc[:, 1:].copy()  # the named columns, raw
+        self.tail_offsets_ = None
 
     def _predict_tracked(self, values: np.ndarray) -> np.ndarray:
         """One-step predictions that follow an abrupt level shift (`rnnlab.base.track_level`)."""
@@ -254,12 +389,14 @@ class Forecaster(WindowForecaster):
         origin's window only once it was found from values before the origin, exactly as
         `predict` does for one step."""
         self._check_fitted()
-        values = np.asarray(values, dtype=np.float64)
         origins = np.asarray(origins, dtype=np.int64)
         if not len(origins):
             return np.zeros((0, horizon))
         if origins.min() < self.seq_len or origins.max() > len(values):
             raise ValueError(f"origins must lie in [{self.seq_len}, {len(values)}]")
+        if self._uses_features():  # `values` is the frame: no level tracking (see README)
+            return self._paths_with_features(values, origins, horizon)
+        values = np.asarray(values, dtype=np.float64)
         events: list = []
         track_level(values[:origins.max()], self.seq_len, getattr(self, "error_scale_", None),
                     self._predict_all, events)
@@ -280,7 +417,9 @@ class Forecaster(WindowForecaster):
         if self.interval <= 0 or not len(origins):
             return None
         paths = self.paths_from(values, origins, horizon)
-        targets = values[origins[:, None] + np.arange(horizon)]
+        target = values.iloc[:, 0].to_numpy(np.float64) if isinstance(values, pd.DataFrame) \
+            else values
+        targets = target[origins[:, None] + np.arange(horizon)]
         return conformal_widths(targets - paths, self.interval)
 
     # --- persistence ------------------------------------------------------------------
@@ -314,9 +453,19 @@ class Forecaster(WindowForecaster):
         }
         tail = torch.tensor(self.tail_.to_numpy(np.float64))  # a copy: pandas arrays are read-only
         state = self.model_.state_dict()
-        save_checkpoint(path, self.model, state, meta, {"tail": tail})
-        # A numpy copy lets `rnnlab forecast` skip importing torch (see rnnlab.fastpath).
-        if self.model in FAST_MODELS and self.model_config().outputs == 1:
+        tensors = {"tail": tail}
+        if self._uses_features():
+            meta["params"]["features"] = ",".join(feature_names(self.features)) or None
+            meta["features"] = {"scaler": self.feature_scaler_.state_dict(),
+                                "columns": [str(c) for c in self.tail_features_.columns],
+                                "n_inputs": self.model_.n_features}
+            tensors["tail_features"] = torch.tensor(
+                self.tail_features_.to_numpy(np.float64).reshape(len(self.tail_), -1))
+        save_checkpoint(path, self.model, state, meta, tensors)
+        # A numpy copy lets `rnnlab forecast` skip importing torch (see rnnlab.fastpath);
+        # models with features are always loaded by torch.
+        if self.model in FAST_MODELS and self.model_config().outputs == 1 \
+                and not self._uses_features():
             weights = {k: v.detach().cpu().numpy() for k, v in state.items()}
             write_sidecar(path, weights, meta, tail.numpy())
         else:
@@ -338,8 +487,9 @@ class Forecaster(WindowForecaster):
             if used is not None and used not in ("recursive", "direct"):
                 raise ValueError(f"strategy_used {used!r} is not recursive or direct")
             forecaster.strategy_ = used
-            check_weight_shapes(forecaster.model_config(), ckpt["state_dict"])
-            net = build_model(forecaster.model_config())
+            n_inputs = int(meta["features"]["n_inputs"]) if forecaster._uses_features() else 1
+            check_weight_shapes(forecaster.model_config(), ckpt["state_dict"], n_inputs)
+            net = build_model(forecaster.model_config(), n_inputs)
             if ckpt["model"] != params["model"]:
                 raise ValueError(f"model {ckpt['model']!r} vs parameters {params['model']!r}")
             net.load_state_dict(ckpt["state_dict"], strict=True)
@@ -354,6 +504,11 @@ class Forecaster(WindowForecaster):
                 else None
             forecaster.tail_ = tail_from_meta(meta, ckpt["tensors"]["tail"].numpy())
             forecaster.tail_offsets_ = tail_offsets_from_meta(meta, len(forecaster.tail_))
+            if forecaster._uses_features():
+                forecaster.feature_scaler_ = FeatureScaler.from_state(meta["features"]["scaler"])
+                raw = ckpt["tensors"]["tail_features"].numpy()
+                forecaster.tail_features_ = pd.DataFrame(
+                    raw, index=forecaster.tail_.index, columns=meta["features"]["columns"])
         except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
@@ -417,7 +572,8 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     model_cfg, cfg = first.model_config(), first.train_config()
     check(model_cfg)
     check(cfg)
-    series = check_series(series)
+    frame = first._frame(series) if first._uses_features() else None
+    series = check_series(series if frame is None else frame.iloc[:, 0])
     name = str(series.name or "series")
     n = len(series)
     n_val = int(round(n * first.val_fraction)) if n_val is None else n_val
@@ -431,20 +587,33 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         scaler = choose_scaler(values, n_train, first.seq_len, name, device)
     else:
         scaler = fit_scaler(first.scaler, values[:n_train], name)
-    z = as_tensor(scaler.to_units(values), device)  # (n,)
+    feature_scaler, n_inputs = None, 1
+    units = scaler.to_units(values)  # (n,)
+    if frame is not None:
+        raw = first._inputs(frame)[:, 1:]  # (n, F): named columns, then the calendar
+        columns = [*frame.columns[1:], *(CALENDAR_COLUMNS if first.calendar else ())]
+        feature_scaler = fit_feature_scaler([str(c) for c in columns], raw[:n_train])
+        units = np.column_stack([units, feature_scaler.transform(raw)])  # (n, 1 + F)
+        n_inputs = units.shape[1]
+    z = as_tensor(units, device)  # (n,) or (n, 1 + F)
     used = model_cfg.strategy
     if used == "auto":
         used = "recursive"
         extra = model_cfg.horizon - 1  # direct needs this many more values per part
-        if extra and n_val >= MIN_VAL_WINDOWS + extra and \
+        if extra and feature_names(first.features):
+            # Recursion cannot feed features that are unknown after the origin.
+            used = "direct"
+            check_fit_size(name, n, n_val, first.seq_len, model_cfg.horizon)
+        elif extra and n_val >= MIN_VAL_WINDOWS + extra and \
                 n_train >= first.seq_len + MIN_TRAIN_WINDOWS + extra:
-            used = choose_strategy(z, n_train, first.seq_len, scaler.relative,
-                                   model_cfg.horizon)
+            # On the target's lags alone (the calendar, known ahead, does not decide it).
+            used = choose_strategy(z if z.dim() == 1 else z[:, 0], n_train, first.seq_len,
+                                   scaler.relative, model_cfg.horizon)
         model_cfg = dataclasses.replace(model_cfg, strategy=used)
     nets = []
     for forecaster in forecasters:
         torch.manual_seed(forecaster.seed)  # its weights are those of a separate fit
-        nets.append(build_model(model_cfg).to(device))
+        nets.append(build_model(model_cfg, n_inputs).to(device))
     outputs = model_cfg.outputs
     train_w = Windows(z, first.seq_len, first.seq_len, n_train, scaler.relative, outputs)
     val_w = Windows(z, first.seq_len, n_train, n, scaler.relative, outputs) if n_val else None
@@ -467,12 +636,16 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         forecaster.n_train_, forecaster.n_val_ = n_train, n_val
         # Where the training part lay, to flag data and forecasts far from it later.
         forecaster.train_range_ = (float(values[:n_train].min()), float(values[:n_train].max()))
-        forecaster.error_scale_ = forecaster._one_step_rms(values, n_train if n_val else None)
+        forecaster.feature_scaler_ = feature_scaler
+        # Level tracking reads one-step errors of the target alone: off with features.
+        forecaster.error_scale_ = None if frame is not None else \
+            forecaster._one_step_rms(values, n_train if n_val else None)
         forecaster.interval_width_ = None
-        forecaster._remember_tail(series, forecaster.seq_len)
+        forecaster._remember_tail(series if frame is None else frame, forecaster.seq_len)
         forecaster.fitted_ = True
         if n_val:
-            forecaster.interval_width_ = forecaster._calibrate(values, n_train)
+            forecaster.interval_width_ = forecaster._calibrate(
+                values if frame is None else frame, n_train)
 
 
 # `--strategy auto` takes direct only when its linear part's H-step validation MSE is at
@@ -521,6 +694,9 @@ def choose_strategy(z, n_train: int, seq_len: int, relative: bool, horizon: int)
 
 # Windows per forward pass when forecasting from many origins at once.
 CHAIN_BATCH = 8192
+UNKNOWN_FEATURES = ("features other than --calendar are unknown after the forecast origin: "
+                    "use --strategy direct with --horizon covering the steps wanted")
+
 
 def resolve_seq_len(forecasters: list[Forecaster], train: np.ndarray) -> None:
     """Give forecasters with ``seq_len=None`` the window `choose_seq_len` picks on the

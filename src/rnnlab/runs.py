@@ -50,6 +50,7 @@ from .diagnostics import inspect
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .explain import failure_anatomy, lag_check, memory_profile
 from .fastpath import load_fast
+from .features import feature_record, load_inputs, target_of, with_market
 from .folders import (
     MARKER,
     check_out,
@@ -184,14 +185,16 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
         _require_own_run(out)
         config = _saved_config(out)
     # Everything is checked before the first file is written.
+    with_market(config.data, config.model)
     config.check()
-    series = load_data(config.data)
-    config, window = with_seq_len(config, series, _saved_window(out) if resume else None)
+    series = load_inputs(config.data, config.model, load_data(config.data))
+    target = target_of(series)
+    config, window = with_seq_len(config, target, _saved_window(out) if resume else None)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
-                        config.data.test_fraction, name=str(series.name))
-    check_horizon(config.model.horizon, split, str(series.name))
+                        config.data.test_fraction, name=str(target.name))
+    check_horizon(config.model.horizon, split, str(target.name))
     # A constant training part is refused here with the message fit would give.
-    check_varies(series.to_numpy()[: split.n_train], str(series.name))
+    check_varies(target.to_numpy()[: split.n_train], str(target.name))
     forecaster = Forecaster.from_config(config.model, config.training, progress)
     fingerprint = series_fingerprint(series)
     # Everything above only reads; the folder is made and written under its lock.
@@ -285,6 +288,7 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     history = forecaster.history_
     # Scores come from the held-out test part; forecasts start after all known data.
     forecaster.set_history(series)
+    series = target_of(series)  # names and plots below: the target
     forecaster.save(out / MODEL_FILE)
     metrics = {
         "status": "complete",
@@ -304,6 +308,7 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         "seq_len": forecaster.seq_len,
         "window": window.reason,
         "multi_step": result.multi_step,
+        "features": feature_record(forecaster),
         # Any test forecast beyond the training range widened by its span on each side
         "far_outside": bool(result.multi_step and result.multi_step["far_outside"]),
     }
@@ -536,11 +541,11 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
     if source is not None:
         config = _saved_config(run_dir)
         config.data.source = source
-        series = load_data(config.data)
-        if far_outside(series.iloc[-forecaster.min_history:], trained):
+        series = load_inputs(config.data, config.model, load_data(config.data))
+        if far_outside(target_of(series).iloc[-forecaster.min_history:], trained):
             log.warning("the end of %s lies far outside the run's training range (%.4g to "
                         "%.4g): the model never saw values like these, so expect nonsense; "
-                        "train a run on this series instead", series.name, *trained)
+                        "train a run on this series instead", target_of(series).name, *trained)
     frame = forecaster.forecast_interval(horizon, series)
     if far_outside(frame["forecast"], trained):
         log.warning("the forecast leaves the training range (%.4g to %.4g) by more than its "
@@ -578,6 +583,10 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         raise RnnlabError(f"run directory '{run_dir}' {what}; explain needs a finished run "
                           f"of rnnlab train --out {run_dir}")
     config = load_run_config(run_dir)
+    if config.model.features or config.model.calendar:
+        raise RnnlabError(f"'{run_dir}' is a model with outside features, which explain does "
+                          "not cover yet; explain a run trained without --features, "
+                          "--calendar and --market")
     series = load_data(config.data)
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
     split = split_sizes(len(series), forecaster.seq_len, config.data.val_fraction,
@@ -662,16 +671,17 @@ def backtest_run(run_dir: str | Path, horizon: int | None = None) -> dict:
         raise RnnlabError(f"'{run_dir}' is not a finished run; finish it with rnnlab train "
                           f"--out {run_dir} --resume")
     config = load_run_config(run_dir)
-    series = load_data(config.data)
+    series = load_inputs(config.data, config.model, load_data(config.data))
     recorded = read_run_file(run_dir).get("data_sha256")
     if recorded and recorded != series_fingerprint(series):
         raise RnnlabError(
             f"the data of {config.data.source!r} changed since '{run_dir}' was trained on it, "
             "so its test part may hold values training saw; train a new run on it")
+    name = str(target_of(series).name)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
-                        config.data.test_fraction, name=str(series.name))
+                        config.data.test_fraction, name=name)
     horizon = config.model.horizon if horizon is None else int(horizon)
-    check_horizon(horizon, split, str(series.name))
+    check_horizon(horizon, split, name)
     check_checkpoint_file(run_dir / MODEL_FILE)
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
     check_forecast_work(forecaster, horizon)

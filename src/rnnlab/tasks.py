@@ -36,6 +36,7 @@ from .config import DEFAULT_SEQ_LEN, DataConfig, RunConfig
 from .data import load_data
 from .errors import ConfigError
 from .explain import memory_profile
+from .features import load_inputs, target_of, with_market
 from .forecaster import Forecaster, fit_seeds
 from .runs import interruptible, series_fingerprint, with_seq_len
 from .windows import split_sizes
@@ -83,11 +84,14 @@ def execute(task: Task, progress: bool | None = False) -> list[dict]:
     """
     try:
         config = RunConfig.from_dict(task.config)
-        series = load_data(config.data)
-        config = with_seq_len(config, series)[0]  # seq_len None: chosen on the training part
+        with_market(config.data, config.model)
+        series = load_inputs(config.data, config.model, load_data(config.data))
+        name = str(target_of(series).name)
+        # seq_len None: chosen on the training part
+        config = with_seq_len(config, target_of(series))[0]
         split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
-                            config.data.test_fraction, name=str(series.name))
-        check_horizon(config.model.horizon, split, str(series.name))
+                            config.data.test_fraction, name=name)
+        check_horizon(config.model.horizon, split, name)
         baselines = baseline_predictions(series, split)
     except Exception as exc:  # noqa: BLE001 - reported per run, never fatal to the others
         return [_failed(task, seed, exc) for seed in task.seeds]
@@ -152,9 +156,11 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                                 f"{name}_mase_h": scores["mase"]})
             row["multi_step"] = steps
             row["path_losses"] = {k: v.tolist() for k, v in result.path_losses.items()}
-    profile = memory_profile(result.forecaster, series, result.split)
-    row["effective_memory"] = profile.effective_memory
-    row["memory"] = profile.to_dict()
+    if getattr(result.forecaster, "feature_scaler_", None) is None:
+        # The memory probe reads the target's lags only: not yet for models with features.
+        profile = memory_profile(result.forecaster, series, result.split)
+        row["effective_memory"] = profile.effective_memory
+        row["memory"] = profile.to_dict()
     index = result.predictions.index
     row["predictions"] = {
         "index": [str(i) for i in index] if isinstance(index, pd.DatetimeIndex)

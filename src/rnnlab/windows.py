@@ -305,12 +305,14 @@ class Windows:
         self.horizon = horizon
         count = max(stop - start - horizon + 1, 0)
         self.start, self.stop = start, start + count  # the first targets of the windows
-        # (n_windows, seq_len) view, no copy
+        # (n_windows, seq_len) view, no copy; with features z is (n, 1 + F), the target
+        # first, and the view is (n_windows, 1 + F, seq_len)
         self.inputs = z.unfold(0, seq_len, 1)[start - seq_len: start - seq_len + count]
+        target = z if z.dim() == 1 else z[:, 0]
         if horizon == 1:
-            self.targets = z[start:start + count]  # (n_windows,)
+            self.targets = target[start:start + count]  # (n_windows,)
         else:
-            self.targets = z.unfold(0, horizon, 1)[start:start + count]  # (n_windows, H)
+            self.targets = target.unfold(0, horizon, 1)[start:start + count]  # (n_windows, H)
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -318,19 +320,35 @@ class Windows:
     def batch(self, index: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
         """Model inputs (batch, seq_len, n_features=1) and targets (batch,) or (batch, H)
         in model space."""
-        x = self.inputs[index]
         y = self.targets[index]
+        if self.inputs.dim() == 3:
+            return self._batch_features(index, y)
+        x = self.inputs[index]
         if self.relative:
             last = x[:, -1:]
             x = x - last
             y = y - (last[:, 0] if self.horizon == 1 else last)
         return x.unsqueeze(-1), y
 
+    def _batch_features(self, index, y: torch.Tensor):
+        """`batch` with features: (batch, seq_len, 1 + F); only the target channel is made
+        relative (the features are scaled globally on the training part)."""
+        import torch
+
+        # Gathered from the transposed view, the batch comes out contiguous in one copy.
+        x = self.inputs.transpose(1, 2)[index]  # (batch, seq_len, 1 + F)
+        if self.relative:
+            last = x[:, -1:, :1]  # (batch, 1, 1): the target's last value
+            x = torch.cat([x[..., :1] - last, x[..., 1:]], dim=-1)
+            y = y - (last[:, 0, 0] if self.horizon == 1 else last[:, 0])
+        return x, y
+
     def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
         """What `batch` subtracted from each window's targets: its last value, or 0;
         (batch,), or (batch, 1) with horizon > 1."""
         if self.relative:
-            last = self.inputs[index][:, -1]
+            inputs = self.inputs[index]
+            last = inputs[:, -1] if inputs.dim() == 2 else inputs[:, 0, -1]
         else:
             last = self.inputs.new_zeros(len(self.inputs[index]))
         return last if self.horizon == 1 else last[:, None]
@@ -342,12 +360,15 @@ class Windows:
 
 
 def as_tensor(values: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
-    """The series in model units as one float32 tensor, (n,)."""
+    """The series in model units as one float32 tensor, (n,) (or (n, 1 + F) with features)."""
     import torch
 
     with np.errstate(over="ignore"):
         units = np.ascontiguousarray(values, dtype=np.float32)
     bad = ~np.isfinite(units)
+    if bad.ndim > 1:  # a (n, 1 + F) matrix: the row where a column leaves float32
+        bad = bad.any(axis=tuple(range(1, bad.ndim)))
+        values = np.asarray(values).reshape(len(bad), -1)[:, 0]
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise DataError(
