@@ -519,6 +519,8 @@ def explain_command(run_dir, out):
                f"skip {'on' if result['linear_skip'] else 'off'}) from {run_dir}")
     click.echo(f"series: {inspection['verdict']}: {inspection['evidence']}")
     click.echo(f"memory: {result['memory']['text']}")
+    for line in result["memory"].get("channel_lines", []):
+        click.echo(f"  {line}")
     click.echo("failure anatomy:")
     for line in result["anatomy"]["lines"]:
         click.echo(f"  {line}")

@@ -6,7 +6,8 @@ Three plain functions return data that the CLI prints and the HTML report draws:
 
 - `memory_profile(forecaster, series, split)`: mean |d prediction / d input k steps back|
   over the test windows, normalised to sum 1, and the effective memory (the fewest most
-  recent steps that hold 90% of that sensitivity);
+  recent steps that hold 90% of that sensitivity); with outside features, also per input
+  channel (the target and each feature by name) and lag;
 - `failure_anatomy(predictions)`: the largest jumps in the test part, the error after
   each against the error elsewhere, and the steps the model needs to recover;
 - `lag_check(predictions, verdict)`: does the model mostly repeat the last value, and does
@@ -56,7 +57,15 @@ LEAKAGE_MARGIN = 0.05
 @dataclass
 class MemoryProfile:
     """Normalised input sensitivity per lag; ``sensitivity[k - 1]`` is lag k (k = 1 is the
-    most recent input)."""
+    most recent input).
+
+    A model with outside features also has ``channels``, the names of its inputs (the
+    target first, then each feature as the model reads it), and ``by_channel``, the
+    sensitivity per channel and lag, normalised so that the whole array sums to 1;
+    ``sensitivity`` is then its sum over the channels (how far back the model looks at
+    any input), so effective memory, peak lag and the memory curves read alike for every
+    model. A model without features has no channels and ``by_channel`` None.
+    """
 
     model: str
     sensitivity: np.ndarray  # (seq_len,), sums to 1
@@ -65,6 +74,8 @@ class MemoryProfile:
     coverage: float = MEMORY_COVERAGE
     # mean over windows of sum_k |d prediction / d x(t-k)|, in model units (nan: unknown)
     strength: float = math.nan
+    channels: tuple[str, ...] = ()  # with features: the target's name, then the features'
+    by_channel: np.ndarray | None = None  # (channels, seq_len), sums to 1; row 0 the target
 
     @property
     def seq_len(self) -> int:
@@ -96,20 +107,53 @@ class MemoryProfile:
         middle = s[len(s) // 4: len(s) - len(s) // 4].min()
         return bool(s[0] > 1.5 * middle and s[-1] > 1.5 * middle)
 
+    @property
+    def channel_share(self) -> np.ndarray | None:
+        """Each channel's share of the sensitivity (sums to 1); None without features."""
+        return None if self.by_channel is None else self.by_channel.sum(axis=1)
+
+    def channel_peak(self, channel: int) -> int:
+        """The lag channel `channel` (0 = the target) counts most at."""
+        return int(np.argmax(self.by_channel[channel])) + 1
+
     def to_dict(self) -> dict:
-        return {"model": self.model, "seq_len": self.seq_len,
-                "effective_memory": self.effective_memory, "coverage": self.coverage,
-                "peak_lag": self.peak_lag, "flat": self.flat, "n_windows": self.n_windows,
-                "strength": float(self.strength), "weak": self.weak,
-                "sensitivity": [round(float(v), 6) for v in self.sensitivity]}
+        plain = {"model": self.model, "seq_len": self.seq_len,
+                 "effective_memory": self.effective_memory, "coverage": self.coverage,
+                 "peak_lag": self.peak_lag, "flat": self.flat, "n_windows": self.n_windows,
+                 "strength": float(self.strength), "weak": self.weak,
+                 "sensitivity": [round(float(v), 6) for v in self.sensitivity]}
+        if self.by_channel is not None:  # a model without features keeps the keys above
+            plain["channels"] = list(self.channels)
+            plain["channel_share"] = [round(float(v), 6) for v in self.channel_share]
+            plain["channel_peak_lag"] = [self.channel_peak(i)
+                                         for i in range(len(self.channels))]
+            plain["by_channel"] = [[round(float(v), 6) for v in row]
+                                   for row in self.by_channel]
+        return plain
 
     @classmethod
     def from_dict(cls, raw: dict) -> MemoryProfile:
         """Rebuild a profile from `to_dict()` output (e.g. a compare run's record)."""
+        by_channel = raw.get("by_channel")
         return cls(raw["model"], np.asarray(raw["sensitivity"], dtype=np.float64),
                    int(raw["effective_memory"]), int(raw["n_windows"]),
                    float(raw.get("coverage", MEMORY_COVERAGE)),
-                   float(raw.get("strength", math.nan)))
+                   float(raw.get("strength", math.nan)),
+                   tuple(str(c) for c in raw.get("channels", ())),
+                   None if by_channel is None else np.asarray(by_channel, dtype=np.float64))
+
+    def channel_lines(self) -> list[str]:
+        """One sentence per input channel, the target first: its share of the sensitivity
+        and the lag it counts most at. None for a model without features or a weak
+        prediction (its shares are noise)."""
+        if self.by_channel is None or self.weak:
+            return []
+        lines = []
+        for i, name in enumerate(self.channels):
+            who = f"{name} (the target)" if i == 0 else name
+            lines.append(f"{who}: {_percent(self.channel_share[i])} of the sensitivity, "
+                         f"peak at lag {self.channel_peak(i)}")
+        return lines
 
     def describe(self) -> str:
         if self.weak:
@@ -121,12 +165,27 @@ class MemoryProfile:
         text = (f"{self.model}: effective memory {self.effective_memory} of {self.seq_len} "
                 f"steps ({100 * self.coverage:.0f}% of the input sensitivity lies in the last "
                 f"{self.effective_memory}); largest: {shares}")
+        if self.by_channel is not None:
+            text += (f"; the target {self.channels[0]} holds "
+                     f"{_percent(self.channel_share[0])} of the sensitivity, its "
+                     f"{len(self.channels) - 1} feature(s) "
+                     f"{_percent(1 - self.channel_share[0])}")
         if self.flat:
             text += "; the curve is flat: no lag stands out"
         elif self.u_shaped:
             text += ("; the curve is U-shaped: the newest and the oldest lags count most, "
                      "those in between least")
         return text
+
+
+def _percent(share: float) -> str:
+    """A share as a percentage, small ones with one significant digit rather than 0%.
+
+    >>> _percent(0.0432), _percent(0.0031), _percent(0.99995)
+    ('4%', '0.3%', '100%')
+    """
+    value = 100 * float(share)
+    return f"{value:.0f}%" if value >= 1 or value == 0 else f"{value:.1g}%"
 
 
 def effective_memory(sensitivity: np.ndarray, coverage: float = MEMORY_COVERAGE) -> int:
@@ -163,6 +222,13 @@ def memory_profile(forecaster, series: pd.Series, split=None,
     The gradient runs through the model's own scaler, per-window normalisation included,
     so it is the sensitivity to the actual values the model sees.
 
+    A model with outside features reads `series` as a DataFrame (the target first, then
+    its feature columns, as in fit) and gets the sensitivity per channel and lag as well
+    (`MemoryProfile.by_channel`). Each channel's gradient is per unit of that channel in
+    model units: the target's scaler for the target, a training-part standard deviation
+    (after any log) for each feature, so the shares compare like with like only as far as
+    those units do.
+
     Examples
     --------
     >>> from rnnlab import Forecaster, load_series
@@ -174,6 +240,8 @@ def memory_profile(forecaster, series: pd.Series, split=None,
     import torch  # heavy: only when a probe runs
 
     forecaster._check_fitted()
+    if getattr(forecaster, "feature_scaler_", None) is not None:
+        return _feature_profile(forecaster, series, split, coverage)
     net, scaler, seq_len = forecaster.model_, forecaster.scaler_, forecaster.seq_len
     values = np.asarray(series, dtype=np.float64)
     start = seq_len if split is None else max(seq_len, split.n_fit)
@@ -205,6 +273,45 @@ def memory_profile(forecaster, series: pd.Series, split=None,
     strength = float(per_lag.sum()) / max(len(windows), 1)
     return MemoryProfile(forecaster.model, sensitivity, effective_memory(sensitivity, coverage),
                          len(windows), coverage, strength)
+
+
+def _feature_profile(forecaster, series, split, coverage: float) -> MemoryProfile:
+    """`memory_profile` of a model with features: the gradient per channel and lag."""
+    import torch
+
+    net, scaler, seq_len = forecaster.model_, forecaster.scaler_, forecaster.seq_len
+    frame = forecaster._frame(series)
+    start = seq_len if split is None else max(seq_len, split.n_fit)
+    if len(frame) <= start:
+        raise DataError(f"{frame.columns[0]} has {len(frame)} values; the memory probe "
+                        f"needs windows after position {start}")
+    channels = (str(frame.columns[0]), *forecaster.feature_scaler_.names)
+    device = next(net.parameters()).device
+    z = as_tensor(forecaster._units(forecaster._inputs(frame)), device)  # (n, channels)
+    windows = Windows(z, seq_len, start, len(frame), relative=False)
+    net.eval()
+    total = torch.zeros(len(channels), seq_len, dtype=torch.float64)
+    for chunk in windows.chunks(4096):
+        raw = windows.inputs[chunk].detach().clone().requires_grad_(True)  # (batch, C, seq_len)
+        x = raw.transpose(1, 2)  # (batch, seq_len, channels)
+        if scaler.relative:
+            # As Windows.batch: only the target channel is made relative to its last value.
+            last = x[:, -1:, :1]
+            x = torch.cat([x[..., :1] - last, x[..., 1:]], dim=-1)
+            prediction = _next_value(net, x) + last[:, 0, 0]
+        else:
+            prediction = _next_value(net, x)
+        (grad,) = torch.autograd.grad(prediction.sum(), raw)
+        total += grad.abs().sum(0).double().cpu()
+    per_lag = total.numpy()[:, ::-1].copy()  # (channels, seq_len), lag 1 first
+    if per_lag.sum() == 0:
+        by_channel = np.full(per_lag.shape, 1.0 / per_lag.size)
+    else:
+        by_channel = per_lag / per_lag.sum()
+    sensitivity = by_channel.sum(axis=0)
+    strength = float(per_lag.sum()) / max(len(windows), 1)
+    return MemoryProfile(forecaster.model, sensitivity, effective_memory(sensitivity, coverage),
+                         len(windows), coverage, strength, channels, by_channel)
 
 
 # --- failure anatomy ------------------------------------------------------------------

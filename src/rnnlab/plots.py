@@ -334,6 +334,32 @@ def plot_memory_curves(profiles: dict[str, MemoryProfile], path: str | Path,
 
 
 
+def plot_channel_memory(profile: MemoryProfile, path: str | Path, title: str = "") -> None:
+    """A model with features: its sensitivity against lag, one line per input channel
+    (the target first), each labelled with its share of the total."""
+    fig, ax = _subplots(figsize=(9, 4.5), layout="constrained")
+    lags = np.arange(1, profile.seq_len + 1)
+    peaks = profile.by_channel.max(axis=1)
+    # A target that holds nearly all the sensitivity would flatten every feature's line
+    # onto the axis: a log scale (zeros drawn at its floor) keeps them readable.
+    log_scale = peaks.min() < peaks.max() / 100
+    floor = 1e-6
+    for i, name in enumerate(profile.channels):
+        share = 100 * profile.channel_share[i]
+        who = f"{name} (target)" if i == 0 else name
+        values = np.maximum(profile.by_channel[i], floor) if log_scale else profile.by_channel[i]
+        ax.plot(lags, values, marker="o", ms=3, lw=1.6 if i == 0 else 1.1,
+                color="black" if i == 0 else None, label=f"{who}: {share:.1f}%")
+    ax.axvline(profile.effective_memory, color="tab:gray", ls=":", lw=1,
+               label=f"effective memory {profile.effective_memory}")
+    if log_scale:
+        ax.set_yscale("log")
+    _finish(fig, ax, path, "lag k (steps back; 1 = the last input)",
+            "share of mean |d prediction / d input(t-k)|" + (" (log)" if log_scale else ""),
+            title or "what the model looks at, per input")
+
+
+
 def plot_episodes(predictions: pd.DataFrame, anatomy: Anatomy, path: str | Path,
                   worst: int = 3, title: str = "") -> None:
     """Actual, model and naive around the worst episodes (highest RMSE after the jump)."""

@@ -68,6 +68,7 @@ from .plots import (
     horizon_errors,
     plot_episodes,
     plot_loss,
+    plot_channel_memory,
     plot_memory_curves,
     plot_ratio_histogram,
     plot_test,
@@ -583,11 +584,9 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         raise RnnlabError(f"run directory '{run_dir}' {what}; explain needs a finished run "
                           f"of rnnlab train --out {run_dir}")
     config = load_run_config(run_dir)
-    if config.model.features or config.model.calendar:
-        raise RnnlabError(f"'{run_dir}' is a model with outside features, which explain does "
-                          "not cover yet; explain a run trained without --features, "
-                          "--calendar and --market")
-    series = load_data(config.data)
+    with_market(config.data, config.model)
+    inputs = load_inputs(config.data, config.model, load_data(config.data))
+    series = target_of(inputs)  # with features the probe reads `inputs`, the rest the target
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
     split = split_sizes(len(series), forecaster.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
@@ -599,7 +598,7 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
     predictions.index = series.index[split.n_fit:]
 
     inspection = inspect(series)
-    profile = memory_profile(forecaster, series, split)
+    profile = memory_profile(forecaster, inputs, split)
     anatomy = failure_anatomy(predictions)
     lags = lag_check(predictions, inspection.verdict)
     result = {
@@ -610,7 +609,9 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         "linear_skip": forecaster.linear_skip,
         "inspection": {k: v for k, v in inspection.to_dict().items()
                        if k not in ("acf", "pacf")},
-        "memory": {**profile.to_dict(), "text": profile.describe()},
+        "memory": {**profile.to_dict(), "text": profile.describe(),
+                   **({"channel_lines": profile.channel_lines()}
+                      if profile.by_channel is not None else {})},
         "anatomy": anatomy.to_dict(),
         "lag_check": lags.to_dict(),
         "files": ["explain.json"],
@@ -619,8 +620,13 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
     make_out(out)
     if plots:
         label = f"{series.name}: {forecaster.model}"
-        plot_memory_curves({forecaster.model: profile}, out / "memory.png",
-                           title=f"{label}, input sensitivity per lag (test windows)")
+        if profile.by_channel is None:
+            plot_memory_curves({forecaster.model: profile}, out / "memory.png",
+                               title=f"{label}, input sensitivity per lag (test windows)")
+        else:
+            plot_channel_memory(profile, out / "memory.png",
+                                title=f"{label}, input sensitivity per input and lag "
+                                      "(test windows)")
         plot_episodes(predictions, anatomy, out / "episodes.png",
                       title=f"{label}, worst episodes after a jump")
         result["files"] += ["memory.png", "episodes.png"]

@@ -156,11 +156,10 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                                 f"{name}_mase_h": scores["mase"]})
             row["multi_step"] = steps
             row["path_losses"] = {k: v.tolist() for k, v in result.path_losses.items()}
-    if getattr(result.forecaster, "feature_scaler_", None) is None:
-        # The memory probe reads the target's lags only: not yet for models with features.
-        profile = memory_profile(result.forecaster, series, result.split)
-        row["effective_memory"] = profile.effective_memory
-        row["memory"] = profile.to_dict()
+    # With features `series` is the frame, and the profile holds each channel too.
+    profile = memory_profile(result.forecaster, series, result.split)
+    row["effective_memory"] = profile.effective_memory
+    row["memory"] = profile.to_dict()
     index = result.predictions.index
     row["predictions"] = {
         "index": [str(i) for i in index] if isinstance(index, pd.DatetimeIndex)
