@@ -66,9 +66,9 @@ from .global_forecaster import GlobalForecaster, fit_panel
 from .panel import aggregate, load_panel, score_panel, split_panel
 from .plots import (
     horizon_errors,
+    plot_channel_memory,
     plot_episodes,
     plot_loss,
-    plot_channel_memory,
     plot_memory_curves,
     plot_ratio_histogram,
     plot_test,
