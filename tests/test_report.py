@@ -171,6 +171,7 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
         "What happens after an abrupt drop?",
         "How far ahead can it see, and how sure is it?",
         "Would attention, convolutions or skip connections do better?",
+        "Do outside features help?",
         "Is the model just repeating the last value?",
         "Answers to the study's questions",
     ]
@@ -189,9 +190,10 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
                      "Why does it fail after an abrupt drop?", "Would a longer window help?",
                      "Does an LSTM or GRU fix the short memory?", "Does clipping matter?",
                      "How far ahead can it see, and how sure is it?",
-                     "Would attention, convolutions or skip connections do better?"):
+                     "Would attention, convolutions or skip connections do better?",
+                     "Do outside features help?"):
         assert f"<h3>{question}</h3>" in answers
-    assert answers.count('class="reading"') == 8 and answers.count("The evidence: ") == 8
+    assert answers.count('class="reading"') == 9 and answers.count("The evidence: ") == 9
     anchors = {a for a in re.findall(r'id="([^"]+)"', html)}
     assert set(re.findall(r'href="#([^"]+)"', answers)) <= anchors
     assert 'href="#answers"' in html  # the headline points there

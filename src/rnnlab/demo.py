@@ -164,9 +164,10 @@ def run_demo(out: str | Path, quick: bool = False, jobs: int | None = None,
         records = run_tasks(everything, out / "runs", jobs, progress,
                             on_record=StageLog(groups, started).record)
         staged = {name: stage_records(tasks, records) for name, tasks in groups.items()}
+        features = features_table(plan.seeds, quick)
+        log.info("demo: stage features finished at %.0f s", time.perf_counter() - started)
         report = build_report(out, plan, staged, inspections, quick,
-                              time.perf_counter() - started)
-        add_features(report, features_table(plan.seeds, quick))
+                              time.perf_counter() - started, features)
         path = out / "report.html"
         report.write(path)
         log.info("demo: report written at %.0f s", time.perf_counter() - started)
@@ -210,7 +211,8 @@ def _safe(name: str) -> str:
 
 
 def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspections: dict,
-                 quick: bool, seconds: float) -> HtmlReport:
+                 quick: bool, seconds: float, features: pd.DataFrame | None = None
+                 ) -> HtmlReport:
     compare_results = results_frame(staged["compare"])
     compare_summary = summarize(compare_results, ["dataset", "model"],
                                 records=staged["compare"])
@@ -235,9 +237,11 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     add_drop(report, out, staged["drop"])
     add_horizon(report, out, plan, staged.get("horizon", []))
     add_architectures(report, out, plan, staged["architectures"])
+    if features is not None:
+        add_features(report, features)
     add_lag_checks(report, staged["compare"], inspections)
     add_failures(report, results_frame([r for rs in staged.values() for r in rs]))
-    add_answers(report, out, plan, staged, inspections, compare_summary)
+    add_answers(report, out, plan, staged, inspections, compare_summary, features)
     return report
 
 
@@ -797,11 +801,12 @@ TITLES = {  # the evidence behind each answer is the section of this title
     "drop": "What happens after an abrupt drop?",
     "horizon": "How far ahead can it see, and how sure is it?",
     "architectures": "Would attention, convolutions or skip connections do better?",
+    "features": "Do outside features help?",
 }
 
 
 def add_answers(report: HtmlReport, out: Path, plan: Plan, staged: dict, inspections: dict,
-                summary: pd.DataFrame) -> None:
+                summary: pd.DataFrame, features: pd.DataFrame | None = None) -> None:
     """A closing section: each question answered in a few plain sentences computed from
     the runs, with its figure and a link to the section that holds the evidence."""
     parts = report.section(ANSWERS, anchor="answers")
@@ -827,6 +832,9 @@ def add_answers(report: HtmlReport, out: Path, plan: Plan, staged: dict, inspect
         ("Would attention, convolutions or skip connections do better?",
          _architecture_answer(plan, staged), out / "arch_rmse_bars.png", "architectures"),
     ]
+    if features is not None:
+        answers.append((TITLES["features"], features_reading(features), out / "none.png",
+                        "features"))
     for question, answer, figure, evidence in answers:
         parts.append(report.heading(question))
         parts.append(report.reading(answer))
@@ -972,7 +980,7 @@ def features_table(seeds: int = 3, quick: bool = False, market: str | None = MAR
     from .forecaster import Forecaster, fit_seeds
     from .windows import split_sizes
 
-    rows = []
+    rows, alone = [], {}
     for dataset in datasets:
         for name, (features, calendar, use_market) in FEATURE_VARIANTS.items():
             if use_market and not (market and Path(market).is_dir()):
@@ -992,52 +1000,78 @@ def features_table(seeds: int = 3, quick: bool = False, market: str | None = MAR
             fits = fit_seeds(template, data.iloc[: split.n_fit], split.n_val,
                              list(range(seeds)))
             seconds = (time.perf_counter() - started) / seeds
-            scores = [score_fitted(data, f, split).metrics for f in fits]
-            rmse = pd.Series([s["model"]["rmse"] for s in scores])
-            naive = scores[0]["naive"]["rmse"]
-            rows.append({"series": str(target_of(data).name), "inputs": name,
+            results = [score_fitted(data, f, split) for f in fits]
+            rmse = pd.Series([r.metrics["model"]["rmse"] for r in results])
+            naive = results[0].metrics["naive"]["rmse"]
+            frame = results[0].predictions
+            # The one rule on the seeds' mean squared error per test target.
+            loss = np.mean([(r.predictions["actual"] - r.predictions["model"]) ** 2
+                            for r in results], axis=0)
+            series_name = str(target_of(data).name)
+            if name == "close alone":
+                alone[series_name] = loss
+            naive_loss = ((frame["actual"] - frame["naive"]) ** 2).to_numpy()
+            versus = verdict_of_losses(loss, {"naive": naive_loss})
+            versus_alone = verdict_of_losses(loss, {"close alone": alone[series_name]})
+            rows.append({"series": series_name, "inputs": name,
                          "n_inputs": fits[0].model_.n_features, "rmse": rmse.mean(),
                          "rmse_sd": rmse.std(ddof=1) if seeds > 1 else 0.0,
                          "naive_rmse": naive, "vs_naive": rmse.mean() / naive,
+                         "outcome_vs_naive": versus.outcome, "p_vs_naive": versus.p_value,
+                         "vs_alone": versus_alone.ratio,
+                         "outcome_vs_alone": versus_alone.outcome,
+                         "p_vs_alone": versus_alone.p_value,
                          "train_s": round(seconds, 2)})
     return pd.DataFrame(rows)
 
 
 def features_reading(table: pd.DataFrame) -> str:
-    """One plain sentence per series: which inputs beat (or lost to) close alone by more
-    than the seeds' spread and 1%, and how the best compares with next = last."""
+    """One plain sentence per series: which inputs beat (or lost to) close alone, and how
+    the best compares with next = last, each by the one rule (`rnnlab.metrics.verdict`)."""
+    if table.empty:
+        return "The outside-feature runs did not finish."
     lines = []
     for series, rows in table.groupby("series", sort=False):
-        alone = rows[rows["inputs"] == "close alone"].iloc[0]
-        better, worse = [], []
-        for r in rows.itertuples():
-            margin = max(2 * r.rmse_sd, 2 * alone.rmse_sd, 0.01 * alone.rmse)
-            change = f"{r.inputs} ({(r.rmse / alone.rmse - 1) * 100:+.1f}%)"
-            if r.inputs != "close alone" and r.rmse < alone.rmse - margin:
-                better.append(change)
-            elif r.inputs != "close alone" and r.rmse > alone.rmse + margin:
-                worse.append(change)
+        others = rows[rows["inputs"] != "close alone"]
+        better = [f"{r.inputs} ({outcome_words(r.outcome_vs_alone, r.vs_alone, r.p_vs_alone)})"
+                  for r in others.itertuples() if r.outcome_vs_alone == "win"]
+        worse = [f"{r.inputs} ({outcome_words(r.outcome_vs_alone, r.vs_alone, r.p_vs_alone)})"
+                 for r in others.itertuples() if r.outcome_vs_alone == "loss"]
         best = rows.loc[rows["rmse"].idxmin()]
-        verdict = (f"{', '.join(better)} beat close alone by more than the seeds' spread "
-                   "and 1%" if better else
-                   "no outside feature beat close alone by more than the seeds' spread and 1%")
+        verdict = (f"{', '.join(better)} beat close alone" if better else
+                   "no outside feature beat close alone")
         if worse:
             verdict += f"; {', '.join(worse)} did worse"
-        against = ("worse than next = last" if best.vs_naive > 1.01 else
-                   "a tie with next = last, so the features have not earned their cost"
-                   if best.vs_naive > 0.99 else "better than next = last")
-        lines.append(f"{series}: {verdict}. The best, {best.inputs}, is at "
-                     f"{best.vs_naive:.3f}x next = last's RMSE: {against}.")
+        words = outcome_words(best.outcome_vs_naive, best.vs_naive, best.p_vs_naive)
+        against = (f"{words}, so the features have not earned their cost"
+                   if best.outcome_vs_naive != "win" else words)
+        lines.append(f"{series}: {verdict}. The best, {best.inputs}, against next = last: "
+                     f"{against}.")
     return " ".join(lines)
 
 
 def add_features(report: HtmlReport, table: pd.DataFrame) -> None:
-    parts = report.section("Do outside features help?")
+    parts = report.section(TITLES["features"])
     parts.append(report.text(
         "The default LSTM forecasts each stock's close one day ahead from its own past "
         "alone, then with the other price columns and the volume (logged, as the data "
         "decides), with the market's equal-weighted daily return (the stock itself left "
         "out), and with the day of the week and the month. Every feature is scaled on the "
         "training part only; the mean and spread are over the seeds."))
-    parts.append(report.table(table.round(4)))
+    if table.empty:
+        parts.append(report.reading(features_reading(table)))
+        return
+    shown = pd.DataFrame({
+        "series": table["series"], "inputs": table["inputs"], "input columns": table["n_inputs"],
+        "RMSE": [mean_pm_std(m, sd) for m, sd in zip(table["rmse"], table["rmse_sd"],
+                                                    strict=True)],
+        "against close alone": ["" if i == "close alone" else outcome_words(o, r, p)
+                                for i, o, r, p in zip(table["inputs"],
+                                                      table["outcome_vs_alone"],
+                                                      table["vs_alone"], table["p_vs_alone"],
+                                                      strict=True)],
+        "against next = last": [outcome_words(o, r, p) for o, r, p in zip(
+            table["outcome_vs_naive"], table["vs_naive"], table["p_vs_naive"], strict=True)],
+        "train s": table["train_s"]})
+    parts.append(report.table(shown))
     parts.append(report.reading(features_reading(table)))
