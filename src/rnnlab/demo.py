@@ -481,7 +481,7 @@ def horizon_cells(records: list[dict]) -> pd.DataFrame:
 
 
 def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) -> None:
-    parts = report.section(TITLES["horizon"], anchor="horizon")
+    parts = report.section(TITLES["horizon"])
     cells = horizon_cells(records)
     if cells.empty:
         parts.append(report.reading("the many-steps-ahead runs did not finish"))
