@@ -21,8 +21,8 @@ from .base import check_series, future_index
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
-from .forecaster import PARAMETERS
-from .panel import PanelSplit, PanelWindows, panel_tensor
+from .forecaster import CHAIN_BATCH, PARAMETERS
+from .panel import PanelSplit, PanelWindows, _with_rows, panel_tensor
 from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, fit_scaler
 
 # One net for many series: per-window normalisation puts every price on one footing
@@ -187,6 +187,54 @@ class GlobalForecaster:
         units = (predict_units(self.model_, windows) + windows.offsets()).double().cpu().numpy()
         ends = np.cumsum(np.diff(starts) - lo)
         parts = np.split(units, ends[:-1])
+        return {name: scaler.from_units(part)
+                for name, scaler, part in zip(names, scalers, parts, strict=True)}
+
+    def paths_parts(self, panel: dict[str, pd.Series], origins: dict[str, np.ndarray],
+                    horizon: int) -> dict[str, np.ndarray]:
+        """Recursive `horizon`-step forecasts of each series from each of its origins o
+        (panel[name].iloc[:o] known), {name: (n_origins, horizon)}: the one-step net fed
+        its own predictions, every series and origin together in `horizon` batched passes."""
+        import torch
+
+        names = list(origins)
+        scalers = [self._scaler(name) for name in names]
+        values = [panel[name].to_numpy(np.float64) for name in names]
+        device = next(self.model_.parameters()).device
+        z, starts = panel_tensor(values, scalers, device)
+        counts = []
+        for name, v in zip(names, values, strict=True):
+            o = np.asarray(origins[name], dtype=np.int64)
+            if len(o) and (o.min() < self.seq_len or o.max() > len(v)):
+                raise ValueError(f"origins of {name} must lie in [{self.seq_len}, {len(v)}]")
+            counts.append(len(o))
+        pos = np.concatenate([start + np.asarray(origins[name], dtype=np.int64)
+                              for name, start in zip(names, starts[:-1], strict=True)])
+        series = np.repeat(np.arange(len(names)), counts)
+        rel = torch.as_tensor(np.array([s.relative for s in scalers])[series],
+                              dtype=z.dtype, device=device)  # (n_paths,) 0 or 1
+        rows = self._rows(names)
+        rows = None if rows is None else \
+            torch.as_tensor(rows[series].astype(np.float32), device=device)  # (n_paths,)
+        steps = torch.arange(-self.seq_len, 0, device=device)
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for lo in range(0, len(pos), CHAIN_BATCH):
+                at = torch.as_tensor(pos[lo:lo + CHAIN_BATCH], device=device)
+                buffer = z[at[:, None] + steps]  # (batch, seq_len): only values before o
+                shift = rel[lo:lo + CHAIN_BATCH]
+                for _ in range(horizon):
+                    x = buffer[:, -self.seq_len:]
+                    last = x[:, -1] * shift
+                    x = (x - last[:, None]).unsqueeze(-1)  # (batch, seq_len, 1)
+                    if rows is not None:
+                        x = _with_rows(x, rows[lo:lo + CHAIN_BATCH])
+                    step = self.model_(x).reshape(len(x), -1)[:, 0] + last
+                    buffer = torch.cat([buffer, step[:, None]], dim=1)
+                out.append(buffer[:, self.seq_len:])
+        units = torch.cat(out).double().cpu().numpy() if out else np.zeros((0, horizon))
+        parts = np.split(units, np.cumsum(counts)[:-1])
         return {name: scaler.from_units(part)
                 for name, scaler, part in zip(names, scalers, parts, strict=True)}
 
