@@ -22,7 +22,7 @@ from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
 from .forecaster import CHAIN_BATCH, PARAMETERS
-from .panel import PanelSplit, PanelWindows, _with_rows, panel_tensor
+from .panel import PanelSplit, PanelWindows, panel_tensor
 from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, fit_scaler
 
 # One net for many series: per-window normalisation puts every price on one footing
@@ -228,8 +228,9 @@ class GlobalForecaster:
                     x = buffer[:, -self.seq_len:]
                     last = x[:, -1] * shift
                     x = (x - last[:, None]).unsqueeze(-1)  # (batch, seq_len, 1)
-                    if rows is not None:
-                        x = _with_rows(x, rows[lo:lo + CHAIN_BATCH])
+                    if rows is not None:  # the series' embedding row as a second channel
+                        row = rows[lo:lo + CHAIN_BATCH, None, None].expand(-1, x.shape[1], 1)
+                        x = torch.cat([x, row], dim=-1)  # (batch, seq_len, 2)
                     step = self.model_(x).reshape(len(x), -1)[:, 0] + last
                     buffer = torch.cat([buffer, step[:, None]], dim=1)
                 out.append(buffer[:, self.seq_len:])
