@@ -457,7 +457,7 @@ def score_panel_paths(forecaster, panel: dict[str, pd.Series], split: PanelSplit
                                       for h in range(horizon)])
                 row[f"{who}_{metric}"] = _path_score(metric, targets.ravel(), path.ravel(),
                                                      fit_part)
-        for who in ("model", "naive2"):
+        for who in paths:
             row[f"{who}_mase_m4"] = mase(targets.ravel(), paths[who].ravel(), fit_part, m)
         row["owa"] = owa(row["model_smape"], row["model_mase_m4"], row["naive2_smape"],
                          row["naive2_mase_m4"]) \
