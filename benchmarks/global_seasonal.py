@@ -57,13 +57,17 @@ def main() -> None:
     parser.add_argument("--horizon", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=200, help="cap for both models")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--global-seq-len", type=int, default=None,
+                        help="the global model's window  [default: rnnlab's, 30]")
+    parser.add_argument("--local-strategy", default="auto",
+                        help="the per-series models' strategy  [default: auto]")
     args = parser.parse_args()
     horizon = args.horizon
 
     with tempfile.TemporaryDirectory(prefix="rnnlab-seasonal-") as tmp:
         write_series(Path(tmp), args.series, args.length, args.seed)
         panel = load_panel(tmp)
-    split = split_panel(panel, seq_len=30)
+    split = split_panel(panel, seq_len=max(30, args.global_seq_len or 30))
     print(f"{len(split.sizes)} series of {args.length} values, split by {split.how} at "
           f"{split.cuts}; horizon {horizon}; epochs capped at {args.epochs}; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -74,7 +78,8 @@ def main() -> None:
     Forecaster(epochs=1, progress=False).fit(next(iter(warm.values())))
 
     started = time.perf_counter()
-    glob = fit_panel(GlobalForecaster(epochs=args.epochs, progress=False), panel, split)
+    glob = fit_panel(GlobalForecaster(epochs=args.epochs, seq_len=args.global_seq_len,
+                                      progress=False), panel, split)
     global_seconds = time.perf_counter() - started
     table, per_step = score_panel_paths(glob, panel, split, horizon)
     summary = aggregate_paths(table, per_step, horizon)
@@ -88,7 +93,8 @@ def main() -> None:
         origins = np.arange(sizes.n_fit, len(values) - horizon + 1)
         targets = values[origins[:, None] + np.arange(horizon)]
         started = time.perf_counter()
-        model = Forecaster(horizon=horizon, epochs=args.epochs, progress=False)
+        model = Forecaster(horizon=horizon, strategy=args.local_strategy, epochs=args.epochs,
+                           progress=False)
         model.fit(series.iloc[: sizes.n_fit], val_size=sizes.n_val)
         seconds += time.perf_counter() - started
         strategies.append(model.model_config().strategy)
@@ -131,7 +137,7 @@ def main() -> None:
     row("seasonal naive", table["seasonal_naive_smape"], table["seasonal_naive_mase_m4"],
         seasonal_owa, None, None)
     strategy_counts = pd.Series(strategies).value_counts().to_dict()
-    print(f"global: {history.epochs_run} epochs (best {history.best_epoch}), "
+    print(f"global: seq_len {glob.seq_len}, {history.epochs_run} epochs (best {history.best_epoch}), "
           f"{glob.n_windows_['train']} training windows; per-series strategies "
           f"{strategy_counts}; seasonal by M4's test on "
           f"{100 * table['naive2_seasonal'].mean():.0f}% of series")
