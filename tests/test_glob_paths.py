@@ -54,3 +54,15 @@ def test_origins_without_a_full_window_are_refused(fitted):
     g, data = fitted
     with pytest.raises(ValueError, match="origins of s0 must lie in"):
         g.paths_parts(data, {"s0": np.array([5])}, 3)
+
+
+def test_all_series_and_origins_go_through_the_net_in_horizon_passes(fitted):
+    g, data = fitted
+    calls = []
+    hook = g.model_.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
+    try:
+        paths = g.paths_parts(data, {k: np.arange(120, 160) for k in data}, 6)
+    finally:
+        hook.remove()
+    assert calls == [3 * 40] * 6  # one pass per step, every series and origin together
+    assert all(p.shape == (40, 6) for p in paths.values())
