@@ -72,13 +72,18 @@ def test_per_series_csv_holds_m4_scores_at_the_horizon(run):
     assert (table["h3_m4_period"] == 12).all()
 
 
-def test_direct_is_refused_in_one_line(tmp_path):
+def test_direct_trains_h_outputs_and_says_so(tmp_path):
+    out = tmp_path / "run"
     done = rnnlab("train", "--data", tiny_folder(tmp_path / "data"), "--global", "--horizon",
-                  3, "--strategy", "direct", "--epochs", 1, "--out", tmp_path / "run")
-    assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert "--strategy direct is not supported with --global yet" in lines[0]
+                  3, "--strategy", "direct", "--epochs", 1, "--seq-len", 12, "--hidden-size",
+                  8, "--out", out, "-q")
+    assert done.returncode == 0, done.stderr
+    steps = json.loads((out / "metrics.json").read_text())["multi_step"]
+    assert steps["strategy"] == "direct" and len(steps["per_step"]["model"]["rmse"]["mean"]) == 3
+    assert "3 steps ahead (direct" in done.stdout
+    done = rnnlab("forecast", "--run", out, "--id", "s1", "--horizon", 5)
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.strip().splitlines()) == 6  # a header and 5 steps
 
 
 def test_a_series_with_a_test_part_shorter_than_the_horizon_is_skipped(tmp_path):

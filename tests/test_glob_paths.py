@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from rnnlab.global_forecaster import GlobalForecaster
+from rnnlab.panel import PanelWindows
 
 
 def panel(n=160):
@@ -16,13 +17,16 @@ def panel(n=160):
                                + rng.normal(0, 0.1, n), name=f"s{k}") for k in range(3)}
 
 
-@pytest.fixture(scope="module", params=[("window", False), ("standard", True)],
-                ids=["window", "standard-embedding"])
+@pytest.fixture(scope="module", params=[("window", False, "recursive"),
+                                        ("standard", True, "recursive"),
+                                        ("window", False, "direct")],
+                ids=["window", "standard-embedding", "direct"])
 def fitted(request):
-    scaler, embedding = request.param
+    scaler, embedding, strategy = request.param
     data = panel()
     g = GlobalForecaster(model="gru", seq_len=12, hidden_size=8, epochs=2, scaler=scaler,
-                         series_embedding=embedding, progress=False, seed=0)
+                         series_embedding=embedding, horizon=3, strategy=strategy,
+                         progress=False, seed=0)
     return g.fit({k: v.iloc[:120] for k, v in data.items()}), data
 
 
@@ -64,5 +68,23 @@ def test_all_series_and_origins_go_through_the_net_in_horizon_passes(fitted):
         paths = g.paths_parts(data, {k: np.arange(120, 160) for k in data}, 6)
     finally:
         hook.remove()
-    assert calls == [3 * 40] * 6  # one pass per step, every series and origin together
+    # One pass per step (per 3 steps with direct), every series and origin together.
+    assert calls == [3 * 40] * (6 if g.strategy == "recursive" else 2)
     assert all(p.shape == (40, 6) for p in paths.values())
+
+
+def test_direct_windows_keep_all_their_targets_inside_their_part_of_their_series():
+    import torch
+
+    z = torch.arange(40.0)  # series 0: rows 0..19, series 1: rows 20..39
+    starts = np.array([0, 20, 40])
+    w = PanelWindows(z, starts, 4, np.array([4, 4]), np.array([15, 18]),
+                     np.array([False, False]), horizon=3)
+    assert len(w) == (15 - 4 - 2) + (18 - 4 - 2)
+    x, y = w.batch(slice(None))
+    assert y.shape == (len(w), 3)
+    first = y[:, 0].long().numpy()
+    series = (first >= 20).astype(int)
+    local_last = y[:, -1].long().numpy() - starts[series]
+    assert (local_last < np.array([15, 18])[series]).all()  # never reaches hi
+    assert (x[:, -1, 0] == y[:, 0] - 1).all()  # the look-back ends just before

@@ -260,16 +260,19 @@ class PanelWindows:
     """
 
     def __init__(self, z: torch.Tensor, starts: np.ndarray, seq_len: int, lo: np.ndarray,
-                 hi: np.ndarray, relative: np.ndarray, rows: np.ndarray | None = None):
+                 hi: np.ndarray, relative: np.ndarray, rows: np.ndarray | None = None,
+                 horizon: int = 1):
         """``rows``: each series' row in a model's embedding table, given as a second
-        input channel; None gives the values alone."""
+        input channel; None gives the values alone. With ``horizon`` H > 1 a window's
+        targets are the H values from its first target on (direct multi-step), and the
+        windows whose last target would reach `hi` are left out."""
         import torch
 
         starts, lo, hi = (np.asarray(a, dtype=np.int64) for a in (starts, lo, hi))
         lengths = np.diff(starts)
         if (lo < seq_len).any() or (hi > lengths).any() or (hi < lo).any():
             raise ValueError("a window range leaves its series or has no look-back")
-        counts = hi - lo
+        counts = np.maximum(hi - lo - (horizon - 1), 0)
         series = np.repeat(np.arange(len(lo)), counts)
         # Target positions in z: each series' start plus its local target positions.
         first = np.repeat(starts[:-1] + lo - np.concatenate([[0], np.cumsum(counts)[:-1]]),
@@ -278,6 +281,8 @@ class PanelWindows:
         device = z.device
         self.z = z
         self.seq_len = seq_len
+        self.horizon = horizon
+        self.ahead = torch.arange(horizon, device=device)  # (H,)
         self.starts = starts
         self.series = torch.as_tensor(series, device=device)  # (n_windows,)
         self.pos = torch.as_tensor(pos, device=device)  # (n_windows,) target rows in z
@@ -285,7 +290,7 @@ class PanelWindows:
         rel = np.asarray(relative, dtype=bool)[series]
         self.relative = bool(rel.any())
         self.rel = torch.as_tensor(rel, dtype=z.dtype, device=device)  # (n_windows,) 0 or 1
-        self.targets = z[self.pos]  # (n_windows,)
+        self.targets = self._targets(self.pos)  # (n_windows,) or (n_windows, H)
         self.rows = None if rows is None else \
             torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)  # (n_series,)
 
@@ -297,20 +302,25 @@ class PanelWindows:
         one feature, the values, or two with `rows` (the series' embedding row)."""
         pos = self.pos[index]
         x = self.z[pos[:, None] + self.steps]  # (batch, seq_len)
-        y = self.z[pos]
+        y = self._targets(pos)
         if self.relative:
             last = x[:, -1] * self.rel[index]
             x = x - last[:, None]
-            y = y - last
+            y = y - (last if self.horizon == 1 else last[:, None])
         x = x.unsqueeze(-1)  # (batch, seq_len, 1)
         if self.rows is not None:
             row = self.rows[self.series[index]]  # (batch,)
             x = _with_rows(x, row)
         return x, y
 
+    def _targets(self, pos: torch.Tensor) -> torch.Tensor:
+        return self.z[pos] if self.horizon == 1 else self.z[pos[:, None] + self.ahead]
+
     def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """What `batch` subtracted from each window's target: its last value, or 0."""
-        return self.z[self.pos[index] - 1] * self.rel[index]
+        """What `batch` subtracted from each window's target: its last value, or 0;
+        (batch,), or (batch, 1) with horizon > 1."""
+        last = self.z[self.pos[index] - 1] * self.rel[index]
+        return last if self.horizon == 1 else last[:, None]
 
     def chunks(self, size: int = 8192):
         """Consecutive slices covering all windows, for evaluation in a few big passes."""
@@ -480,7 +490,8 @@ def _path_score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, fit_part) -
     return {"rmse": rmse, "mae": mae, "smape": smape}[metric](y_true, y_pred)
 
 
-def aggregate_paths(per_series: pd.DataFrame, per_step: dict, horizon: int) -> dict:
+def aggregate_paths(per_series: pd.DataFrame, per_step: dict, horizon: int,
+                    strategy: str = "recursive") -> dict:
     """Across series, `horizon` steps ahead: mean and median of each metric per step and
     overall, the share of series where the model ties or beats naive and seasonal naive
     (verdicts on per-origin mean squared errors), and M4's sMAPE, MASE and OWA.
@@ -488,7 +499,7 @@ def aggregate_paths(per_series: pd.DataFrame, per_step: dict, horizon: int) -> d
     M4's OWA is that of the mean sMAPE and mean MASE over series against Naive2's;
     ``owa_per_series`` summarises each series' own OWA.
     """
-    out: dict = {"horizon": horizon, "strategy": "recursive", "n_series": len(per_series),
+    out: dict = {"horizon": horizon, "strategy": strategy, "n_series": len(per_series),
                  "origins": int(per_series["origins"].sum()) if len(per_series) else 0}
     if per_series.empty:
         return out

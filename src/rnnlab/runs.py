@@ -719,7 +719,6 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
     out = Path(out)
     check_out(out, overwrite)
     config.check()
-    check_global_horizon(config.model)
     if config.model.seq_len is None:
         # One window for every series: their seasons differ, so the plain default.
         config = dataclasses.replace(config, model=dataclasses.replace(
@@ -751,14 +750,6 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
         return _train_global_into(out, config, panel, parts, skipped, forecaster,
                                   load_seconds,
                            plots)
-
-
-def check_global_horizon(model) -> None:
-    """A global run forecasts H steps recursively; direct (H outputs) is not built yet."""
-    if model.horizon > 1 and model.strategy == "direct":
-        raise ConfigError(f"--strategy direct is not supported with --global yet (--horizon "
-                          f"{model.horizon}); use --strategy recursive or auto, which a "
-                          "global run resolves to recursive")
 
 
 def drop_short_tests(parts, horizon: int):
@@ -816,7 +807,9 @@ def _train_global_into(out: Path, config: RunConfig, panel, parts, skipped: dict
     horizon = config.model.horizon
     if horizon > 1:
         paths, per_step = score_panel_paths(forecaster, panel, parts, horizon)
-        metrics["multi_step"] = aggregate_paths(paths, per_step, horizon)
+        # auto resolves to recursive here: a global run does not choose between them yet.
+        strategy = "direct" if forecaster.model_config().outputs > 1 else "recursive"
+        metrics["multi_step"] = aggregate_paths(paths, per_step, horizon, strategy)
         # One row per series: the one-step columns, then the H-step ones prefixed hH_.
         shown = paths.drop(columns=["n_test"]).set_index("series").add_prefix(f"h{horizon}_")
         per_series = per_series.join(shown, on="series")
