@@ -4,7 +4,8 @@ The series are made here with numpy (levels, amplitudes, periods 12 or 24, noise
 in some), written as one CSV each into a temporary folder and read back by
 `rnnlab.panel.load_panel`, as `rnnlab train --data FOLDER --global` would. Both models are
 scored on the same origins of the same test parts (common cut dates): every origin of a
-test part forecasts 10 steps, recursively for the global model, with each per-series
+test part forecasts 10 steps, recursively for the global model (--global-strategy direct:
+one net with 10 outputs), with each per-series
 `rnnlab.forecaster.Forecaster`'s own strategy (defaults: auto). Scores are M4's: sMAPE,
 MASE with the seasonal naive scale (period m: the season found on the training part) and
 OWA against Naive2. Time is the total fit time (one global fit, the sum of the per-series
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--global-seq-len", type=int, default=None,
                         help="the global model's window  [default: rnnlab's, 30]")
+    parser.add_argument("--global-strategy", default="recursive",
+                        help="the global model's strategy  [default: recursive]")
     parser.add_argument("--local-strategy", default="auto",
                         help="the per-series models' strategy  [default: auto]")
     args = parser.parse_args()
@@ -79,6 +82,7 @@ def main() -> None:
 
     started = time.perf_counter()
     glob = fit_panel(GlobalForecaster(epochs=args.epochs, seq_len=args.global_seq_len,
+                                      horizon=horizon, strategy=args.global_strategy,
                                       progress=False), panel, split)
     global_seconds = time.perf_counter() - started
     table, per_step = score_panel_paths(glob, panel, split, horizon)
@@ -137,7 +141,7 @@ def main() -> None:
     row("seasonal naive", table["seasonal_naive_smape"], table["seasonal_naive_mase_m4"],
         seasonal_owa, None, None)
     strategy_counts = pd.Series(strategies).value_counts().to_dict()
-    print(f"global: seq_len {glob.seq_len}, {history.epochs_run} epochs (best {history.best_epoch}), "
+    print(f"global: {args.global_strategy}, seq_len {glob.seq_len}, {history.epochs_run} epochs (best {history.best_epoch}), "
           f"{glob.n_windows_['train']} training windows; per-series strategies "
           f"{strategy_counts}; seasonal by M4's test on "
           f"{100 * table['naive2_seasonal'].mean():.0f}% of series")
