@@ -141,7 +141,8 @@ def main() -> None:
     row("seasonal naive", table["seasonal_naive_smape"], table["seasonal_naive_mase_m4"],
         seasonal_owa, None, None)
     strategy_counts = pd.Series(strategies).value_counts().to_dict()
-    print(f"global: {args.global_strategy}, seq_len {glob.seq_len}, {history.epochs_run} epochs (best {history.best_epoch}), "
+    print(f"global: {args.global_strategy}, seq_len {glob.seq_len}, {history.epochs_run} "
+          f"epochs (best {history.best_epoch}), "
           f"{glob.n_windows_['train']} training windows; per-series strategies "
           f"{strategy_counts}; seasonal by M4's test on "
           f"{100 * table['naive2_seasonal'].mean():.0f}% of series")

@@ -36,7 +36,7 @@ def test_global_and_per_series_models_stand_in_one_table(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "lstm-global" in done.stdout and "median RMSE/naive" in done.stdout
     results = pd.read_csv(tmp_path / "cmp" / "results.csv")
-    assert sorted(zip(results["dataset"], results["model"])) == sorted(
+    assert sorted(zip(results["dataset"], results["model"], strict=True)) == sorted(
         (f"s{k}", m) for k in range(3) for m in ("lstm", "lstm-global"))
     assert (results["status"] == "ok").all()
     # The same test targets and baselines for both kinds of model.
