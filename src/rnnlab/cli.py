@@ -378,7 +378,8 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
 @click.option("--data", required=True, metavar="SOURCE[,SOURCE...]",
               help="datasets, comma-separated")
 @click.option("--models", default="rnn,lstm,gru", show_default=True,
-              help=f"models, comma-separated: {MODEL_LIST}")
+              help=f"models, comma-separated: {MODEL_LIST}; with --data FOLDER, NAME-global "
+              "is one NAME over all its series")
 @_lab_options
 @config_options(exclude=("model",))
 def compare(data, models, seeds, out, jobs, progress, backend, address, **options):
@@ -388,7 +389,17 @@ def compare(data, models, seeds, out, jobs, progress, backend, address, **option
     report.html into --out. Runs already finished there are skipped.
     """
     from .experiment import compare as run_compare
+    from .experiment import compare_panel, is_panel_compare, panel_compare_lines
 
+    if is_panel_compare(models):  # NAME-global: one model over the series of a folder
+        if backend != "local":
+            raise click.UsageError("--backend ray does not work with a -global model yet")
+        results = compare_panel(data, models, seeds, out, progress, command_line(),
+                                **_overrides(options))
+        for line in panel_compare_lines(results):
+            click.echo(line)
+        click.echo(f"wrote {out}/: results.csv summary.csv config.json")
+        return
     results = run_compare(data, models, seeds, out, jobs, progress, command_line(),
                           backend=backend, address=address, **_overrides(options))
     _print_summary(results, ["dataset", "model"], "compare")

@@ -36,6 +36,7 @@ from .backtest import backtest
 from .baselines import BASELINES
 from .checkpoint import atomic_write, write_json
 from .config import (
+    DEFAULT_SEQ_LEN,
     MAX_SEED,
     ModelConfig,
     RunConfig,
@@ -46,10 +47,12 @@ from .config import (
     param_names,
 )
 from .data import load_data
-from .errors import ConfigError, RnnlabError
+from .errors import ConfigError, DataError, RnnlabError
 from .folders import check_out, claim, locked, remove_temps
 from .forecaster import Forecaster
-from .metrics import verdict_of_losses
+from .global_forecaster import GlobalForecaster, fit_panel
+from .metrics import score, verdict, verdict_of_losses
+from .panel import load_panel, split_panel
 from .plots import plot_tuning_history
 from .report import metrics_table, versus_naive, write_lab_outputs
 from .runs import series_fingerprint, versions
@@ -924,3 +927,149 @@ def summary_lines(result: dict) -> list[str]:
         versus_naive({**result["test"], "verdict": result["verdict"]}, label) + ".",
         "importance: " + (f"{shown} ({note})" if shown and note else shown or note),
     ]
+
+
+# --- compare on a panel: per-series and global models in one table --------------------
+
+# `--models lstm,lstm-global`: lstm is one network per series, lstm-global one over all.
+GLOBAL_SUFFIX = "-global"
+
+
+def is_panel_compare(models) -> bool:
+    """Whether a compare asks for a global model (`NAME-global`)."""
+    return any(str(m).strip().lower().endswith(GLOBAL_SUFFIX) for m in _names(models))
+
+
+def compare_panel(folder, models=("lstm", "lstm-global"), seeds: int = 1,
+                  out: str | None = None, progress: bool | None = None, command: str = "",
+                  **overrides) -> pd.DataFrame:
+    """Per-series and global models on the series of one folder of CSVs (or one long CSV
+    with a ``Name`` column): one row per (series, model, seed), in compare's table.
+
+    ``NAME`` trains one `Forecaster` per series, ``NAME-global`` one `GlobalForecaster`
+    over all of them. Both see the same per-series split (`rnnlab.panel.split_panel`:
+    common cut dates where the series share dates), are scored one step ahead on the same
+    test targets, beside the same baselines. A global row's train time is its share
+    (the one fit's time over the number of series), so totals over rows compare. With
+    `out`, writes results.csv and summary.csv there.
+    """
+    names = [coerce("model", name, str).strip() for name in _names(models)]
+    _refuse_repeats("model", names)
+    for name in names:
+        check_choice("model", name.lower().removesuffix(GLOBAL_SUFFIX))
+    base = from_flat(overrides)
+    if base.model.horizon > 1:
+        raise ConfigError(f"compare with a global model scores one step ahead only for now "
+                          f"(--horizon {base.model.horizon}); drop --horizon, or use "
+                          "rnnlab train --global --horizon for multi-step scores")
+    if out is not None:
+        check_out(Path(out))
+    data = base.data
+    panel = load_panel(folder, target=data.target, date_column=data.date_column,
+                       max_fill=data.max_fill, date_format=data.date_format)
+    split = split_panel(panel, base.model.seq_len or DEFAULT_SEQ_LEN, data.val_fraction,
+                        data.test_fraction)
+    if not split.sizes:
+        first = next(iter(split.skipped.values()))
+        raise DataError(f"no series in '{folder}' is long enough to compare on ({first})")
+    parts = {name: panel[name] for name in split.sizes}
+    baselines = {name: _test_baselines(series, split.sizes[name])
+                 for name, series in parts.items()}
+    params = {**vars(base.model), **vars(base.training)}
+    records = []
+    for label in names:
+        model = label.lower().removesuffix(GLOBAL_SUFFIX)
+        for seed in seed_range(seeds, base.training.seed):
+            settings = {**params, "model": model, "seed": seed}
+            if label.lower().endswith(GLOBAL_SUFFIX):
+                if "scaler" not in overrides:  # the global default, as in train --global
+                    settings["scaler"] = GlobalForecaster().scaler
+                started = time.perf_counter()
+                fitted = fit_panel(GlobalForecaster(**settings, progress=progress), parts,
+                                   split)
+                share = (time.perf_counter() - started) / len(parts)
+                predicted = fitted.predict_parts(parts, {n: s.n_fit
+                                                         for n, s in split.sizes.items()})
+                for name in parts:
+                    records.append(_panel_record(name, label, seed, predicted[name],
+                                                 baselines[name], share, fitted.history_))
+                continue
+            for name, series in parts.items():
+                sizes = split.sizes[name]
+                try:
+                    started = time.perf_counter()
+                    fitted = Forecaster(**settings, progress=progress)
+                    fitted.fit(series.iloc[: sizes.n_fit], val_size=sizes.n_val)
+                    seconds = time.perf_counter() - started
+                    look_back = series.iloc[max(0, sizes.n_fit - fitted.min_history):]
+                    predicted = fitted.predict(look_back).to_numpy()[-sizes.n_test:]
+                    records.append(_panel_record(name, label, seed, predicted,
+                                                 baselines[name], seconds, fitted.history_))
+                except RnnlabError as exc:
+                    records.append({"dataset": name, "model": label, "seed": seed,
+                                    "status": "failed", "error": str(exc).splitlines()[0]})
+    results = results_frame(records)
+    summary = summarize(results, ["dataset", "model"], records=records)
+    results.attrs["summary"] = summary
+    results.attrs["skipped"] = split.skipped
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        atomic_write(Path(out) / "results.csv", lambda fh: results.to_csv(fh, index=False))
+        atomic_write(Path(out) / "summary.csv", lambda fh: summary.to_csv(fh, index=False))
+        write_json(Path(out) / "config.json", {"settings": {"kind": "compare-panel",
+                                                            "data": str(folder),
+                                                            "models": names, "seeds": seeds,
+                                                            "config": base.to_dict()},
+                                               "command": command, "versions": versions()})
+    return results
+
+
+def _test_baselines(series: pd.Series, sizes: Split) -> dict:
+    """The test targets and each baseline's one-step predictions of them, fitted before."""
+    fit_part = series.iloc[: sizes.n_fit]
+    columns = {"actual": series.to_numpy(np.float64)[sizes.n_fit:]}
+    for name, cls in BASELINES.items():
+        columns[name] = cls().fit(fit_part).predict(series).to_numpy()[-sizes.n_test:]
+    columns["fit_part"] = fit_part.to_numpy(np.float64)
+    return columns
+
+
+def _panel_record(name: str, label: str, seed: int, predicted: np.ndarray, columns: dict,
+                  seconds: float, history) -> dict:
+    """One compare row: the model's and each baseline's test scores, and the one rule's
+    verdict, with the test predictions (what `summarize` pools over seeds)."""
+    actual, fit_part = columns["actual"], columns["fit_part"]
+    row = {"dataset": name, "model": label, "seed": seed, "status": "ok", "error": "",
+           **score(actual, predicted, fit_part)}
+    for baseline in BASELINES:
+        row.update({f"{baseline}_{metric}": value for metric, value in
+                    score(actual, columns[baseline], fit_part).items()})
+    found = verdict(actual, predicted, {b: columns[b] for b in BASELINES})
+    row.update(train_seconds=round(seconds, 3), epochs=history.epochs_run,
+               best_epoch=history.best_epoch, outcome=found.outcome, against=found.against,
+               p_value=found.p_value,
+               predictions={"actual": actual.tolist(), "model": list(map(float, predicted)),
+                            **{b: columns[b].tolist() for b in BASELINES}})
+    return row
+
+
+def panel_compare_lines(results: pd.DataFrame) -> list[str]:
+    """Per model over the series: how many finished, the median RMSE ratio to naive, the
+    share tying or beating the best baseline (the one rule, seeds pooled) and the total
+    train time."""
+    summary = results.attrs["summary"]
+    models = summary[~summary["model"].isin(BASELINE_NAMES)]
+    naive = summary[summary["model"] == "naive"].set_index("dataset")["rmse_mean"]
+    lines = [f"{'model':<16} {'series':>6} {'median RMSE/naive':>18} "
+             f"{'ties or beats best baseline':>28} {'train s':>8}"]
+    for model, group in models.groupby("model", sort=False):
+        ratio = group["rmse_mean"].to_numpy() / naive.loc[group["dataset"]].to_numpy()
+        share = group["outcome"].isin(["win", "tie"]).mean() if "outcome" in group else math.nan
+        seconds = results.loc[(results["model"] == model) & (results["status"] == "ok"),
+                              "train_seconds"].sum()
+        lines.append(f"{model:<16} {len(group):>6} {np.nanmedian(ratio):>18.4f} "
+                     f"{100 * share:>27.0f}% {seconds:>8.1f}")
+    failed = results[results["status"] != "ok"]
+    if len(failed):
+        lines.append(f"{len(failed)} run(s) failed: see the table's error column")
+    return lines

@@ -21,7 +21,7 @@ from .base import check_series, future_index
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
-from .forecaster import PARAMETERS
+from .forecaster import CHAIN_BATCH, PARAMETERS
 from .panel import PanelSplit, PanelWindows, panel_tensor
 from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, fit_scaler
 
@@ -93,16 +93,21 @@ class GlobalForecaster:
         check(model_cfg)
         check(cfg)
         device = resolve_device(self.device)
+        outputs = model_cfg.outputs  # H with direct: each window has H targets
+        extra = outputs - 1
         names, values, scalers, n_train, n_val, skipped = [], [], [], [], [], {}
         for name, series in panel.items():
             series = check_series(series, name=name)
             v = series.to_numpy(np.float64)
             held = int(round(len(v) * self.val_fraction)) if val_sizes is None \
                 else int(val_sizes[name])
-            if len(v) - held < self.seq_len + MIN_TRAIN_WINDOWS or 0 < held < MIN_VAL_WINDOWS:
+            if (len(v) - held < self.seq_len + MIN_TRAIN_WINDOWS + extra
+                    or 0 < held < MIN_VAL_WINDOWS + extra):
+                steps = f" (direct horizon {outputs})" if extra else ""
                 skipped[name] = (f"{name} has {len(v)} values; seq_len {self.seq_len} needs "
-                                 f"{self.seq_len + MIN_TRAIN_WINDOWS} training and "
-                                 f"{MIN_VAL_WINDOWS} validation values; skipped")
+                                 f"{self.seq_len + MIN_TRAIN_WINDOWS + extra} training and "
+                                 f"{MIN_VAL_WINDOWS + extra} validation values{steps}; "
+                                 "skipped")
                 continue
             try:
                 scaler = fit_scaler(self.scaler, v[: len(v) - held], name)
@@ -123,9 +128,9 @@ class GlobalForecaster:
         n_train_a = np.array(n_train)
         rows = np.arange(len(names)) if self.series_embedding else None
         train_w = PanelWindows(z, starts, self.seq_len, np.full(len(names), self.seq_len),
-                               n_train_a, relative, rows)
-        val_w = PanelWindows(z, starts, self.seq_len, n_train_a, lengths, relative, rows) \
-            if sum(n_val) else None
+                               n_train_a, relative, rows, outputs)
+        val_w = PanelWindows(z, starts, self.seq_len, n_train_a, lengths, relative, rows,
+                             outputs) if sum(n_val) else None
         torch.manual_seed(self.seed)
         net = build_global_model(model_cfg, len(names), self.series_embedding).to(device)
         ridge = None
@@ -184,9 +189,60 @@ class GlobalForecaster:
         lo = np.array([max(first[name], self.seq_len) for name in names])
         windows = PanelWindows(z, starts, self.seq_len, lo, np.diff(starts),
                                np.array([s.relative for s in scalers]), self._rows(names))
-        units = (predict_units(self.model_, windows) + windows.offsets()).double().cpu().numpy()
+        units = (_first_step(predict_units(self.model_, windows)) + windows.offsets()
+                 ).double().cpu().numpy()
         ends = np.cumsum(np.diff(starts) - lo)
         parts = np.split(units, ends[:-1])
+        return {name: scaler.from_units(part)
+                for name, scaler, part in zip(names, scalers, parts, strict=True)}
+
+    def paths_parts(self, panel: dict[str, pd.Series], origins: dict[str, np.ndarray],
+                    horizon: int) -> dict[str, np.ndarray]:
+        """`horizon`-step forecasts of each series from each of its origins o
+        (panel[name].iloc[:o] known), {name: (n_origins, horizon)}, every series and
+        origin together in batched passes: a recursive (one-step) net is fed its own
+        predictions, one pass per step; a direct net gives its H steps in one pass."""
+        import torch
+
+        names = list(origins)
+        scalers = [self._scaler(name) for name in names]
+        values = [panel[name].to_numpy(np.float64) for name in names]
+        device = next(self.model_.parameters()).device
+        z, starts = panel_tensor(values, scalers, device)
+        counts = []
+        for name, v in zip(names, values, strict=True):
+            o = np.asarray(origins[name], dtype=np.int64)
+            if len(o) and (o.min() < self.seq_len or o.max() > len(v)):
+                raise ValueError(f"origins of {name} must lie in [{self.seq_len}, {len(v)}]")
+            counts.append(len(o))
+        pos = np.concatenate([start + np.asarray(origins[name], dtype=np.int64)
+                              for name, start in zip(names, starts[:-1], strict=True)])
+        series = np.repeat(np.arange(len(names)), counts)
+        rel = torch.as_tensor(np.array([s.relative for s in scalers])[series],
+                              dtype=z.dtype, device=device)  # (n_paths,) 0 or 1
+        rows = self._rows(names)
+        rows = None if rows is None else \
+            torch.as_tensor(rows[series].astype(np.float32), device=device)  # (n_paths,)
+        steps = torch.arange(-self.seq_len, 0, device=device)
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for lo in range(0, len(pos), CHAIN_BATCH):
+                at = torch.as_tensor(pos[lo:lo + CHAIN_BATCH], device=device)
+                buffer = z[at[:, None] + steps]  # (batch, seq_len): only values before o
+                shift = rel[lo:lo + CHAIN_BATCH]
+                while buffer.shape[1] - self.seq_len < horizon:
+                    x = buffer[:, -self.seq_len:]
+                    last = x[:, -1] * shift
+                    x = (x - last[:, None]).unsqueeze(-1)  # (batch, seq_len, 1)
+                    if rows is not None:  # the series' embedding row as a second channel
+                        row = rows[lo:lo + CHAIN_BATCH, None, None].expand(-1, x.shape[1], 1)
+                        x = torch.cat([x, row], dim=-1)  # (batch, seq_len, 2)
+                    made = self.model_(x).reshape(len(x), -1) + last[:, None]  # (batch, 1 or H)
+                    buffer = torch.cat([buffer, made], dim=1)
+                out.append(buffer[:, self.seq_len:self.seq_len + horizon])
+        units = torch.cat(out).double().cpu().numpy() if out else np.zeros((0, horizon))
+        parts = np.split(units, np.cumsum(counts)[:-1])
         return {name: scaler.from_units(part)
                 for name, scaler, part in zip(names, scalers, parts, strict=True)}
 
@@ -214,7 +270,7 @@ class GlobalForecaster:
         windows = PanelWindows(z, np.array([0, len(z)]), self.seq_len, np.array([lo]),
                                np.array([len(z)]), np.array([scaler.relative]),
                                self._rows([name]))
-        units = predict_units(self.model_, windows) + windows.offsets()
+        units = _first_step(predict_units(self.model_, windows)) + windows.offsets()
         return scaler.from_units(units.double().cpu().numpy())
 
     def set_history(self, panel: dict[str, pd.Series]) -> None:
@@ -232,7 +288,11 @@ class GlobalForecaster:
         history = self.tails_[name] if series is None else \
             check_series(series, self.seq_len, name=name)
         buffer = list(history.to_numpy(np.float64)[-self.seq_len:])
-        for _ in range(horizon):
+        if self.model_config().outputs > 1:  # direct: H steps per pass
+            tail = pd.Series(buffer)
+            buffer += list(self.paths_parts({name: tail}, {name: np.array([len(tail)])},
+                                            horizon)[name][0])
+        for _ in range(horizon - (len(buffer) - self.seq_len)):
             window = np.asarray(buffer[-self.seq_len:])
             buffer.append(float(self._predict_next(name, window, all_windows=False)[0]))
         return pd.Series(buffer[self.seq_len:], index=future_index(history.index, horizon),
@@ -319,6 +379,11 @@ class GlobalForecaster:
         forecaster.model_ = net
         forecaster.fitted_ = True
         return forecaster
+
+
+def _first_step(units):
+    """One-step predictions from a net's outputs: (n,), or the first of H (direct)."""
+    return units if units.ndim == 1 else units[:, 0]
 
 
 def fit_panel(forecaster: GlobalForecaster, panel: dict[str, pd.Series], split: PanelSplit,

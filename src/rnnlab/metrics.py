@@ -185,3 +185,101 @@ def verdict_of_losses(model_loss, baseline_losses: dict[str, np.ndarray]) -> Ver
     else:
         outcome = "tie"
     return Verdict(outcome, against, ratio, p_value)
+
+
+# --- M4-style scores: Naive2 and OWA ---------------------------------------------------
+
+# M4's seasonality test: the autocorrelation at lag m against its 90% one-sided limit.
+M4_TCRIT = 1.645
+
+
+def is_seasonal(y_train, m: int) -> bool:
+    """M4's test: is the lag-`m` autocorrelation above its 90% limit?
+
+    The limit is 1.645 * sqrt((1 + 2 * sum of squared autocorrelations at lags 1..m-1) / n)
+    (Bartlett's variance). Needs m > 1 and at least 3 * m values, as in M4.
+
+    >>> is_seasonal([1.0, 3.0, 2.0] * 4, 3)
+    True
+    >>> is_seasonal([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 3)
+    False
+    """
+    y = np.asarray(y_train, dtype=np.float64)
+    n = len(y)
+    if m <= 1 or n < 3 * m:
+        return False
+    centred = y - y.mean()
+    total = centred @ centred
+    if total == 0:
+        return False
+    acf = np.array([centred[k:] @ centred[:-k] / total for k in range(1, m + 1)])
+    limit = M4_TCRIT * math.sqrt((1 + 2 * float(np.sum(acf[:-1] ** 2))) / n)
+    return bool(abs(acf[-1]) > limit)
+
+
+def seasonal_indices(y_train, m: int) -> np.ndarray:
+    """The m multiplicative seasonal indices (mean 1) of a classical decomposition, or m
+    ones when M4's test finds no seasonality at lag m (or a value is not positive, where
+    a multiplicative season means nothing). Index i belongs to positions t with t % m == i.
+
+    The trend is the centred moving average over m points (2 x m when m is even), the
+    index of a position the mean of value / trend there, then scaled to mean 1.
+
+    >>> seasonal_indices([5.0, 10.0, 15.0, 10.0] * 5, 4).round(6).tolist()
+    [0.5, 1.0, 1.5, 1.0]
+    >>> seasonal_indices([1.0, 2.0, 3.0, 4.0], 2).tolist()
+    [1.0, 1.0]
+    """
+    y = np.asarray(y_train, dtype=np.float64)
+    if m <= 1 or not is_seasonal(y, m) or (y <= 0).any():
+        return np.ones(max(m, 1))
+    weights = np.full(m + 1, 1.0 / m) if m % 2 == 0 else np.full(m, 1.0 / m)
+    if m % 2 == 0:
+        weights[0] = weights[-1] = 0.5 / m
+    half = len(weights) // 2
+    trend = np.convolve(y, weights, mode="valid")  # trend at positions half..n-half-1
+    ratio = y[half:half + len(trend)] / trend
+    positions = np.arange(half, half + len(trend)) % m
+    figure = np.array([ratio[positions == i].mean() for i in range(m)])
+    return figure / figure.mean()
+
+
+def naive2(y_train, horizon: int, m: int = 1) -> np.ndarray:
+    """M4's Naive2: the last value of the seasonally adjusted series, reseasonalised.
+
+    With no seasonality at lag m (M4's test) it is the plain naive forecast.
+
+    >>> naive2([5.0, 10.0, 15.0, 10.0] * 5, 4, m=4).round(6).tolist()
+    [5.0, 10.0, 15.0, 10.0]
+    >>> naive2([1.0, 2.0, 3.0, 4.0, 5.0], 2).tolist()
+    [5.0, 5.0]
+    """
+    y = np.asarray(y_train, dtype=np.float64)
+    return naive2_paths(y, np.array([len(y)]), horizon, seasonal_indices(y, m))[0]
+
+
+def naive2_paths(values, origins, horizon: int, indices: np.ndarray) -> np.ndarray:
+    """Naive2 from each origin o (values[:o] known), with seasonal indices fitted before
+    the first origin and aligned on position 0: (n_origins, horizon).
+
+    >>> naive2_paths([1.0, 6.0, 2.0, 12.0], [2, 4], 2, np.array([0.5, 1.5])).tolist()
+    [[2.0, 6.0], [4.0, 12.0]]
+    """
+    values = np.asarray(values, dtype=np.float64)
+    origins = np.asarray(origins, dtype=np.int64)
+    m = len(indices)
+    last = values[origins - 1] / indices[(origins - 1) % m]  # seasonally adjusted
+    ahead = origins[:, None] + np.arange(horizon)
+    return last[:, None] * indices[ahead % m]
+
+
+def owa(smape_model: float, mase_model: float, smape_naive2: float,
+        mase_naive2: float) -> float:
+    """M4's overall weighted average: the mean of sMAPE and MASE relative to Naive2's.
+
+    Below 1 beats Naive2.
+
+    >>> owa(10.0, 1.0, 20.0, 0.5)
+    1.25
+    """
+    return 0.5 * (smape_model / smape_naive2 + mase_model / mase_naive2)

@@ -24,7 +24,19 @@ import pandas as pd
 from .baselines import BASELINES
 from .data import TICKER_COLUMN, read_csv
 from .errors import ConfigError, DataError
-from .metrics import METRICS, score, verdict
+from .metrics import (
+    METRICS,
+    mae,
+    mase,
+    naive2_paths,
+    owa,
+    rmse,
+    score,
+    seasonal_indices,
+    smape,
+    verdict,
+    verdict_of_losses,
+)
 from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Split
 
 if TYPE_CHECKING:  # torch loads on first use
@@ -248,16 +260,19 @@ class PanelWindows:
     """
 
     def __init__(self, z: torch.Tensor, starts: np.ndarray, seq_len: int, lo: np.ndarray,
-                 hi: np.ndarray, relative: np.ndarray, rows: np.ndarray | None = None):
+                 hi: np.ndarray, relative: np.ndarray, rows: np.ndarray | None = None,
+                 horizon: int = 1):
         """``rows``: each series' row in a model's embedding table, given as a second
-        input channel; None gives the values alone."""
+        input channel; None gives the values alone. With ``horizon`` H > 1 a window's
+        targets are the H values from its first target on (direct multi-step), and the
+        windows whose last target would reach `hi` are left out."""
         import torch
 
         starts, lo, hi = (np.asarray(a, dtype=np.int64) for a in (starts, lo, hi))
         lengths = np.diff(starts)
         if (lo < seq_len).any() or (hi > lengths).any() or (hi < lo).any():
             raise ValueError("a window range leaves its series or has no look-back")
-        counts = hi - lo
+        counts = np.maximum(hi - lo - (horizon - 1), 0)
         series = np.repeat(np.arange(len(lo)), counts)
         # Target positions in z: each series' start plus its local target positions.
         first = np.repeat(starts[:-1] + lo - np.concatenate([[0], np.cumsum(counts)[:-1]]),
@@ -266,6 +281,8 @@ class PanelWindows:
         device = z.device
         self.z = z
         self.seq_len = seq_len
+        self.horizon = horizon
+        self.ahead = torch.arange(horizon, device=device)  # (H,)
         self.starts = starts
         self.series = torch.as_tensor(series, device=device)  # (n_windows,)
         self.pos = torch.as_tensor(pos, device=device)  # (n_windows,) target rows in z
@@ -273,7 +290,7 @@ class PanelWindows:
         rel = np.asarray(relative, dtype=bool)[series]
         self.relative = bool(rel.any())
         self.rel = torch.as_tensor(rel, dtype=z.dtype, device=device)  # (n_windows,) 0 or 1
-        self.targets = z[self.pos]  # (n_windows,)
+        self.targets = self._targets(self.pos)  # (n_windows,) or (n_windows, H)
         self.rows = None if rows is None else \
             torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)  # (n_series,)
 
@@ -285,20 +302,25 @@ class PanelWindows:
         one feature, the values, or two with `rows` (the series' embedding row)."""
         pos = self.pos[index]
         x = self.z[pos[:, None] + self.steps]  # (batch, seq_len)
-        y = self.z[pos]
+        y = self._targets(pos)
         if self.relative:
             last = x[:, -1] * self.rel[index]
             x = x - last[:, None]
-            y = y - last
+            y = y - (last if self.horizon == 1 else last[:, None])
         x = x.unsqueeze(-1)  # (batch, seq_len, 1)
         if self.rows is not None:
             row = self.rows[self.series[index]]  # (batch,)
             x = _with_rows(x, row)
         return x, y
 
+    def _targets(self, pos: torch.Tensor) -> torch.Tensor:
+        return self.z[pos] if self.horizon == 1 else self.z[pos[:, None] + self.ahead]
+
     def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """What `batch` subtracted from each window's target: its last value, or 0."""
-        return self.z[self.pos[index] - 1] * self.rel[index]
+        """What `batch` subtracted from each window's target: its last value, or 0;
+        (batch,), or (batch, 1) with horizon > 1."""
+        last = self.z[self.pos[index] - 1] * self.rel[index]
+        return last if self.horizon == 1 else last[:, None]
 
     def chunks(self, size: int = 8192):
         """Consecutive slices covering all windows, for evaluation in a few big passes."""
@@ -397,3 +419,116 @@ def _nan_stat(stat, column: pd.Series) -> float | None:
         return None
     return float(stat(values[np.isfinite(values)]))
 
+
+
+# --- scoring H steps ahead from every test origin -------------------------------------
+
+PATH_METRICS = ("rmse", "mae", "mase", "smape")
+
+
+def score_panel_paths(forecaster, panel: dict[str, pd.Series], split: PanelSplit,
+                      horizon: int) -> tuple[pd.DataFrame, dict]:
+    """Forecast `horizon` steps ahead from every origin of each series' test part (all
+    its targets inside it) beside naive, mean, seasonal naive and M4's Naive2 on the same
+    origins, all fitted on the part before the test.
+
+    Returns one row per series (overall metrics of each forecaster, M4's MASE with period
+    m and OWA against Naive2, the verdicts against naive and seasonal naive from the
+    per-origin mean squared errors) and per-step metrics {who: {metric: (n_series, H)}}.
+    m is the seasonal naive's period found on the training part, 1 when none.
+    """
+    names = [name for name in forecaster.names_
+             if name in split.sizes and split.sizes[name].n_test >= horizon]
+    origins = {name: np.arange(split.sizes[name].n_fit, len(panel[name]) - horizon + 1)
+               for name in names}
+    model_paths = forecaster.paths_parts(panel, origins, horizon)
+    rows, per_step = [], {}
+    for name in names:
+        values = panel[name].to_numpy(np.float64)
+        fit_part = values[: split.sizes[name].n_fit]
+        o = origins[name]
+        targets = values[o[:, None] + np.arange(horizon)]  # (n_origins, horizon)
+        paths, period = {"model": model_paths[name]}, None
+        for baseline_name, cls in BASELINES.items():
+            baseline = cls().fit(panel[name].iloc[: len(fit_part)])
+            paths[baseline_name] = baseline.paths_from(values, o, horizon)
+            if baseline_name == "seasonal_naive" and baseline.period_found_:
+                period = baseline.period_
+        m = period or 1
+        indices = seasonal_indices(fit_part, m)
+        paths["naive2"] = naive2_paths(values, o, horizon, indices)
+        row = {"series": name, "n_test": split.sizes[name].n_test, "origins": len(o),
+               "seasonal_period": period, "m4_period": m,
+               "naive2_seasonal": bool((indices != 1).any())}
+        for who, path in paths.items():
+            steps = per_step.setdefault(who, {metric: [] for metric in PATH_METRICS})
+            for metric in PATH_METRICS:
+                steps[metric].append([_path_score(metric, targets[:, h], path[:, h], fit_part)
+                                      for h in range(horizon)])
+                row[f"{who}_{metric}"] = _path_score(metric, targets.ravel(), path.ravel(),
+                                                     fit_part)
+        for who in paths:
+            row[f"{who}_mase_m4"] = mase(targets.ravel(), paths[who].ravel(), fit_part, m)
+        row["owa"] = owa(row["model_smape"], row["model_mase_m4"], row["naive2_smape"],
+                         row["naive2_mase_m4"]) \
+            if row["naive2_smape"] > 0 and row["naive2_mase_m4"] > 0 else math.nan
+        losses = {who: ((targets - path) ** 2).mean(1) for who, path in paths.items()}
+        for other in ("naive", "seasonal_naive"):
+            found = verdict_of_losses(losses["model"], {other: losses[other]})
+            row[f"rmse_ratio_{other}"] = found.ratio
+            row[f"vs_{other}"] = found.outcome
+        best = verdict_of_losses(losses["model"], {k: losses[k] for k in BASELINES})
+        row["verdict"], row["verdict_against"] = best.outcome, best.against
+        rows.append(row)
+    return pd.DataFrame(rows), {who: {metric: np.array(v) for metric, v in steps.items()}
+                                for who, steps in per_step.items()}
+
+
+def _path_score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, fit_part) -> float:
+    if metric == "mase":
+        return mase(y_true, y_pred, fit_part)
+    return {"rmse": rmse, "mae": mae, "smape": smape}[metric](y_true, y_pred)
+
+
+def aggregate_paths(per_series: pd.DataFrame, per_step: dict, horizon: int,
+                    strategy: str = "recursive") -> dict:
+    """Across series, `horizon` steps ahead: mean and median of each metric per step and
+    overall, the share of series where the model ties or beats naive and seasonal naive
+    (verdicts on per-origin mean squared errors), and M4's sMAPE, MASE and OWA.
+
+    M4's OWA is that of the mean sMAPE and mean MASE over series against Naive2's;
+    ``owa_per_series`` summarises each series' own OWA.
+    """
+    out: dict = {"horizon": horizon, "strategy": strategy, "n_series": len(per_series),
+                 "origins": int(per_series["origins"].sum()) if len(per_series) else 0}
+    if per_series.empty:
+        return out
+    out["per_step"] = {who: {metric: {"mean": _step_stat(np.nanmean, steps[metric]),
+                                      "median": _step_stat(np.nanmedian, steps[metric])}
+                             for metric in PATH_METRICS}
+                       for who, steps in per_step.items()}
+    out["overall"] = {who: {metric: _summary(per_series[f"{who}_{metric}"])
+                            for metric in PATH_METRICS} for who in per_step}
+    for other in ("naive", "seasonal_naive"):
+        out[f"rmse_ratio_{other}"] = _summary(per_series[f"rmse_ratio_{other}"])
+        outcome = per_series[f"vs_{other}"]
+        out[f"share_ties_or_beats_{other}"] = float(outcome.isin(["win", "tie"]).mean())
+        out[f"share_beats_{other}"] = float((outcome == "win").mean())
+    out["verdicts"] = {k: int(v) for k, v in per_series["verdict"].value_counts().items()}
+    m4 = {who: {"smape": _summary(per_series[f"{who}_smape"]),
+                "mase": _summary(per_series[f"{who}_mase_m4"])} for who in ("model", "naive2")}
+    means = [m4[who][metric]["mean"] for who in ("model", "naive2") for metric in ("smape", "mase")]
+    m4["owa"] = owa(*means) if None not in means and means[2] and means[3] else None
+    m4["owa_per_series"] = _summary(per_series["owa"])
+    m4["share_seasonal"] = float(per_series["naive2_seasonal"].mean())
+    out["m4"] = m4
+    return out
+
+
+def _summary(column: pd.Series) -> dict:
+    return {"mean": _nan_stat(np.nanmean, column), "median": _nan_stat(np.nanmedian, column)}
+
+
+def _step_stat(stat, table: np.ndarray) -> list:
+    """A statistic over series (rows) for each step (columns), None where nothing is finite."""
+    return [_nan_stat(stat, pd.Series(table[:, h])) for h in range(table.shape[1])]

@@ -63,7 +63,14 @@ from .folders import (
 )
 from .forecaster import Forecaster
 from .global_forecaster import GlobalForecaster, fit_panel
-from .panel import aggregate, load_panel, score_panel, split_panel
+from .panel import (
+    aggregate,
+    aggregate_paths,
+    load_panel,
+    score_panel,
+    score_panel_paths,
+    split_panel,
+)
 from .plots import (
     horizon_errors,
     plot_channel_memory,
@@ -739,6 +746,7 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
                        date_format=data.date_format)
     parts = split_panel(panel, config.model.seq_len, data.val_fraction, data.test_fraction,
                         how=split)
+    parts = drop_short_tests(parts, config.model.horizon)
     skipped = {**panel.skipped, **parts.skipped}
     if not parts.sizes:
         first = next(iter(skipped.values()))
@@ -758,6 +766,19 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
         return _train_global_into(out, config, panel, parts, skipped, forecaster,
                                   load_seconds,
                            plots)
+
+
+def drop_short_tests(parts, horizon: int):
+    """Skip (and list) the series whose test part is shorter than `horizon`: none of
+    its origins would have all its targets."""
+    short = {name: f"{name} has {s.n_test} test values, fewer than --horizon {horizon}; "
+                   "skipped (use a shorter --horizon or a larger --test-fraction)"
+             for name, s in parts.sizes.items() if s.n_test < horizon}
+    if not short:
+        return parts
+    return dataclasses.replace(
+        parts, sizes={k: v for k, v in parts.sizes.items() if k not in short},
+        skipped={**parts.skipped, **short})
 
 
 def _claim_global(out: Path, overwrite: bool, data: str) -> None:
@@ -799,6 +820,15 @@ def _train_global_into(out: Path, config: RunConfig, panel, parts, skipped: dict
         "series_embedding": forecaster.series_embedding,
         "test": aggregate(per_series),
     }
+    horizon = config.model.horizon
+    if horizon > 1:
+        paths, per_step = score_panel_paths(forecaster, panel, parts, horizon)
+        # auto resolves to recursive here: a global run does not choose between them yet.
+        strategy = "direct" if forecaster.model_config().outputs > 1 else "recursive"
+        metrics["multi_step"] = aggregate_paths(paths, per_step, horizon, strategy)
+        # One row per series: the one-step columns, then the H-step ones prefixed hH_.
+        shown = paths.drop(columns=["n_test"]).set_index("series").add_prefix(f"h{horizon}_")
+        per_series = per_series.join(shown, on="series")
     if history.message:
         metrics["message"] = history.message
     if history.stopped == "interrupted":
@@ -842,9 +872,25 @@ def global_summary_lines(metrics: dict, out: str | Path) -> list[str]:
             f"{100 * test['share_ties_or_beats_naive']:.1f}% of series (beats it on "
             f"{100 * test['share_beats_naive']:.1f}%), seasonal naive on "
             f"{100 * test['share_ties_or_beats_seasonal_naive']:.1f}%")
+    steps = metrics.get("multi_step")
+    if steps and steps.get("n_series"):
+        m4 = steps["m4"]
+        owa_shown = "n/a" if m4["owa"] is None else f"{m4['owa']:.3f}"
+        lines.append(
+            f"{steps['horizon']} steps ahead ({steps['strategy']}, {steps['origins']} "
+            f"origins): median sMAPE {m4['model']['smape']['median']:.2f} (Naive2 "
+            f"{m4['naive2']['smape']['median']:.2f}), median MASE "
+            f"{_shown(m4['model']['mase']['median'])} (Naive2 "
+            f"{_shown(m4['naive2']['mase']['median'])}), OWA {owa_shown}; ties or beats "
+            f"naive on {100 * steps['share_ties_or_beats_naive']:.1f}% of series, seasonal "
+            f"naive on {100 * steps['share_ties_or_beats_seasonal_naive']:.1f}%")
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
     lines.append(f"wrote {out}/: {' '.join(files)}")
     return lines
+
+
+def _shown(x) -> str:
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:.3f}"
 
 
 def is_global_run(run_dir: str | Path) -> bool:
