@@ -63,3 +63,22 @@ def test_an_unknown_global_model_is_refused_in_one_line(tmp_path):
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "lsmt" in lines[0], lines
+
+
+def test_outside_features_with_a_global_model_are_refused_in_one_line(tmp_path):
+    folder = tmp_path / "csvs"
+    folder.mkdir()
+    dates = pd.bdate_range("2020-01-01", periods=120)
+    for k, name in enumerate(("AAA", "BBB")):
+        values = 10 + k + np.sin(np.arange(120) / 5)
+        pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": values,
+                      "volume": 1000 + np.arange(120), "Name": name}).to_csv(
+            folder / f"{name}_data.csv", index=False)
+    for extra in (["--features", "volume"], ["--calendar"], ["--market", str(folder)]):
+        done = subprocess.run(
+            [sys.executable, "-m", "rnnlab.cli", "train", "--data", str(folder), "--global",
+             "--epochs", "1", *extra, "--out", str(tmp_path / "run")],
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and "global" in done.stderr, done.stderr
+        assert not (tmp_path / "run").exists()

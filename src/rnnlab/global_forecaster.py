@@ -63,6 +63,10 @@ class GlobalForecaster:
         if self.seq_len is None:
             # One window for every series: their seasons differ, so the plain default.
             self.seq_len = DEFAULT_SEQ_LEN
+        if getattr(self, "features", None) or getattr(self, "calendar", False):
+            raise ConfigError(
+                "--features and --calendar do not work with a global model yet: it reads "
+                "each series' target alone; drop them, or train one series at a time")
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),

@@ -735,6 +735,9 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
     out = Path(out)
     check_out(out, overwrite)
     config.check()
+    if config.data.market:
+        raise ConfigError("--market does not work with --global yet: a global model reads "
+                          "each series' target alone; drop --market")
     if config.model.seq_len is None:
         # One window for every series: their seasons differ, so the plain default.
         config = dataclasses.replace(config, model=dataclasses.replace(
