@@ -61,7 +61,7 @@ from .windows import (
     Split,
     check_varies,
     fit_scaler,
-    min_length,
+    longest_seq_len,
     seq_len_for_split,
     split_sizes,
 )
@@ -461,22 +461,10 @@ def search_space(n_rows: int, val_fraction: float, test_fraction: float) -> dict
             high = rules["below"] - 1 if kind is int else math.nextafter(rules["below"], -math.inf)
         space[name] = (low, high, log_scale)
     low, high, log_scale = space["seq_len"]
-    space["seq_len"] = (low, min(high, longest_seq_len(n_rows, val_fraction, test_fraction,
-                                                       low, high)), log_scale)
+    # The longest window the series allows (`low` when none does: split_sizes says why).
+    longest = longest_seq_len(n_rows, val_fraction, test_fraction)
+    space["seq_len"] = (low, min(high, max(low, longest)), log_scale)
     return space
-
-
-def longest_seq_len(n_rows: int, val_fraction: float, test_fraction: float, low: int,
-                    high: int) -> int:
-    """The largest seq_len in [low, high] that a series of `n_rows` leaves enough windows
-    for (`low` itself when none does: split_sizes then says why)."""
-    while low < high:  # min_length grows with seq_len: bisection
-        mid = (low + high + 1) // 2
-        if min_length(mid, val_fraction, test_fraction) <= n_rows:
-            low = mid
-        else:
-            high = mid - 1
-    return low
 
 
 def trial_config(trial, base: RunConfig, space: dict) -> RunConfig:
