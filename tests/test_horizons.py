@@ -268,3 +268,31 @@ def test_a_series_never_below_zero_gets_no_negative_lower_bound():
     bounds = f.forecast_interval(6)
     assert (bounds["lower"] >= 0).all() and (bounds["lower"] == 0).any()
     assert (bounds["upper"] > bounds["forecast"]).all()
+
+
+def test_overlay_labels_name_settings_not_scores(tmp_path):
+    from rnnlab.plots import plot_overlay
+
+    def run(seq_len):
+        return {"dataset": "s", "model": "lstm", "seed": 0, "status": "ok", "seq_len": seq_len,
+                "coverage": 0.83, "seq_len_used": seq_len, "rmse_h": 0.1,
+                "predictions": {"index": [0.0, 1.0, 2.0], "actual": [1.0, 2.0, 3.0],
+                                "naive": [0.0, 1.0, 2.0], "model": [1.0, 2.0, 2.5 + seq_len]}}
+
+    import matplotlib
+    matplotlib.use("Agg")
+    from unittest import mock
+
+    labels = []
+    from matplotlib.axes import Axes
+
+    original = Axes.plot
+
+    def spy(self, *args, **kwargs):
+        labels.append(kwargs.get("label"))
+        return original(self, *args, **kwargs)
+
+    with mock.patch.object(Axes, "plot", spy):
+        assert plot_overlay([run(10), run(30)], "s", tmp_path / "o.png")
+    assert "lstm seq_len=10" in labels and "lstm seq_len=30" in labels
+    assert not any("coverage" in str(label) or "rmse_h" in str(label) for label in labels)

@@ -176,6 +176,7 @@ def plot_overlay(records: list[dict], dataset: str, path: str | Path,
     first_seed = min(r["seed"] for r in runs)
     runs = [r for r in runs if r["seed"] == first_seed]
     fig, ax = _subplots(figsize=(10, 3.8), layout="constrained")
+    settings = param_names()
     pred = runs[0]["predictions"]
     index = pd.to_datetime(pred["index"]) if isinstance(pred["index"][0], str) else \
         pred["index"]
@@ -184,8 +185,10 @@ def plot_overlay(records: list[dict], dataset: str, path: str | Path,
     ax.plot(index[cut], pred["naive"][cut], color="0.55", lw=1, ls="--", label="naive")
     drawn = {}
     for i, run in enumerate(runs):
+        # Named by the settings that make the run (a sweep's parameters), not its scores.
         label = run["model"] + "".join(f" {k}={v}" for k, v in run.items()
-                                       if k not in RECORD_KEYS and not isinstance(v, dict)
+                                       if k in settings and k not in RECORD_KEYS
+                                       and not isinstance(v, dict)
                                        and k not in ("dataset", "model", "seed"))
         values = np.asarray(run["predictions"]["model"][cut], dtype=np.float64)
         # Models whose lines coincide (all equal to their linear part, say) would hide

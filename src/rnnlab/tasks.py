@@ -144,7 +144,7 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
     steps = result.multi_step
     if steps is not None:
         model = steps["overall"]["model"]
-        row.update(horizon=steps["horizon"], coverage=model.get("coverage", math.nan))
+        row["coverage"] = model.get("coverage", math.nan)
         if steps["horizon"] > 1:  # the scores over all steps, beside the one-step ones
             found = steps["verdict"]
             row.update(rmse_h=model["rmse"], mase_h=model["mase"], smape_h=model["smape"],
