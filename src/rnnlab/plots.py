@@ -414,16 +414,23 @@ def horizon_errors(curves: dict[str, list[float]], path: str | Path, title: str 
     ax = axes[0][0]
     # A baseline far above every model (the training mean on a trending series) would
     # squash the curves that matter into a line at the bottom: it is named, not drawn.
+    # Baselines are taken lowest first; one whose best step is over 3x everything drawn
+    # so far is left out.
     models = [max(v) for k, v in curves.items() if k not in BASELINE_STYLES and len(v)]
-    top = 3 * max(models) if models else math.inf
-    off = {k: v for k, v in curves.items() if k in BASELINE_STYLES and len(v) and min(v) > top}
+    top = max(models) if models else math.inf
+    off = {}
+    for name in sorted((k for k in curves if k in BASELINE_STYLES and len(curves[k])),
+                       key=lambda k: min(curves[k])):
+        if min(curves[name]) > 3 * top:
+            off[name] = curves[name]
+        else:
+            top = max(top, max(curves[name]))
     for label, values in curves.items():
         if label not in off:
             _step_line(ax, label, values, curves)
-    if off:
-        ax.text(0.01, 0.98, "off the chart: " + "; ".join(
-            f"{k.replace('_', ' ')} {min(v):.4g} to {max(v):.4g}" for k, v in off.items()),
-            transform=ax.transAxes, va="top", fontsize=8, color="tab:gray")
+    for name, values in off.items():  # named in the legend, with its range
+        ax.plot([], [], " ", label=f"{name.replace('_', ' ')}: off the chart "
+                                   f"({min(values):.4g} to {max(values):.4g})")
     ax.set_ylabel(ylabel or f"test {metric.upper()}")
     ax.set_title(title or f"{metric.upper()} against the step ahead")
     ax.legend(frameon=False, fontsize=9)
