@@ -296,3 +296,26 @@ def test_overlay_labels_name_settings_not_scores(tmp_path):
         assert plot_overlay([run(10), run(30)], "s", tmp_path / "o.png")
     assert "lstm seq_len=10" in labels and "lstm seq_len=30" in labels
     assert not any("coverage" in str(label) or "rmse_h" in str(label) for label in labels)
+
+
+def test_horizon_plot_names_a_far_baseline_and_keeps_the_near_ones(tmp_path):
+    from unittest import mock
+
+    from matplotlib.axes import Axes
+
+    from rnnlab.plots import horizon_errors
+
+    labels = []
+    original = Axes.plot
+
+    def spy(self, *args, **kwargs):
+        labels.append(kwargs.get("label"))
+        return original(self, *args, **kwargs)
+
+    curves = {"lstm": [0.3, 0.4, 0.5], "naive": [1.2, 2.3, 3.1],
+              "seasonal_naive": [1.8, 1.8, 1.8], "mean": [30.7, 31.0, 32.0]}
+    with mock.patch.object(Axes, "plot", spy):
+        horizon_errors(curves, tmp_path / "h.png")
+    assert "seasonal naive" in labels and "naive" in labels
+    assert "mean: off the chart (30.7 to 32)" in labels and "mean" not in labels
+    assert (tmp_path / "h.png").stat().st_size > 0
