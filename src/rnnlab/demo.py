@@ -6,8 +6,8 @@ longer window help, does an LSTM fix short memory, do clipping / hidden size / t
 schedule matter, what happens after an abrupt drop, and would attention, convolutions or
 skip connections do better.
 
-    rnnlab demo --out runs/demo            # about 10 minutes on 2 cores
-    rnnlab demo --out runs/quick --quick   # under a minute, same sections, tiny settings
+    rnnlab demo --out runs/demo            # about 4 minutes on 2 cores
+    rnnlab demo --out runs/quick --quick   # under 30 s, same sections, tiny settings
 """
 
 from __future__ import annotations
