@@ -237,3 +237,17 @@ def test_compare_resolves_the_window_per_series(tmp_path):
 @pytest.mark.parametrize("text", ["none", ""])
 def test_seq_len_none_from_a_sweep_param_means_auto(text):
     assert build(ModelConfig, {"seq_len": text}).seq_len is None
+
+
+def test_inspect_names_the_window_train_would_choose():
+    from click.testing import CliRunner
+
+    from rnnlab.cli import cli
+
+    text = CliRunner().invoke(cli, ["inspect", "--data", "sine"])
+    assert text.exit_code == 0, text.output
+    assert "rnnlab train's default window: seq_len 126: two seasons of the period 63" in \
+        text.output
+    as_json = CliRunner().invoke(cli, ["inspect", "--data", "noise", "--json"])
+    payload = json.loads(as_json.output)
+    assert payload["train_seq_len"] == 30 and "no season" in payload["train_window"]

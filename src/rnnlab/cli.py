@@ -494,6 +494,7 @@ def inspect_command(data, out, as_json, **options):
     from .data import load_data
     from .diagnostics import inspect
     from .report import write_inspection
+    from .windows import seq_len_for_split
 
     given = {k: v for k, v in options.items() if v is not None}
     config = build(DataConfig, {**given, "source": data})
@@ -501,10 +502,15 @@ def inspect_command(data, out, as_json, **options):
     # The same reading as `train`, without importing torch.
     series = load_data(config)
     inspection = inspect(series)
+    # The window `rnnlab train` would choose by default: chosen on the training part only,
+    # so it can differ from the suggestion read off the whole series.
+    window = seq_len_for_split(series.to_numpy(), config.val_fraction, config.test_fraction)
     if as_json:
-        click.echo(json.dumps(inspection.to_dict(), indent=2))
+        click.echo(json.dumps({**inspection.to_dict(), "train_seq_len": window.seq_len,
+                               "train_window": window.reason}, indent=2))
     else:
         click.echo(inspection.report())
+        click.echo(f"rnnlab train's default window: {window.reason}")
     if out is not None:
         names = write_inspection(inspection, out)
         click.echo(f"wrote {out}/: {' '.join(names)}", err=as_json)
