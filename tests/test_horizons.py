@@ -319,3 +319,15 @@ def test_horizon_plot_names_a_far_baseline_and_keeps_the_near_ones(tmp_path):
     assert "seasonal naive" in labels and "naive" in labels
     assert "mean: off the chart (30.7 to 32)" in labels and "mean" not in labels
     assert (tmp_path / "h.png").stat().st_size > 0
+
+
+def test_a_short_validation_part_still_calibrates_the_first_steps():
+    rng = np.random.default_rng(2)
+    series = pd.Series(np.cumsum(rng.standard_normal(100)), name="short")
+    f = Forecaster(model="linear", seq_len=10, horizon=13, progress=False).fit(series)
+    # 12 validation values: steps 1..8 have at least 4 origins each (the 80% rank of a few)
+    assert f.n_val_ == 12 and 1 <= len(f.interval_width_) < 13
+    widths = f.interval_widths(13)
+    assert len(widths) == 13 and np.all(np.diff(widths[len(f.interval_width_) - 1:]) > 0)
+    bounds = f.forecast_interval(13)
+    assert np.isfinite(bounds[["lower", "upper"]].to_numpy()).all()

@@ -411,16 +411,30 @@ class Forecaster(WindowForecaster):
 
     def _calibrate(self, values: np.ndarray, n_train: int) -> np.ndarray | None:
         """Interval half-widths per step from the forecasts of every validation origin
-        (values[n_train:] only; the test part is never seen here), or None."""
+        (values[n_train:] only; the test part is never seen here), or None.
+
+        Step h uses every origin whose h-th value lies in the validation part, so a short
+        validation part still calibrates the first steps; the steps it cannot (fewer
+        origins than the level's rank needs) are left to `interval_widths`, which widens
+        the last calibrated one as the square root of the step.
+        """
         horizon = self.horizon
-        origins = np.arange(max(n_train, self.seq_len), len(values) - horizon + 1)
+        target = values.iloc[:, 0].to_numpy(np.float64) if isinstance(values, pd.DataFrame) \
+            else values
+        n = len(target)
+        origins = np.arange(max(n_train, self.seq_len), n)
         if self.interval <= 0 or not len(origins):
             return None
         paths = self.paths_from(values, origins, horizon)
-        target = values.iloc[:, 0].to_numpy(np.float64) if isinstance(values, pd.DataFrame) \
-            else values
-        targets = target[origins[:, None] + np.arange(horizon)]
-        return conformal_widths(targets - paths, self.interval)
+        widths = []
+        for step in range(horizon):
+            inside = origins + step < n  # origins whose step-th target is known
+            errors = target[origins[inside] + step] - paths[inside, step]
+            width = conformal_widths(errors[:, None], self.interval)
+            if width is None:
+                break
+            widths.append(float(width[0]))
+        return np.asarray(widths) if widths else None
 
     # --- persistence ------------------------------------------------------------------
 
