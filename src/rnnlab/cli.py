@@ -491,6 +491,8 @@ def inspect_command(data, out, as_json, **options):
 
     The verdict is one of white_noise, random_walk, trend, seasonal, stationary.
     """
+    import numpy as np
+
     from .data import load_data
     from .diagnostics import inspect
     from .report import write_inspection
@@ -504,7 +506,12 @@ def inspect_command(data, out, as_json, **options):
     inspection = inspect(series)
     # The window `rnnlab train` would choose by default: chosen on the training part only,
     # so it can differ from the suggestion read off the whole series.
-    window = seq_len_for_split(series.to_numpy(), config.val_fraction, config.test_fraction)
+    # (on the values over their largest size: the period is the same, and 1e200s do not
+    # overflow their squares)
+    values = series.to_numpy(np.float64)
+    peak = float(np.max(np.abs(values))) if len(values) else 0.0
+    window = seq_len_for_split(values / peak if peak > 0 else values, config.val_fraction,
+                               config.test_fraction)
     if as_json:
         click.echo(json.dumps({**inspection.to_dict(), "train_seq_len": window.seq_len,
                                "train_window": window.reason}, indent=2))
