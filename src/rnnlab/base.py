@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, NotFittedError
+from .errors import ConfigError, DataError, NotFittedError
 
 
 class BaseForecaster:
@@ -114,6 +114,17 @@ class BaseForecaster:
             lower = lower.clip(lower=0.0)
         return pd.DataFrame({"forecast": point, "lower": lower, "upper": point + widths},
                             index=point.index)
+
+
+def assign_params(obj, params: dict, parameters: dict[str, inspect.Parameter]) -> None:
+    """Store keyword `params` on `obj`: each of `parameters` given, or its default. An
+    unknown name is refused by name, with the valid ones."""
+    unknown = sorted(set(params) - set(parameters))
+    if unknown:
+        raise ConfigError(f"unknown {type(obj).__name__} parameter {unknown[0]!r}; valid "
+                          f"names are {', '.join(parameters)}")
+    for name, parameter in parameters.items():
+        setattr(obj, name, params.get(name, parameter.default))
 
 
 def conformal_widths(errors: np.ndarray, level: float) -> np.ndarray | None:

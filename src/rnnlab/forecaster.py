@@ -19,6 +19,7 @@ import pandas as pd
 
 from .base import (
     WindowForecaster,
+    assign_params,
     check_series,
     conformal_widths,
     error_scale_from_meta,
@@ -30,7 +31,7 @@ from .base import (
 )
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
-from .errors import CheckpointError, ConfigError, DataError, RnnlabError
+from .errors import CheckpointError, DataError, RnnlabError
 from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
 from .features import (
     CALENDAR_COLUMNS,
@@ -138,12 +139,7 @@ class Forecaster(WindowForecaster):
     """
 
     def __init__(self, **params):
-        unknown = sorted(set(params) - set(PARAMETERS))
-        if unknown:
-            raise ConfigError(f"unknown Forecaster parameter {unknown[0]!r}; valid names are "
-                              f"{', '.join(PARAMETERS)}")
-        for name, parameter in PARAMETERS.items():
-            setattr(self, name, params.get(name, parameter.default))
+        assign_params(self, params, PARAMETERS)
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY), *PARAMETERS.values()])

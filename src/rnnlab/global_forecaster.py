@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import check_series, future_index
+from .base import assign_params, check_series, future_index
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
@@ -54,12 +54,7 @@ class GlobalForecaster:
     """
 
     def __init__(self, **params):
-        unknown = sorted(set(params) - set(GLOBAL_PARAMETERS))
-        if unknown:
-            raise ConfigError(f"unknown GlobalForecaster parameter {unknown[0]!r}; valid "
-                              f"names are {', '.join(GLOBAL_PARAMETERS)}")
-        for name, parameter in GLOBAL_PARAMETERS.items():
-            setattr(self, name, params.get(name, parameter.default))
+        assign_params(self, params, GLOBAL_PARAMETERS)
         if self.seq_len is None:
             # One window for every series: their seasons differ, so the plain default.
             self.seq_len = DEFAULT_SEQ_LEN
