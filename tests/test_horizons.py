@@ -325,7 +325,7 @@ def test_a_short_validation_part_still_calibrates_the_first_steps():
     rng = np.random.default_rng(2)
     series = pd.Series(np.cumsum(rng.standard_normal(100)), name="short")
     f = Forecaster(model="linear", seq_len=10, horizon=13, progress=False).fit(series)
-    # 12 validation values: steps 1..8 have at least 4 origins each (the 80% rank of a few)
+    # 12 validation values: steps 1..9 have at least 4 origins each (the 80% rank of a few)
     assert f.n_val_ == 12 and 1 <= len(f.interval_width_) < 13
     widths = f.interval_widths(13)
     assert len(widths) == 13 and np.all(np.diff(widths[len(f.interval_width_) - 1:]) > 0)
