@@ -329,6 +329,23 @@ class Forecaster(WindowForecaster):
         floor = 1e-3 * float(np.std(values[: start or len(values)]))
         return max(float(np.sqrt(np.mean(error**2))), floor)
 
+    def _tracking_helps(self, values: np.ndarray, n_train: int) -> bool:
+        """Whether level tracking (`rnnlab.base.track_level`) does no harm to the forecasts
+        from the validation origins, `horizon` steps ahead. It is meant for an abrupt shift;
+        a season the window cannot see (a weekend in a two-day window) also gives runs of
+        large one-sign errors, and taking each for a shift drags the forecasts off. Where
+        no shift is seen on validation both agree and tracking stays on."""
+        origins = np.arange(max(n_train, self.seq_len), len(values) - self.horizon + 1)
+        if not len(origins):
+            return True
+        targets = values[origins[:, None] + np.arange(self.horizon)]
+        tracked = self.paths_from(values, origins, self.horizon)
+        scale, self.error_scale_ = self.error_scale_, None
+        plain = self.paths_from(values, origins, self.horizon)
+        self.error_scale_ = scale
+        return float(np.mean((tracked - targets) ** 2)) <= \
+            float(np.mean((plain - targets) ** 2)) * (1 + 1e-9)
+
     def _predict_next(self, values: np.ndarray, all_windows: bool) -> np.ndarray:
         """Predictions after every window of `values` (all_windows) or after its last one."""
         import torch
@@ -593,10 +610,14 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     check_fit_size(name, n, n_val, first.seq_len, model_cfg.outputs)
     device = resolve_device(first.device)
     values = series.to_numpy()
-    if first.scaler == "auto" and n_val:
-        scaler = choose_scaler(values, n_train, first.seq_len, name, device)
+    strategies = _open_strategies(first, model_cfg, n, n_val, n_train, name)
+    kinds = ("standard", "window") if first.scaler == "auto" and n_val else (first.scaler,)
+    if len(kinds) * len(strategies) > 1:
+        scaler, used = choose_form(values, n_train, first.seq_len, model_cfg.horizon, kinds,
+                                   strategies, name, device)
     else:
-        scaler = fit_scaler(first.scaler, values[:n_train], name)
+        scaler, used = fit_scaler(kinds[0], values[:n_train], name), strategies[0]
+    model_cfg = dataclasses.replace(model_cfg, strategy=used)
     feature_scaler, n_inputs = None, 1
     units = scaler.to_units(values)  # (n,)
     if frame is not None:
@@ -606,20 +627,6 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         units = np.column_stack([units, feature_scaler.transform(raw)])  # (n, 1 + F)
         n_inputs = units.shape[1]
     z = as_tensor(units, device)  # (n,) or (n, 1 + F)
-    used = model_cfg.strategy
-    if used == "auto":
-        used = "recursive"
-        extra = model_cfg.horizon - 1  # direct needs this many more values per part
-        if extra and feature_names(first.features):
-            # Recursion cannot feed features that are unknown after the origin.
-            used = "direct"
-            check_fit_size(name, n, n_val, first.seq_len, model_cfg.horizon)
-        elif extra and n_val >= MIN_VAL_WINDOWS + extra and \
-                n_train >= first.seq_len + MIN_TRAIN_WINDOWS + extra:
-            # On the target's lags alone (the calendar, known ahead, does not decide it).
-            used = choose_strategy(z if z.dim() == 1 else z[:, 0], n_train, first.seq_len,
-                                   scaler.relative, model_cfg.horizon)
-        model_cfg = dataclasses.replace(model_cfg, strategy=used)
     nets = []
     for forecaster in forecasters:
         torch.manual_seed(forecaster.seed)  # its weights are those of a separate fit
@@ -653,6 +660,9 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         forecaster.interval_width_ = None
         forecaster._remember_tail(series if frame is None else frame, forecaster.seq_len)
         forecaster.fitted_ = True
+        if forecaster.error_scale_ is not None and n_val and \
+                not forecaster._tracking_helps(values, n_train):
+            forecaster.error_scale_ = None
         if n_val:
             forecaster.interval_width_ = forecaster._calibrate(
                 values if frame is None else frame, n_train)
@@ -664,12 +674,58 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
 STRATEGY_MARGIN = 0.99
 
 
-def choose_strategy(z, n_train: int, seq_len: int, relative: bool, horizon: int) -> str:
-    """The `--strategy auto` choice, made on the validation part z[n_train:] (model units).
+def _open_strategies(first: Forecaster, model_cfg: ModelConfig, n: int, n_val: int,
+                     n_train: int, name: str) -> tuple[str, ...]:
+    """The strategies a fit may still choose between: the one set, or auto's candidates."""
+    if model_cfg.strategy != "auto":
+        return (model_cfg.strategy,)
+    extra = model_cfg.horizon - 1  # direct needs this many more values per part
+    if extra and feature_names(first.features):
+        # Recursion cannot feed features that are unknown after the origin.
+        check_fit_size(name, n, n_val, first.seq_len, model_cfg.horizon)
+        return ("direct",)
+    if extra and n_val >= MIN_VAL_WINDOWS + extra and \
+            n_train >= first.seq_len + MIN_TRAIN_WINDOWS + extra:
+        return ("recursive", "direct")
+    return ("recursive",)
 
-    The closed-form linear part (`rnnlab.train.fit_ridge`) is fitted on the training part
-    once with one output (recursive: its forecasts are fed back) and once with `horizon`
-    outputs (direct); both forecast `horizon` steps from every validation origin.
+
+def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon: int,
+                          strategies=("recursive", "direct")) -> dict[str, float]:
+    """The closed-form linear part's MSE (model units) over `horizon` steps from every
+    validation origin whose targets all lie in z[n_train:], per strategy.
+
+    It is fitted on the training part with one output (recursive: its forecasts are fed
+    back) or with `horizon` outputs (direct). With horizon 1 both are the one-step fit.
+    """
+    from .train import fit_ridge
+
+    n = len(z)
+    many = [Windows(z, seq_len, seq_len, n_train, relative, horizon),
+            Windows(z, seq_len, n_train, n, relative, horizon)]
+    x = many[1].inputs.double().cpu().numpy()  # (n_origins, seq_len): the windows
+    y = many[1].targets.double().cpu().numpy().reshape(len(x), horizon)
+    found = {}
+    if "direct" in strategies:
+        wh, bh, _ = fit_ridge(*many)
+        last = x[:, -1:] if relative else np.zeros((len(x), 1))
+        direct = (x - last) @ np.reshape(wh, (seq_len, horizon)) + bh + last
+        found["direct"] = float(np.mean((direct - y) ** 2))
+    if "recursive" in strategies:
+        w1, b1, _ = fit_ridge(Windows(z, seq_len, seq_len, n_train, relative),
+                              Windows(z, seq_len, n_train, n, relative))
+        buffer = x
+        for _ in range(horizon):
+            tail = buffer[:, -seq_len:]
+            base = tail[:, -1:] if relative else 0.0
+            buffer = np.concatenate([buffer, (tail - base) @ w1[:, None] + b1 + base], axis=1)
+        found["recursive"] = float(np.mean((buffer[:, seq_len:] - y) ** 2))
+    return found
+
+
+def choose_strategy(z, n_train: int, seq_len: int, relative: bool, horizon: int) -> str:
+    """The `--strategy auto` choice for a fixed scaler, made on the validation part
+    z[n_train:] (model units) by `linear_validation_mse`.
 
     Examples
     --------
@@ -678,28 +734,8 @@ def choose_strategy(z, n_train: int, seq_len: int, relative: bool, horizon: int)
     >>> choose_strategy(torch.sin(t / 3), 420, 20, False, 10)  # a clean recurrence
     'recursive'
     """
-    from .train import fit_ridge
-
-    n = len(z)
-    one = [Windows(z, seq_len, seq_len, n_train, relative), Windows(z, seq_len, n_train, n,
-                                                                    relative)]
-    many = [Windows(z, seq_len, seq_len, n_train, relative, horizon),
-            Windows(z, seq_len, n_train, n, relative, horizon)]
-    w1, b1, _ = fit_ridge(*one)
-    wh, bh, _ = fit_ridge(*many)
-    x = many[1].inputs.double().cpu().numpy()  # (n_origins, seq_len): the windows
-    y = many[1].targets.double().cpu().numpy()  # (n_origins, horizon)
-    last = x[:, -1:] if relative else np.zeros((len(x), 1))
-    direct = (x - last) @ wh + bh + last
-    buffer = x
-    for _ in range(horizon):
-        tail = buffer[:, -seq_len:]
-        base = tail[:, -1:] if relative else 0.0
-        buffer = np.concatenate([buffer, (tail - base) @ w1[:, None] + b1 + base], axis=1)
-    recursive = buffer[:, seq_len:]
-    mse_direct = float(np.mean((direct - y) ** 2))
-    mse_recursive = float(np.mean((recursive - y) ** 2))
-    return "direct" if mse_direct < STRATEGY_MARGIN * mse_recursive else "recursive"
+    mse = linear_validation_mse(z, n_train, seq_len, relative, horizon)
+    return "direct" if mse["direct"] < STRATEGY_MARGIN * mse["recursive"] else "recursive"
 
 
 # Windows per forward pass when forecasting from many origins at once.
@@ -745,18 +781,53 @@ def choose_scaler(values: np.ndarray, n_train: int, seq_len: int, name: str = "s
     >>> choose_scaler(np.cumsum(np.random.default_rng(0).normal(size=400)), 320, 30).kind
     'window'
     """
-    from .train import fit_ridge
+    return choose_form(values, n_train, seq_len, 1, ("standard", "window"), ("recursive",),
+                       name, device)[0]
 
-    mse = {}
-    for kind in ("standard", "window"):
+
+# Many steps ahead, the choice sums the validation errors of this many folds: the
+# validation part, and the parts of its length before it, each scored by a linear part
+# fitted on what came first. One short validation part has few H-step paths, and they
+# overlap, so alone it often cannot tell the candidates apart. One step ahead every
+# validation value is its own target and the validation part decides alone.
+CHOICE_FOLDS = 3
+
+
+def choose_form(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
+                kinds=("standard", "window"), strategies=("recursive", "direct"),
+                name: str = "series", device="cpu") -> tuple[Scaler, str]:
+    """The scaler and strategy `auto` picks: the pair whose linear part forecasts the
+    validation part best over `horizon` steps (`linear_validation_mse`), in the series'
+    units, where standard must beat window by AUTO_MARGIN and direct beat recursive by
+    STRATEGY_MARGIN. The pair is chosen together because a scaler that wins one step ahead
+    can lose far ahead (a level the standard scaler's mean pulls back to).
+    Only `values` (training and validation) is read.
+
+    Examples
+    --------
+    >>> noise = 5 + np.random.default_rng(0).normal(size=600)
+    >>> scaler, strategy = choose_form(noise, 420, 20, 10)  # only the level predicts noise
+    >>> scaler.kind, strategy
+    ('standard', 'recursive')
+    """
+    n_val = len(values) - n_train
+    # A validation part too short for `horizon` steps from MIN_VAL_WINDOWS origins is
+    # scored as far ahead as it allows (direct is only a candidate where it is not).
+    horizon = max(1, min(horizon, n_val - MIN_VAL_WINDOWS + 1))
+    earlier = [n_train - k * n_val for k in range(1, CHOICE_FOLDS if horizon > 1 else 1)]
+    ends = [n_train] + [end for end in earlier if end >= seq_len + MIN_TRAIN_WINDOWS + horizon]
+    costs = {}
+    for kind in kinds:
         scaler = fit_scaler(kind, values[:n_train], name)
-        z = as_tensor(scaler.to_units(values), device)  # (n,)
-        train_w = Windows(z, seq_len, seq_len, n_train, scaler.relative)
-        val_w = Windows(z, seq_len, n_train, len(values), scaler.relative)
-        weights, bias, _ = fit_ridge(train_w, val_w)
-        x, y = (t.double().cpu().numpy() for t in val_w.batch(slice(None)))
-        error = (x[..., 0] @ weights + bias - y) * scaler.scale
-        mse[kind] = (float(np.mean(error**2)), scaler)
-    if mse["standard"][0] < AUTO_MARGIN * mse["window"][0]:
-        return mse["standard"][1]
-    return mse["window"][1]
+        for end in ends:
+            # Earlier folds: fitted before `end`, scored on the n_val values after it.
+            fold = scaler if end == n_train else fit_scaler(kind, values[:end], name)
+            z = as_tensor(fold.to_units(values[:end + n_val]), device)
+            mse = linear_validation_mse(z, end, seq_len, fold.relative, horizon, strategies)
+            for strategy, value in mse.items():
+                margin = (AUTO_MARGIN if kind == "standard" else 1.0) * \
+                    (STRATEGY_MARGIN if strategy == "direct" else 1.0)
+                cost, _ = costs.get((kind, strategy), (0.0, scaler))
+                costs[(kind, strategy)] = (cost + value * fold.scale**2 / margin, scaler)
+    kind, strategy = min(costs, key=lambda key: costs[key][0])
+    return costs[(kind, strategy)][1], strategy
