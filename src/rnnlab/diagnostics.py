@@ -372,6 +372,53 @@ def _stationarity(x: np.ndarray) -> tuple[bool, bool]:
     return unit_root, unit_root and _adf(x, "ct").p_value <= ALPHA
 
 
+# A multiple of the period found is taken as the season only when repeating the value that
+# many steps back does clearly better on the training part: a weekly pattern under a daily
+# one (a weekend), which a two-day window cannot see.
+LONGER_SEASON_GAIN = 0.8
+LONGER_SEASON_TIE = 1.05
+
+
+def longer_season(values: np.ndarray, period: int | None, longest: int) -> int | None:
+    """The multiple k * period (k >= 2, at most `longest`) whose seasonal naive has the
+    lowest mean squared error on `values` (the shortest within LONGER_SEASON_TIE of it),
+    when that is below LONGER_SEASON_GAIN times the error at `period` itself; else None.
+    Only the values given are read.
+
+    The squared errors at every lag come from one FFT autocorrelation.
+
+    Examples
+    --------
+    >>> hours = np.arange(24 * 7 * 6)
+    >>> day = np.sin(2 * np.pi * hours / 24)
+    >>> weekend = np.where(hours % 168 >= 120, -2.0, 0.0)
+    >>> longer_season(day + weekend, 24, 400), longer_season(day, 24, 400)
+    (168, None)
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    longest = min(int(longest), n - 2)
+    if not period or 2 * period > longest:
+        return None
+    x = x - x.mean()
+    size = 1 << int(2 * n - 1).bit_length()
+    spectrum = np.fft.rfft(x, size)
+    cross = np.fft.irfft(spectrum * np.conj(spectrum), size)[: longest + 1]  # sum x_t x_{t-P}
+    squares = np.r_[0.0, np.cumsum(x**2)]
+    lags = np.arange(1, longest + 1)
+    # mean over t >= P of (x_t - x_{t-P})^2
+    error = (squares[n] - squares[lags] + squares[n - lags] - 2 * cross[lags]) / (n - lags)
+    multiples = np.arange(2 * period, longest + 1, period)
+    scores = error[multiples - 1]
+    # The shortest multiple within LONGER_SEASON_TIE of the best: two weeks repeat about
+    # as well as one, and a longer window costs training windows and time.
+    best = int(multiples[np.flatnonzero(scores <= scores.min() * LONGER_SEASON_TIE)[0]])
+    rounding = 1e-9 * squares[n] / n  # an exact season repeats at every multiple
+    if error[best - 1] < LONGER_SEASON_GAIN * error[period - 1] - rounding:
+        return best
+    return None
+
+
 def find_period(values: np.ndarray, max_period: int | None = None,
                 alpha: float = PERIOD_ALPHA) -> int | None:
     """The dominant period in samples, or None when no period stands out from noise.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .config import DEFAULT_SEQ_LEN, check_choice
-from .diagnostics import adf_pvalue, find_period
+from .diagnostics import adf_pvalue, find_period, longer_season
 from .errors import DataError
 
 if TYPE_CHECKING:  # torch loads on first use, so `rnnlab forecast` can run without it
@@ -139,7 +139,10 @@ class WindowChoice:
 def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
                    ) -> WindowChoice:
     """`given` when set; else two seasons of the period found in `train`, at least
-    DEFAULT_SEQ_LEN, and at most `longest` (the longest window the series allows).
+    DEFAULT_SEQ_LEN, and at most `longest` (the longest window the series allows). Where
+    a multiple of the period repeats clearly better (`rnnlab.diagnostics.longer_season`:
+    a week of hourly data under its daily period) and fits in half the training part,
+    the window spans that longer season once.
 
     Only `train`, the training part, is read: the validation and test parts cannot move
     the choice. The seasonal naive baseline finds its period on the same part
@@ -159,6 +162,11 @@ def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
         note = f"; the training part has the period {period}" if period else ""
         return WindowChoice(int(given), period, f"seq_len {given} (set by --seq-len{note})")
     want = max(DEFAULT_SEQ_LEN, 2 * period) if period else DEFAULT_SEQ_LEN
+    season = longer_season(train, period, min(longest, len(train) // 2))
+    if season and season > want:
+        return WindowChoice(season, period, f"seq_len {season}: a season of {season} steps "
+                            f"({season // period} x {found}) repeats clearly better than "
+                            f"the period itself (--seq-len sets it)")
     if want > longest >= 1:
         need = (f"two seasons of {found} need {2 * period}" if period and 2 * period > longest
                 else f"the default {DEFAULT_SEQ_LEN} does not fit")
