@@ -70,7 +70,8 @@ def test_train_then_forecast_on_a_csv(tmp_path):
     assert [r.split()[0] for r in rows[1:]] == expected  # the business days after the data
     for row in rows[1:]:
         _, point, lower, upper = row.split()
-        assert float(lower) < float(point) < float(upper)
+        # The tiny series repeats exactly, so the interval may be narrower than the print.
+        assert float(lower) <= float(point) <= float(upper)
 
 
 def test_errors_are_one_line_with_exit_2_and_no_traceback(tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .base import BaseForecaster, check_series
-from .diagnostics import find_period, longer_season
+from .diagnostics import find_period
 from .errors import ConfigError
 
 
@@ -80,9 +80,6 @@ class SeasonalNaiveForecaster(BaseForecaster):
         else:
             train = series.iloc[: len(series) - val_size] if val_size else series
             found = find_period(train.to_numpy())
-            # A longer season that repeats clearly better (a week under a day) is the one
-            # repeated, as the window spans it (`rnnlab.windows.choose_seq_len`).
-            found = longer_season(train.to_numpy(), found, len(train) // 2) or found
             self.period_, self.period_found_ = (found, True) if found else (1, False)
         self._remember_tail(series, self.period_)
         self.fitted_ = True

@@ -95,10 +95,11 @@ class ModelConfig:
         f"found on the training part, at least {DEFAULT_SEQ_LEN}; {DEFAULT_SEQ_LEN} without "
         "one]", low=1)
     # auto: the linear part is fitted under standard and window; standard is kept only when
-    # its validation MSE is more than 1% below window's (rnnlab.forecaster.choose_scaler):
+    # its validation MSE is more than 1% below window's (rnnlab.forecaster.choose_form):
     # trending prices leave any global scaler's range, a stationary series needs its level,
-    # and a choice made on errors cannot flip on a borderline ADF p-value. Without a
-    # validation part, ADF p > 0.05 picks window.
+    # and a choice made on errors cannot flip on a borderline ADF p-value. With a horizon
+    # H > 1 the errors are those H steps ahead, summed over three folds, and the strategy
+    # is chosen in the same pass. Without a validation part, ADF p > 0.05 picks window.
     scaler: str = option("auto", "auto (standard if clearly better on validation, else "
                          "window), window, standard or minmax", choices=SCALERS)
     # 32 units x 2 layers is the peers' setting on these tasks, so comparisons are fair.
@@ -119,7 +120,8 @@ class ModelConfig:
     # recursive: a one-step net fed its own predictions; direct: one net with H outputs,
     # trained on all H targets at once (and a least-squares linear part per step). auto
     # fits both linear parts on the training part and keeps direct only when its H-step
-    # validation MSE is more than 1% below recursive's (rnnlab.forecaster.choose_strategy).
+    # validation MSE is more than 1% below recursive's, for each scaler candidate
+    # (rnnlab.forecaster.choose_form).
     # Measured (benchmarks/horizon.py, horizon_speed.py): recursive was lower over 10 steps
     # on 4 of 6 study series at a 30-step window, direct far lower 48 steps ahead on an
     # hourly series (0.28 against 0.36 RMSE), so neither is right everywhere; the choice

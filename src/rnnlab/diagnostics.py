@@ -408,6 +408,7 @@ def longer_season(values: np.ndarray, period: int | None, longest: int) -> int |
     lags = np.arange(1, longest + 1)
     # mean over t >= P of (x_t - x_{t-P})^2
     error = (squares[n] - squares[lags] + squares[n - lags] - 2 * cross[lags]) / (n - lags)
+    error = np.maximum(error, 0.0)  # an exact season can come out a rounding below zero
     multiples = np.arange(2 * period, longest + 1, period)
     scores = error[multiples - 1]
     # The shortest multiple within LONGER_SEASON_TIE of the best: two weeks repeat about

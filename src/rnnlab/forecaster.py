@@ -723,21 +723,6 @@ def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon
     return found
 
 
-def choose_strategy(z, n_train: int, seq_len: int, relative: bool, horizon: int) -> str:
-    """The `--strategy auto` choice for a fixed scaler, made on the validation part
-    z[n_train:] (model units) by `linear_validation_mse`.
-
-    Examples
-    --------
-    >>> import torch
-    >>> t = torch.arange(600, dtype=torch.float32)
-    >>> choose_strategy(torch.sin(t / 3), 420, 20, False, 10)  # a clean recurrence
-    'recursive'
-    """
-    mse = linear_validation_mse(z, n_train, seq_len, relative, horizon)
-    return "direct" if mse["direct"] < STRATEGY_MARGIN * mse["recursive"] else "recursive"
-
-
 # Windows per forward pass when forecasting from many origins at once.
 CHAIN_BATCH = 8192
 UNKNOWN_FEATURES = ("features other than --calendar are unknown after the forecast origin: "

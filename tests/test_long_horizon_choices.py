@@ -1,0 +1,91 @@
+"""The choices made for many steps ahead: the window's season, the scaler and strategy
+pair, and whether level tracking stays on (issue 11)."""
+
+import numpy as np
+import pandas as pd
+
+from rnnlab.baselines import SeasonalNaiveForecaster
+from rnnlab.diagnostics import longer_season
+from rnnlab.forecaster import Forecaster, choose_form
+from rnnlab.windows import choose_seq_len
+
+
+def weekly_hours(weeks: int = 6, seed: int = 0) -> np.ndarray:
+    """Hourly values with a daily cycle and a lower weekend: the week repeats, the day not."""
+    hours = np.arange(24 * 7 * weeks)
+    rng = np.random.default_rng(seed)
+    day = 10 + 3 * np.sin(2 * np.pi * hours / 24)
+    weekend = np.where(hours % 168 >= 120, -4.0, 0.0)
+    return day + weekend + rng.normal(0, 0.3, len(hours))
+
+
+def test_a_weekly_season_under_a_daily_one_sets_the_window():
+    train = weekly_hours()
+    choice = choose_seq_len(train, 700)
+    assert choice.period == 24 and choice.seq_len == 168
+    assert "a season of 168 steps (7 x the period 24" in choice.reason
+    # Seasonal naive keeps the period found (M4's m for hourly data is 24 too).
+    series = pd.Series(train, index=pd.date_range("2024-01-01", periods=len(train), freq="h"))
+    assert SeasonalNaiveForecaster().fit(series).period_ == 24
+
+
+def test_a_daily_season_alone_keeps_two_days_and_noise_finds_no_longer_season():
+    hours = np.arange(24 * 7 * 6)
+    daily = 10 + 3 * np.sin(2 * np.pi * hours / 24) + \
+        np.random.default_rng(1).normal(0, 0.3, len(hours))
+    assert longer_season(daily, 24, 500) is None
+    assert choose_seq_len(daily, 700).seq_len == 48
+    assert longer_season(np.random.default_rng(2).normal(size=800), 7, 400) is None
+    assert longer_season(daily, None, 500) is None
+
+
+def test_the_longer_season_must_fit_in_the_limit():
+    assert longer_season(weekly_hours(), 24, 100) is None  # 168 does not fit in 100
+
+
+def test_the_joint_choice_reads_only_the_values_it_is_given():
+    values = weekly_hours()
+    n_train = 700
+    first = choose_form(values[:900], n_train, 48, 24)
+    changed = values.copy()
+    changed[900:] = changed[900:] * 50 - 1e4  # a "test part" nothing may read
+    second = choose_form(changed[:900], n_train, 48, 24)
+    assert (first[0].kind, first[1]) == (second[0].kind, second[1])
+
+
+def test_the_joint_choice_scores_the_horizon_asked_for():
+    # A random walk around a slow cycle: one step ahead both scalers nearly tie, far
+    # ahead the choice must still be one of the candidates and direct only when allowed.
+    rng = np.random.default_rng(3)
+    values = np.cumsum(rng.normal(size=800)) + 5 * np.sin(np.arange(800) / 20)
+    scaler, strategy = choose_form(values, 560, 30, 10, strategies=("recursive",))
+    assert strategy == "recursive" and scaler.kind in ("standard", "window")
+    scaler, strategy = choose_form(values, 560, 30, 1, kinds=("window",),
+                                   strategies=("recursive",))
+    assert (scaler.kind, strategy) == ("window", "recursive")
+
+
+def test_level_tracking_is_switched_off_where_it_hurts_the_validation_forecasts():
+    # A two-day window cannot see the weekend: each weekend gives a run of large one-sign
+    # errors that the shift detector would take for a level shift.
+    values = weekly_hours(weeks=6)
+    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values),
+                                                   freq="h"))
+    fit = Forecaster(model="linear", seq_len=48, horizon=24, scaler="standard",
+                     strategy="recursive", progress=False).fit(series, val_size=168)
+    assert fit.error_scale_ is None  # the fit switched tracking off
+    n_train = len(values) - 168
+    origins = np.arange(n_train, len(values) - 24 + 1)
+    targets = values[origins[:, None] + np.arange(24)]
+    plain = fit.paths_from(values, origins, 24)
+    fit.error_scale_ = fit._one_step_rms(values, n_train)  # what tracking would use
+    tracked = fit.paths_from(values, origins, 24)
+    assert np.mean((tracked - targets) ** 2) > np.mean((plain - targets) ** 2)
+
+
+def test_level_tracking_stays_on_where_validation_sees_no_shift():
+    rng = np.random.default_rng(4)
+    values = 10 + np.sin(np.arange(600) / 5) + rng.normal(0, 0.1, 600)
+    fit = Forecaster(model="linear", seq_len=30, horizon=5, progress=False).fit(
+        pd.Series(values), val_size=100)
+    assert fit.error_scale_ is not None
