@@ -89,3 +89,43 @@ def test_level_tracking_stays_on_where_validation_sees_no_shift():
     fit = Forecaster(model="linear", seq_len=30, horizon=5, progress=False).fit(
         pd.Series(values), val_size=100)
     assert fit.error_scale_ is not None
+
+
+def test_the_body_reads_only_its_recurrent_len_and_the_skip_the_whole_window():
+    import torch
+
+    from rnnlab.config import ModelConfig
+    from rnnlab.models import build_model
+
+    for model in ("lstm", "transformer", "gru"):
+        torch.manual_seed(0)
+        net = build_model(ModelConfig(model=model, seq_len=40, recurrent_len=10,
+                                      linear_skip=False))
+        for p in net.parameters():  # a non-zero head, so the body shows in the output
+            torch.nn.init.normal_(p, std=0.3)
+        x = torch.randn(5, 40, 1)
+        early = x.clone()
+        early[:, :30] = torch.randn(5, 30, 1)  # only what the body does not read
+        late = x.clone()
+        late[:, -3:] += 1.0
+        with torch.no_grad():
+            assert torch.allclose(net(x), net(early)), model
+            assert not torch.allclose(net(x), net(late)), model
+
+
+def test_a_window_spanning_a_longer_season_gets_a_short_body_that_survives_a_checkpoint(
+        tmp_path):
+    values = weekly_hours(weeks=6)
+    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values),
+                                                   freq="h"))
+    fit = Forecaster(epochs=2, horizon=12, progress=False).fit(series, val_size=100)
+    assert (fit.seq_len, fit.recurrent_len, fit.model_.recent) == (168, 48, 48)
+    fit.save(tmp_path / "m.pt")
+    assert not list(tmp_path.glob("*.npz"))  # the numpy fast path reads whole windows only
+    loaded = Forecaster.load(tmp_path / "m.pt")
+    assert (loaded.recurrent_len, loaded.model_.recent) == (48, 48)
+    assert np.allclose(fit.forecast(12).to_numpy(), loaded.forecast(12).to_numpy())
+    own = Forecaster(epochs=1, recurrent_len=20, progress=False).fit(series, val_size=100)
+    assert (own.seq_len, own.model_.recent) == (168, 20)  # a length given always wins
+    given = Forecaster(epochs=1, seq_len=168, progress=False).fit(series, val_size=100)
+    assert given.model_.recent is None  # a window given: the body reads all of it

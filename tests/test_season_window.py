@@ -183,7 +183,7 @@ def test_the_run_records_the_window_and_resume_and_forecast_use_it(tmp_path, mon
     assert saved["model"]["seq_len"] == 48
     assert saved["window"] == {"seq_len": 48, "period": 24, "reason": (
         "seq_len 48: two seasons of the period 24 found on the training part "
-        "(--seq-len sets it)")}
+        "(--seq-len sets it)"), "recurrent_len": None}
     assert config.model.seq_len is None  # the caller's config is left as it was
     resumed = run_train(None, out, resume=True, plots=False, progress=False)
     assert resumed["status"] == "complete"

@@ -94,6 +94,13 @@ class ModelConfig:
         None, f"window length: past values the model sees [default: two periods of a season "
         f"found on the training part, at least {DEFAULT_SEQ_LEN}; {DEFAULT_SEQ_LEN} without "
         "one]", low=1)
+    # None (auto): the whole window, except where the window spans a season longer than two
+    # periods (a week of hourly data): the recurrent body then reads the last two periods
+    # (at least DEFAULT_SEQ_LEN) and the linear part the whole window. On half-hourly
+    # demand 48 steps ahead that gave the same forecasts 5x faster than reading 336 steps.
+    recurrent_len: int | None = option(
+        None, "steps at the end of the window the network body reads [default: all of it; "
+        "two periods when the window spans a longer season]", low=1)
     # auto: the linear part is fitted under standard and window; standard is kept only when
     # its validation MSE is more than 1% below window's (rnnlab.forecaster.choose_form):
     # trending prices leave any global scaler's range, a stationary series needs its level,

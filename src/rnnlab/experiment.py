@@ -858,7 +858,8 @@ def _finish(out: Path, study, url: str, base: RunConfig, series: pd.Series, spac
     if config.model.seq_len is None:  # not searched: the window train would choose
         window = seq_len_for_split(series.to_numpy(np.float64), base.data.val_fraction,
                                    base.data.test_fraction)
-        config = config_with(config, {"seq_len": window.seq_len})
+        config = config_with(config, {"seq_len": window.seq_len, "recurrent_len": (
+            config.model.recurrent_len or window.recurrent_len)})
     write_json(out / "best.json", {**config.to_dict(), "command": command,
                                    "versions": found_versions,
                                    "study": {"name": study.study_name, "storage": shown_url(url),

@@ -492,7 +492,7 @@ class Forecaster(WindowForecaster):
         # A numpy copy lets `rnnlab forecast` skip importing torch (see rnnlab.fastpath);
         # models with features are always loaded by torch.
         if self.model in FAST_MODELS and self.model_config().outputs == 1 \
-                and not self._uses_features():
+                and not self._uses_features() and self.model_.recent is None:
             weights = {k: v.detach().cpu().numpy() for k, v in state.items()}
             write_sidecar(path, weights, meta, tail.numpy())
         else:
@@ -732,14 +732,20 @@ UNKNOWN_FEATURES = ("features other than --calendar are unknown after the foreca
 def resolve_seq_len(forecasters: list[Forecaster], train: np.ndarray) -> None:
     """Give forecasters with ``seq_len=None`` the window `choose_seq_len` picks on the
     training part `train`, in `seq_len` itself: predict, save, load and the numpy fast path
-    all read that number. `window_` keeps the choice, so a refit chooses again."""
+    all read that number (and ``recurrent_len`` where the window spans a longer season
+    and none was given). `window_` keeps the choice, so a refit chooses again."""
     first = forecasters[0]
     chosen = getattr(first, "window_", None)
     if first.seq_len is not None and (chosen is None or chosen.seq_len != first.seq_len):
         return  # a window given by the caller always wins
     choice = choose_seq_len(train, len(train) - MIN_TRAIN_WINDOWS)
+    # The body's steps follow the window, unless the caller set them.
+    own = first.recurrent_len is not None and \
+        (chosen is None or chosen.recurrent_len != first.recurrent_len)
     for forecaster in forecasters:
         forecaster.seq_len, forecaster.window_ = choice.seq_len, choice
+        if not own:
+            forecaster.recurrent_len = choice.recurrent_len
 
 
 # `--scaler auto` keeps standard scaling only when its linear fit is at least 1% better

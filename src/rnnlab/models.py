@@ -42,9 +42,12 @@ def build_model(config: ModelConfig, n_features: int = 1) -> Net:
     torch.Size([4])
     """
     check(config)
-    return MODELS[config.model](config.seq_len, n_features, config.hidden_size,
-                                config.num_layers, config.dropout, config.linear_skip,
-                                config.outputs)
+    net = MODELS[config.model](config.seq_len, n_features, config.hidden_size,
+                               config.num_layers, config.dropout, config.linear_skip,
+                               config.outputs)
+    recent = config.recurrent_len
+    net.recent = recent if recent and config.seq_len and recent < config.seq_len else None
+    return net
 
 
 class Net(nn.Module):
@@ -62,6 +65,7 @@ class Net(nn.Module):
         self.seq_len = seq_len
         self.n_features = n_features
         self.n_outputs = n_outputs
+        self.recent = None  # steps at the window's end the body reads (None: all)
         self.skip = nn.Linear(seq_len, n_outputs) if linear_skip else None
         if self.skip is not None:
             nn.init.zeros_(self.skip.weight)
@@ -73,7 +77,7 @@ class Net(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (batch, seq_len, n_features) -> (batch,), or (batch, n_outputs) for several
-        out = self.body(x)
+        out = self.body(x if self.recent is None else x[:, -self.recent:])
         if self.skip is not None:
             out = out + self.skip(x[..., 0]).squeeze(-1)
         return out
@@ -217,7 +221,7 @@ class Transformer(Net):
         self.head = self._head(hidden_size)
 
     def body(self, x):
-        h = self.encoder(self.inp(x) + self.pos)  # (batch, seq_len, hidden_size)
+        h = self.encoder(self.inp(x) + self.pos[-x.shape[1]:])  # (batch, steps, hidden_size)
         return self.head(h[:, -1]).squeeze(-1)
 
 

@@ -224,7 +224,8 @@ def with_seq_len(config: RunConfig, series: pd.Series, saved: WindowChoice | Non
         return config, saved
     window = seq_len_for_split(series.to_numpy(np.float64), config.data.val_fraction,
                                config.data.test_fraction, config.model.seq_len)
-    model = dataclasses.replace(config.model, seq_len=window.seq_len)
+    model = dataclasses.replace(config.model, seq_len=window.seq_len, recurrent_len=(
+        config.model.recurrent_len or window.recurrent_len))
     return dataclasses.replace(config, model=model), window
 
 
@@ -233,7 +234,9 @@ def _saved_window(out: Path) -> WindowChoice | None:
     saved = read_run_file(out).get("window")
     try:
         period = None if saved["period"] is None else int(saved["period"])
-        return WindowChoice(int(saved["seq_len"]), period, str(saved["reason"]))
+        recent = saved.get("recurrent_len")
+        return WindowChoice(int(saved["seq_len"]), period, str(saved["reason"]),
+                            None if recent is None else int(recent))
     except (KeyError, TypeError, ValueError):
         return None
 

@@ -69,7 +69,9 @@ def stacked_forward(nets: list[Net], x: torch.Tensor) -> torch.Tensor:
     """
     first = nets[0]
     kind = first.rnn.mode  # "LSTM", "GRU" or "RNN_TANH"
-    h = x.permute(2, 0, 1, 3)  # (seq_len, n_models, batch, 1)
+    recent = first.recent
+    # (seq_len, n_models, batch, 1): the steps the body reads
+    h = (x if recent is None else x[:, :, -recent:]).permute(2, 0, 1, 3)
     for layer in range(first.rnn.num_layers):
         weights = [torch.stack([getattr(net.rnn, f"{name}_l{layer}") for net in nets])
                    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]

@@ -134,6 +134,8 @@ class WindowChoice:
     seq_len: int
     period: int | None
     reason: str  # one line for the printed summary, starting "seq_len N"
+    # Where the window spans a longer season: the steps the recurrent body reads
+    recurrent_len: int | None = None
 
 
 def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
@@ -166,7 +168,8 @@ def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
     if season and season > want:
         return WindowChoice(season, period, f"seq_len {season}: a season of {season} steps "
                             f"({season // period} x {found}) repeats clearly better than "
-                            f"the period itself (--seq-len sets it)")
+                            f"the period itself; the network reads its last {want} "
+                            f"(--seq-len, --recurrent-len set them)", want)
     if want > longest >= 1:
         need = (f"two seasons of {found} need {2 * period}" if period and 2 * period > longest
                 else f"the default {DEFAULT_SEQ_LEN} does not fit")
