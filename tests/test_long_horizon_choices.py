@@ -46,11 +46,11 @@ def test_the_longer_season_must_fit_in_the_limit():
 def test_the_joint_choice_reads_only_the_values_it_is_given():
     values = weekly_hours()
     n_train = 700
-    first = choose_form(values[:900], n_train, 48, 24)
+    first = choose_form(values[:900], n_train, 48, 24, anchors=(None, 168 // 4))
     changed = values.copy()
     changed[900:] = changed[900:] * 50 - 1e4  # a "test part" nothing may read
-    second = choose_form(changed[:900], n_train, 48, 24)
-    assert (first[0].kind, first[1]) == (second[0].kind, second[1])
+    second = choose_form(changed[:900], n_train, 48, 24, anchors=(None, 168 // 4))
+    assert (first[0].kind, *first[1:]) == (second[0].kind, *second[1:])
 
 
 def test_the_joint_choice_scores_the_horizon_asked_for():
@@ -58,9 +58,9 @@ def test_the_joint_choice_scores_the_horizon_asked_for():
     # ahead the choice must still be one of the candidates and direct only when allowed.
     rng = np.random.default_rng(3)
     values = np.cumsum(rng.normal(size=800)) + 5 * np.sin(np.arange(800) / 20)
-    scaler, strategy = choose_form(values, 560, 30, 10, strategies=("recursive",))
+    scaler, strategy, _ = choose_form(values, 560, 30, 10, strategies=("recursive",))
     assert strategy == "recursive" and scaler.kind in ("standard", "window")
-    scaler, strategy = choose_form(values, 560, 30, 1, kinds=("window",),
+    scaler, strategy, _ = choose_form(values, 560, 30, 1, kinds=("window",),
                                    strategies=("recursive",))
     assert (scaler.kind, strategy) == ("window", "recursive")
 
@@ -129,3 +129,51 @@ def test_a_window_spanning_a_longer_season_gets_a_short_body_that_survives_a_che
     assert (own.seq_len, own.model_.recent) == (168, 20)  # a length given always wins
     given = Forecaster(epochs=1, seq_len=168, progress=False).fit(series, val_size=100)
     assert given.model_.recent is None  # a window given: the body reads all of it
+
+
+def test_an_anchored_ridge_shrinks_towards_seasonal_naive():
+    import torch
+
+    from rnnlab.train import fit_ridge
+    from rnnlab.windows import Windows
+
+    rng = np.random.default_rng(5)
+    season = rng.normal(size=12)
+    # Noisy seasons to train on, then exact ones to validate on: there the strongest
+    # shrinkage is best, and for an anchored fit that is seasonal naive itself.
+    values = np.tile(season, 60) + np.r_[rng.normal(0, 0.5, 600), np.zeros(120)]
+    z = torch.as_tensor(values, dtype=torch.float32)
+    for horizon in (1, 6):
+        train = Windows(z, 24, 24, 600, False, horizon)
+        val = Windows(z, 24, 624, 720, False, horizon)
+        weights, bias, strength = fit_ridge(train, val, anchor=12)
+        selector = np.zeros((24, horizon))
+        selector[12 + np.arange(horizon) % 12, np.arange(horizon)] = 1.0
+        assert np.abs(np.reshape(weights, (24, horizon)) - selector).max() < 0.02, horizon
+        plain, _, _ = fit_ridge(train, val)  # shrinks towards the mean instead
+        assert np.abs(np.reshape(plain, (24, horizon)) - selector).max() > 0.05, horizon
+
+
+def test_an_irregular_weekly_profile_chooses_the_anchor_and_noise_does_not():
+    rng = np.random.default_rng(0)
+    week = 10 + np.tile(rng.normal(size=168), 5) + rng.normal(0, 0.3, 840)
+    assert choose_form(week[:740], 640, 168, 24, anchors=(None, 168))[2] == 168
+    noise = rng.normal(size=840)  # the value one "week" back predicts nothing
+    assert choose_form(noise[:740], 640, 168, 24, anchors=(None, 168))[2] is None
+
+
+def test_the_anchor_is_named_in_the_scores_and_kept_by_a_checkpoint(tmp_path):
+    from rnnlab.backtest import score_paths
+    from rnnlab.windows import split_sizes
+
+    values = weekly_hours(weeks=8, seed=6)
+    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values),
+                                                   freq="h"))
+    split = split_sizes(len(series), 168, 0.1, 0.2)
+    fit = Forecaster(model="linear", horizon=24, progress=False).fit(
+        series.iloc[:split.n_fit], val_size=split.n_val)
+    fit.anchor_ = 168  # as a fit that chose it would record it
+    steps, _ = score_paths(series, fit, split, 24)
+    assert steps["anchor"] == 168
+    fit.save(tmp_path / "m.pt")
+    assert Forecaster.load(tmp_path / "m.pt").anchor_ == 168

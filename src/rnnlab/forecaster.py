@@ -467,6 +467,7 @@ class Forecaster(WindowForecaster):
             "ridge_strength": self.ridge_strength_,
             "error_scale": getattr(self, "error_scale_", None),
             "strategy_used": self.model_config().strategy,
+            "anchor": getattr(self, "anchor_", None),
             "interval": self.interval,
             "interval_width": None if self.interval_width_ is None
             else self.interval_width_.tolist(),
@@ -514,6 +515,8 @@ class Forecaster(WindowForecaster):
             if used is not None and used not in ("recursive", "direct"):
                 raise ValueError(f"strategy_used {used!r} is not recursive or direct")
             forecaster.strategy_ = used
+            anchor = meta.get("anchor")  # informative only: the weights already hold it
+            forecaster.anchor_ = anchor if isinstance(anchor, int) and anchor > 0 else None
             n_inputs = int(meta["features"]["n_inputs"]) if forecaster._uses_features() else 1
             check_weight_shapes(forecaster.model_config(), ckpt["state_dict"], n_inputs)
             net = build_model(forecaster.model_config(), n_inputs)
@@ -612,11 +615,16 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     values = series.to_numpy()
     strategies = _open_strategies(first, model_cfg, n, n_val, n_train, name)
     kinds = ("standard", "window") if first.scaler == "auto" and n_val else (first.scaler,)
-    if len(kinds) * len(strategies) > 1:
-        scaler, used = choose_form(values, n_train, first.seq_len, model_cfg.horizon, kinds,
-                                   strategies, name, device)
+    anchors = (None,)
+    if model_cfg.horizon > 1 and n_val:
+        season = _season(values[:n_train])
+        if season and 2 <= season <= first.seq_len:
+            anchors = (None, season)
+    if len(kinds) * len(strategies) * len(anchors) > 1:
+        scaler, used, anchor = choose_form(values, n_train, first.seq_len, model_cfg.horizon,
+                                           kinds, strategies, name, device, anchors)
     else:
-        scaler, used = fit_scaler(kinds[0], values[:n_train], name), strategies[0]
+        scaler, used, anchor = fit_scaler(kinds[0], values[:n_train], name), strategies[0], None
     model_cfg = dataclasses.replace(model_cfg, strategy=used)
     feature_scaler, n_inputs = None, 1
     units = scaler.to_units(values)  # (n,)
@@ -638,7 +646,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     with cpu_threads(cfg.threads):
         if nets[0].skip is not None and resume is None:
             # Deterministic: one least-squares fit serves every seed.
-            weights, bias, ridge_strength = fit_ridge(train_w, val_w)
+            weights, bias, ridge_strength = fit_ridge(train_w, val_w, anchor)
             for net in nets:
                 net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
         histories = train(nets, train_w, val_w, cfg, [f.seed for f in forecasters],
@@ -646,6 +654,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
                           on_epoch_end=on_epoch_end, resume=resume)
     for forecaster, net, history in zip(forecasters, nets, histories, strict=True):
         forecaster.strategy_ = used
+        forecaster.anchor_ = anchor  # the lag the linear part shrinks towards, or None
         forecaster.scaler_ = scaler
         forecaster.ridge_strength_ = ridge_strength
         forecaster.history_ = history
@@ -691,7 +700,8 @@ def _open_strategies(first: Forecaster, model_cfg: ModelConfig, n: int, n_val: i
 
 
 def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon: int,
-                          strategies=("recursive", "direct")) -> dict[str, float]:
+                          strategies=("recursive", "direct"), anchor: int | None = None
+                          ) -> dict[str, float]:
     """The closed-form linear part's MSE (model units) over `horizon` steps from every
     validation origin whose targets all lie in z[n_train:], per strategy.
 
@@ -707,13 +717,13 @@ def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon
     y = many[1].targets.double().cpu().numpy().reshape(len(x), horizon)
     found = {}
     if "direct" in strategies:
-        wh, bh, _ = fit_ridge(*many)
+        wh, bh, _ = fit_ridge(*many, anchor)
         last = x[:, -1:] if relative else np.zeros((len(x), 1))
         direct = (x - last) @ np.reshape(wh, (seq_len, horizon)) + bh + last
         found["direct"] = float(np.mean((direct - y) ** 2))
     if "recursive" in strategies:
         w1, b1, _ = fit_ridge(Windows(z, seq_len, seq_len, n_train, relative),
-                              Windows(z, seq_len, n_train, n, relative))
+                              Windows(z, seq_len, n_train, n, relative), anchor)
         buffer = x
         for _ in range(horizon):
             tail = buffer[:, -seq_len:]
@@ -727,6 +737,15 @@ def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon
 CHAIN_BATCH = 8192
 UNKNOWN_FEATURES = ("features other than --calendar are unknown after the forecast origin: "
                     "use --strategy direct with --horizon covering the steps wanted")
+
+
+def _season(train: np.ndarray) -> int | None:
+    """The season the window is chosen for: a longer one that repeats clearly better
+    (`rnnlab.diagnostics.longer_season`) or the period found, or None."""
+    from .diagnostics import find_period, longer_season
+
+    period = find_period(np.asarray(train, dtype=np.float64))
+    return longer_season(train, period, len(train) // 2) or period
 
 
 def resolve_seq_len(forecasters: list[Forecaster], train: np.ndarray) -> None:
@@ -776,6 +795,13 @@ def choose_scaler(values: np.ndarray, n_train: int, seq_len: int, name: str = "s
                        name, device)[0]
 
 
+# Many steps ahead the linear part may shrink towards seasonal naive instead of towards
+# the mean or "no change" (`rnnlab.train.fit_ridge`'s anchor), when that is at least 1%
+# better on the validation folds: with a window of a week of hourly values and a few
+# hundred training windows, the plain fit cannot learn "as one week ago" on its own.
+ANCHOR_MARGIN = 0.99
+
+
 # Many steps ahead, the choice sums the validation errors of this many folds: the
 # validation part, and the parts of its length before it, each scored by a linear part
 # fitted on what came first. One short validation part has few H-step paths, and they
@@ -786,7 +812,8 @@ CHOICE_FOLDS = 3
 
 def choose_form(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
                 kinds=("standard", "window"), strategies=("recursive", "direct"),
-                name: str = "series", device="cpu") -> tuple[Scaler, str]:
+                name: str = "series", device="cpu", anchors=(None,)
+                ) -> tuple[Scaler, str, int | None]:
     """The scaler and strategy `auto` picks: the pair whose linear part forecasts the
     validation part best over `horizon` steps (`linear_validation_mse`), in the series'
     units, where standard must beat window by AUTO_MARGIN and direct beat recursive by
@@ -797,9 +824,9 @@ def choose_form(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
     Examples
     --------
     >>> noise = 5 + np.random.default_rng(0).normal(size=600)
-    >>> scaler, strategy = choose_form(noise, 420, 20, 10)  # only the level predicts noise
-    >>> scaler.kind, strategy
-    ('standard', 'recursive')
+    >>> scaler, strategy, anchor = choose_form(noise, 420, 20, 10)  # only the level predicts
+    >>> scaler.kind, strategy, anchor
+    ('standard', 'recursive', None)
     """
     n_val = len(values) - n_train
     # A validation part too short for `horizon` steps from MIN_VAL_WINDOWS origins is
@@ -814,11 +841,15 @@ def choose_form(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
             # Earlier folds: fitted before `end`, scored on the n_val values after it.
             fold = scaler if end == n_train else fit_scaler(kind, values[:end], name)
             z = as_tensor(fold.to_units(values[:end + n_val]), device)
-            mse = linear_validation_mse(z, end, seq_len, fold.relative, horizon, strategies)
-            for strategy, value in mse.items():
-                margin = (AUTO_MARGIN if kind == "standard" else 1.0) * \
-                    (STRATEGY_MARGIN if strategy == "direct" else 1.0)
-                cost, _ = costs.get((kind, strategy), (0.0, scaler))
-                costs[(kind, strategy)] = (cost + value * fold.scale**2 / margin, scaler)
-    kind, strategy = min(costs, key=lambda key: costs[key][0])
-    return costs[(kind, strategy)][1], strategy
+            for anchor in anchors:
+                mse = linear_validation_mse(z, end, seq_len, fold.relative, horizon,
+                                            strategies, anchor)
+                for strategy, value in mse.items():
+                    margin = (AUTO_MARGIN if kind == "standard" else 1.0) * \
+                        (STRATEGY_MARGIN if strategy == "direct" else 1.0) * \
+                        (ANCHOR_MARGIN if anchor else 1.0)
+                    key = (kind, strategy, anchor)
+                    cost, _ = costs.get(key, (0.0, scaler))
+                    costs[key] = (cost + value * fold.scale**2 / margin, scaler)
+    kind, strategy, anchor = min(costs, key=lambda key: costs[key][0])
+    return costs[(kind, strategy, anchor)][1], strategy, anchor

@@ -479,6 +479,8 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
     """
     h, overall, per_step = multi_step["horizon"], multi_step["overall"], multi_step["per_step"]
     strategy = multi_step.get("strategy")
+    if strategy and multi_step.get("anchor"):
+        strategy += f", its linear part anchored on the value {multi_step['anchor']} steps back"
     label = f"{model_name} ({strategy})" if strategy else model_name
     where = f"{h} step{'s' if h != 1 else ''} ahead"
     if multi_step.get("origins"):

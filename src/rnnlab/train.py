@@ -308,7 +308,8 @@ def _losses(nets: list[nn.Module], data: Windows, stacked: bool) -> list[float]:
     return stacked_losses(nets, data) if stacked else [evaluate(net, data) for net in nets]
 
 
-def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray, float, float]:
+def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None = None
+              ) -> tuple[np.ndarray, float, float]:
     """Least-squares linear autoregression of the target on the window, with intercept.
 
     The ridge strength is chosen on the validation windows from `RIDGE_GRID`, so white
@@ -318,17 +319,26 @@ def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray
     With H targets per window (direct multi-step) it fits one autoregression per step,
     with one strength for all.
 
+    With ``anchor`` P (2 <= P <= seq_len) the shrinkage pulls towards repeating the value P
+    steps back (seasonal naive) instead of towards the mean (or "no change" on relative
+    windows): the fit is of each target minus its window value one season back, and that
+    value's weight of 1 is added back to the result.
+
     Returns (weights (seq_len,) or (seq_len, H), bias (or H biases), chosen relative
     strength).
     """
     seq_len = train_data.seq_len
     outputs = getattr(train_data, "horizon", 1)
+    # The window column one season before each target (None: no anchor).
+    back = None if anchor is None else seq_len - anchor + np.arange(outputs) % anchor
     gram = np.zeros((seq_len, seq_len))
     xsum, xy = np.zeros(seq_len), np.zeros((seq_len, outputs))
     ysum, n = np.zeros(outputs), 0
     for chunk in train_data.chunks():
         x, y = (t.double().cpu().numpy() for t in train_data.batch(chunk))
         x, y = x[..., 0], y.reshape(len(y), outputs)
+        if back is not None:
+            y = y - x[:, back]
         gram += x.T @ x
         xsum += x.sum(0)
         xy += x.T @ y
@@ -353,7 +363,7 @@ def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray
             w, b = w[:, 0], float(b[0])
         solutions.append((w, b, strength))
     if val_data is None or len(val_data) == 0:
-        return solutions[RIDGE_GRID.index(1e-4)]
+        return _anchored(solutions[RIDGE_GRID.index(1e-4)], back)
     # (seq_len, n_strengths, H) and (n_strengths, H)
     weights = np.stack([w.reshape(seq_len, outputs) for w, _, _ in solutions], axis=1)
     biases = np.stack([np.reshape(b, outputs) for _, b, _ in solutions])
@@ -361,6 +371,8 @@ def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray
     for chunk in val_data.chunks():
         x, y = (t.double().cpu().numpy() for t in val_data.batch(chunk))
         y = y.reshape(len(y), outputs)
+        if back is not None:
+            y = y - x[:, back, 0]
         fitted = (x[..., 0] @ weights.reshape(seq_len, -1)).reshape(len(y), -1, outputs) + biases
         # (chunk, n_strengths): each window's squared error, averaged over its steps
         sq = ((fitted - y[:, None, :]) ** 2).mean(-1)
@@ -374,4 +386,17 @@ def fit_ridge(train_data: Windows, val_data: Windows | None) -> tuple[np.ndarray
     # an exact recurrence keeps its exact fit.
     spread = np.sqrt(max(sq_sq_sum[best] / count - mse[best] ** 2, 0.0) / count)
     within = np.flatnonzero(mse <= mse[best] + spread)
-    return solutions[int(within.max())]
+    return _anchored(solutions[int(within.max())], back)
+
+
+def _anchored(solution: tuple, back: np.ndarray | None) -> tuple:
+    """A `fit_ridge` solution with the anchor's weight of 1 per target added back."""
+    w, b, strength = solution
+    if back is None:
+        return solution
+    w = np.array(w, dtype=np.float64)
+    if w.ndim == 1:
+        w[back[0]] += 1.0
+    else:
+        w[back, np.arange(w.shape[1])] += 1.0
+    return w, b, strength
