@@ -20,7 +20,6 @@ from rnnlab.data import load_data
 from rnnlab.forecaster import Forecaster
 from rnnlab.windows import seq_len_for_split, split_sizes
 
-
 # The 90% quantile of the standard normal: +- this many sigma holds 80% of Gaussian noise.
 ORACLE_Z = 1.2816
 
