@@ -29,7 +29,9 @@ log = logging.getLogger("rnnlab")
 
 # "year" as in statsmodels' sunspots (YEAR, SUNACTIVITY): whole years stay integers, so
 # `forecast` continues them as 2009, 2010, ...
-DATE_NAMES = ("date", "datetime", "timestamp", "time", "day", "year")
+# In order of preference: a year beside a month number gives the hint to join them.
+DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "year", "month",
+              "quarter")
 # Day and month as 1-2 digit fields before the year (03/04/2017, 3.4.17, 03-04-2017): which
 # comes first is not written down, so the data must show it or --date-format must say it.
 DAY_MONTH = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)"
@@ -580,9 +582,10 @@ def _pick_date(path: Path, columns: list[str], date_column: str | None) -> str |
                 f"{_listing(columns)}; pass --date-column with one of them"
             )
         return date_column
-    for column in columns:
-        if column.strip().lower() in DATE_NAMES:
-            return column
+    named = {column.strip().lower(): column for column in reversed(columns)}
+    for name in DATE_NAMES:  # "date" before "month": a month number beside dates stays out
+        if name in named:
+            return named[name]
     return None
 
 
