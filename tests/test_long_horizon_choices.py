@@ -24,9 +24,10 @@ def test_a_weekly_season_under_a_daily_one_sets_the_window():
     choice = choose_seq_len(train, 700)
     assert choice.period == 24 and choice.seq_len == 168
     assert "a season of 168 steps (7 x the period 24" in choice.reason
-    # Seasonal naive keeps the period found (M4's m for hourly data is 24 too).
+    # Seasonal naive repeats the week too; M4's m (base_period_) stays the day.
     series = pd.Series(train, index=pd.date_range("2024-01-01", periods=len(train), freq="h"))
-    assert SeasonalNaiveForecaster().fit(series).period_ == 24
+    fit = SeasonalNaiveForecaster().fit(series)
+    assert (fit.period_, fit.base_period_) == (168, 24)
 
 
 def test_a_daily_season_alone_keeps_two_days_and_noise_finds_no_longer_season():

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .base import BaseForecaster, check_series
-from .diagnostics import find_period
+from .diagnostics import find_period, longer_season
 from .errors import ConfigError
 
 
@@ -77,9 +77,16 @@ class SeasonalNaiveForecaster(BaseForecaster):
                     f"period must be in [1, {len(series) - 1}] for this series, got {self.period}"
                 )
             self.period_, self.period_found_ = int(self.period), True
+            self.base_period_ = self.period_
         else:
             train = series.iloc[: len(series) - val_size] if val_size else series
             found = find_period(train.to_numpy())
+            self.base_period_ = found
+            # A multiple that repeats clearly better on the same part is the season
+            # repeated: a year of monthly sales whose periodogram peaks at its quarter
+            # (`rnnlab.diagnostics.longer_season`); else a baseline weaker than the
+            # data allows would flatter every model beside it.
+            found = longer_season(train.to_numpy(), found, len(train) // 2) or found
             self.period_, self.period_found_ = (found, True) if found else (1, False)
         self._remember_tail(series, self.period_)
         self.fitted_ = True

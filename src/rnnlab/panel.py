@@ -453,7 +453,8 @@ def score_panel_paths(forecaster, panel: dict[str, pd.Series], split: PanelSplit
             baseline = cls().fit(panel[name].iloc[: len(fit_part)])
             paths[baseline_name] = baseline.paths_from(values, o, horizon)
             if baseline_name == "seasonal_naive" and baseline.period_found_:
-                period = baseline.period_
+                # M4's m is the period itself (24 for hourly), not a longer season
+                period = baseline.base_period_
         m = period or 1
         indices = seasonal_indices(fit_part, m)
         paths["naive2"] = naive2_paths(values, o, horizon, indices)

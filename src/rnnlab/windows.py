@@ -177,6 +177,9 @@ def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
                             f"series allows; {need} (--seq-len sets it)")
     if period and 2 * period >= DEFAULT_SEQ_LEN:
         text = f"seq_len {want}: two seasons of {found} (--seq-len sets it)"
+    elif season:
+        text = (f"seq_len {want} (default; it spans the season of {season} steps, "
+                f"{season // period} x {found}; --seq-len sets it)")
     elif period:
         text = (f"seq_len {want} (default; it spans two seasons of {found}; --seq-len "
                 "sets it)")
