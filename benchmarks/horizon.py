@@ -57,7 +57,7 @@ def table(source: str, runs: dict[str, dict], horizon: int) -> str:
     lines = [f"{source} (H = {horizon}, {first['origins']} origins, seasonal period "
              f"{first['seasonal_period']}, seq_len {first['seq_len']})", "",
              f"| model | {head} |",
-             "|---" * (2 * len(shown) + 6) + "|---|"]
+             "|---" * (2 * len(shown) + 5) + "|---|"]
     for label, row in rows.items():
         cells = [f"{row['rmse'][h - 1]:.4g}" for h in shown] + [f"{row['all']['rmse']:.4g}"]
         cells += [f"{row['mase'][h - 1]:.3f}" for h in shown] + [f"{row['all']['mase']:.3f}"]
