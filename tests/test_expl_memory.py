@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
+from helpers import ar2_series
 from rnnlab.config import DataConfig, ModelConfig, from_flat
 from rnnlab.data import load_series
 from rnnlab.experiment import compare_tasks
@@ -22,15 +23,6 @@ from rnnlab.forecaster import Forecaster
 from rnnlab.plots import plot_channel_memory
 from rnnlab.tasks import execute
 from rnnlab.windows import Split
-
-
-def ar2_series(n: int = 400, seed: int = 0) -> pd.Series:
-    e = np.random.default_rng(seed).standard_normal(n)
-    x = np.zeros(n)
-    for t in range(2, n):
-        x[t] = 0.6 * x[t - 1] - 0.3 * x[t - 2] + e[t]
-    return pd.Series(x, name="ar2")
-
 
 # memory_profile(...).to_dict() on the commit before the per-channel probe (dd70402).
 BEFORE = {

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from helpers import ar2_series
 from rnnlab.cli import cli
 from rnnlab.errors import DataError
 from rnnlab.explain import (
@@ -19,14 +20,6 @@ from rnnlab.explain import (
 from rnnlab.forecaster import Forecaster
 from rnnlab.plots import plot_episodes, plot_memory_curves
 from rnnlab.windows import Split
-
-
-def ar2_series(n: int = 400, seed: int = 0) -> pd.Series:
-    e = np.random.default_rng(seed).standard_normal(n)
-    x = np.zeros(n)
-    for t in range(2, n):
-        x[t] = 0.6 * x[t - 1] - 0.3 * x[t - 2] + e[t]
-    return pd.Series(x, name="ar2")
 
 
 @pytest.mark.parametrize("coverage, expected", [(0.9, 3), (0.5, 1), (0.95, 4), (1.0, 4)])

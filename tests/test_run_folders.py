@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import one_line_error
 from rnnlab.checkpoint import atomic_write, write_text
 from rnnlab.cli import cli
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -40,15 +41,6 @@ def small_config(source: str = "sine") -> RunConfig:
 
 def train(*args: str):
     return CliRunner().invoke(cli, ["train", *args])
-
-
-def one_line_error(result, *fragments: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def snapshot(folder: Path) -> dict:

@@ -6,7 +6,6 @@ interrupted twice and resumed twice ends with exactly the metrics of an uninterr
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -21,6 +20,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from helpers import stop_after
 from rnnlab.checkpoint import load_checkpoint
 from rnnlab.cli import cli
 from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
@@ -99,18 +99,6 @@ def test_divergence_limit_ignores_ordinary_losses():
 
 
 # --- interruption and resumption in one process -------------------------------------
-
-
-@contextlib.contextmanager
-def stop_after(epochs: int):
-    """Stands in for Ctrl-C after a given number of epochs."""
-    count = {"n": 0}
-
-    def requested() -> bool:
-        count["n"] += 1
-        return count["n"] >= epochs
-
-    yield requested
 
 
 def test_stop_then_resume_equals_uninterrupted_in_process(tmp_path, monkeypatch):

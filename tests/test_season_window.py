@@ -3,7 +3,6 @@ seasonal naive baseline uses that same period; a seq_len given by the caller alw
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from helpers import stop_after
 from rnnlab.backtest import baseline_predictions
 from rnnlab.baselines import SeasonalNaiveForecaster
 from rnnlab.cli import cli
@@ -158,17 +158,6 @@ def test_forecaster_given_seq_len_wins(tmp_path):
 
 
 # --- a run -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def stop_after(epochs: int):
-    count = {"n": 0}
-
-    def requested() -> bool:
-        count["n"] += 1
-        return count["n"] >= epochs
-
-    yield requested
 
 
 def test_the_run_records_the_window_and_resume_and_forecast_use_it(tmp_path, monkeypatch):

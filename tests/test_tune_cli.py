@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from helpers import one_line_error
+
 pytest.importorskip("optuna")
 
 from rnnlab.cli import cli  # noqa: E402
@@ -34,15 +36,6 @@ def write_series(path: Path, n: int = 240, seed: int = 0) -> Path:
 
 def tune(*args: str):
     return CliRunner().invoke(cli, ["tune", *args])
-
-
-def one_line_error(result, *fragments: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def test_tune_writes_best_config_plot_and_metrics(tmp_path):
