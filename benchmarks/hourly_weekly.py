@@ -104,6 +104,7 @@ def score(group: str, horizon: int, m: int, series: pd.Series, params: dict) -> 
     (s_model, m_model), (s_naive2, m_naive2) = pair(paths), pair(naive2)
     return {"group": group, "series": series.name, "seq_len": model.seq_len,
             "strategy": model.strategy_, "scaler": model.scaler_.kind,
+            "forms": getattr(model, "forms_", None),
             "owa": 0.5 * (s_model / s_naive2 + m_model / m_naive2), "smape": s_model,
             "mase": m_model, "verdict": f"{found.outcome} vs {found.against} "
                                         f"({found.ratio:.3f})", "seconds": seconds}

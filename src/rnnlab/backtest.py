@@ -141,6 +141,7 @@ def score_paths(series: pd.Series, forecaster, split: Split, horizon: int
         "far_outside": far_outside(paths["model"], getattr(forecaster, "train_range_", None)),
         "horizon": horizon, "strategy": _strategy(forecaster),
         "anchor": getattr(forecaster, "anchor_", None),
+        "forms": getattr(forecaster, "forms_", None),
         "origins": len(origins), "interval": level if widths is not None else 0.0,
         "seasonal_period": period, "per_step": per_step, "overall": overall,
         "verdict": found.to_dict(),

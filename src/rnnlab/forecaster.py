@@ -469,6 +469,7 @@ class Forecaster(WindowForecaster):
             "error_scale": getattr(self, "error_scale_", None),
             "strategy_used": self.model_config().strategy,
             "anchor": getattr(self, "anchor_", None),
+            "forms": getattr(self, "forms_", None),
             "interval": self.interval,
             "interval_width": None if self.interval_width_ is None
             else self.interval_width_.tolist(),
@@ -518,6 +519,9 @@ class Forecaster(WindowForecaster):
             forecaster.strategy_ = used
             anchor = meta.get("anchor")  # informative only: the weights already hold it
             forecaster.anchor_ = anchor if isinstance(anchor, int) and anchor > 0 else None
+            forms = meta.get("forms")  # informative only, like the anchor
+            forecaster.forms_ = [str(form) for form in forms] if isinstance(forms, list) \
+                else None
             n_inputs = int(meta["features"]["n_inputs"]) if forecaster._uses_features() else 1
             check_weight_shapes(forecaster.model_config(), ckpt["state_dict"], n_inputs)
             net = build_model(forecaster.model_config(), n_inputs)
@@ -621,9 +625,20 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         season = _long_season(values[:n_train])
         if season and season <= first.seq_len:
             anchors = (None, season)
+    forms = None  # the forms whose linear parts are averaged, or None
     if len(kinds) * len(strategies) * len(anchors) > 1:
-        scaler, used, anchor = choose_form(values, n_train, first.seq_len, model_cfg.horizon,
-                                           kinds, strategies, name, device, anchors)
+        combine = "direct" in strategies and (model_cfg.linear_skip or
+                                              model_cfg.model == "linear")
+        ranked = rank_forms(values, n_train, first.seq_len, model_cfg.horizon, kinds,
+                            strategies, name, device, anchors,
+                            repeat=_repeat_period(values[:n_train]) if combine else None)
+        forms = combined_forms(ranked) if combine else None
+        scaler, used, anchor, _ = next(form for form in ranked if form[1] != "repeat")
+        if forms:
+            # One net forecasts all H steps on the average; its units are relative only
+            # where every form's are (only those hold a map that moves with the level).
+            scaler = next((form[0] for form in forms if not form[0].relative), forms[0][0])
+            used, anchor = "direct", None
     else:
         scaler, used, anchor = fit_scaler(kinds[0], values[:n_train], name), strategies[0], None
     model_cfg = dataclasses.replace(model_cfg, strategy=used)
@@ -645,7 +660,14 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     val_w = Windows(z, first.seq_len, n_train, n, scaler.relative, outputs) if n_val else None
     ridge_strength = None
     with cpu_threads(cfg.threads):
-        if nets[0].skip is not None and resume is None:
+        if nets[0].skip is not None and resume is None and forms:
+            maps = [linear_map(values, n_train, first.seq_len, model_cfg.horizon, *form, device)
+                    for form in forms]
+            weights, bias = as_skip(np.mean([m[0] for m in maps], axis=0),
+                                    np.mean([m[1] for m in maps], axis=0), scaler)
+            for net in nets:
+                net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
+        elif nets[0].skip is not None and resume is None:
             # Deterministic: one least-squares fit serves every seed.
             weights, bias, ridge_strength = fit_ridge(train_w, val_w, anchor)
             for net in nets:
@@ -656,6 +678,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     for forecaster, net, history in zip(forecasters, nets, histories, strict=True):
         forecaster.strategy_ = used
         forecaster.anchor_ = anchor  # the lag the linear part shrinks towards, or None
+        forecaster.forms_ = None if forms is None else [form_label(*form) for form in forms]
         forecaster.scaler_ = scaler
         forecaster.ridge_strength_ = ridge_strength
         forecaster.history_ = history
@@ -700,6 +723,25 @@ def _open_strategies(first: Forecaster, model_cfg: ModelConfig, n: int, n_val: i
     return ("recursive",)
 
 
+def linear_paths(weights: np.ndarray, bias, windows: np.ndarray, horizon: int,
+                 relative: bool) -> np.ndarray:
+    """The linear part's paths (model units) `horizon` steps on from each window (n, seq_len):
+    one output per step (weights (seq_len, horizon): direct) or one output fed back
+    (weights (seq_len,): recursive). Relative windows forecast changes from their last value.
+    """
+    seq_len = windows.shape[1]
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim == 2:
+        last = windows[:, -1:] if relative else np.zeros((len(windows), 1))
+        return (windows - last) @ weights + np.reshape(bias, horizon) + last
+    buffer = windows
+    for _ in range(horizon):
+        tail = buffer[:, -seq_len:]
+        base = tail[:, -1:] if relative else 0.0
+        buffer = np.concatenate([buffer, (tail - base) @ weights[:, None] + bias + base], axis=1)
+    return buffer[:, seq_len:]
+
+
 def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon: int,
                           strategies=("recursive", "direct"), anchor: int | None = None
                           ) -> dict[str, float]:
@@ -719,18 +761,13 @@ def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon
     found = {}
     if "direct" in strategies:
         wh, bh, _ = fit_ridge(*many, anchor)
-        last = x[:, -1:] if relative else np.zeros((len(x), 1))
-        direct = (x - last) @ np.reshape(wh, (seq_len, horizon)) + bh + last
+        direct = linear_paths(np.reshape(wh, (seq_len, horizon)), bh, x, horizon, relative)
         found["direct"] = float(np.mean((direct - y) ** 2))
     if "recursive" in strategies:
         w1, b1, _ = fit_ridge(Windows(z, seq_len, seq_len, n_train, relative),
                               Windows(z, seq_len, n_train, n, relative), anchor)
-        buffer = x
-        for _ in range(horizon):
-            tail = buffer[:, -seq_len:]
-            base = tail[:, -1:] if relative else 0.0
-            buffer = np.concatenate([buffer, (tail - base) @ w1[:, None] + b1 + base], axis=1)
-        found["recursive"] = float(np.mean((buffer[:, seq_len:] - y) ** 2))
+        found["recursive"] = float(np.mean((linear_paths(w1, b1, x, horizon, relative)
+                                            - y) ** 2))
     return found
 
 
@@ -738,6 +775,16 @@ def linear_validation_mse(z, n_train: int, seq_len: int, relative: bool, horizon
 CHAIN_BATCH = 8192
 UNKNOWN_FEATURES = ("features other than --calendar are unknown after the forecast origin: "
                     "use --strategy direct with --horizon covering the steps wanted")
+
+
+def _repeat_period(train: np.ndarray) -> int:
+    """The period seasonal naive repeats, found on the training part as
+    `rnnlab.baselines.SeasonalNaiveForecaster` finds it (1: naive)."""
+    from .diagnostics import find_period, longer_season
+
+    train = np.asarray(train, dtype=np.float64)
+    period = find_period(train)
+    return longer_season(train, period, len(train) // 2) or period or 1
 
 
 def _long_season(train: np.ndarray) -> int | None:
@@ -835,6 +882,21 @@ def choose_form(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
     >>> scaler.kind, strategy, anchor
     ('standard', 'recursive', None)
     """
+    scaler, strategy, anchor, _ = rank_forms(values, n_train, seq_len, horizon, kinds,
+                                             strategies, name, device, anchors)[0]
+    return scaler, strategy, anchor
+
+
+def rank_forms(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
+               kinds=("standard", "window"), strategies=("recursive", "direct"),
+               name: str = "series", device="cpu", anchors=(None,), repeat: int | None = None
+               ) -> list[tuple[Scaler, str, int | None, float]]:
+    """Every (scaler, strategy) pair with its best anchor and its cost, best first, by the
+    cost `choose_form` describes; the scaler of each is fitted on ``values[:n_train]``.
+
+    With ``repeat`` P (at most `seq_len`) seasonal naive with period P (naive where P is 1)
+    is ranked among them, scored on the same folds, as the form (window scaler, "repeat", P).
+    """
     n_val = len(values) - n_train
     # A validation part too short for `horizon` steps from MIN_VAL_WINDOWS origins is
     # scored as far ahead as it allows (direct is only a candidate where it is not).
@@ -858,5 +920,83 @@ def choose_form(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
                     key = (kind, strategy, anchor)
                     cost, _ = costs.get(key, (0.0, scaler))
                     costs[key] = (cost + value * fold.scale**2 / margin, scaler)
-    kind, strategy, anchor = min(costs, key=lambda key: costs[key][0])
-    return costs[(kind, strategy, anchor)][1], strategy, anchor
+    if repeat and repeat <= seq_len:
+        steps = np.arange(horizon)
+        cost = 0.0
+        for end in ends:
+            origins = np.arange(end, end + n_val - horizon + 1)
+            made = values[origins[:, None] - repeat + steps % repeat]
+            cost += float(np.mean((made - values[origins[:, None] + steps]) ** 2))
+        costs[("window", "repeat", repeat)] = (cost, fit_scaler("window", values[:n_train], name))
+    best = {}  # (kind, strategy) -> its cheapest anchor's key
+    for key in sorted(costs, key=lambda key: costs[key][0]):
+        best.setdefault(key[:2], key)
+    return [(costs[key][1], key[1], key[2], costs[key][0]) for key in best.values()]
+
+
+# Many steps ahead, with direct among the candidates, the linear part is the average of
+# the forms `rank_forms` puts first, seasonal naive among them: which of them forecasts
+# the test part best is close to a coin toss on a short validation part, and averaging
+# forecasts cancels part of their errors. Up to COMBINED_FORMS forms are averaged, each
+# with a validation MSE at most COMBINED_CAP times the best's: above 3x a forecast cannot
+# improve an average with the best even when their errors are independent ((a + b) / 4
+# < a needs b < 3a). Measured in benchmarks/hourly_weekly.py and README "Averaged forms".
+COMBINED_FORMS = 3
+COMBINED_CAP = 3.0
+
+
+def combined_forms(ranked: list) -> list | None:
+    """The forms whose linear parts `_fit_together` averages, from `rank_forms`' list, or
+    None where the best linear form alone is kept (no other form is close enough)."""
+    best = ranked[0][3]
+    forms = [form for form in ranked[:COMBINED_FORMS] if form[3] <= COMBINED_CAP * best]
+    if len(forms) == 1 and forms[0][1] != "repeat":
+        return None
+    return [form[:3] for form in forms]
+
+
+def linear_map(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
+               scaler: Scaler, strategy: str, anchor: int | None, device="cpu"
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """One form's linear part, fitted as `_fit_together` fits it (`rnnlab.train.fit_ridge`
+    on the training windows, its strength chosen on the validation windows), as the affine
+    map it is from a window of raw values to the raw path: (A (seq_len, horizon), c (horizon,))
+    with path = window @ A + c."""
+    from .train import fit_ridge
+
+    if strategy == "repeat":  # seasonal naive: step k repeats the value `anchor` back
+        slopes = np.zeros((seq_len, horizon))
+        slopes[seq_len - anchor + np.arange(horizon) % anchor, np.arange(horizon)] = 1.0
+        return slopes, np.zeros(horizon)
+    n = len(values)
+    outputs = horizon if strategy == "direct" else 1
+    z = as_tensor(scaler.to_units(values), device)
+    weights, bias, _ = fit_ridge(Windows(z, seq_len, seq_len, n_train, scaler.relative, outputs),
+                                 Windows(z, seq_len, n_train, n, scaler.relative, outputs),
+                                 anchor)
+    if strategy == "direct":
+        weights = np.reshape(weights, (seq_len, horizon))
+    # The map is affine: its value at one window and the change per unit of each value.
+    center, step = float(np.mean(values[:n_train])), float(np.std(values[:n_train])) or 1.0
+    probes = center + step * np.vstack([np.zeros(seq_len), np.eye(seq_len)])
+    paths = scaler.from_units(linear_paths(weights, bias, scaler.to_units(probes), horizon,
+                                           scaler.relative))  # (seq_len + 1, horizon)
+    slopes = (paths[1:] - paths[0]) / step
+    return slopes, paths[0] - center * slopes.sum(0)
+
+
+def form_label(scaler: Scaler, strategy: str, anchor: int | None) -> str:
+    """How one form reads in summaries: 'window, direct, anchored 168 steps back'."""
+    if strategy == "repeat":
+        return f"seasonal naive, period {anchor}" if anchor > 1 else "naive"
+    return f"{scaler.kind}, {strategy}" + (f", anchored {anchor} steps back" if anchor else "")
+
+
+def as_skip(slopes: np.ndarray, offsets: np.ndarray, scaler: Scaler
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The direct linear part (weights (seq_len, H), biases (H,)) in `scaler`'s units of the
+    raw affine map path = window @ slopes + offsets. Relative units hold only maps that
+    move with the level (every column of `slopes` sums to 1)."""
+    if scaler.relative:
+        return slopes, offsets / scaler.scale
+    return slopes, (scaler.center * slopes.sum(0) + offsets - scaler.center) / scaler.scale

@@ -481,6 +481,13 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
     strategy = multi_step.get("strategy")
     if strategy and multi_step.get("anchor"):
         strategy += f", its linear part anchored on the value {multi_step['anchor']} steps back"
+    forms = multi_step.get("forms")
+    if strategy and forms and len(forms) > 1:
+        strategy += ", its linear part the average of the forms that forecast the " \
+            f"validation part best ({'; '.join(forms)})"
+    elif strategy and forms:
+        strategy += f", its linear part {forms[0]}, which forecast the validation part " \
+            "far better than any linear fit"
     label = f"{model_name} ({strategy})" if strategy else model_name
     where = f"{h} step{'s' if h != 1 else ''} ahead"
     if multi_step.get("origins"):
