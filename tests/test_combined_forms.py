@@ -1,13 +1,23 @@
-"""Many steps ahead, the linear part averages the two forms that forecast the validation
-part best (`rnnlab.forecaster.rank_forms`, `linear_map`, `as_skip`)."""
+"""Many steps ahead, the linear part averages the best few forms on the validation part,
+seasonal naive among them (`rnnlab.forecaster.rank_forms`, `combined_forms`, `linear_map`,
+`as_skip`)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from rnnlab.forecaster import (
-    COMBINED_CAP, COMBINED_FORMS, Forecaster, _repeat_period, as_skip, combined_forms, fit_scaler,
-    form_label, linear_map, linear_paths, rank_forms,
+    COMBINED_CAP,
+    COMBINED_FORMS,
+    Forecaster,
+    _repeat_period,
+    as_skip,
+    combined_forms,
+    fit_scaler,
+    form_label,
+    linear_map,
+    linear_paths,
+    rank_forms,
 )
 from rnnlab.report import horizon_reading
 
@@ -152,6 +162,19 @@ def test_a_form_far_worse_than_the_best_is_left_out_of_the_average():
     # Seasonal naive alone is still the linear part it stands for.
     assert combined_forms([(scaler, "repeat", 12, 1.0), ranked[0][:3] + (9.0,)]) == \
         [(scaler, "repeat", 12)]
+
+
+def test_standard_forms_stay_out_where_no_change_forecasts_best():
+    standard = fit_scaler("standard", np.arange(10.0))
+    window = fit_scaler("window", np.arange(10.0))
+    ranked = [(window, "repeat", 1, 1.0), (standard, "direct", None, 1.01),
+              (window, "direct", None, 1.02), (standard, "recursive", None, 1.03)]
+    # Naive leads (a random walk): the standard forms stay out.
+    assert combined_forms(ranked) == [ranked[0][:3], ranked[2][:3]]
+    # Seasonal naive or a relative fit leading is no random walk: standard forms may join.
+    for lead in ((window, "repeat", 12, 1.0), (window, "recursive", None, 1.0)):
+        led = [lead, *ranked[1:]]
+        assert combined_forms(led) == [form[:3] for form in led[:COMBINED_FORMS]]
 
 
 def test_an_exact_recurrence_keeps_its_exact_forecasts():

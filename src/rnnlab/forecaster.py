@@ -168,6 +168,10 @@ class Forecaster(WindowForecaster):
         """Split off the last `val_size` points for early stopping, fit the scaler on the
         rest, fit the linear skip by least squares, then train the network.
 
+        With ``horizon`` above 1, direct open to ``strategy="auto"`` and no features, the
+        linear skip is the average of the best few forms on the validation part
+        (`combined_forms`; ``forms_`` names them), and the net forecasts all H steps on it.
+
         ``should_stop``, ``on_epoch_end`` and ``resume`` are passed to `rnnlab.train.train`
         (interruption and exact resumption). With ``features`` (or ``calendar``) `series`
         is a DataFrame: the target first, then the named feature columns
@@ -627,8 +631,10 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
             anchors = (None, season)
     forms = None  # the forms whose linear parts are averaged, or None
     if len(kinds) * len(strategies) * len(anchors) > 1:
-        combine = "direct" in strategies and (model_cfg.linear_skip or
-                                              model_cfg.model == "linear")
+        # Not with features: the linear part reads the target alone, and a recursive net
+        # is the one that reads the calendar of the dates it forecasts.
+        combine = "direct" in strategies and frame is None and \
+            (model_cfg.linear_skip or model_cfg.model == "linear")
         ranked = rank_forms(values, n_train, first.seq_len, model_cfg.horizon, kinds,
                             strategies, name, device, anchors,
                             repeat=_repeat_period(values[:n_train]) if combine else None)
@@ -949,6 +955,10 @@ def combined_forms(ranked: list) -> list | None:
     """The forms whose linear parts `_fit_together` averages, from `rank_forms`' list, or
     None where the best linear form alone is kept (no other form is close enough)."""
     best = ranked[0][3]
+    if ranked[0][1:3] == ("repeat", 1):
+        # "No change" forecast validation best: a random walk, where a standard-scaled
+        # form pulls the average back towards the training mean. Only relative forms join.
+        ranked = [form for form in ranked if form[0].relative]
     forms = [form for form in ranked[:COMBINED_FORMS] if form[3] <= COMBINED_CAP * best]
     if len(forms) == 1 and forms[0][1] != "repeat":
         return None
