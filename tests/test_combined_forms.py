@@ -195,3 +195,25 @@ def test_the_reading_names_one_form_kept_alone():
     reading = horizon_reading(steps, "lstm")
     assert "its linear part seasonal naive, period 12, which forecast the validation" in reading
     assert "average" not in reading
+
+
+def test_a_stopped_horizon_run_resumes_to_the_same_scores(tmp_path, monkeypatch):
+    from helpers import stop_after
+    from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from rnnlab.runs import run_train
+
+    config = RunConfig(DataConfig("co2"),
+                       ModelConfig(seq_len=30, hidden_size=8, num_layers=1, horizon=6),
+                       TrainConfig(epochs=4, patience=1000, batch_size=64))
+    timing = ("train_seconds", "wall_seconds")
+    reference = run_train(config, tmp_path / "ref", plots=False, progress=False)
+    assert len(reference["multi_step"]["forms"]) >= 2
+    with monkeypatch.context() as patch:
+        patch.setattr("rnnlab.runs.interruptible", lambda: stop_after(2))
+        stopped = run_train(config, tmp_path / "run", plots=False, progress=False)
+    assert stopped["status"] == "incomplete"
+    resumed = run_train(config, tmp_path / "run", resume=True, plots=False, progress=False)
+    assert {k: v for k, v in resumed.items() if k not in timing} == \
+        {k: v for k, v in reference.items() if k not in timing}
+    assert Forecaster.load(tmp_path / "run" / "model.pt").forms_ == \
+        reference["multi_step"]["forms"]

@@ -429,6 +429,22 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
 def _check_state_fits(state: dict, model: ModelConfig, state_path: Path) -> None:
     """Refuse a state.pt of another network before training starts, not mid-way with
     torch's "Error(s) in loading state_dict"; the network is built on the meta device."""
+    # `--strategy auto` many steps ahead resolves to recursive (1 output) or direct (H).
+    candidates = [dataclasses.replace(model, strategy=used) for used in ("recursive", "direct")] \
+        if model.strategy == "auto" and model.horizon > 1 else [model]
+    found = [_state_problems(state, candidate) for candidate in candidates]
+    wrong = min(found, key=len)
+    if wrong:
+        raise CheckpointError(
+            f"cannot resume from '{state_path}': its {', '.join(wrong)} do not fit the "
+            f"network this run's config.json names ({model.model}, hidden_size "
+            f"{model.hidden_size}, num_layers {model.num_layers}, seq_len {model.seq_len}); "
+            "it is from another run or damaged; restore this run's own state.pt, or start a "
+            "new run")
+
+
+def _state_problems(state: dict, model: ModelConfig) -> list[str]:
+    """The parts of a training state that do not fit `model`'s network (none: it fits)."""
     import torch  # heavy: kept off the forecast and --help paths
 
     from .models import build_model  # with torch
@@ -469,13 +485,7 @@ def _check_state_fits(state: dict, model: ModelConfig, state_path: Path) -> None
         wrong.append("torch_rng")
     if not isinstance(state["bad_epochs"], int) or isinstance(state["bad_epochs"], bool):
         wrong.append("bad_epochs")
-    if wrong:
-        raise CheckpointError(
-            f"cannot resume from '{state_path}': its {', '.join(wrong)} do not fit the "
-            f"network this run's config.json names ({model.model}, hidden_size "
-            f"{model.hidden_size}, num_layers {model.num_layers}, seq_len {model.seq_len}); "
-            "it is from another run or damaged; restore this run's own state.pt, or start a "
-            "new run")
+    return wrong
 
 
 def _discard(out: Path) -> None:
