@@ -999,10 +999,10 @@ def linear_map(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
 
 
 def form_label(scaler: Scaler, strategy: str, anchor: int | None) -> str:
-    """How one form reads in summaries: 'window, direct, anchored 168 steps back'."""
+    """How one form reads in summaries: 'window direct anchored 168 steps back'."""
     if strategy == "repeat":
-        return f"seasonal naive, period {anchor}" if anchor > 1 else "naive"
-    return f"{scaler.kind}, {strategy}" + (f", anchored {anchor} steps back" if anchor else "")
+        return f"seasonal naive with period {anchor}" if anchor > 1 else "naive"
+    return f"{scaler.kind} {strategy}" + (f" anchored {anchor} steps back" if anchor else "")
 
 
 def as_skip(slopes: np.ndarray, offsets: np.ndarray, scaler: Scaler

@@ -483,8 +483,9 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
         strategy += f", its linear part anchored on the value {multi_step['anchor']} steps back"
     forms = multi_step.get("forms")
     if strategy and forms and len(forms) > 1:
-        strategy += ", its linear part the average of the forms that forecast the " \
-            f"validation part best ({'; '.join(forms)})"
+        listed = ", ".join(forms[:-1]) + f" and {forms[-1]}"
+        strategy += f", its linear part the mean of the {len(forms)} forms that forecast the " \
+            f"validation part best: {listed}"
     elif strategy and forms:
         strategy += f", its linear part {forms[0]}, which forecast the validation part " \
             "far better than any linear fit"
