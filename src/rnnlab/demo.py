@@ -490,7 +490,9 @@ def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) 
     parts.append(report.text(
         f"The default lstm forecasts 1 to {plan.horizon} steps ahead from every origin of "
         "each test part, recursive (a one-step net fed its own predictions) against direct "
-        f"(one output per step). The baselines forecast from the same origins. The "
+        "(one output per step, its linear part the mean of the forms, seasonal naive among "
+        f"them, that forecast the validation part best). The baselines forecast from the "
+        "same origins. The "
         f"{100 * level:.0f}% interval is calibrated on the validation part alone; its "
         "coverage is measured on the test part."))
     table = cells.assign(outcome=[outcome_words(o, r, p) for o, r, p in
