@@ -219,3 +219,21 @@ def test_a_stopped_horizon_run_resumes_to_the_same_scores(tmp_path, monkeypatch)
         {k: v for k, v in reference.items() if k not in timing}
     assert Forecaster.load(tmp_path / "run" / "model.pt").forms_ == \
         reference["multi_step"]["forms"]
+
+
+def test_one_form_alone_keeps_window_scaling_where_validation_leaves_the_range():
+    from rnnlab.forecaster import _leaves_range
+
+    # A steady climb with small wiggles: the validation part lies above the training range.
+    t = np.arange(120)
+    values = 100 + 0.5 * t + np.sin(t) + np.random.default_rng(5).normal(0, 0.2, 120)
+    assert _leaves_range(values[:100], values[100:])
+    assert not _leaves_range(np.sin(t[:100]), np.sin(t[100:]))
+    assert not _leaves_range(values[:100], values[100:100])
+    series = pd.Series(values, name="climb")
+    one = Forecaster(model="linear", seq_len=12, progress=False).fit(series, val_size=20)
+    assert one.scaler_.kind == "window"
+    # Standard may still win where the validation part stays inside the range.
+    noise = pd.Series(5 + np.random.default_rng(6).normal(size=400), name="noise")
+    assert Forecaster(model="linear", seq_len=12, progress=False).fit(
+        noise, val_size=60).scaler_.kind == "standard"
