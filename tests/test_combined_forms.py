@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rnnlab.diagnostics import repeated_season
 from rnnlab.forecaster import (
     COMBINED_CAP,
     COMBINED_FORMS,
     Forecaster,
-    _repeat_period,
     as_skip,
     combined_forms,
     fit_scaler,
@@ -83,7 +83,8 @@ def test_auto_averages_the_best_forms_and_forecasts_their_mean():
     fit_part, val = series.iloc[:540], 60
     fitted = Forecaster(model="linear", seq_len=24, horizon=6, progress=False)
     fitted.fit(fit_part, val_size=val)
-    period = _repeat_period(fit_part.to_numpy()[:480])
+    found, longer = repeated_season(fit_part.to_numpy()[:480])
+    period = longer or found
     assert period == 12
     forms = combined_forms(rank_forms(fit_part.to_numpy(), 480, 24, 6, repeat=period))
     assert fitted.strategy_ == "direct" and len(fitted.forms_) == COMBINED_FORMS

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .base import BaseForecaster, check_series
-from .diagnostics import find_period, longer_season
+from .diagnostics import repeated_season
 from .errors import ConfigError
 
 
@@ -80,13 +80,13 @@ class SeasonalNaiveForecaster(BaseForecaster):
             self.base_period_ = self.period_
         else:
             train = series.iloc[: len(series) - val_size] if val_size else series
-            found = find_period(train.to_numpy())
+            found, longer = repeated_season(train.to_numpy())
             self.base_period_ = found
             # A multiple that repeats clearly better on the same part is the season
             # repeated: a year of monthly sales whose periodogram peaks at its quarter
             # (`rnnlab.diagnostics.longer_season`); else a baseline weaker than the
             # data allows would flatter every model beside it.
-            found = longer_season(train.to_numpy(), found, len(train) // 2) or found
+            found = longer or found
             self.period_, self.period_found_ = (found, True) if found else (1, False)
         self._remember_tail(series, self.period_)
         self.fitted_ = True

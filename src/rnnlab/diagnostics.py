@@ -379,6 +379,15 @@ LONGER_SEASON_GAIN = 0.8
 LONGER_SEASON_TIE = 1.05
 
 
+def repeated_season(values: np.ndarray) -> tuple[int | None, int | None]:
+    """The period `find_period` finds on `values` and the longer season `longer_season`
+    finds over it (at most half of them), each None where there is none. Seasonal naive
+    repeats the longer season where there is one, else the period."""
+    values = np.asarray(values, dtype=np.float64)
+    period = find_period(values)
+    return period, longer_season(values, period, len(values) // 2)
+
+
 def longer_season(values: np.ndarray, period: int | None, longest: int) -> int | None:
     """The multiple k * period (k >= 2, at most `longest`) whose seasonal naive has the
     lowest mean squared error on `values` (the shortest within LONGER_SEASON_TIE of it),

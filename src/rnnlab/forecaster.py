@@ -602,6 +602,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     """Fit forecasters that differ only in their seed, in one training run."""
     import torch
 
+    from .diagnostics import repeated_season
     from .models import build_model
     from .train import cpu_threads, fit_ridge, resolve_device, train
 
@@ -631,16 +632,18 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     kinds = ("standard", "window") if first.scaler == "auto" and n_val else (first.scaler,)
     if len(kinds) > 1 and not combine and _leaves_range(values[:n_train], values[n_train:]):
         kinds = ("window",)
-    anchors = (None,)
+    anchors, repeat = (None,), None
     if model_cfg.horizon > 1 and n_val:
-        season = _long_season(values[:n_train])
+        period, longer = repeated_season(values[:n_train])
+        season = _long_season(period, longer)
         if season and season <= first.seq_len:
             anchors = (None, season)
+        # Seasonal naive, one of the forms averaged: as the baseline finds its period.
+        repeat = (longer or period or 1) if combine else None
     forms = None  # the forms whose linear parts are averaged, or None
     if len(kinds) * len(strategies) * len(anchors) > 1:
         ranked = rank_forms(values, n_train, first.seq_len, model_cfg.horizon, kinds,
-                            strategies, name, device, anchors,
-                            repeat=_repeat_period(values[:n_train]) if combine else None)
+                            strategies, name, device, anchors, repeat)
         forms = combined_forms(ranked) if combine else None
         scaler, used, anchor, _ = next(form for form in ranked if form[1] != "repeat")
         if forms:
@@ -800,26 +803,12 @@ def _leaves_range(train: np.ndarray, val: np.ndarray) -> bool:
     return bool(len(val)) and bool(np.mean(outside) > 0.5)
 
 
-def _repeat_period(train: np.ndarray) -> int:
-    """The period seasonal naive repeats, found on the training part as
-    `rnnlab.baselines.SeasonalNaiveForecaster` finds it (1: naive)."""
-    from .diagnostics import find_period, longer_season
-
-    train = np.asarray(train, dtype=np.float64)
-    period = find_period(train)
-    return longer_season(train, period, len(train) // 2) or period or 1
-
-
-def _long_season(train: np.ndarray) -> int | None:
-    """A season longer than the default window spans (a week of hourly values) that repeats
-    clearly better than the period found (`rnnlab.diagnostics.longer_season`), or None.
+def _long_season(period: int | None, season: int | None) -> int | None:
+    """`season`, the longer season over `period` (`rnnlab.diagnostics.repeated_season`),
+    where it is longer than the default window spans (a week of hourly values), or None.
     Only there may the linear part be anchored: a short window learns its season plainly,
     and on sunspots and co2 (11 and 12 in a 30-step window) the anchor did worse far ahead
     (RMSE 51.0 against 40.6 and 0.866 against 0.570 at H = 10)."""
-    from .diagnostics import find_period, longer_season
-
-    period = find_period(np.asarray(train, dtype=np.float64))
-    season = longer_season(train, period, len(train) // 2)
     if season and period and season > max(DEFAULT_SEQ_LEN, 2 * period):
         return season
     return None
