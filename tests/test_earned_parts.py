@@ -1,0 +1,125 @@
+"""Many steps ahead each part of the default must earn its place on the validation part:
+a standard-scaled form, which forecasts a return to the training mean, where the training
+part shows no unit root (`rnnlab.forecaster.standard_doubt`), and the recurrent part where
+it beats the linear part alone by the one rule (`rnnlab.forecaster.body_verdict`)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnlab.diagnostics import adf_pvalue
+from rnnlab.forecaster import (
+    STANDARD_DOUBT,
+    Forecaster,
+    combined_forms,
+    fit_scaler,
+    linear_paths,
+    standard_doubt,
+)
+from rnnlab.report import horizon_reading
+
+
+def random_walk(n: int = 400, seed: int = 0) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    return pd.Series(100 + np.cumsum(rng.normal(0, 1, n)), name="walk",
+                     index=pd.date_range("2010-01-01", periods=n, freq="W-FRI"))
+
+
+def test_the_doubt_grows_with_the_adf_p_value():
+    walk = random_walk().to_numpy()
+    noise = np.random.default_rng(1).normal(size=400)
+    assert standard_doubt(walk) == pytest.approx(1 + STANDARD_DOUBT * adf_pvalue(walk))
+    assert standard_doubt(walk) > 2  # a unit root is not rejected: p well above 0.1
+    assert standard_doubt(noise) < 1.01  # no unit root: p ~ 0, standard forms rank as scored
+    assert standard_doubt(np.arange(4.0) % 2) == 1.0  # too short to test: no doubt
+
+
+def test_a_doubted_standard_form_ranks_behind_the_relative_ones():
+    standard = fit_scaler("standard", np.arange(10.0))
+    window = fit_scaler("window", np.arange(10.0))
+    ranked = [(standard, "direct", None, 1.0), (standard, "recursive", None, 1.1),
+              (window, "direct", None, 1.3), (window, "recursive", None, 1.4)]
+    assert combined_forms(ranked) == [form[:3] for form in ranked[:3]]
+    # Weighed by 2, the standard forms cost 2.0 and 2.2: the relative ones lead.
+    assert combined_forms(ranked, 2.0) == [ranked[2][:3], ranked[3][:3], ranked[0][:3]]
+    # Beyond the cap (3x the best's cost) they join no average.
+    assert combined_forms(ranked, 4.0) == [ranked[2][:3], ranked[3][:3]]
+
+
+def test_a_random_walk_averages_no_standard_form():
+    series = random_walk(seed=6)
+    doubted = Forecaster(model="linear", horizon=8, progress=False).fit(series)
+    assert doubted.forms_ and not any(form.startswith("standard") for form in doubted.forms_)
+    # The weight is what keeps them out: without it this walk averages one in.
+    import rnnlab.forecaster as module
+
+    kept = module.STANDARD_DOUBT
+    try:
+        module.STANDARD_DOUBT = 0.0
+        trusted = Forecaster(model="linear", horizon=8, progress=False).fit(series)
+    finally:
+        module.STANDARD_DOUBT = kept
+    assert any(form.startswith("standard") for form in trusted.forms_)
+
+
+def test_a_recurrent_part_that_only_fits_noise_is_left_out():
+    series = random_walk(600, seed=5)
+    fitted = Forecaster(model="gru", horizon=6, epochs=8, patience=8, progress=False)
+    fitted.fit(series)
+    history = fitted.history_
+    # Training lowered the validation loss a little, as noise allows, and was overruled.
+    assert min(history.val_loss) < history.initial_val_loss
+    assert fitted.body_ is not None and fitted.body_["kept"] is False
+    assert history.best_epoch == 0
+    net = fitted.model_
+    assert float(net.head.weight.detach().abs().sum() + net.head.bias.detach().abs().sum()) == 0.0
+    # The forecast is then the linear part's own.
+    values = series.to_numpy()
+    origins = np.arange(500, 590)
+    windows = np.lib.stride_tricks.sliding_window_view(values, fitted.seq_len)[
+        origins - fitted.seq_len]
+    scaler = fitted.scaler_
+    weights = net.skip.weight.detach().double().numpy().T
+    bias = net.skip.bias.detach().double().numpy()
+    linear = scaler.from_units(linear_paths(weights, bias, scaler.to_units(windows), 6,
+                                            scaler.relative))
+    np.testing.assert_allclose(fitted.paths_from(values, origins, 6), linear, rtol=1e-4,
+                               atol=1e-3)
+
+
+def test_a_recurrent_part_that_sees_what_a_line_cannot_is_kept():
+    # The logistic map at r = 3.9: chaotic, and a line through it forecasts little.
+    values = np.empty(1500)
+    values[0] = 0.3
+    for i in range(1, len(values)):
+        values[i] = 3.9 * values[i - 1] * (1 - values[i - 1])
+    series = pd.Series(values, name="logistic")
+    fitted = Forecaster(model="gru", seq_len=8, horizon=2, epochs=60, patience=10,
+                        hidden_size=32, progress=False, seed=0).fit(series)
+    assert fitted.body_["kept"] is True and fitted.body_["p_value"] < 0.05
+    assert fitted.history_.best_epoch > 0
+
+
+def test_one_step_ahead_the_recurrent_part_is_not_judged():
+    fitted = Forecaster(model="gru", epochs=2, progress=False).fit(random_walk())
+    assert fitted.body_ is None
+
+
+def test_the_verdict_on_the_recurrent_part_survives_a_checkpoint(tmp_path):
+    fitted = Forecaster(model="gru", horizon=4, epochs=3, progress=False).fit(random_walk())
+    fitted.save(tmp_path / "model.pt")
+    loaded = Forecaster.load(tmp_path / "model.pt")
+    assert loaded.body_ == fitted.body_ and loaded.body_ is not None
+
+
+def test_the_reading_says_whether_the_recurrent_part_was_kept():
+    steps = {"horizon": 4, "strategy": "direct", "origins": 20,
+             "overall": {"model": {"rmse": 1.0}, "naive": {"rmse": 2.0}},
+             "per_step": {"model": {"rmse": [1.0] * 4}, "naive": {"rmse": [2.0] * 4}}}
+    left = horizon_reading({**steps, "body": {"kept": False, "ratio": 0.99, "p_value": 0.4}})
+    assert "Its recurrent part was left out: it did not beat the linear part alone on the " \
+        "validation part (RMSE 0.99x, p = 0.4)." in left
+    kept = horizon_reading({**steps, "body": {"kept": True, "ratio": 0.8, "p_value": 1e-5}})
+    assert "Its recurrent part was kept: it beat the linear part alone on the validation " \
+        "part (RMSE 0.8x, p < 0.001)." in kept
+    assert "recurrent part" not in horizon_reading(steps)
