@@ -123,3 +123,13 @@ def test_the_reading_says_whether_the_recurrent_part_was_kept():
     assert "Its recurrent part was kept: it beat the linear part alone on the validation " \
         "part (RMSE 0.8x, p < 0.001)." in kept
     assert "recurrent part" not in horizon_reading(steps)
+
+
+def test_the_demo_counts_the_runs_that_kept_their_recurrent_part():
+    from rnnlab.demo import kept_bodies
+
+    records = [{"multi_step": {"body": {"kept": True, "ratio": 0.9, "p_value": 0.01}}},
+               {"multi_step": {"body": {"kept": False, "ratio": 1.0, "p_value": 0.9}}},
+               {"multi_step": {"body": None}}, {"multi_step": None}, {}]
+    assert kept_bodies(records).endswith("1 of these 2 runs kept it.")
+    assert kept_bodies([{}]) == ""

@@ -492,7 +492,7 @@ def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) 
         "each test part, recursive (a one-step net fed its own predictions) against direct "
         "(one output per step, its linear part the mean of the forms, seasonal naive among "
         f"them, that forecast the validation part best). The baselines forecast from the "
-        "same origins. The "
+        f"same origins. {kept_bodies(records)} The "
         f"{100 * level:.0f}% interval is calibrated on the validation part alone; its "
         "coverage is measured on the test part."))
     table = cells.assign(outcome=[outcome_words(o, r, p) for o, r, p in
@@ -502,6 +502,17 @@ def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) 
     parts.append(report.table(table.drop(columns=["ratio", "p"]), digits=4))
     add_compare_horizons(report, out, records, prefix="horizon_", parts=parts)
     parts.append(report.reading(horizon_answer(plan, records)))
+
+
+def kept_bodies(records: list[dict]) -> str:
+    """How many of the many-steps-ahead runs kept their recurrent part, in a sentence."""
+    judged = [r["multi_step"]["body"] for r in records
+              if (r.get("multi_step") or {}).get("body") is not None]
+    if not judged:
+        return ""
+    kept = sum(bool(body["kept"]) for body in judged)
+    return (f"The recurrent part is kept only where it beats the linear part alone on the "
+            f"validation part, by the one rule: {kept} of these {len(judged)} runs kept it.")
 
 
 def horizon_answer(plan: Plan, records: list[dict]) -> str:
