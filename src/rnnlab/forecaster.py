@@ -171,6 +171,9 @@ class Forecaster(WindowForecaster):
         With ``horizon`` above 1, direct open to ``strategy="auto"`` and no features, the
         linear skip is the average of the best few forms on the validation part
         (`combined_forms`; ``forms_`` names them), and the net forecasts all H steps on it.
+        With ``horizon`` above 1 and no features the trained body is kept only where it
+        beats the linear part alone on the validation part by the one rule
+        (`body_verdict`; ``body_`` records the verdict), else the net is its linear part.
 
         ``should_stop``, ``on_epoch_end`` and ``resume`` are passed to `rnnlab.train.train`
         (interruption and exact resumption). With ``features`` (or ``calendar``) `series`
