@@ -118,7 +118,7 @@ def test_the_reading_says_whether_the_recurrent_part_was_kept():
              "per_step": {"model": {"rmse": [1.0] * 4}, "naive": {"rmse": [2.0] * 4}}}
     left = horizon_reading({**steps, "body": {"kept": False, "ratio": 0.99, "p_value": 0.4}})
     assert "Its recurrent part was left out: it did not beat the linear part alone on the " \
-        "validation part (RMSE 0.99x, p = 0.4)." in left
+        "validation part (RMSE 0.99x, p = 0.40)." in left
     kept = horizon_reading({**steps, "body": {"kept": True, "ratio": 0.8, "p_value": 1e-5}})
     assert "Its recurrent part was kept: it beat the linear part alone on the validation " \
         "part (RMSE 0.8x, p < 0.001)." in kept
@@ -133,3 +133,31 @@ def test_the_demo_counts_the_runs_that_kept_their_recurrent_part():
                {"multi_step": {"body": None}}, {"multi_step": None}, {}]
     assert kept_bodies(records).endswith("1 of these 2 runs kept it.")
     assert kept_bodies([{}]) == ""
+
+
+def test_the_reading_says_when_training_never_moved_the_net_off_its_linear_part():
+    steps = {"horizon": 4, "strategy": "direct", "origins": 20,
+             "overall": {"model": {"rmse": 1.0}, "naive": {"rmse": 2.0}},
+             "per_step": {"model": {"rmse": [1.0] * 4}, "naive": {"rmse": [2.0] * 4}},
+             "body": {"kept": False, "ratio": 1.0, "p_value": 1.0}}
+    assert "Its recurrent part was left out: training never improved on the linear part " \
+        "alone on the validation part." in horizon_reading(steps)
+
+
+def test_compare_reads_the_many_steps_ahead_verdict_and_identical_models():
+    from rnnlab.report import compare_reading
+
+    rows = []
+    for model, rmse, rmse_h in (("lstm", 1.0, 2.0), ("gru", 1.0, 2.0), ("naive", 1.1, 3.0),
+                                ("mean", 5.0, 6.0)):
+        rows.append({"dataset": "d", "model": model, "rmse_mean": rmse, "rmse_std": 0.0,
+                     "rmse_h_mean": rmse_h,
+                     "outcome_h": "win" if model in ("lstm", "gru") else None,
+                     "against_h": "naive", "ratio_h": 2 / 3, "p_value_h": 0.01})
+    reading = compare_reading(pd.DataFrame(rows), "d")
+    assert "lstm, gru score the same: the cell type makes no difference here" in reading
+    assert reading.endswith("Many steps ahead (RMSE over all steps from every test origin) "
+                            "lstm scores 2 against 3 for next = last, the best baseline "
+                            "there: a win: 33.3% better (Diebold-Mariano p = 0.010).")
+    one_step = pd.DataFrame(rows).drop(columns=["rmse_h_mean", "outcome_h"])
+    assert "Many steps ahead" not in compare_reading(one_step, "d")

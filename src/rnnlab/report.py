@@ -339,7 +339,29 @@ def compare_reading(summary: pd.DataFrame, dataset: str) -> str:
         elif gap > 0:
             sentences.append(f"{worst} is the weakest model, "
                              f"{relative(rows.loc[worst, 'rmse_mean'], rmse)} than {best}")
-    return "; ".join(sentences) + "."
+        elif gap == 0:
+            sentences.append(f"{', '.join(models)} score the same: the cell type makes no "
+                             "difference here")
+    ahead = _compare_ahead(rows, models)
+    return "; ".join(sentences) + "." + (f" {ahead}" if ahead else "")
+
+
+def _compare_ahead(rows: pd.DataFrame, models: list[str]) -> str:
+    """The many-steps-ahead verdict of the best model over all H steps, in a sentence, or
+    "" where the cell was scored one step ahead only."""
+    if "outcome_h" not in rows or "rmse_h_mean" not in rows:
+        return ""
+    scored = [m for m in models if isinstance(rows.loc[m, "outcome_h"], str)]
+    if not scored:
+        return ""
+    best = min(scored, key=lambda m: rows.loc[m, "rmse_h_mean"])
+    against = rows.loc[best, "against_h"]
+    name = BASELINE_WORDS.get(against, against)
+    words = outcome_words(rows.loc[best, "outcome_h"], float(rows.loc[best, "ratio_h"]),
+                          float(rows.loc[best, "p_value_h"]))
+    return (f"Many steps ahead (RMSE over all steps from every test origin) {best} scores "
+            f"{rows.loc[best, 'rmse_h_mean']:.4g} against {rows.loc[against, 'rmse_h_mean']:.4g}"
+            f" for {name}, the best baseline there: {words}.")
 
 
 def add_compare(report: HtmlReport, out: Path, records: list[dict], results: pd.DataFrame,
@@ -508,7 +530,10 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
         first += "; " + _growth(per_step["model"]["rmse"], per_step[against]["rmse"], name)
     sentences = [first + "."]
     body = multi_step.get("body")
-    if body:
+    if body and not body["kept"] and body["ratio"] == 1.0:
+        sentences.append("Its recurrent part was left out: training never improved on the "
+                         "linear part alone on the validation part.")
+    elif body:
         sentences.append(("Its recurrent part was kept: it beat" if body["kept"] else
                           "Its recurrent part was left out: it did not beat") +
                          f" the linear part alone on the validation part ({_ratio_p(body)}).")
@@ -522,9 +547,7 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
 
 def _ratio_p(found: dict) -> str:
     """'RMSE 0.97x, p = 0.21': a verdict's ratio and p-value, as the readings give them."""
-    p_value = found["p_value"]
-    return f"RMSE {found['ratio']:.3g}x, p " + (f"= {p_value:.2g}" if p_value >= 0.001
-                                               else "< 0.001")
+    return f"RMSE {found['ratio']:.3g}x, {_p(found['p_value'])}"
 
 
 def _horizon_verdict(overall: dict, found: dict | None) -> dict:
