@@ -57,20 +57,23 @@ def synthetic_hourly(k: int, n: int = 960) -> pd.Series:
                      index=pd.date_range("2020-01-01", periods=n, freq="h"))
 
 
-def series_set() -> list[tuple[str, int, int, pd.Series]]:
-    """(group, horizon, M4's m, series) for every series of the set."""
-    out = []
+def demand_parts(count: int, length: int, step: int) -> list[pd.Series]:
+    """`count` stretches of `length` half-hours of the `taylor` demand record, each `step`
+    after the last, or none (with a note) where pmdarima is not installed."""
     try:
         from pmdarima.datasets import load_taylor
     except ImportError:
-        print("pmdarima is not installed: the half-hourly demand chunks are left out")
-    else:
-        demand = np.asarray(load_taylor(), dtype=np.float64)
-        for k in range(4):
-            chunk = demand[k * 1008:(k + 1) * 1008]
-            out.append(("hourly", 48, 48, pd.Series(
-                chunk, name=f"taylor{k}",
-                index=pd.date_range("2000-06-05", periods=len(chunk), freq="30min"))))
+        print("pmdarima is not installed: the half-hourly demand stretches are left out")
+        return []
+    demand = np.asarray(load_taylor(), dtype=np.float64)
+    return [pd.Series(demand[k * step:k * step + length], name=f"taylor{k}",
+                      index=pd.date_range("2000-06-05", periods=length, freq="30min"))
+            for k in range(count)]
+
+
+def series_set() -> list[tuple[str, int, int, pd.Series]]:
+    """(group, horizon, M4's m, series) for every series of the set."""
+    out = [("hourly", 48, 48, part) for part in demand_parts(4, 1008, 1008)]
     out += [("hourly", 48, 24, synthetic_hourly(k)) for k in range(8)]
     import statsmodels.api as sm
 

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hourly_weekly import synthetic_hourly  # noqa: E402
+from hourly_weekly import demand_parts, synthetic_hourly  # noqa: E402
 from rnnlab.metrics import mase, naive2_paths, seasonal_indices, smape  # noqa: E402
 
 STOCKS = Path(__file__).resolve().parents[2] / "shared/data/sandp500/individual_stocks_5yr"
@@ -63,17 +63,7 @@ def series_set() -> list[tuple[str, int, int, pd.Series]]:
     co2 = sm.datasets.co2.load_pandas().data["co2"].interpolate()
     out += [("weekly_co2", 13, 1, co2.iloc[k * 350:k * 350 + 700].rename(f"co2_{k}"))
             for k in range(6)]
-    try:
-        from pmdarima.datasets import load_taylor
-    except ImportError:
-        print("pmdarima is not installed: the half-hourly demand stretches are left out")
-    else:
-        demand = np.asarray(load_taylor(), dtype=np.float64)
-        for k in range(8):
-            part = demand[k * 384:k * 384 + 960]
-            out.append(("hourly_taylor", 48, 48, pd.Series(
-                part, name=f"taylor{k}",
-                index=pd.date_range("2000-06-05", periods=len(part), freq="30min"))))
+    out += [("hourly_taylor", 48, 48, part) for part in demand_parts(8, 960, 384)]
     out += [("hourly_synth", 48, 24, synthetic_hourly(50 + k, n=700 + 20 * k))
             for k in range(16)]
     return out
