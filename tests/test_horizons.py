@@ -331,3 +331,24 @@ def test_a_short_validation_part_still_calibrates_the_first_steps():
     assert len(widths) == 13 and np.all(np.diff(widths[len(f.interval_width_) - 1:]) > 0)
     bounds = f.forecast_interval(13)
     assert np.isfinite(bounds[["lower", "upper"]].to_numpy()).all()
+
+
+def test_the_interval_never_narrows_with_the_step():
+    # Noise: every step's error has the same spread, so the per-step quantiles of a few
+    # hundred validation origins dip and rise by chance; the widths pool such dips.
+    series = pd.Series(np.random.default_rng(4).standard_normal(1000), name="noise")
+    f = Forecaster(model="linear", seq_len=20, horizon=10, progress=False).fit(series)
+    values = series.to_numpy()
+    origins = np.arange(f.n_train_, len(values))
+    paths = f.paths_from(values, origins, 10)
+    raw, counts = [], []
+    for step in range(10):
+        inside = origins + step < len(values)
+        errors = values[origins[inside] + step] - paths[inside, step]
+        raw.append(conformal_widths(errors[:, None], f.interval)[0])
+        counts.append(inside.sum())
+    assert np.any(np.diff(raw) < 0)  # the raw quantiles do dip here
+    widths = f.interval_width_
+    assert np.all(np.diff(widths) >= 0)
+    # Pooled, not stretched: the mean width weighted by origins is kept.
+    assert np.average(widths, weights=counts) == pytest.approx(np.average(raw, weights=counts))

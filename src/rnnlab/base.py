@@ -145,6 +145,24 @@ def conformal_widths(errors: np.ndarray, level: float) -> np.ndarray | None:
     return np.sort(errors, axis=0)[k - 1]
 
 
+def non_decreasing(values, weights) -> np.ndarray:
+    """The weighted least-squares fit to `values` that never decreases (pool adjacent
+    violators): each run of steps that would fall is replaced by its weighted mean.
+
+    >>> non_decreasing([1.0, 3.0, 2.0, 4.0], [1, 1, 1, 1]).tolist()
+    [1.0, 2.5, 2.5, 4.0]
+    """
+    blocks: list[list[float]] = []  # [weighted mean, weight, steps]
+    for value, weight in zip(np.asarray(values, dtype=np.float64),
+                             np.asarray(weights, dtype=np.float64), strict=True):
+        blocks.append([value, weight, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m2, w2, n2), (m1, w1, n1) = blocks.pop(), blocks.pop()
+            blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
+    return np.concatenate([np.full(int(n), m) for m, _, n in blocks]) if blocks else \
+        np.zeros(0)
+
+
 def interval_width_from_meta(meta: dict) -> np.ndarray | None:
     """The stored interval half-widths of a checkpoint (None without), or ValueError."""
     widths = meta.get("interval_width")

@@ -25,6 +25,7 @@ from .base import (
     error_scale_from_meta,
     future_index,
     interval_width_from_meta,
+    non_decreasing,
     tail_from_meta,
     tail_offsets_from_meta,
     track_level,
@@ -447,7 +448,7 @@ class Forecaster(WindowForecaster):
         if self.interval <= 0 or not len(origins):
             return None
         paths = self.paths_from(values, origins, horizon)
-        widths = []
+        widths, counts = [], []
         for step in range(horizon):
             inside = origins + step < n  # origins whose step-th target is known
             errors = target[origins[inside] + step] - paths[inside, step]
@@ -455,7 +456,12 @@ class Forecaster(WindowForecaster):
             if width is None:
                 break
             widths.append(float(width[0]))
-        return np.asarray(widths) if widths else None
+            counts.append(int(inside.sum()))
+        if not widths:
+            return None
+        # The best forecast's error never shrinks with the step (what is known at the
+        # origin only ages), so a width that dips is noise of the few origins per step.
+        return non_decreasing(widths, counts)
 
     # --- persistence ------------------------------------------------------------------
 
