@@ -109,7 +109,7 @@ def main() -> None:
         s, q = smape(targets.ravel(), path.ravel()), mase(targets.ravel(), path.ravel(),
                                                           fit_part, m)
         found = verdict_of_losses(((targets - path) ** 2).mean(1),
-                                  {"naive": ((targets - naive) ** 2).mean(1)})
+                                  {"naive": ((targets - naive) ** 2).mean(1)}, horizon)
         local.append({"smape": s, "mase": q, "owa": owa(s, q, table.loc[name, "naive2_smape"],
                                                         table.loc[name, "naive2_mase_m4"]),
                       "tie_or_beat": found.outcome != "loss"})

@@ -99,7 +99,7 @@ def score(group: str, horizon: int, m: int, series: pd.Series, params: dict) -> 
                           seasonal_indices(fit_part, m) if m > 1 else np.ones(1))
     losses = {name: ((targets - cls().fit(series.iloc[: split.n_fit]).paths_from(
         values, origins, horizon)) ** 2).mean(1) for name, cls in BASELINES.items()}
-    found = verdict_of_losses(((targets - paths) ** 2).mean(1), losses)
+    found = verdict_of_losses(((targets - paths) ** 2).mean(1), losses, horizon)
 
     def pair(p):
         return smape(targets.ravel(), p.ravel()), mase(targets.ravel(), p.ravel(), fit_part, m)

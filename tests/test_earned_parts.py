@@ -161,3 +161,20 @@ def test_compare_reads_the_many_steps_ahead_verdict_and_identical_models():
                             "there: a win: 33.3% better (Diebold-Mariano p = 0.010).")
     one_step = pd.DataFrame(rows).drop(columns=["rmse_h_mean", "outcome_h"])
     assert "Many steps ahead" not in compare_reading(one_step, "d")
+
+
+def test_the_one_rule_counts_the_overlap_of_paths_many_steps_ahead():
+    from rnnlab.metrics import diebold_mariano, verdict_of_losses
+
+    # Losses of 10-step paths from consecutive origins: each shares 9 targets with the
+    # next, so their differences are a moving sum of 10 shocks.
+    rng = np.random.default_rng(0)
+    shocks = rng.normal(0.0, 1.0, 209)
+    d = 0.4 + np.convolve(shocks, np.ones(10) / 10, mode="valid")  # (200,)
+    base = np.full(200, 5.0)
+    # n^(1/3) = 5 lags see only part of that correlation; 9 lags see all of it.
+    assert diebold_mariano(base + d, base, horizon=10) > 2 * diebold_mariano(base + d, base)
+    assert diebold_mariano(base + d, base, horizon=2) == diebold_mariano(base + d, base)
+    model = np.maximum(base - 4 * d, 0.0)
+    quick, careful = (verdict_of_losses(model, {"naive": base}, h) for h in (1, 10))
+    assert careful.p_value > quick.p_value and quick.ratio == careful.ratio

@@ -136,7 +136,7 @@ def score_paths(series: pd.Series, forecaster, split: Split, horizon: int
         overall["model"]["width"] = float(2 * widths.mean())
     losses = {name: ((targets - path) ** 2).mean(1) for name, path in paths.items()}
     found = verdict_of_losses(losses["model"], {k: v for k, v in losses.items()
-                                                if k != "model"})
+                                                if k != "model"}, horizon)
     return {
         "far_outside": far_outside(paths["model"], getattr(forecaster, "train_range_", None)),
         "horizon": horizon, "strategy": _strategy(forecaster),

@@ -153,8 +153,9 @@ def _cell_verdict_h(records: list[dict]) -> dict:
     if not losses or len({len(x["model"]) for x in losses}) != 1:
         return {}
     model = np.mean([x["model"] for x in losses], axis=0)
+    horizon = next((r["multi_step"]["horizon"] for r in records if r.get("multi_step")), 1)
     found = verdict_of_losses(model, {name: np.asarray(v) for name, v in losses[0].items()
-                                      if name != "model"})
+                                      if name != "model"}, horizon)
     return {"outcome_h": found.outcome, "against_h": found.against, "ratio_h": found.ratio,
             "p_value_h": found.p_value}
 

@@ -760,7 +760,8 @@ def body_verdict(net, val_w: Windows):
             full.append(((net(x).reshape(len(x), -1) - y) ** 2).mean(1))
             linear.append(((net.skip(x[..., 0]).reshape(len(x), -1) - y) ** 2).mean(1))
     return verdict_of_losses(torch.cat(full).double().cpu().numpy(),
-                             {"linear part": torch.cat(linear).double().cpu().numpy()})
+                             {"linear part": torch.cat(linear).double().cpu().numpy()},
+                             val_w.horizon)
 
 
 # `--strategy auto` takes direct only when its linear part's H-step validation MSE is at

@@ -126,11 +126,14 @@ class Verdict:
                 "ratio": self.ratio, "p_value": self.p_value}
 
 
-def diebold_mariano(loss_a, loss_b) -> float:
+def diebold_mariano(loss_a, loss_b, horizon: int = 1) -> float:
     """Two-sided p-value that two forecasts' mean losses are equal, from paired losses.
 
     The loss differences are autocorrelated when one forecast is worse for a stretch, so
-    their variance is the Newey-West estimate with n^(1/3) lags. Identical losses give 1.
+    their variance is the Newey-West estimate with n^(1/3) lags, and at least `horizon` - 1
+    when each loss is that of an H-step path from consecutive origins: neighbouring paths
+    share H - 1 targets, so their losses are correlated that far by construction (Diebold
+    and Mariano's h - 1). Identical losses give 1.
 
     >>> round(diebold_mariano([1.0, 2.0, 3.0, 2.0] * 25, [1.0, 2.0, 3.0, 2.0] * 25), 3)
     1.0
@@ -143,7 +146,7 @@ def diebold_mariano(loss_a, loss_b) -> float:
     if n < 2:
         return 1.0
     centred = d - d.mean()
-    lags = int(n ** (1 / 3))
+    lags = min(n - 1, max(int(n ** (1 / 3)), int(horizon) - 1))
     variance = centred @ centred / n
     for k in range(1, lags + 1):
         variance += 2 * (1 - k / (lags + 1)) * (centred[k:] @ centred[:-k]) / n
@@ -169,15 +172,17 @@ def verdict(y_true, y_pred, baselines: dict[str, np.ndarray]) -> Verdict:
                                             for name, b in baselines.items()})
 
 
-def verdict_of_losses(model_loss, baseline_losses: dict[str, np.ndarray]) -> Verdict:
-    """`verdict` from squared errors: the model's and each baseline's, per target."""
+def verdict_of_losses(model_loss, baseline_losses: dict[str, np.ndarray],
+                      horizon: int = 1) -> Verdict:
+    """`verdict` from squared errors: the model's and each baseline's, per target; per
+    origin, the mean over its `horizon` steps, for paths from consecutive origins."""
     model_loss = np.asarray(model_loss, dtype=np.float64)
     rmses = {name: math.sqrt(float(np.mean(loss))) for name, loss in baseline_losses.items()}
     against = min(rmses, key=rmses.get)
     reference = rmses[against]
     model_rmse = math.sqrt(float(np.mean(model_loss)))
     ratio = model_rmse / reference if reference > 0 else (1.0 if model_rmse == 0 else math.inf)
-    p_value = diebold_mariano(model_loss, baseline_losses[against])
+    p_value = diebold_mariano(model_loss, baseline_losses[against], horizon)
     if ratio < 1 - TIE_MARGIN and p_value < SIGNIFICANCE:
         outcome = "win"
     elif ratio > 1 + TIE_MARGIN and p_value < SIGNIFICANCE:

@@ -475,10 +475,12 @@ def score_panel_paths(forecaster, panel: dict[str, pd.Series], split: PanelSplit
             if row["naive2_smape"] > 0 and row["naive2_mase_m4"] > 0 else math.nan
         losses = {who: ((targets - path) ** 2).mean(1) for who, path in paths.items()}
         for other in ("naive", "seasonal_naive"):
-            found = verdict_of_losses(losses["model"], {other: losses[other]})
+            found = verdict_of_losses(losses["model"], {other: losses[other]},
+                                      targets.shape[1])
             row[f"rmse_ratio_{other}"] = found.ratio
             row[f"vs_{other}"] = found.outcome
-        best = verdict_of_losses(losses["model"], {k: losses[k] for k in BASELINES})
+        best = verdict_of_losses(losses["model"], {k: losses[k] for k in BASELINES},
+                                 targets.shape[1])
         row["verdict"], row["verdict_against"] = best.outcome, best.against
         rows.append(row)
     return pd.DataFrame(rows), {who: {metric: np.array(v) for metric, v in steps.items()}
