@@ -178,3 +178,17 @@ def test_the_anchor_is_named_in_the_scores_and_kept_by_a_checkpoint(tmp_path):
     assert steps["anchor"] == 168
     fit.save(tmp_path / "m.pt")
     assert Forecaster.load(tmp_path / "m.pt").anchor_ == 168
+
+
+def test_a_wandering_level_does_not_hide_the_year_under_its_quarter():
+    """Monthly orders (statsmodels' elec_equip) whose periodogram peaks at the quarter and
+    whose level wanders: on the values, repeating last year erred about as much as the
+    last quarter, since the level drifts further over 12 months than over 3. On the
+    changes the year repeats clearly better, and seasonal naive repeats it."""
+    from statsmodels.datasets import elec_equip
+
+    orders = elec_equip.load().data.iloc[:, 0].astype(np.float64)
+    train = orders.to_numpy()[:180]
+    assert longer_season(train, 3, 90) == 12
+    fit = SeasonalNaiveForecaster().fit(orders.iloc[:206], val_size=26)
+    assert (fit.base_period_, fit.period_) == (3, 12)
