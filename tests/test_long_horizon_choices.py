@@ -192,3 +192,8 @@ def test_a_wandering_level_does_not_hide_the_year_under_its_quarter():
     assert longer_season(train, 3, 90) == 12
     fit = SeasonalNaiveForecaster().fit(orders.iloc[:206], val_size=26)
     assert (fit.base_period_, fit.period_) == (3, 12)
+    # inspect says so beside the period it finds.
+    from rnnlab.diagnostics import inspect
+
+    assert any(line.startswith("a season of 12 samples (4 x the period 3)")
+               for line in inspect(orders).findings)

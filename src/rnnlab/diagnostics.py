@@ -729,6 +729,11 @@ def inspect(series, name: str | None = None) -> Inspection:
     with np.errstate(over="ignore"):  # a change of 2e308 is inf, and says so
         findings += _level_shift(series, np.diff(everything))
     findings += _tested_part(len(everything), n)
+    season = longer_season(x, period, n // 2)
+    if season:
+        findings.append(f"a season of {season} samples ({season // period} x the period "
+                        f"{period}) repeats clearly better than the period itself: seasonal "
+                        "naive repeats it")
     verdict, evidence = _verdict(tests, summary, period, strength, trend_r2,
                                  predictable_share, correlations, unit_root, trend_stationary)
     # The window follows the part a model can use: the changes of a unit-root series.
