@@ -161,6 +161,26 @@ def test_compare_reads_the_many_steps_ahead_verdict_and_identical_models():
                             "there: a win: 33.3% better (Diebold-Mariano p = 0.010).")
     one_step = pd.DataFrame(rows).drop(columns=["rmse_h_mean", "outcome_h"])
     assert "Many steps ahead" not in compare_reading(one_step, "d")
+    # Where every run left its recurrent part out, that is why the cells score the same.
+    left_out = pd.DataFrame(rows).assign(body_kept=[0.0, 0.0, None, None])
+    assert "lstm, gru score the same: each left its recurrent part out" in \
+        compare_reading(left_out, "d")
+    kept_once = left_out.assign(body_kept=[0.0, 0.5, None, None])
+    assert "the cell type makes no difference here" in compare_reading(kept_once, "d")
+
+
+def test_a_compare_cell_counts_the_runs_that_kept_their_recurrent_part():
+    from rnnlab.experiment import summarize
+
+    records = [{"dataset": "d", "model": "lstm", "seed": s, "status": "ok", "rmse": 1.0,
+                "mae": 1.0, "mase": 1.0, "train_seconds": 0.1, "epochs": 3,
+                "multi_step": {"body": {"kept": kept, "ratio": 0.9, "p_value": 0.5}},
+                **{f"{b}_{m}": 2.0 for b in ("naive", "seasonal_naive", "mean")
+                   for m in ("rmse", "mae", "mase")}}
+               for s, kept in ((0, True), (1, False), (2, False), (3, False))]
+    frame = pd.DataFrame([{k: v for k, v in r.items() if k != "multi_step"} for r in records])
+    summary = summarize(frame, ["dataset", "model"], records=records)
+    assert summary.set_index("model").loc["lstm", "body_kept"] == 0.25
 
 
 def test_the_one_rule_counts_the_overlap_of_paths_many_steps_ahead():

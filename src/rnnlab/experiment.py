@@ -116,6 +116,10 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
             row.update(_cell_verdict(cell))
             if "rmse_h" in group:
                 row.update(_cell_verdict_h(cell))
+            bodies = [r["multi_step"]["body"] for r in cell
+                      if (r.get("multi_step") or {}).get("body")]
+            if bodies:  # the share of runs that kept their recurrent part
+                row["body_kept"] = float(np.mean([b["kept"] for b in bodies]))
         rows.append(row)
     summary = pd.DataFrame(rows)
     if "dataset" in by:
