@@ -21,11 +21,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from rnnlab.baselines import BASELINES
 from rnnlab.config import DataConfig
 from rnnlab.data import load_series
 from rnnlab.diagnostics import find_period
 from rnnlab.errors import RnnlabError
-from rnnlab.metrics import mase, rmse
+from rnnlab.metrics import mase, rmse, verdict_of_losses
 from rnnlab.windows import split_sizes
 
 SERIES = ("sine", "stock:A", "drop", "sunspots", "co2", "elnino", "nile")
@@ -43,6 +44,8 @@ class Scores:
     mase_steps: list[float]
     rmse: float  # over every origin and step
     mase: float
+    # The one rule against rnnlab's baselines on the same origins, as rnnlab's own rows
+    verdict: str = ""
 
 
 @dataclass
@@ -123,7 +126,8 @@ def score(name, predicted, targets, y_train, fit_s, forecast_s, form) -> Scores:
 
 
 def run_series(name: str, horizon: int, models: list[str]) -> SeriesResult:
-    values = load_series(name).to_numpy(dtype=np.float64)
+    series = load_series(name)
+    values = series.to_numpy(dtype=np.float64)
     split = split_sizes(len(values), SEQ_LEN, DataConfig.val_fraction,
                         DataConfig.test_fraction, name=name)
     n_fit = split.n_train + split.n_val
@@ -135,12 +139,20 @@ def run_series(name: str, horizon: int, models: list[str]) -> SeriesResult:
     season_length = period or 1
     result = SeriesResult(name, len(values), n_fit, len(origins), horizon, period,
                           season_length)
+    # rnnlab's baselines, fitted as rnnlab.backtest fits them (seasonal naive may repeat
+    # a longer season than `period`), for the one rule's verdict on the same origins.
+    baselines = {key: ((targets - cls().fit(series.iloc[:n_fit]).paths_from(
+        values, origins, horizon)) ** 2).mean(1) for key, cls in BASELINES.items()}
     for model in models:
         started = time.perf_counter()
         predicted, fit_s, form = MODELS[model](values, origins, horizon, season_length)
         forecast_s = time.perf_counter() - started - fit_s
-        result.models.append(score(model, predicted, targets, values[:n_fit], fit_s,
-                                   forecast_s, form))
+        scores = score(model, predicted, targets, values[:n_fit], fit_s, forecast_s, form)
+        if model not in BASELINES:
+            found = verdict_of_losses(((targets - predicted) ** 2).mean(1), baselines, horizon)
+            scores.verdict = (f"{found.outcome} vs {found.against} ({found.ratio:.3f}, "
+                              f"p = {found.p_value:.3f})")
+        result.models.append(scores)
     return result
 
 
@@ -164,13 +176,13 @@ def shown_steps(horizon: int, all_steps: bool) -> list[int]:
 
 def table(result: SeriesResult, steps: list[int]) -> str:
     head = ([f"RMSE {s}" for s in steps] + ["RMSE all"] + [f"MASE {s}" for s in steps]
-            + ["MASE all", "fit s", "forecast s", "form"])
+            + ["MASE all", "fit s", "forecast s", "form", "verdict"])
     lines = ["| model | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     for m in result.models:
         cells = ([m.rmse_steps[s - 1] for s in steps] + [m.rmse]
                  + [m.mase_steps[s - 1] for s in steps] + [m.mase])
         lines.append(f"| {m.model} | " + " | ".join(f"{c:.4g}" for c in cells)
-                     + f" | {m.fit_s:.3f} | {m.forecast_s:.3f} | {m.form} |")
+                     + f" | {m.fit_s:.3f} | {m.forecast_s:.3f} | {m.form} | {m.verdict} |")
     return "\n".join(lines)
 
 
