@@ -96,3 +96,20 @@ def test_a_long_csv_that_breaks_midway_is_one_line(tmp_path):
     path.write_text("date,close,Name\n2021-01-04,1,A\n2021-01-05,2,A,extra,fields\n")
     with pytest.raises(DataError, match=r"cannot read '.*long.csv' as CSV: "):
         load_panel(path)
+
+
+def test_a_wide_csv_has_a_series_per_column_each_with_its_own_gaps(tmp_path):
+    path = tmp_path / "wide.csv"
+    years = pd.date_range("1960-01-01", periods=40, freq="YS").strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"year": years, "JPN": np.linspace(2.0, 1.4, 40),
+                          "IND": np.linspace(5.9, 2.5, 40)})
+    frame.loc[37:, "JPN"] = np.nan  # its last three years not yet known
+    frame.to_csv(path, index=False)
+    panel = load_panel(path)
+    assert sorted(panel) == ["IND", "JPN"] and not panel.skipped
+    assert len(panel["JPN"]) == 37 and len(panel["IND"]) == 40
+    assert panel["IND"].index[0] == pd.Timestamp("1960-01-01")
+    # Without dates, or with one series only, it still needs an id column.
+    frame.drop(columns="year").to_csv(path, index=False)
+    with pytest.raises(DataError, match="needs a series-id column or a date column beside"):
+        load_panel(path)

@@ -177,8 +177,8 @@ def cli(ctx, quiet):
 @click.option("--progress/--no-progress", default=None,
               help="show a progress bar [default: only on a terminal]")
 @click.option("--global", "global_model", is_flag=True,
-              help="one model over every series of --data (a folder of CSVs, or one CSV "
-              "with --id-column)")
+              help="one model over every series of --data (a folder of CSVs, one CSV "
+              "with --id-column, or one CSV of dates and a column per series)")
 @click.option("--id-column", default=None, help="with --global: the series-id column of one "
               "long CSV  [default: Name]")
 @click.option("--series-embedding", is_flag=True,

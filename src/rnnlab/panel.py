@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .baselines import BASELINES
-from .data import TICKER_COLUMN, read_csv
+from .data import TICKER_COLUMN, _pick_date, read_csv
 from .errors import ConfigError, DataError
 from .metrics import (
     METRICS,
@@ -70,7 +70,8 @@ class Panel(dict):
 def load_panel(source: str | Path, id_column: str | None = None, target: str | None = None,
                date_column: str | None = None, max_fill: int = 3,
                date_format: str | None = None) -> Panel:
-    """Read many series: a folder of CSVs (one series each) or one long CSV with an id column.
+    """Read many series: a folder of CSVs (one series each), one long CSV with an id
+    column, or one wide CSV with a date column and a column per series.
 
     Each series goes through `rnnlab.data.read_csv`, so the checks and messages are those
     of one-series runs. A file or series that fails them is skipped, with its reason in
@@ -138,8 +139,7 @@ def _read_long(path: Path, id_column: str | None, options: dict) -> tuple[dict, 
             from None
     if id_column is None:
         if TICKER_COLUMN not in header:
-            raise DataError(f"'{path}' is one file; a global model needs a series-id column "
-                            f"(columns are {', '.join(header[:20])}); pass --id-column NAME")
+            return _read_wide(path, header, options)
         id_column = TICKER_COLUMN
     if id_column not in header:
         raise DataError(f"id column {id_column!r} not found in '{path}'; columns are "
@@ -161,6 +161,30 @@ def _read_long(path: Path, id_column: str | None, options: dict) -> tuple[dict, 
                 series[name] = read_csv(part, **options).rename(name)
             except DataError as exc:
                 skipped[name] = str(exc).replace(f"'{part}'", f"'{path}' ({id_column} {name})")
+    return series, skipped
+
+
+def _read_wide(path: Path, header: list[str], options: dict) -> tuple[dict, dict]:
+    """One CSV with a column per series beside its dates: each column through the
+    one-series reader, so its own leading and trailing gaps are dropped."""
+    date = _pick_date(path, header, options["date_column"])
+    columns = [c for c in header if c != date]
+    try:  # a column of text is a series id, not a series
+        head = pd.read_csv(path, usecols=columns, nrows=200)
+        numeric = all(pd.api.types.is_numeric_dtype(head[c]) for c in columns)
+    except (pd.errors.ParserError, UnicodeError, ValueError):
+        numeric = False
+    if date is None or len(columns) < 2 or not numeric:
+        raise DataError(f"'{path}' is one file; a global model needs a series-id column or a "
+                        f"date column beside one column per series (columns are "
+                        f"{', '.join(header[:20])}); pass --id-column NAME")
+    series, skipped = {}, {}
+    for column in columns:
+        try:
+            series[column] = read_csv(path, **(options | {"target": column,
+                                                          "date_column": date})).rename(column)
+        except DataError as exc:
+            skipped[column] = str(exc)
     return series, skipped
 
 
