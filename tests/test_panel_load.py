@@ -113,3 +113,18 @@ def test_a_wide_csv_has_a_series_per_column_each_with_its_own_gaps(tmp_path):
     frame.drop(columns="year").to_csv(path, index=False)
     with pytest.raises(DataError, match="needs a series-id column or a date column beside"):
         load_panel(path)
+
+
+def test_many_series_with_gaps_give_a_few_notes_and_a_count(tmp_path, caplog):
+    path = tmp_path / "wide.csv"
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=30).strftime("%Y-%m-%d")})
+    for k in range(8):
+        frame[f"s{k}"] = np.arange(30.0) + k
+    frame.loc[29, [f"s{k}" for k in range(8)]] = np.nan  # the last day not yet in
+    frame.to_csv(path, index=False)
+    with caplog.at_level("INFO", logger="rnnlab"):
+        panel = load_panel(path)
+    assert len(panel) == 8 and all(len(s) == 29 for s in panel.values())
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 4 and "no 's0' value" in notes[0]
+    assert notes[-1].endswith("5 more notes like these while reading its series")

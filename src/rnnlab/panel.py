@@ -12,8 +12,10 @@ series that cannot be used are skipped and listed, never fatal.
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,9 +92,11 @@ def load_panel(source: str | Path, id_column: str | None = None, target: str | N
         if id_column is not None:
             raise ConfigError(f"--id-column {id_column!r} is for one long CSV, but "
                               f"'{path}' is a folder of per-series files; drop --id-column")
-        series, skipped = _read_folder(path, options)
+        with _few_notes(path):
+            series, skipped = _read_folder(path, options)
     elif path.is_file():
-        series, skipped = _read_long(path, id_column, options)
+        with _few_notes(path):
+            series, skipped = _read_long(path, id_column, options)
     else:
         raise DataError(f"'{path}' not found; pass a folder of per-series CSV files or one "
                         "CSV with a series-id column (--id-column)")
@@ -102,6 +106,33 @@ def load_panel(source: str | Path, id_column: str | None = None, target: str | N
         raise DataError(f"no usable series in '{path}': {len(skipped)} skipped{why}; fix "
                         "the files or point --data elsewhere")
     return Panel(series, skipped, str(path))
+
+
+# The reader's notes (gaps filled, empty rows dropped) shown per panel; the rest counted.
+SHOWN_NOTES = 3
+
+
+@contextmanager
+def _few_notes(path: Path):
+    """Let the first SHOWN_NOTES of the one-series reader's notes through, then count the
+    rest into one line: 200 series with a trailing empty row are one note, not 200."""
+    logger = logging.getLogger("rnnlab")
+    held: list[logging.LogRecord] = []
+
+    def first_few(record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        held.append(record)
+        return len(held) <= SHOWN_NOTES
+
+    logger.addFilter(first_few)
+    try:
+        yield
+    finally:
+        logger.removeFilter(first_few)
+        if len(held) > SHOWN_NOTES:
+            logger.info("'%s': %d more notes like these while reading its series",
+                        path, len(held) - SHOWN_NOTES)
 
 
 def _read_folder(folder: Path, options: dict) -> tuple[dict, dict]:
