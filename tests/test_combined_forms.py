@@ -75,8 +75,13 @@ def test_a_form_s_map_is_its_own_linear_forecast():
     fitted.error_scale_ = None  # level tracking off: the bare linear part
     origins = np.arange(480, 535)
     x = windows_of(values, 24, 480)[:len(origins)]
-    np.testing.assert_allclose(fitted.paths_from(values, origins, 6), x @ slopes + offsets,
+    # The linear model is the linear part alone: once chosen, it is fitted again on the
+    # training and validation windows, with the strength validation chose.
+    assert fitted.refit_
+    again = linear_map(values, 480, 24, 6, scaler, "recursive", None, refit=True)
+    np.testing.assert_allclose(fitted.paths_from(values, origins, 6), x @ again[0] + again[1],
                                rtol=1e-5, atol=1e-4)
+    assert np.abs((x @ slopes + offsets) - (x @ again[0] + again[1])).max() > 1e-4
 
 
 def test_auto_averages_the_best_forms_and_forecasts_their_mean():

@@ -198,3 +198,26 @@ def test_the_one_rule_counts_the_overlap_of_paths_many_steps_ahead():
     model = np.maximum(base - 4 * d, 0.0)
     quick, careful = (verdict_of_losses(model, {"naive": base}, h) for h in (1, 10))
     assert careful.p_value > quick.p_value and quick.ratio == careful.ratio
+
+
+def test_a_linear_part_left_alone_is_fitted_again_on_training_and_validation(monkeypatch):
+    from rnnlab.backtest import backtest
+    from rnnlab.windows import Split
+
+    t = np.arange(600)
+    series = pd.Series(10 + np.sin(2 * np.pi * t / 24) + 0.01 * t +
+                       np.random.default_rng(0).normal(0, 0.3, len(t)), name="s")
+    split = Split(420, 60, 120)
+    refit = Forecaster(horizon=6, epochs=3, progress=False)
+    result = backtest(series, refit, split)
+    assert refit.body_ is not None and not refit.body_["kept"] and refit.refit_
+    assert result.multi_step["refit"]
+    monkeypatch.setattr("rnnlab.forecaster._refit_skip", lambda *args: None)
+    plain = Forecaster(horizon=6, epochs=3, progress=False)
+    backtest(series, plain, split)
+    values = series.to_numpy()
+    origins = np.arange(480, 595)
+    # Other weights, the same interval: it was calibrated on validation before the refit.
+    assert np.abs(refit.paths_from(values, origins, 6) -
+                  plain.paths_from(values, origins, 6)).max() > 1e-4
+    np.testing.assert_allclose(refit.interval_width_, plain.interval_width_)

@@ -143,6 +143,7 @@ def score_paths(series: pd.Series, forecaster, split: Split, horizon: int
         "anchor": getattr(forecaster, "anchor_", None),
         "forms": getattr(forecaster, "forms_", None),
         "body": getattr(forecaster, "body_", None),
+        "refit": bool(getattr(forecaster, "refit_", False)),
         "origins": len(origins), "interval": level if widths is not None else 0.0,
         "seasonal_period": period, "per_step": per_step, "overall": overall,
         "verdict": found.to_dict(),

@@ -484,6 +484,7 @@ class Forecaster(WindowForecaster):
             "anchor": getattr(self, "anchor_", None),
             "forms": getattr(self, "forms_", None),
             "body": getattr(self, "body_", None),
+            "refit": bool(getattr(self, "refit_", False)),
             "interval": self.interval,
             "interval_width": None if self.interval_width_ is None
             else self.interval_width_.tolist(),
@@ -540,6 +541,7 @@ class Forecaster(WindowForecaster):
             forecaster.body_ = {"kept": bool(body["kept"]), "ratio": float(body["ratio"]),
                                 "p_value": float(body["p_value"])} \
                 if isinstance(body, dict) else None
+            forecaster.refit_ = meta.get("refit") is True  # informative, like the body
             n_inputs = int(meta["features"]["n_inputs"]) if forecaster._uses_features() else 1
             check_weight_shapes(forecaster.model_config(), ckpt["state_dict"], n_inputs)
             net = build_model(forecaster.model_config(), n_inputs)
@@ -739,6 +741,37 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         if n_val:
             forecaster.interval_width_ = forecaster._calibrate(
                 values if frame is None else frame, n_train)
+        # Where the forecast is the linear part alone, once every choice is made (forms,
+        # ridge strengths, the body, the interval), it is fitted again on the training and
+        # validation parts: the values nearest the forecasts count too.
+        forecaster.refit_ = bool(n_val) and frame is None and net.skip is not None and \
+            (not hasattr(net, "head") or (body is not None and body.outcome != "win"))
+        if forecaster.refit_:
+            _refit_skip(net, values, n_train, forecaster.seq_len, model_cfg, scaler, forms,
+                        anchor, device)
+
+
+def _refit_skip(net, values: np.ndarray, n_train: int, seq_len: int, model_cfg: ModelConfig,
+                scaler: Scaler, forms: list | None, anchor: int | None, device) -> None:
+    """Fit the linear part again on every window of the training and validation parts,
+    each form with the ridge strength it chose on validation."""
+    import torch
+
+    from .train import fit_ridge
+
+    if forms:
+        maps = [linear_map(values, n_train, seq_len, model_cfg.horizon, *form, device,
+                           refit=True) for form in forms]
+        weights, bias = as_skip(np.mean([m[0] for m in maps], axis=0),
+                                np.mean([m[1] for m in maps], axis=0), scaler)
+    else:
+        z = as_tensor(scaler.to_units(values), device)
+        n, relative, outputs = len(values), scaler.relative, model_cfg.outputs
+        _, _, strength = fit_ridge(Windows(z, seq_len, seq_len, n_train, relative, outputs),
+                                   Windows(z, seq_len, n_train, n, relative, outputs), anchor)
+        weights, bias, _ = fit_ridge(Windows(z, seq_len, seq_len, n, relative, outputs), None,
+                                     anchor, (strength,))
+    net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
 
 
 def body_verdict(net, val_w: Windows):
@@ -1055,12 +1088,13 @@ def combined_forms(ranked: list, doubt: float = 1.0) -> list | None:
 
 
 def linear_map(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
-               scaler: Scaler, strategy: str, anchor: int | None, device="cpu"
-               ) -> tuple[np.ndarray, np.ndarray]:
+               scaler: Scaler, strategy: str, anchor: int | None, device="cpu",
+               refit: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One form's linear part, fitted as `_fit_together` fits it (`rnnlab.train.fit_ridge`
     on the training windows, its strength chosen on the validation windows), as the affine
     map it is from a window of raw values to the raw path: (A (seq_len, horizon), c (horizon,))
-    with path = window @ A + c."""
+    with path = window @ A + c. With `refit`, fitted again with that strength on every
+    window of `values`, the validation part's too."""
     from .train import fit_ridge
 
     if strategy == "repeat":  # seasonal naive: step k repeats the value `anchor` back
@@ -1070,9 +1104,12 @@ def linear_map(values: np.ndarray, n_train: int, seq_len: int, horizon: int,
     n = len(values)
     outputs = horizon if strategy == "direct" else 1
     z = as_tensor(scaler.to_units(values), device)
-    weights, bias, _ = fit_ridge(Windows(z, seq_len, seq_len, n_train, scaler.relative, outputs),
-                                 Windows(z, seq_len, n_train, n, scaler.relative, outputs),
-                                 anchor)
+    weights, bias, strength = fit_ridge(
+        Windows(z, seq_len, seq_len, n_train, scaler.relative, outputs),
+        Windows(z, seq_len, n_train, n, scaler.relative, outputs), anchor)
+    if refit:
+        weights, bias, _ = fit_ridge(Windows(z, seq_len, seq_len, n, scaler.relative, outputs),
+                                     None, anchor, (strength,))
     if strategy == "direct":
         weights = np.reshape(weights, (seq_len, horizon))
     # The map is affine: its value at one window and the change per unit of each value.

@@ -539,13 +539,16 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
         first += "; " + _growth(per_step["model"]["rmse"], per_step[against]["rmse"], name)
     sentences = [first + "."]
     body = multi_step.get("body")
+    refit = (" That linear part was then fitted again on the training and validation "
+             "parts together.") if multi_step.get("refit") else ""
     if body and not body["kept"] and body["ratio"] == 1.0:
         sentences.append("Its recurrent part was left out: training never improved on the "
-                         "linear part alone on the validation part.")
+                         "linear part alone on the validation part." + refit)
     elif body:
         sentences.append(("Its recurrent part was kept: it beat" if body["kept"] else
                           "Its recurrent part was left out: it did not beat") +
-                         f" the linear part alone on the validation part ({_ratio_p(body)}).")
+                         f" the linear part alone on the validation part ({_ratio_p(body)})."
+                         + ("" if body["kept"] else refit))
     coverage = overall["model"].get("coverage")
     level = multi_step.get("interval") or 0.0
     if level > 0 and coverage is not None and math.isfinite(coverage):

@@ -308,8 +308,8 @@ def _losses(nets: list[nn.Module], data: Windows, stacked: bool) -> list[float]:
     return stacked_losses(nets, data) if stacked else [evaluate(net, data) for net in nets]
 
 
-def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None = None
-              ) -> tuple[np.ndarray, float, float]:
+def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None = None,
+              strengths: tuple[float, ...] = RIDGE_GRID) -> tuple[np.ndarray, float, float]:
     """Least-squares linear autoregression of the target on the window, with intercept.
 
     The ridge strength is chosen on the validation windows from `RIDGE_GRID`, so white
@@ -323,6 +323,9 @@ def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None 
     steps back (seasonal naive) instead of towards the mean (or "no change" on relative
     windows): the fit is of each target minus its window value one season back, and that
     value's weight of 1 is added back to the result.
+
+    With one of `strengths` (the one an earlier fit chose) and no validation windows, it
+    fits with that strength: the refit on every window once the choices are made.
 
     Returns (weights (seq_len,) or (seq_len, H), bias (or H biases), chosen relative
     strength).
@@ -351,7 +354,7 @@ def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None 
     level = max(eigval.mean(), 1e-300)
     projected = eigvec.T @ cross
     solutions = []
-    for strength in RIDGE_GRID:
+    for strength in strengths:
         denom = eigval + strength * level
         # Directions with no variance in training (the zero last input of relative
         # windows) carry no information: leave their weight at zero.
@@ -362,6 +365,8 @@ def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None 
         if outputs == 1:
             w, b = w[:, 0], float(b[0])
         solutions.append((w, b, strength))
+    if len(solutions) == 1:
+        return _anchored(solutions[0], back)
     if val_data is None or len(val_data) == 0:
         return _anchored(solutions[RIDGE_GRID.index(1e-4)], back)
     # (seq_len, n_strengths, H) and (n_strengths, H)
