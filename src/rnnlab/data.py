@@ -389,7 +389,7 @@ def read_csv(
     listing = _listing(columns)
 
     target = _pick_target(path, columns, target)
-    date_col = _pick_date(path, columns, date_column)
+    date_col = pick_date_column(path, columns, date_column)
     if date_col == target:
         raise DataError(
             f"{where}: {target!r} is both the target and the date column; name another "
@@ -574,7 +574,9 @@ def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
     )
 
 
-def _pick_date(path: Path, columns: list[str], date_column: str | None) -> str | None:
+def pick_date_column(path: Path, columns: list[str], date_column: str | None) -> str | None:
+    """The column `read_csv` takes as the dates: `date_column` (checked), else the first
+    of DATE_NAMES among `columns` (any case), else None."""
     if date_column is not None:
         if date_column not in columns:
             raise DataError(

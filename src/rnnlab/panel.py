@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .baselines import BASELINES
-from .data import TICKER_COLUMN, _pick_date, read_csv
+from .data import TICKER_COLUMN, pick_date_column, read_csv
 from .errors import ConfigError, DataError
 from .metrics import (
     METRICS,
@@ -198,7 +198,7 @@ def _read_long(path: Path, id_column: str | None, options: dict) -> tuple[dict, 
 def _read_wide(path: Path, header: list[str], options: dict) -> tuple[dict, dict]:
     """One CSV with a column per series beside its dates: each column through the
     one-series reader, so its own leading and trailing gaps are dropped."""
-    date = _pick_date(path, header, options["date_column"])
+    date = pick_date_column(path, header, options["date_column"])
     columns = [c for c in header if c != date]
     try:  # a column of text is a series id, not a series
         head = pd.read_csv(path, usecols=columns, nrows=200)
