@@ -133,6 +133,10 @@ def test_the_demo_counts_the_runs_that_kept_their_recurrent_part():
                {"multi_step": {"body": None}}, {"multi_step": None}, {}]
     assert kept_bodies(records).endswith("1 of these 2 runs kept it.")
     assert kept_bodies([{}]) == ""
+    records[1]["multi_step"]["refit"] = True
+    assert kept_bodies(records).endswith("1 of these 2 runs kept it. The 1 that left it out "
+                                         "forecast with their linear part alone, fitted "
+                                         "again on the training and validation parts.")
 
 
 def test_the_reading_says_when_training_never_moved_the_net_off_its_linear_part():

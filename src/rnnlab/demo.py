@@ -506,13 +506,17 @@ def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) 
 
 def kept_bodies(records: list[dict]) -> str:
     """How many of the many-steps-ahead runs kept their recurrent part, in a sentence."""
-    judged = [r["multi_step"]["body"] for r in records
-              if (r.get("multi_step") or {}).get("body") is not None]
-    if not judged:
+    steps = [r["multi_step"] for r in records
+             if (r.get("multi_step") or {}).get("body") is not None]
+    if not steps:
         return ""
-    kept = sum(bool(body["kept"]) for body in judged)
+    kept = sum(bool(step["body"]["kept"]) for step in steps)
+    refit = sum(bool(step.get("refit")) for step in steps)
+    again = (f" The {refit} that left it out forecast with their linear part alone, fitted "
+             "again on the training and validation parts.") if refit else ""
     return (f"The recurrent part is kept only where it beats the linear part alone on the "
-            f"validation part, by the one rule: {kept} of these {len(judged)} runs kept it.")
+            f"validation part, by the one rule: {kept} of these {len(steps)} runs kept "
+            f"it.{again}")
 
 
 def horizon_answer(plan: Plan, records: list[dict]) -> str:
