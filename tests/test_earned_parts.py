@@ -204,7 +204,7 @@ def test_the_one_rule_counts_the_overlap_of_paths_many_steps_ahead():
     assert careful.p_value > quick.p_value and quick.ratio == careful.ratio
 
 
-def test_a_linear_part_left_alone_is_fitted_again_on_training_and_validation(monkeypatch):
+def test_a_linear_part_left_alone_is_fitted_again_on_training_and_validation():
     from rnnlab.backtest import backtest
     from rnnlab.windows import Split
 
@@ -216,9 +216,8 @@ def test_a_linear_part_left_alone_is_fitted_again_on_training_and_validation(mon
     result = backtest(series, refit, split)
     assert refit.body_ is not None and not refit.body_["kept"] and refit.refit_
     assert result.multi_step["refit"]
-    monkeypatch.setattr("rnnlab.forecaster._refit_skip", lambda *args: None)
-    plain = Forecaster(horizon=6, epochs=3, progress=False)
-    backtest(series, plain, split)
+    plain = Forecaster(horizon=6, epochs=3, refit=False, progress=False)
+    assert not backtest(series, plain, split).multi_step["refit"]
     values = series.to_numpy()
     origins = np.arange(480, 595)
     # Other weights, the same interval: it was calibrated on validation before the refit.

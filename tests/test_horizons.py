@@ -333,14 +333,14 @@ def test_a_short_validation_part_still_calibrates_the_first_steps():
     assert np.isfinite(bounds[["lower", "upper"]].to_numpy()).all()
 
 
-def test_the_interval_never_narrows_with_the_step(monkeypatch):
+def test_the_interval_never_narrows_with_the_step():
     # Noise: every step's error has the same spread, so the per-step quantiles of a few
     # hundred validation origins dip and rise by chance; the widths pool such dips.
-    # Calibration reads the linear part before its refit on training and validation: keep
-    # that one here to recompute the raw quantiles.
-    monkeypatch.setattr("rnnlab.forecaster._refit_skip", lambda *args: None)
+    # Calibration reads the linear part before its refit: without the refit, the model
+    # here is the one calibrated, and the raw quantiles can be recomputed from it.
     series = pd.Series(np.random.default_rng(4).standard_normal(1000), name="noise")
-    f = Forecaster(model="linear", seq_len=20, horizon=10, progress=False).fit(series)
+    f = Forecaster(model="linear", seq_len=20, horizon=10, refit=False,
+                   progress=False).fit(series)
     values = series.to_numpy()
     origins = np.arange(f.n_train_, len(values))
     paths = f.paths_from(values, origins, 10)

@@ -119,6 +119,13 @@ class ModelConfig:
     # validation loss improves, so a default model never does worse than its linear part.
     linear_skip: bool = option(True, "add a least-squares linear autoregression the net "
                                "corrects")
+    # Where the forecast is the linear part alone (the body left out, or model linear),
+    # fit it again on the training and validation parts once every choice is made there
+    # (rnnlab.forecaster._refit_skip). Forecasting once from the end of each series, as M4
+    # does: half-hourly demand OWA 0.264 -> 0.229, 16 real series cut 6 times each 1.5%
+    # lower MASE (geometric mean; better on 7, worse on 9).
+    refit: bool = option(True, "where the forecast is the linear part alone, fit it again "
+                         "on the training and validation parts once chosen")
     # Steps ahead the model is scored (and, with direct, trained) for: every test origin
     # gets an H-step forecast beside the baselines' on the same targets. 1 is the study's
     # one-step-ahead setting.

@@ -744,7 +744,8 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         # Where the forecast is the linear part alone, once every choice is made (forms,
         # ridge strengths, the body, the interval), it is fitted again on the training and
         # validation parts: the values nearest the forecasts count too.
-        forecaster.refit_ = bool(n_val) and frame is None and net.skip is not None and \
+        forecaster.refit_ = first.refit and bool(n_val) and frame is None and \
+            net.skip is not None and \
             (not hasattr(net, "head") or (body is not None and body.outcome != "win"))
         if forecaster.refit_:
             _refit_skip(net, values, n_train, forecaster.seq_len, model_cfg, scaler, forms,
