@@ -71,6 +71,23 @@ def test_sweep_reading_separates_noise_from_gains():
         s, "stock:A", "seq_len", 30)
 
 
+def test_sweep_reading_judges_many_steps_ahead_apart():
+    # One step ahead the setting looks better; over all H steps it is worse, by a margin.
+    columns = ["dataset", "refit", "model", "rmse_mean", "rmse_std", "rmse_h_mean",
+               "rmse_h_std", "outcome_h", "against_h", "ratio_h", "p_value_h"]
+    rows = [("d", True, "lstm", 2.6, 0.0, 3.4, 0.0, "tie", "seasonal_naive", 1.0, 0.9),
+            ("d", False, "lstm", 2.7, 0.0, 3.0, 0.0, "win", "seasonal_naive", 0.88, 0.01),
+            ("d", None, "naive", 11.6, 0.0, 10.7, 0.0, None, None, None, None)]
+    text = sweep_reading(pd.DataFrame(rows, columns=columns), "d", "refit", True)
+    one_step, ahead = text.split(" Many steps ahead ")
+    assert "the default refit = True is already the best" in one_step
+    assert ahead.startswith("(RMSE over all steps from every test origin), by refit: False: "
+                            "3, True: 3.4; changing refit from True to False helps: 11.8% "
+                            "better RMSE; against the best baseline there (seasonal naive)")
+    assert "Many steps ahead" not in sweep_reading(
+        pd.DataFrame(rows, columns=columns).drop(columns=["rmse_h_mean"]), "d", "refit", True)
+
+
 def test_text_table_and_verdict_sentence():
     metrics = {"model": {"rmse": 0.7, "mae": 0.5, "mape": 1.0, "smape": 1.0, "mase": 1.0},
                "naive": {"rmse": 0.687, "mae": 0.48, "mape": 1.0, "smape": 1.0, "mase": 0.97},

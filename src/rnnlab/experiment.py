@@ -108,6 +108,7 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
         if "rmse_h" in group:  # scored many steps ahead too
             for metric in ("rmse_h", "mase_h", "coverage"):
                 row[f"{metric}_mean"] = group[metric].mean()
+            row["rmse_h_std"] = group["rmse_h"].std(ddof=1) if len(group) > 1 else 0.0
         elif "coverage" in group:
             row["coverage_mean"] = group["coverage"].mean()
         if records is not None:

@@ -425,24 +425,11 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     if rows.empty:
         return f"no run of the {param} sweep finished on {dataset}"
     curve = rows.groupby(param)["rmse_mean"].min()
-    spread = rows.groupby(param)["rmse_std"].max().max()
     best_value = curve.idxmin()
     naive = summary[(summary["dataset"] == dataset) & (summary["model"] == "naive")]
-    values = ", ".join(f"{_value(v)}: {curve[v]:.4g}" for v in curve.index)
-    text = f"on {dataset}, test RMSE by {param}: {values}"
     reference = default if default in curve.index else curve.index[0]
-    gain = curve[reference] - curve[best_value]
-    if best_value == reference or gain <= 0:
-        text += f"; the default {param} = {_value(reference)} is already the best"
-    elif gain <= 2 * spread or gain <= MEANINGFUL * curve[reference]:
-        why = (f"within two seed standard deviations ({spread:.2g})" if gain <= 2 * spread
-               else f"under {100 * MEANINGFUL:.0f}% of the RMSE")
-        text += (f"; {param} = {_value(best_value)} is best, but its gain over "
-                 f"{_value(reference)} ({gain:.2g}) is {why}: changing {param} does not "
-                 "measurably help")
-    else:
-        text += (f"; changing {param} from {_value(reference)} to {_value(best_value)} helps: "
-                 f"{relative(curve[best_value], curve[reference])} RMSE")
+    text = f"on {dataset}, test RMSE by {param}: " + _sweep_curve(
+        curve, rows.groupby(param)["rmse_std"].max().max(), reference, param)
     best_row = rows[rows[param] == best_value].sort_values("rmse_mean").iloc[0]
     if isinstance(best_row.get("outcome"), str):
         text += (f"; against the best baseline ({BASELINE_WORDS[best_row['against']]}) the "
@@ -452,7 +439,42 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
         naive_rmse = naive["rmse_mean"].iloc[0]
         text += (f"; the best setting is {relative(curve[best_value], naive_rmse)} than "
                  f"next = last ({naive_rmse:.4g})")
-    return text + "."
+    text += "."
+    if "rmse_h_mean" in rows and rows["rmse_h_mean"].notna().any():
+        scored = rows[rows["rmse_h_mean"].notna()]
+        ahead = scored.groupby(param)["rmse_h_mean"].min()
+        spread = scored.groupby(param)["rmse_h_std"].max().max() \
+            if "rmse_h_std" in scored else 0.0
+        text += (" Many steps ahead (RMSE over all steps from every test origin), by "
+                 f"{param}: " + _sweep_curve(ahead, spread, reference if reference in
+                                             ahead.index else ahead.index[0], param))
+        best = scored[scored[param] == ahead.idxmin()].sort_values("rmse_h_mean").iloc[0]
+        if isinstance(best.get("outcome_h"), str):
+            name = BASELINE_WORDS.get(best["against_h"], best["against_h"])
+            text += (f"; against the best baseline there ({name}) the best setting is " +
+                     outcome_words(best["outcome_h"], float(best["ratio_h"]),
+                                   float(best["p_value_h"])))
+        text += "."
+    return text
+
+
+def _sweep_curve(curve: pd.Series, spread: float, reference, param: str) -> str:
+    """The RMSE per value of `param`, and whether moving off `reference` measurably helps:
+    by more than two seed standard deviations (`spread`, the largest) and MEANINGFUL."""
+    best_value = curve.idxmin()
+    text = ", ".join(f"{_value(v)}: {curve[v]:.4g}" for v in curve.index)
+    gain = curve[reference] - curve[best_value]
+    spread = 0.0 if not math.isfinite(spread) else spread
+    if best_value == reference or gain <= 0:
+        return text + f"; the default {param} = {_value(reference)} is already the best"
+    if gain <= 2 * spread or gain <= MEANINGFUL * curve[reference]:
+        why = (f"within two seed standard deviations ({spread:.2g})" if gain <= 2 * spread
+               else f"under {100 * MEANINGFUL:.0f}% of the RMSE")
+        return text + (f"; {param} = {_value(best_value)} is best, but its gain over "
+                       f"{_value(reference)} ({gain:.2g}) is {why}: changing {param} does "
+                       "not measurably help")
+    return text + (f"; changing {param} from {_value(reference)} to {_value(best_value)} "
+                   f"helps: {relative(curve[best_value], curve[reference])} RMSE")
 
 
 def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.DataFrame,
