@@ -710,6 +710,7 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
         gate = model_cfg.horizon > 1 and val_w is not None and nets[0].skip is not None and \
             hasattr(nets[0], "head") and frame is None
         bodies = [body_verdict(net, val_w) if gate else None for net in nets]
+    refitted = None  # (weights, bias) of the linear part refitted, once needed
     for forecaster, net, history, body in zip(forecasters, nets, histories, bodies,
                                               strict=True):
         if body is not None and body.outcome != "win" and history.best_epoch:
@@ -748,31 +749,33 @@ def _fit_together(forecasters: list[Forecaster], series: pd.Series, n_val: int |
             net.skip is not None and \
             (not hasattr(net, "head") or (body is not None and body.outcome != "win"))
         if forecaster.refit_:
-            _refit_skip(net, values, n_train, forecaster.seq_len, model_cfg, scaler, forms,
-                        anchor, device)
+            if refitted is None:  # deterministic: one fit serves every seed that needs it
+                refitted = _refit_skip(values, n_train, forecaster.seq_len, model_cfg, scaler,
+                                       forms, anchor, ridge_strength, device)
+            net.set_skip(torch.as_tensor(refitted[0], dtype=torch.float32), refitted[1])
 
 
-def _refit_skip(net, values: np.ndarray, n_train: int, seq_len: int, model_cfg: ModelConfig,
-                scaler: Scaler, forms: list | None, anchor: int | None, device) -> None:
-    """Fit the linear part again on every window of the training and validation parts,
-    each form with the ridge strength it chose on validation."""
-    import torch
-
+def _refit_skip(values: np.ndarray, n_train: int, seq_len: int, model_cfg: ModelConfig,
+                scaler: Scaler, forms: list | None, anchor: int | None,
+                strength: float | None, device) -> tuple[np.ndarray, np.ndarray]:
+    """The linear part fitted again on every window of the training and validation parts,
+    each form with the ridge strength it chose on validation (`strength`, where one fit
+    was made and its strength is known): (weights, bias) in the net's units."""
     from .train import fit_ridge
 
     if forms:
         maps = [linear_map(values, n_train, seq_len, model_cfg.horizon, *form, device,
                            refit=True) for form in forms]
-        weights, bias = as_skip(np.mean([m[0] for m in maps], axis=0),
-                                np.mean([m[1] for m in maps], axis=0), scaler)
-    else:
-        z = as_tensor(scaler.to_units(values), device)
-        n, relative, outputs = len(values), scaler.relative, model_cfg.outputs
+        return as_skip(np.mean([m[0] for m in maps], axis=0),
+                       np.mean([m[1] for m in maps], axis=0), scaler)
+    z = as_tensor(scaler.to_units(values), device)
+    n, relative, outputs = len(values), scaler.relative, model_cfg.outputs
+    if strength is None:  # resumed: the strength is chosen again, as the first fit chose it
         _, _, strength = fit_ridge(Windows(z, seq_len, seq_len, n_train, relative, outputs),
                                    Windows(z, seq_len, n_train, n, relative, outputs), anchor)
-        weights, bias, _ = fit_ridge(Windows(z, seq_len, seq_len, n, relative, outputs), None,
-                                     anchor, (strength,))
-    net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
+    weights, bias, _ = fit_ridge(Windows(z, seq_len, seq_len, n, relative, outputs), None,
+                                 anchor, (strength,))
+    return weights, bias
 
 
 def body_verdict(net, val_w: Windows):
