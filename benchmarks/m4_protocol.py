@@ -99,8 +99,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="[default: rnnlab's, lstm]")
     parser.add_argument("--csv", default=None, help="write every series' scores here")
+    parser.add_argument("--seq-len", type=int, default=None, help="a window for every fit "
+                        "[default: rnnlab's choice]")
     args = parser.parse_args()
     params = {"model": args.model} if args.model else {}
+    if args.seq_len:
+        params["seq_len"] = args.seq_len
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {params or 'defaults'}")
     with Pool(2) as pool:
         rows = pool.map(_score, [(item, params) for item in series_set()], chunksize=1)
