@@ -150,8 +150,9 @@ def run_series(name: str, horizon: int, models: list[str]) -> SeriesResult:
         scores = score(model, predicted, targets, values[:n_fit], fit_s, forecast_s, form)
         if model not in BASELINES:
             found = verdict_of_losses(((targets - predicted) ** 2).mean(1), baselines, horizon)
-            scores.verdict = (f"{found.outcome} vs {found.against} ({found.ratio:.3f}, "
-                              f"p = {found.p_value:.3f})")
+            tested = f"p = {found.p_value:.3f}" if np.isfinite(found.p_value) else \
+                "too few origins for the paired test"
+            scores.verdict = f"{found.outcome} vs {found.against} ({found.ratio:.3f}, {tested})"
         result.models.append(scores)
     return result
 

@@ -204,6 +204,34 @@ def test_the_one_rule_counts_the_overlap_of_paths_many_steps_ahead():
     assert careful.p_value > quick.p_value and quick.ratio == careful.ratio
 
 
+def test_fewer_than_two_separate_paths_are_no_test():
+    from rnnlab.metrics import diebold_mariano, verdict_of_losses
+    from rnnlab.report import outcome_words
+
+    rng = np.random.default_rng(1)
+    base = rng.uniform(4.0, 6.0, 40)
+    worse = base * 1.5
+    # 19 paths of 10 steps overlap into fewer than two separate ones: no test, a tie.
+    assert np.isnan(diebold_mariano(worse[:19], base[:19], horizon=10))
+    assert np.isfinite(diebold_mariano(worse[:20], base[:20], horizon=10))
+    assert np.isfinite(diebold_mariano(worse[:3], base[:3]))  # one step ahead as before
+    found = verdict_of_losses(worse[:19], {"mean": base[:19]}, 10)
+    assert found.outcome == "tie" and found.ratio > 1.2
+    assert verdict_of_losses(worse[:20], {"mean": base[:20]}, 10).outcome == "loss"
+    assert outcome_words(found.outcome, found.ratio, found.p_value).startswith(
+        "a tie: 22.5% worse (too few origins for the paired test")
+
+
+def test_a_body_judged_on_too_few_validation_windows_is_left_out():
+    # 20 validation values give 8 windows of 13 steps: less than two separate paths.
+    t = np.arange(300)
+    series = pd.Series(np.sin(t / 5) + np.random.default_rng(2).normal(0, 0.1, len(t)))
+    f = Forecaster(horizon=13, strategy="direct", epochs=3, progress=False)
+    f.fit(series, val_size=20)
+    assert f.body_ is not None and not f.body_["kept"] and np.isnan(f.body_["p_value"])
+    assert f.refit_
+
+
 def test_a_linear_part_left_alone_is_fitted_again_on_training_and_validation():
     from rnnlab.backtest import backtest
     from rnnlab.windows import Split

@@ -133,7 +133,10 @@ def diebold_mariano(loss_a, loss_b, horizon: int = 1) -> float:
     their variance is the Newey-West estimate with n^(1/3) lags, and at least `horizon` - 1
     when each loss is that of an H-step path from consecutive origins: neighbouring paths
     share H - 1 targets, so their losses are correlated that far by construction (Diebold
-    and Mariano's h - 1). Identical losses give 1.
+    and Mariano's h - 1). Identical losses give 1. Fewer than 2 H paths hold fewer than
+    two that do not overlap, too few to estimate that variance from: NaN, no test (the one
+    rule then calls it a tie). Weekly closes with 2-13 validation windows of 13 steps kept
+    a recurrent part on 36 of 116 random walks that way, and lost 1.4% OWA for it.
 
     >>> round(diebold_mariano([1.0, 2.0, 3.0, 2.0] * 25, [1.0, 2.0, 3.0, 2.0] * 25), 3)
     1.0
@@ -145,6 +148,8 @@ def diebold_mariano(loss_a, loss_b, horizon: int = 1) -> float:
     n = len(d)
     if n < 2:
         return 1.0
+    if horizon > 1 and n < 2 * horizon:
+        return math.nan
     centred = d - d.mean()
     lags = min(n - 1, max(int(n ** (1 / 3)), int(horizon) - 1))
     variance = centred @ centred / n

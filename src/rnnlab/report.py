@@ -50,6 +50,9 @@ BASELINE_WORDS = {"naive": "next = last", "mean": "the training mean",
 def outcome_words(outcome: str, ratio: float, p_value: float) -> str:
     """The rule's result in words: 'a tie: 0.1% better, within 1%' and the like."""
     gap = relative(ratio, 1.0) if math.isfinite(ratio) else "worse than exact"
+    if not math.isfinite(p_value) and outcome == "tie" and abs(ratio - 1) > TIE_MARGIN:
+        # `diebold_mariano` declines: fewer than two paths that do not overlap.
+        return f"a tie: {gap} ({TOO_FEW})"
     if not math.isfinite(p_value):
         rule = "within" if outcome == "tie" else "more than"
         return f"a {outcome}: {gap} ({rule} {100 * TIE_MARGIN:.0f}%; no predictions to test)"
@@ -58,6 +61,11 @@ def outcome_words(outcome: str, ratio: float, p_value: float) -> str:
                else f"Diebold-Mariano {_p(p_value)}, not distinguishable from chance")
         return f"a tie: {gap} ({why})"
     return f"a {outcome}: {gap} (Diebold-Mariano {_p(p_value)})"
+
+
+# Why the paired test gave no p-value many steps ahead (`rnnlab.metrics.diebold_mariano`).
+TOO_FEW = ("too few origins for the paired test: fewer than two paths of the horizon's "
+           "length that do not overlap")
 
 
 def _p(p: float) -> str:
@@ -581,6 +589,8 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
 
 def _ratio_p(found: dict) -> str:
     """'RMSE 0.97x, p = 0.21': a verdict's ratio and p-value, as the readings give them."""
+    if not math.isfinite(found["p_value"]):
+        return f"RMSE {found['ratio']:.3g}x; {TOO_FEW}"
     return f"RMSE {found['ratio']:.3g}x, {_p(found['p_value'])}"
 
 
