@@ -123,7 +123,7 @@ class ModelConfig:
     # fit it again on the training and validation parts once every choice is made there
     # (rnnlab.forecaster._refit_skip). Forecasting once from the end of each series, as M4
     # does: half-hourly demand OWA 0.264 -> 0.229, 16 real series cut 6 times each 1.5%
-    # lower MASE (geometric mean; better on 7, worse on 9).
+    # lower MASE (geometric mean; better on 6, worse on 10, benchmarks/refit_cuts.py).
     refit: bool = option(True, "where the forecast is the linear part alone, fit it again "
                          "on the training and validation parts once chosen")
     # Steps ahead the model is scored (and, with direct, trained) for: every test origin
