@@ -219,7 +219,8 @@ def test_fewer_than_two_separate_paths_are_no_test():
     assert found.outcome == "tie" and found.ratio > 1.2
     assert verdict_of_losses(worse[:20], {"mean": base[:20]}, 10).outcome == "loss"
     assert outcome_words(found.outcome, found.ratio, found.p_value).startswith(
-        "a tie: 22.5% worse (too few origins for the paired test")
+        "a tie: 22.5% worse, but with too few origins for the paired test (fewer than two "
+        "paths of the horizon's length that do not overlap) the gap cannot be told from")
 
 
 def test_a_body_judged_on_too_few_validation_windows_is_left_out():

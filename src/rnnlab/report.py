@@ -52,7 +52,7 @@ def outcome_words(outcome: str, ratio: float, p_value: float) -> str:
     gap = relative(ratio, 1.0) if math.isfinite(ratio) else "worse than exact"
     if not math.isfinite(p_value) and outcome == "tie" and abs(ratio - 1) > TIE_MARGIN:
         # `diebold_mariano` declines: fewer than two paths that do not overlap.
-        return f"a tie: {gap} ({TOO_FEW})"
+        return f"a tie: {gap}, but with {TOO_FEW} the gap cannot be told from chance"
     if not math.isfinite(p_value):
         rule = "within" if outcome == "tie" else "more than"
         return f"a {outcome}: {gap} ({rule} {100 * TIE_MARGIN:.0f}%; no predictions to test)"
@@ -64,8 +64,8 @@ def outcome_words(outcome: str, ratio: float, p_value: float) -> str:
 
 
 # Why the paired test gave no p-value many steps ahead (`rnnlab.metrics.diebold_mariano`).
-TOO_FEW = ("too few origins for the paired test: fewer than two paths of the horizon's "
-           "length that do not overlap")
+TOO_FEW = ("too few origins for the paired test (fewer than two paths of the horizon's "
+           "length that do not overlap)")
 
 
 def _p(p: float) -> str:
