@@ -231,6 +231,12 @@ def test_a_body_judged_on_too_few_validation_windows_is_left_out():
     f.fit(series, val_size=20)
     assert f.body_ is not None and not f.body_["kept"] and np.isnan(f.body_["p_value"])
     assert f.refit_
+    steps = {"horizon": 13, "origins": 40, "body": f.body_, "refit": True,
+             "overall": {"model": {"rmse": 1.0}, "naive": {"rmse": 1.1}},
+             "per_step": {"model": {"rmse": [1.0] * 13}, "naive": {"rmse": [1.1] * 13}}}
+    assert "the validation part (RMSE " in horizon_reading(steps)
+    assert "x, too few windows for the paired test). That linear part was then fitted " \
+        "again" in horizon_reading(steps)
 
 
 def test_a_linear_part_left_alone_is_fitted_again_on_training_and_validation():

@@ -590,7 +590,7 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
 def _ratio_p(found: dict) -> str:
     """'RMSE 0.97x, p = 0.21': a verdict's ratio and p-value, as the readings give them."""
     if not math.isfinite(found["p_value"]):
-        return f"RMSE {found['ratio']:.3g}x; {TOO_FEW}"
+        return f"RMSE {found['ratio']:.3g}x, too few windows for the paired test"
     return f"RMSE {found['ratio']:.3g}x, {_p(found['p_value'])}"
 
 
