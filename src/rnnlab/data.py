@@ -365,6 +365,61 @@ def read_csv(
     as they are and day/month/year dates only when the data shows their order.
     """
     path = Path(path)
+    where, encoding, delimiter, columns = _open_table(path)
+    listing = _listing(columns)
+
+    target = _pick_target(path, columns, target)
+    date_col = pick_date_column(path, columns, date_column)
+    if date_col == target:
+        raise DataError(
+            f"{where}: {target!r} is both the target and the date column; name another "
+            f"column with --date-column or --target (columns are {listing})"
+        )
+    wanted = [c for c in (date_col, target) if c is not None]
+    has_names = TICKER_COLUMN in columns
+    if has_names:
+        wanted.append(TICKER_COLUMN)
+    if ticker is not None and not has_names:
+        raise DataError(
+            f"--ticker {_shown(ticker)} given but {where} has no {TICKER_COLUMN!r} column "
+            f"(columns are {listing}); drop --ticker for a one-ticker file"
+        )
+    frame = _read_columns(path, where, encoding, delimiter, columns, wanted)
+    if has_names:
+        frame = _pick_ticker(where, frame, ticker)
+    if frame.empty:
+        raise DataError(f"file {where} has a header but no data rows")
+    return _column_series(path, where, frame, target, date_col, listing, max_fill,
+                          date_format)
+
+
+def read_wide_csv(path: str | Path, date_column: str | None = None, max_fill: int = 3,
+                  date_format: str | None = None) -> tuple[dict[str, pd.Series], dict[str, str]]:
+    """Every column beside the dates of one CSV as its own series, read once: each with
+    `read_csv`'s checks and its own leading and trailing gaps dropped. Returns the series
+    by column and, for the columns that fail those checks, the reason."""
+    path = Path(path)
+    where, encoding, delimiter, columns = _open_table(path)
+    date_col = pick_date_column(path, columns, date_column)
+    frame = _read_columns(path, where, encoding, delimiter, columns, columns)
+    if frame.empty:
+        raise DataError(f"file {where} has a header but no data rows")
+    listing = _listing(columns)
+    series, skipped = {}, {}
+    for column in columns:
+        if column == date_col:
+            continue
+        try:
+            series[column] = _column_series(path, where, frame, column, date_col, listing,
+                                            max_fill, date_format)
+        except DataError as exc:
+            skipped[column] = str(exc)
+    return series, skipped
+
+
+def _open_table(path: Path) -> tuple[str, str, str, list[str]]:
+    """The checks before a CSV is read, and what reading it needs: how messages name it,
+    its encoding and delimiter, and its header's column names."""
     where = _where(path)
     if not path.exists():
         raise DataError(f"file {where} not found; check the path (relative to {os.getcwd()})")
@@ -385,25 +440,12 @@ def read_csv(
         header = pd.read_csv(path, nrows=0, sep=delimiter, encoding=encoding).columns
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError, ValueError) as exc:
         raise DataError(f"cannot read {where} as CSV: {_first_line(exc)}") from None
-    columns = [str(c) for c in header]
-    listing = _listing(columns)
+    return where, encoding, delimiter, [str(c) for c in header]
 
-    target = _pick_target(path, columns, target)
-    date_col = pick_date_column(path, columns, date_column)
-    if date_col == target:
-        raise DataError(
-            f"{where}: {target!r} is both the target and the date column; name another "
-            f"column with --date-column or --target (columns are {listing})"
-        )
-    wanted = [c for c in (date_col, target) if c is not None]
-    has_names = TICKER_COLUMN in columns
-    if has_names:
-        wanted.append(TICKER_COLUMN)
-    if ticker is not None and not has_names:
-        raise DataError(
-            f"--ticker {_shown(ticker)} given but {where} has no {TICKER_COLUMN!r} column "
-            f"(columns are {listing}); drop --ticker for a one-ticker file"
-        )
+
+def _read_columns(path: Path, where: str, encoding: str, delimiter: str, columns: list[str],
+                  wanted: list[str]) -> pd.DataFrame:
+    """The `wanted` columns as text, indexed by the line numbers an editor shows."""
     # Columns by position and named as the header read them: a fallback decoding of the
     # whole file below cannot rename them.
     positions = sorted({columns.index(c) for c in wanted})
@@ -433,12 +475,13 @@ def read_csv(
     # Line numbers as a text editor shows them: the header is line 1.
     frame.index = pd.RangeIndex(len(frame)) + 2
     frame.index.name = "line"
+    return frame
 
-    if has_names:
-        frame = _pick_ticker(where, frame, ticker)
-    if frame.empty:
-        raise DataError(f"file {where} has a header but no data rows")
 
+def _column_series(path: Path, where: str, frame: pd.DataFrame, target: str,
+                   date_col: str | None, listing: str, max_fill: int,
+                   date_format: str | None) -> pd.Series:
+    """One column of a read frame as a series: numbers parsed, dated, sorted, gaps filled."""
     values = _parse_numbers(where, target, frame[target])
     if date_col is None and date_format is not None:
         raise DataError(

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .baselines import BASELINES
-from .data import TICKER_COLUMN, pick_date_column, read_csv
+from .data import TICKER_COLUMN, pick_date_column, read_csv, read_wide_csv
 from .errors import ConfigError, DataError
 from .metrics import (
     METRICS,
@@ -196,8 +196,9 @@ def _read_long(path: Path, id_column: str | None, options: dict) -> tuple[dict, 
 
 
 def _read_wide(path: Path, header: list[str], options: dict) -> tuple[dict, dict]:
-    """One CSV with a column per series beside its dates: each column through the
-    one-series reader, so its own leading and trailing gaps are dropped."""
+    """One CSV with a column per series beside its dates, read once
+    (`rnnlab.data.read_wide_csv`): each column with the one-series reader's checks and its
+    own leading and trailing gaps dropped."""
     date = pick_date_column(path, header, options["date_column"])
     columns = [c for c in header if c != date]
     try:  # a column of text is a series id, not a series
@@ -209,14 +210,8 @@ def _read_wide(path: Path, header: list[str], options: dict) -> tuple[dict, dict
         raise DataError(f"'{path}' is one file; a global model needs a series-id column or a "
                         f"date column beside one column per series (columns are "
                         f"{', '.join(header[:20])}); pass --id-column NAME")
-    series, skipped = {}, {}
-    for column in columns:
-        try:
-            series[column] = read_csv(path, **(options | {"target": column,
-                                                          "date_column": date})).rename(column)
-        except DataError as exc:
-            skipped[column] = str(exc)
-    return series, skipped
+    series, skipped = read_wide_csv(path, date, options["max_fill"], options["date_format"])
+    return {name: s.rename(name) for name, s in series.items()}, skipped
 
 
 # --- the chronological split, per series ---------------------------------------------
