@@ -6,11 +6,19 @@ import pytest
 import torch
 
 from rnnlab.checkpoint import weights_checksum
-from rnnlab.fastpath import arrays_checksum, load_fast, sidecar_path
+from rnnlab.fastpath import arrays_checksum, load_fast, save_fast, sidecar_path
 from rnnlab.forecaster import Forecaster
 from rnnlab.runs import load_for_forecast
 
-TINY = dict(seq_len=12, hidden_size=8, num_layers=2, epochs=1, progress=False)
+# The net alone, so the forecasts compared are the network's own.
+TINY = dict(seq_len=12, hidden_size=8, num_layers=2, epochs=1, progress=False,
+            candidates="net")
+
+
+def save(forecaster, path):
+    """As `rnnlab train` saves a run: the checkpoint, then its numpy copy."""
+    forecaster.save(path)
+    save_fast(forecaster, path)
 
 
 def wavy(n=200, trend=0.0):
@@ -43,7 +51,7 @@ CASES = [(m, skip, scaler) for m in ("rnn", "lstm", "gru") for skip in (True, Fa
 def test_numpy_forecast_matches_torch(tmp_path, model, linear_skip, scaler):
     forecaster, series = fitted(model, linear_skip, scaler)
     path = tmp_path / "model.pt"
-    forecaster.save(path)
+    save(forecaster, path)
     fast = load_fast(path)
     assert fast is not None
     expected = Forecaster.load(path).forecast(8)
@@ -57,7 +65,8 @@ def test_numpy_forecast_matches_torch(tmp_path, model, linear_skip, scaler):
     x = np.random.default_rng(2).standard_normal((64, TINY["seq_len"])).astype(np.float32)
     with torch.no_grad():
         net_out = forecaster.model_(torch.from_numpy(x)[..., None]).numpy()
-    assert np.allclose(fast.forward(x.astype(np.float64)), net_out, atol=1e-5)
+    assert np.allclose(fast.numpy_net_.forward(x.astype(np.float64))[:, 0], net_out,
+                       atol=1e-5)
 
 
 def test_checksum_matches_checkpoint():
@@ -72,16 +81,16 @@ def test_checksum_matches_checkpoint():
 def test_stale_or_damaged_sidecar_falls_back_to_torch(tmp_path):
     path = tmp_path / "model.pt"
     forecaster, _ = fitted("lstm", True, "standard")
-    forecaster.save(path)
+    save(forecaster, path)
     sidecar = sidecar_path(path)
     kept = sidecar.read_bytes()
     # model.pt replaced by another model: the old sidecar must not be used.
-    fitted("lstm", False, "standard")[0].save(path)
+    save(fitted("lstm", False, "standard")[0], path)
     sidecar.write_bytes(kept)
     assert load_fast(path) is None
     assert isinstance(load_for_forecast(path), Forecaster)
     # Weights altered inside the sidecar: its checksum no longer holds.
-    forecaster.save(path)
+    save(forecaster, path)
     with np.load(sidecar, allow_pickle=False) as npz:
         files = {name: npz[name] for name in npz.files}
     files["weights/head.bias"] = files["weights/head.bias"] + 1
@@ -95,7 +104,7 @@ def test_stale_or_damaged_sidecar_falls_back_to_torch(tmp_path):
 
 def test_sidecar_refuses_pickled_objects(tmp_path):
     path = tmp_path / "model.pt"
-    fitted("rnn", True, "standard", scramble=False)[0].save(path)
+    save(fitted("rnn", True, "standard", scramble=False)[0], path)
     with np.load(sidecar_path(path), allow_pickle=False) as npz:
         files = {name: npz[name] for name in npz.files}
     files["meta"] = np.array([{"params": {}}], dtype=object)
@@ -105,8 +114,8 @@ def test_sidecar_refuses_pickled_objects(tmp_path):
 
 def test_models_without_numpy_pass_write_no_sidecar(tmp_path):
     path = tmp_path / "model.pt"
-    fitted("lstm", True, "standard", scramble=False)[0].save(path)
+    save(fitted("lstm", True, "standard", scramble=False)[0], path)
     assert sidecar_path(path).exists()
-    fitted("cnn_rnn", True, "standard", scramble=False)[0].save(path)
+    save(fitted("cnn_rnn", True, "standard", scramble=False)[0], path)
     assert not sidecar_path(path).exists()
     assert isinstance(load_for_forecast(path), Forecaster)

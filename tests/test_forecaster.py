@@ -106,8 +106,12 @@ def test_linear_model_reproduces_an_exact_recurrence():
 def test_bad_series_and_params_are_refused_by_name():
     with pytest.raises(DataError, match="NaN or infinite"):
         Forecaster(**TINY).fit(pd.Series([1.0, np.nan] * 100))
-    with pytest.raises(DataError, match="seq_len 12 needs at least"):
-        Forecaster(**TINY).fit(tiny_series(30))
+    with pytest.raises(DataError, match="lstm seq_len 12 needs 28 values before the first "
+                                         "origin to train, has 25; use a shorter seq_len"):
+        Forecaster(**TINY, candidates="net").fit(tiny_series(30))
+    short = Forecaster(**TINY).fit(tiny_series(30))  # the other candidates still forecast
+    assert "lstm" not in [c.name for c, _ in short.pool_]
+    assert any(row["note"].startswith("seq_len 12 needs") for row in short.candidates_)
     with pytest.raises(ConfigError, match="unknown model 'lsmt'; valid models are rnn, lstm"):
         Forecaster(model="lsmt").fit(tiny_series())
     with pytest.raises(ConfigError, match="unknown lr_schedule 'step'"):

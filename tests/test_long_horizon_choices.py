@@ -1,12 +1,12 @@
-"""The choices made for many steps ahead: the window's season, the scaler and strategy
-pair, and whether level tracking stays on (issue 11)."""
+"""The choices made for many steps ahead: the window's season, the body's length, and the
+linear fit anchored on a long season (issue 11)."""
 
 import numpy as np
 import pandas as pd
 
 from rnnlab.baselines import SeasonalNaiveForecaster
 from rnnlab.diagnostics import longer_season
-from rnnlab.forecaster import Forecaster, choose_form
+from rnnlab.forecaster import Forecaster
 from rnnlab.windows import choose_seq_len
 
 
@@ -42,54 +42,6 @@ def test_a_daily_season_alone_keeps_two_days_and_noise_finds_no_longer_season():
 
 def test_the_longer_season_must_fit_in_the_limit():
     assert longer_season(weekly_hours(), 24, 100) is None  # 168 does not fit in 100
-
-
-def test_the_joint_choice_reads_only_the_values_it_is_given():
-    values = weekly_hours()
-    n_train = 700
-    first = choose_form(values[:900], n_train, 48, 24, anchors=(None, 168 // 4))
-    changed = values.copy()
-    changed[900:] = changed[900:] * 50 - 1e4  # a "test part" nothing may read
-    second = choose_form(changed[:900], n_train, 48, 24, anchors=(None, 168 // 4))
-    assert (first[0].kind, *first[1:]) == (second[0].kind, *second[1:])
-
-
-def test_the_joint_choice_scores_the_horizon_asked_for():
-    # A random walk around a slow cycle: one step ahead both scalers nearly tie, far
-    # ahead the choice must still be one of the candidates and direct only when allowed.
-    rng = np.random.default_rng(3)
-    values = np.cumsum(rng.normal(size=800)) + 5 * np.sin(np.arange(800) / 20)
-    scaler, strategy, _ = choose_form(values, 560, 30, 10, strategies=("recursive",))
-    assert strategy == "recursive" and scaler.kind in ("standard", "window")
-    scaler, strategy, _ = choose_form(values, 560, 30, 1, kinds=("window",),
-                                   strategies=("recursive",))
-    assert (scaler.kind, strategy) == ("window", "recursive")
-
-
-def test_level_tracking_is_switched_off_where_it_hurts_the_validation_forecasts():
-    # A two-day window cannot see the weekend: each weekend gives a run of large one-sign
-    # errors that the shift detector would take for a level shift.
-    values = weekly_hours(weeks=6)
-    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values),
-                                                   freq="h"))
-    fit = Forecaster(model="linear", seq_len=48, horizon=24, scaler="standard",
-                     strategy="recursive", progress=False).fit(series, val_size=168)
-    assert fit.error_scale_ is None  # the fit switched tracking off
-    n_train = len(values) - 168
-    origins = np.arange(n_train, len(values) - 24 + 1)
-    targets = values[origins[:, None] + np.arange(24)]
-    plain = fit.paths_from(values, origins, 24)
-    fit.error_scale_ = fit._one_step_rms(values, n_train)  # what tracking would use
-    tracked = fit.paths_from(values, origins, 24)
-    assert np.mean((tracked - targets) ** 2) > np.mean((plain - targets) ** 2)
-
-
-def test_level_tracking_stays_on_where_validation_sees_no_shift():
-    rng = np.random.default_rng(4)
-    values = 10 + np.sin(np.arange(600) / 5) + rng.normal(0, 0.1, 600)
-    fit = Forecaster(model="linear", seq_len=30, horizon=5, progress=False).fit(
-        pd.Series(values), val_size=100)
-    assert fit.error_scale_ is not None
 
 
 def test_the_body_reads_only_its_recurrent_len_and_the_skip_the_whole_window():
@@ -153,31 +105,6 @@ def test_an_anchored_ridge_shrinks_towards_seasonal_naive():
         assert np.abs(np.reshape(weights, (24, horizon)) - selector).max() < 0.02, horizon
         plain, _, _ = fit_ridge(train, val)  # shrinks towards the mean instead
         assert np.abs(np.reshape(plain, (24, horizon)) - selector).max() > 0.05, horizon
-
-
-def test_an_irregular_weekly_profile_chooses_the_anchor_and_noise_does_not():
-    rng = np.random.default_rng(0)
-    week = 10 + np.tile(rng.normal(size=168), 5) + rng.normal(0, 0.3, 840)
-    assert choose_form(week[:740], 640, 168, 24, anchors=(None, 168))[2] == 168
-    noise = rng.normal(size=840)  # the value one "week" back predicts nothing
-    assert choose_form(noise[:740], 640, 168, 24, anchors=(None, 168))[2] is None
-
-
-def test_the_anchor_is_named_in_the_scores_and_kept_by_a_checkpoint(tmp_path):
-    from rnnlab.backtest import score_paths
-    from rnnlab.windows import split_sizes
-
-    values = weekly_hours(weeks=8, seed=6)
-    series = pd.Series(values, index=pd.date_range("2024-01-01", periods=len(values),
-                                                   freq="h"))
-    split = split_sizes(len(series), 168, 0.1, 0.2)
-    fit = Forecaster(model="linear", horizon=24, progress=False).fit(
-        series.iloc[:split.n_fit], val_size=split.n_val)
-    fit.anchor_ = 168  # as a fit that chose it would record it
-    steps, _ = score_paths(series, fit, split, 24)
-    assert steps["anchor"] == 168
-    fit.save(tmp_path / "m.pt")
-    assert Forecaster.load(tmp_path / "m.pt").anchor_ == 168
 
 
 def test_a_wandering_level_does_not_hide_the_year_under_its_quarter():

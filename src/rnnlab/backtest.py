@@ -140,14 +140,37 @@ def score_paths(series: pd.Series, forecaster, split: Split, horizon: int
     return {
         "far_outside": far_outside(paths["model"], getattr(forecaster, "train_range_", None)),
         "horizon": horizon, "strategy": _strategy(forecaster),
-        "anchor": getattr(forecaster, "anchor_", None),
-        "forms": getattr(forecaster, "forms_", None),
-        "body": getattr(forecaster, "body_", None),
-        "refit": bool(getattr(forecaster, "refit_", False)),
+        "candidates": candidate_scores(forecaster, inputs, origins, targets, fit_part),
         "origins": len(origins), "interval": level if widths is not None else 0.0,
         "seasonal_period": period, "per_step": per_step, "overall": overall,
         "verdict": found.to_dict(),
     }, losses
+
+
+def candidate_scores(forecaster, inputs, origins: np.ndarray, targets: np.ndarray,
+                     fit_part: np.ndarray) -> list[dict] | None:
+    """The forecaster's table of candidates (`rnnlab.forecaster.Forecaster.candidates_`:
+    fold loss, weight), each with its own test RMSE and MASE over every origin and step,
+    as fitted before the first fold origin (the chosen ones were fitted again before
+    forecasting). Reported, never used to choose: the test part chooses nothing."""
+    table = getattr(forecaster, "candidates_", None)
+    if table is None:
+        return None
+    fitted = {c.name: c for c in getattr(forecaster, "fold_candidates_", [])}
+    floor = getattr(forecaster, "floor_", None)
+    values, matrix, _ = forecaster._data(inputs)
+    rows = []
+    for row in table:
+        row = dict(row)
+        candidate = fitted.get(row["name"])
+        if candidate is not None:
+            data = matrix if candidate.family == "net" and matrix is not None else values
+            path = candidate.paths(data, origins, targets.shape[1])
+            path = path if floor is None else np.maximum(path, floor)
+            row["test_rmse"] = rmse(targets.ravel(), path.ravel())
+            row["test_mase"] = mase(targets.ravel(), path.ravel(), fit_part)
+        rows.append(row)
+    return rows
 
 
 def _strategy(forecaster) -> str:

@@ -195,7 +195,14 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column,
         _train_global(ctx, data, out, resume, overwrite, progress, id_column,
                       series_embedding, options)
         return
-    from .report import coverage_words, horizon_reading, horizon_table, metrics_table, versus_naive
+    from .report import (
+        choice_lines,
+        coverage_words,
+        horizon_reading,
+        horizon_table,
+        metrics_table,
+        versus_naive,
+    )
     from .runs import check_resume_options, run_train
 
     if resume:
@@ -223,6 +230,8 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column,
         click.echo(metrics["window"])
     click.echo(metrics_table(metrics["test"], label))
     click.echo(versus_naive({**metrics["test"], "verdict": metrics["verdict"]}, label) + ".")
+    if metrics.get("candidates"):
+        click.echo("\n".join(choice_lines(metrics["candidates"])))
     steps = metrics.get("multi_step")
     if steps and steps["horizon"] > 1:
         click.echo(horizon_table(steps, label))

@@ -28,6 +28,9 @@ SCALERS = ("auto", "window", "standard", "minmax")
 SCHEDULES = ("plateau", "cosine", "none")
 STRATEGIES = ("auto", "recursive", "direct")
 DEVICES = ("auto", "cpu", "cuda")
+# The candidate families a forecast may be chosen from (rnnlab.candidates, rnnlab.choose).
+POOL_FAMILIES = ("naive", "seasonal_naive", "mean", "linear", "ets", "theta", "intermittent",
+                 "net")
 # The window without a season: the study's, six weeks of trading days, and about half a
 # period of its sine (63 samples). A season found on the training part lengthens it.
 DEFAULT_SEQ_LEN = 30
@@ -86,6 +89,14 @@ class DataConfig:
 class ModelConfig:
     # The study's recurrent nets; `rnnlab.models.MODELS` holds the rest.
     model: str = option("lstm", f"network: {', '.join(MODEL_NAMES)}", choices=MODEL_NAMES)
+    # auto: every family the series supports enters the pool: naive, seasonal naive, the
+    # mean, the closed-form linear forms, ETS, Theta, TSB (where values are zero) and this
+    # network; every candidate is scored on the same rolling origins and one rule picks or
+    # averages them (rnnlab.choose). A comma list keeps only those families: "net" studies
+    # the network alone, "ets,theta" the statistical ones.
+    candidates: str = option(
+        "auto", "candidates the forecast is chosen from: auto (all), or a comma list of "
+        f"{', '.join(POOL_FAMILIES)}")
     # None (auto): two seasons of a period found on the training part, at least
     # DEFAULT_SEQ_LEN and at most what the series' length allows
     # (rnnlab.windows.choose_seq_len); it is resolved once, where the data is known, and
@@ -333,12 +344,35 @@ def check(section) -> None:
         raise ConfigError(
             f"val_fraction + test_fraction = {section.val_fraction + section.test_fraction:g} "
             "leaves under 10% for training; lower one of them")
+    if isinstance(section, ModelConfig):
+        pool_families(section.candidates)
     if isinstance(section, ModelConfig) and section.features and section.horizon > 1 \
             and section.strategy == "recursive":
         raise ConfigError("features other than --calendar are unknown after the forecast "
                           "origin: use --strategy direct")
     if isinstance(section, TrainConfig):
         _check_device(section.device)
+
+
+def pool_families(candidates: str) -> tuple[str, ...]:
+    """The families a `candidates` setting names (all for ``auto``), or a ConfigError.
+
+    >>> pool_families("ets, net")
+    ('ets', 'net')
+    """
+    if not isinstance(candidates, str) or candidates.strip().lower() == "auto":
+        return POOL_FAMILIES
+    names = tuple(dict.fromkeys(p.strip().lower() for p in candidates.split(",") if p.strip()))
+    for name in names:
+        if name not in POOL_FAMILIES:
+            close = difflib.get_close_matches(name, POOL_FAMILIES, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"unknown candidate family {name[:40]!r} in candidates; valid "
+                              f"ones are auto or {', '.join(POOL_FAMILIES)}{hint}")
+    if not names:
+        raise ConfigError("candidates names no family; use auto or a comma list of "
+                          f"{', '.join(POOL_FAMILIES)}")
+    return names
 
 
 def _check_range(name: str, value, rules) -> None:

@@ -1,9 +1,11 @@
 """Forecast from a saved run without importing torch: numpy forward passes.
 
-`import torch` alone takes seconds, longer than a forecast of a small network. So when
-`Forecaster.save` writes ``model.pt`` for an rnn, lstm, gru or linear model, it also writes
-``model.npz`` beside it: the same weights as plain arrays, the metadata as JSON text, the
-series' tail, the SHA-256 of the ``model.pt`` file and the weights' checksum.
+`import torch` alone takes seconds, longer than a forecast of a small network. So after
+`Forecaster.save` writes ``model.pt``, `save_fast` writes ``model.npz`` beside it (for an
+rnn, lstm, gru or linear net, or a pool without one): the same weights as plain arrays,
+the metadata as JSON text, the series' tail and the pool's arrays, the SHA-256 of the
+``model.pt`` file and the weights' checksum. `load_fast` rebuilds the `Forecaster` from it
+with a numpy copy of the net (`NumpyNet`).
 `load_fast` uses that sidecar only when it is read with ``allow_pickle=False`` (no
 Python objects, ever) and every member's npy header fits its size in the zip directory
 (no allocation beyond the file), it names the exact ``model.pt`` next to it, its weights
@@ -30,13 +32,8 @@ import numpy as np
 import pandas as pd
 from numpy.lib import format as npy
 
-from .base import (
-    WindowForecaster,
-    error_scale_from_meta,
-    interval_width_from_meta,
-    tail_from_meta,
-    tail_offsets_from_meta,
-)
+from .base import tail_from_meta
+from .candidates import Candidate
 from .checkpoint import (
     atomic_write,
     check_model_params,
@@ -46,6 +43,7 @@ from .checkpoint import (
     recorded_checksums,
 )
 from .errors import CheckpointError
+from .forecaster import Forecaster, pool_meta, restore_pool
 from .windows import Scaler
 
 log = logging.getLogger("rnnlab")
@@ -56,6 +54,7 @@ FAST_MODELS = ("rnn", "lstm", "gru", "linear")
 # the weight shapes a sidecar must have.
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 WEIGHT_PREFIX = "weights/"
+EXTRA_PREFIX = "extra/"
 
 
 def sidecar_path(checkpoint: str | Path) -> Path:
@@ -89,10 +88,13 @@ def arrays_checksum(arrays: dict[str, np.ndarray]) -> str:
 
 
 def write_sidecar(checkpoint: str | Path, weights: dict[str, np.ndarray], meta: dict,
-                  tail: np.ndarray) -> None:
-    """Write `model.npz` next to a just-saved `checkpoint`, bound to its exact bytes."""
+                  tail: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> None:
+    """Write `model.npz` next to a just-saved `checkpoint`, bound to its exact bytes.
+    `extra` holds the checkpoint's other tensors (the pool's arrays), by their names."""
     arrays = {WEIGHT_PREFIX + name: np.asarray(w, dtype=np.float32)
               for name, w in weights.items()}
+    arrays.update({EXTRA_PREFIX + name: np.asarray(a, dtype=np.float64)
+                   for name, a in (extra or {}).items()})
     arrays.update(
         meta=np.array(json.dumps(meta, default=json_default)),
         tail=np.asarray(tail, dtype=np.float64),
@@ -102,9 +104,23 @@ def write_sidecar(checkpoint: str | Path, weights: dict[str, np.ndarray], meta: 
     atomic_write(sidecar_path(checkpoint), lambda fh: np.savez(fh, **arrays))
 
 
-def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
-    """The numpy forecaster for `checkpoint`, or None when its sidecar is absent, stale,
-    damaged or for a model without a numpy forward pass (then load with torch).
+def save_fast(forecaster: Forecaster, checkpoint: str | Path) -> None:
+    """Write the numpy copy of a checkpoint `forecaster.save` just wrote, where numpy can
+    run its net (rnn, lstm, gru, linear; no features); else remove a stale one."""
+    net = forecaster.model_
+    if forecaster._uses_features() or (net is not None and forecaster.model not in FAST_MODELS):
+        sidecar_path(checkpoint).unlink(missing_ok=True)
+        return
+    meta, arrays = pool_meta(forecaster)
+    weights = {} if net is None else {k: v.detach().cpu().numpy()
+                                      for k, v in net.state_dict().items()}
+    write_sidecar(checkpoint, weights, meta, forecaster.tail_.to_numpy(np.float64), arrays)
+
+
+def load_fast(checkpoint: str | Path) -> Forecaster | None:
+    """The forecaster of `checkpoint` with a numpy copy of its net, or None when its
+    sidecar is absent, stale, damaged or for a model without a numpy forward pass (then
+    load with torch).
 
     A sidecar or checkpoint that is not a regular file (a FIFO, a device) is refused.
     """
@@ -127,14 +143,25 @@ def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
                 return None
             weights = {name[len(WEIGHT_PREFIX):]: array for name, array in files.items()
                        if name.startswith(WEIGHT_PREFIX)}
+            extra = {name[len(EXTRA_PREFIX):]: array for name, array in files.items()
+                     if name.startswith(EXTRA_PREFIX)}
             meta_text, tail = str(files["meta"]), files["tail"]
-            check_binding(checkpoint, weights, meta_text, tail)
+            check_binding(checkpoint, weights, meta_text, {"tail": tail, **extra})
             meta = json.loads(meta_text)
-            if meta["params"]["model"] not in FAST_MODELS:
+            params = meta["params"]
+            if weights and params["model"] not in FAST_MODELS:
                 return None
-            check_model_params(meta["params"], len(tail), checkpoint)
-            check_shapes(meta["params"], weights)
-            return NumpyForecaster(meta, weights, tail_from_meta(meta, tail))
+            check_model_params(params, len(tail), checkpoint)
+            forecaster = Forecaster(**params, progress=False)
+            net = None
+            if weights:
+                outputs = forecaster.horizon if meta.get("strategy_used") == "direct" else 1
+                check_shapes(params, weights, outputs)
+                net = NumpyNet(meta, weights, outputs)
+            restore_pool(forecaster, meta, extra, net)
+            forecaster.tail_ = tail_from_meta(meta, tail)
+            forecaster.fitted_ = True
+            return forecaster
         except (OSError, KeyError, TypeError, ValueError, AttributeError,
                 zipfile.BadZipFile) as exc:
             log.info("cannot use %s (%s): loading %s with torch", sidecar.name, exc,
@@ -172,7 +199,7 @@ def read_npz(fh, path: Path) -> dict[str, np.ndarray]:
 
 
 def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: str,
-                  tail: np.ndarray) -> None:
+                  tensors: dict[str, np.ndarray]) -> None:
     """Raise ValueError unless the sidecar holds exactly what `checkpoint` records.
 
     Its weights must hash to the checkpoint's checksum and its metadata and tail to the
@@ -184,14 +211,15 @@ def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: s
         raise ValueError(f"{checkpoint.name} records no checksums to check the sidecar against")
     if arrays_checksum(weights) != recorded["checksum"]:
         raise ValueError(f"its weights are not those of {checkpoint.name}")
-    tail_sum = arrays_checksum({"tail": np.asarray(tail)})
+    tail_sum = arrays_checksum({k: np.asarray(v) for k, v in tensors.items()})
     if hashlib.sha256(meta_text.encode() + tail_sum.encode()).hexdigest() != \
             recorded["meta_checksum"]:
         raise ValueError(f"its metadata or series tail are not those of {checkpoint.name}")
 
 
-def check_shapes(params: dict, weights: dict[str, np.ndarray]) -> None:
-    """Raise ValueError unless `weights` are exactly the tensors the parameters describe."""
+def check_shapes(params: dict, weights: dict[str, np.ndarray], outputs: int = 1) -> None:
+    """Raise ValueError unless `weights` are exactly the tensors the parameters describe
+    (`outputs` values per window: H for a direct net)."""
     model, hidden = params["model"], params["hidden_size"]
     expected = {}
     if model != "linear":
@@ -200,9 +228,9 @@ def check_shapes(params: dict, weights: dict[str, np.ndarray]) -> None:
             expected.update({f"rnn.weight_ih_l{layer}": (rows, 1 if layer == 0 else hidden),
                              f"rnn.weight_hh_l{layer}": (rows, hidden),
                              f"rnn.bias_ih_l{layer}": (rows,), f"rnn.bias_hh_l{layer}": (rows,)})
-        expected.update({"head.weight": (1, hidden), "head.bias": (1,)})
+        expected.update({"head.weight": (outputs, hidden), "head.bias": (outputs,)})
     if model == "linear" or params["linear_skip"]:
-        expected.update({"skip.weight": (1, params["seq_len"]), "skip.bias": (1,)})
+        expected.update({"skip.weight": (outputs, params["seq_len"]), "skip.bias": (outputs,)})
     got = {name: tuple(w.shape) for name, w in weights.items()}
     if got != expected:
         wrong = sorted(set(got.items()) ^ set(expected.items()))[0][0]
@@ -214,39 +242,37 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))  # no overflow warning for large |x|
 
 
-class NumpyForecaster(WindowForecaster):
-    """A loaded rnn / lstm / gru / linear network that forecasts with numpy only.
+class NumpyNet(Candidate):
+    """A saved rnn / lstm / gru / linear net that forecasts with numpy only, as the
+    `rnnlab.recurrent.NetCandidate` it was saved from does (to float32 rounding)."""
 
-    It answers `forecast` exactly as the `Forecaster` it was saved from (to float32
-    rounding); training and everything else stay with `Forecaster`.
-    """
+    family = "net"
 
-    def __init__(self, meta: dict, weights: dict[str, np.ndarray], tail: pd.Series):
+    def __init__(self, meta: dict, weights: dict[str, np.ndarray], outputs: int = 1):
         params = meta["params"]
         self.model = str(params["model"])
         self.seq_len = int(params["seq_len"])
         self.num_layers = int(params["num_layers"])
-        self.scaler_ = Scaler.from_state(meta["scaler"])
+        recent = params.get("recurrent_len")
+        self.recent = int(recent) if recent and recent < self.seq_len else None
+        self.outputs = outputs
+        self.scaler = Scaler.from_state(meta["scaler"])
         self.weights_ = {name: w.astype(np.float64) for name, w in weights.items()}
-        self.tail_ = tail
-        self.tail_offsets_ = tail_offsets_from_meta(meta, len(tail))
-        self.train_range_ = tuple(meta["train_range"]) if "train_range" in meta else None
-        self.error_scale_ = error_scale_from_meta(meta)
-        self.interval_width_ = interval_width_from_meta(meta)
-        self.fitted_ = True
 
-    def get_params(self) -> dict:
-        return {"model": self.model, "seq_len": self.seq_len}
+    @property
+    def name(self) -> str:
+        return self.model
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Model-unit predictions for windows x (batch, seq_len), like `Net.forward`."""
+        """Model-unit outputs for windows x (batch, seq_len): (batch, outputs)."""
         w = self.weights_
-        out = np.zeros(len(x))
+        out = np.zeros((len(x), self.outputs))
         if "skip.weight" in w:
-            out += x @ w["skip.weight"][0] + w["skip.bias"][0]
+            out += x @ w["skip.weight"].T + w["skip.bias"]
         if self.model != "linear":
-            h = self._recurrent(x[:, :, None])  # (batch, hidden_size), last step, top layer
-            out += h @ w["head.weight"][0] + w["head.bias"][0]
+            seq = x if self.recent is None else x[:, -self.recent:]
+            h = self._recurrent(seq[:, :, None])  # (batch, hidden_size): last step, top layer
+            out += h @ w["head.weight"].T + w["head.bias"]
         return out
 
     def _recurrent(self, seq: np.ndarray) -> np.ndarray:
@@ -277,27 +303,18 @@ class NumpyForecaster(WindowForecaster):
             seq = np.stack(steps, axis=1)  # (batch, seq_len, hidden_size)
         return seq[:, -1]
 
-    def _predict_last(self, values: np.ndarray) -> float:
-        # As Forecaster._predict_next: float32 model units, relative to the last value.
-        window = self.scaler_.to_units(values[-self.seq_len:]).astype(np.float32)
-        offset = window[-1] if self.scaler_.relative else np.float32(0.0)
-        x = (window - offset).astype(np.float64)[None, :]
-        units = np.float32(self.forward(x)[0]) + offset
-        return float(self.scaler_.from_units(float(units)))
-
-    def _predict_all(self, values: np.ndarray) -> np.ndarray:
-        # As Forecaster._predict_next(values, all_windows=True): the value after each window.
-        units = self.scaler_.to_units(values).astype(np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(units[:-1], self.seq_len)
-        offset = windows[:, -1] if self.scaler_.relative else np.zeros(len(windows), np.float32)
-        x = (windows - offset[:, None]).astype(np.float64)
-        return self.scaler_.from_units((self.forward(x).astype(np.float32) + offset)
-                                       .astype(np.float64))
-
-    def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
-        # As Forecaster._forecast_values: a level shift in the history is taken out first.
-        offsets = self._level_offsets(history)
-        buffer = list(history[-self.seq_len:] - offsets[-self.seq_len:])
-        for _ in range(horizon):
-            buffer.append(self._predict_last(np.asarray(buffer[-self.seq_len:])))
-        return np.asarray(buffer[self.seq_len:]) + offsets[-1]
+    def paths(self, values, origins, horizon, state=None) -> np.ndarray:
+        values = np.asarray(values, np.float64)
+        origins = self._check_origins(values, origins, self.seq_len)
+        buffer = values[origins[:, None] - self.seq_len + np.arange(self.seq_len)]
+        made = 0
+        while made < horizon:
+            # As the torch net: float32 model units, relative to the last value.
+            units = self.scaler.to_units(buffer[:, -self.seq_len:]).astype(np.float32)
+            last = units[:, -1:] if self.scaler.relative else np.zeros((len(units), 1),
+                                                                      np.float32)
+            out = self.forward((units - last).astype(np.float64)).astype(np.float32) + last
+            buffer = np.concatenate([buffer, self.scaler.from_units(out.astype(np.float64))],
+                                    axis=1)
+            made += self.outputs
+        return buffer[:, self.seq_len:self.seq_len + horizon]

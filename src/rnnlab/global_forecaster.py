@@ -21,7 +21,8 @@ from .base import assign_params, check_series, future_index
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
-from .forecaster import CHAIN_BATCH, PARAMETERS
+from .forecaster import PARAMETERS
+from .recurrent import CHAIN_BATCH
 from .panel import PanelSplit, PanelWindows, panel_tensor
 from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, fit_scaler
 
@@ -329,7 +330,7 @@ class GlobalForecaster:
         import torch
 
         from .embedding import build_global_model
-        from .train import History
+        from .history import History
 
         ckpt = load_checkpoint(path)
         meta = ckpt["meta"]

@@ -539,18 +539,7 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
     '10 steps ahead from each of 240 test origins, lstm (direct) scores RMSE 0.41 ...'
     """
     h, overall, per_step = multi_step["horizon"], multi_step["overall"], multi_step["per_step"]
-    strategy = multi_step.get("strategy")
-    if strategy and multi_step.get("anchor"):
-        strategy += f", its linear part anchored on the value {multi_step['anchor']} steps back"
-    forms = multi_step.get("forms")
-    if strategy and forms and len(forms) > 1:
-        listed = ", ".join(forms[:-1]) + f" and {forms[-1]}"
-        strategy += f", its linear part the mean of the {len(forms)} forms that forecast the " \
-            f"validation part best: {listed}"
-    elif strategy and forms:
-        strategy += f", its linear part {forms[0]}, which forecast the validation part " \
-            "far better than any linear fit"
-    label = f"{model_name} ({strategy})" if strategy else model_name
+    label = model_name
     where = f"{h} step{'s' if h != 1 else ''} ahead"
     if multi_step.get("origins"):
         where += f" from each of {multi_step['origins']} test origins"
@@ -568,23 +557,57 @@ def horizon_reading(multi_step: dict, model_name: str = "model") -> str:
     if h > 1:
         first += "; " + _growth(per_step["model"]["rmse"], per_step[against]["rmse"], name)
     sentences = [first + "."]
-    body = multi_step.get("body")
-    refit = (" That linear part was then fitted again on the training and validation "
-             "parts together.") if multi_step.get("refit") else ""
-    if body and not body["kept"] and body["ratio"] == 1.0:
-        sentences.append("Its recurrent part was left out: training never improved on the "
-                         "linear part alone on the validation part." + refit)
-    elif body:
-        sentences.append(("Its recurrent part was kept: it beat" if body["kept"] else
-                          "Its recurrent part was left out: it did not beat") +
-                         f" the linear part alone on the validation part ({_ratio_p(body)})."
-                         + ("" if body["kept"] else refit))
     coverage = overall["model"].get("coverage")
     level = multi_step.get("interval") or 0.0
     if level > 0 and coverage is not None and math.isfinite(coverage):
         sentences.append(_coverage_reading(level, coverage, overall["model"].get("width"),
                                            per_step["model"].get("coverage") or []))
     return " ".join(sentences)
+
+
+def choice_lines(candidates: list[dict]) -> list[str]:
+    """Three sentences on the pool (`rnnlab.forecaster.Forecaster.candidates_`): what
+    forecasts, why, and where the recurrent net stood.
+
+    >>> rows = [{"name": "ets(A,N,A) 12", "family": "ets", "loss": 0.61, "weight": 0.5,
+    ...          "note": ""}, {"name": "theta 12", "family": "theta", "loss": 0.64,
+    ...          "weight": 0.5, "note": ""}, {"name": "naive", "family": "naive",
+    ...          "loss": 1.4, "weight": 0.0, "note": ""}, {"name": "lstm", "family": "net",
+    ...          "loss": 0.9, "weight": 0.0, "note": ""}]
+    >>> print("\\n".join(choice_lines(rows)))
+    The forecast is the mean of ets(A,N,A) 12 and theta 12, chosen from 4 candidates.
+    On the rolling origins their loss (mean absolute error over naive's in-sample error) was 0.61 and 0.64; the best left out, lstm, scored 0.9.
+    The recurrent net lstm was not chosen: its fold loss is 1.48x the best.
+    """
+    used = [row for row in candidates if row["weight"] > 0]
+    scored = [row for row in candidates if row.get("loss") is not None]
+    names = _listed([row["name"] for row in used])
+    first = (f"The forecast is {'the mean of ' if len(used) > 1 else ''}{names}, chosen from "
+             f"{len(scored)} candidates.")
+    rest = sorted((row for row in scored if row["weight"] == 0), key=lambda row: row["loss"])
+    second = ("On the rolling origins " + ("their" if len(used) > 1 else "its") + " loss (mean "
+              "absolute error over naive's in-sample error) was "
+              + _listed([f"{row['loss']:.3g}" for row in used]))
+    second += (f"; the best left out, {rest[0]['name']}, scored {rest[0]['loss']:.3g}."
+               if rest else ".")
+    best = min(row["loss"] for row in scored)
+    nets = [row for row in candidates if row["family"] == "net"]
+    if not nets:
+        third = "No recurrent net was among the candidates."
+    elif nets[0]["weight"] > 0:
+        third = (f"The recurrent net {nets[0]['name']} is in it, with weight "
+                 f"{nets[0]['weight']:.2g}: its fold loss is {nets[0]['loss'] / best:.3g}x the "
+                 "best.")
+    elif nets[0].get("loss") is None:
+        third = f"The recurrent net {nets[0]['name']} was left out: {nets[0]['note']}."
+    else:
+        third = (f"The recurrent net {nets[0]['name']} was not chosen: its fold loss is "
+                 f"{nets[0]['loss'] / best:.3g}x the best.")
+    return [first, second, third]
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
 
 
 def _ratio_p(found: dict) -> str:

@@ -49,7 +49,7 @@ from .data import load_data
 from .diagnostics import inspect
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .explain import failure_anatomy, lag_check, memory_profile
-from .fastpath import load_fast
+from .fastpath import load_fast, save_fast
 from .features import feature_record, load_inputs, target_of, with_market
 from .folders import (
     MARKER,
@@ -301,6 +301,7 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     forecaster.set_history(series)
     series = target_of(series)  # names and plots below: the target
     forecaster.save(out / MODEL_FILE)
+    save_fast(forecaster, out / MODEL_FILE)
     metrics = {
         "status": "complete",
         "source": config.data.source,
@@ -319,6 +320,8 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         "seq_len": forecaster.seq_len,
         "window": window.reason,
         "multi_step": result.multi_step,
+        # Every candidate: its fold loss, its weight in the forecast, its own test scores
+        "candidates": result.multi_step["candidates"],
         "features": feature_record(forecaster),
         # Any test forecast beyond the training range widened by its span on each side
         "far_outside": bool(result.multi_step and result.multi_step["far_outside"]),
@@ -390,7 +393,7 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
     """The training snapshot to continue from; None when no epoch finished before the stop."""
     import torch  # heavy: kept off the forecast and --help paths
 
-    from .train import History  # with torch
+    from .history import History
 
     state_path = out / STATE_FILE
     recorded = read_run_file(out).get("data_sha256")

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .errors import ConfigError
+from .history import History
 from .optim import make_optimizer
 from .stacked import backward_losses, stacked_losses, stacks
 from .windows import Windows
@@ -38,28 +39,6 @@ RIDGE_GRID = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0
 # this many times above 1, or above the loss training started from, has blown up even when
 # still finite: at --lr 10 an LSTM on sine reaches 1e3-1e4 and stays finite.
 DIVERGED_FACTOR = 100.0
-
-
-@dataclass
-class History:
-    """What happened in training, epoch by epoch (losses in model units)."""
-
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    initial_val_loss: float = math.nan
-    best_epoch: int = 0  # 0: the untrained net (its linear skip) was best
-    best_val_loss: float = math.inf
-    stopped: str = ""  # early_stopping | max_epochs | diverged | interrupted | closed_form
-    message: str = ""
-    seconds: float = 0.0
-
-    @property
-    def epochs_run(self) -> int:
-        return len(self.train_loss)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "epochs_run": self.epochs_run}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -308,13 +287,15 @@ def _losses(nets: list[nn.Module], data: Windows, stacked: bool) -> list[float]:
     return stacked_losses(nets, data) if stacked else [evaluate(net, data) for net in nets]
 
 
-def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None = None,
+def fit_ridge(train_data: Windows, val_data: Windows | None = None, anchor: int | None = None,
               strengths: tuple[float, ...] = RIDGE_GRID) -> tuple[np.ndarray, float, float]:
     """Least-squares linear autoregression of the target on the window, with intercept.
 
-    The ridge strength is chosen on the validation windows from `RIDGE_GRID`, so white
-    noise shrinks to the training mean and an exact recurrence keeps its exact fit.
-    Normal equations are accumulated in float64 chunks: memory stays O(seq_len^2).
+    The ridge strength is chosen from `RIDGE_GRID` on the validation windows, or without
+    them by leave-one-out on the training windows (closed form: each window's error over
+    1 - its leverage), so white noise shrinks to the training mean and an exact recurrence
+    keeps its exact fit. Normal equations are accumulated in float64 chunks: memory
+    stays O(seq_len^2).
 
     With H targets per window (direct multi-step) it fits one autoregression per step,
     with one strength for all.
@@ -324,8 +305,7 @@ def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None 
     windows): the fit is of each target minus its window value one season back, and that
     value's weight of 1 is added back to the result.
 
-    With one of `strengths` (the one an earlier fit chose) and no validation windows, it
-    fits with that strength: the refit on every window once the choices are made.
+    With one strength in `strengths` it fits with that strength.
 
     Returns (weights (seq_len,) or (seq_len, H), bias (or H biases), chosen relative
     strength).
@@ -334,14 +314,17 @@ def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None 
     outputs = getattr(train_data, "horizon", 1)
     # The window column one season before each target (None: no anchor).
     back = None if anchor is None else seq_len - anchor + np.arange(outputs) % anchor
+
+    def pairs(data):
+        for chunk in data.chunks():
+            x, y = (t.double().cpu().numpy() for t in data.batch(chunk))
+            x, y = x[..., 0], y.reshape(len(y), outputs)
+            yield x, (y if back is None else y - x[:, back])
+
     gram = np.zeros((seq_len, seq_len))
     xsum, xy = np.zeros(seq_len), np.zeros((seq_len, outputs))
     ysum, n = np.zeros(outputs), 0
-    for chunk in train_data.chunks():
-        x, y = (t.double().cpu().numpy() for t in train_data.batch(chunk))
-        x, y = x[..., 0], y.reshape(len(y), outputs)
-        if back is not None:
-            y = y - x[:, back]
+    for x, y in pairs(train_data):
         gram += x.T @ x
         xsum += x.sum(0)
         xy += x.T @ y
@@ -353,45 +336,53 @@ def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None 
     eigval, eigvec = np.linalg.eigh(cov)
     level = max(eigval.mean(), 1e-300)
     projected = eigvec.T @ cross
-    solutions = []
+    # (n_strengths, seq_len): the inverse eigenvalues each strength leaves
+    inverses = []
+    if eigval.max() <= 0:  # no variance at all (a constant or a ramp in relative units)
+        eigval = np.zeros_like(eigval)
     for strength in strengths:
         denom = eigval + strength * level
         # Directions with no variance in training (the zero last input of relative
         # windows) carry no information: leave their weight at zero.
-        safe = denom > eigval.max() * 1e-13
-        inv = np.where(safe, 1.0 / np.where(safe, denom, 1.0), 0.0)
-        w = eigvec @ (inv[:, None] * projected)  # (seq_len, H)
-        b = mean_y - mean_x @ w
+        safe = (denom > eigval.max() * 1e-13) & (denom > 1e-250)
+        inverses.append(np.where(safe, 1.0 / np.where(safe, denom, 1.0), 0.0))
+    inverses = np.array(inverses)
+    # (seq_len, n_strengths, H) and (n_strengths, H)
+    # (n_strengths, seq_len, H) as one batched product, then (seq_len, n_strengths, H)
+    weights = np.matmul(eigvec, inverses[:, :, None] * projected[None]).transpose(1, 0, 2)
+    biases = mean_y - np.tensordot(mean_x, weights, axes=1)
+
+    def solution(k: int) -> tuple:
+        w, b = weights[:, k], biases[k]
         if outputs == 1:
             w, b = w[:, 0], float(b[0])
-        solutions.append((w, b, strength))
-    if len(solutions) == 1:
-        return _anchored(solutions[0], back)
-    if val_data is None or len(val_data) == 0:
-        return _anchored(solutions[RIDGE_GRID.index(1e-4)], back)
-    # (seq_len, n_strengths, H) and (n_strengths, H)
-    weights = np.stack([w.reshape(seq_len, outputs) for w, _, _ in solutions], axis=1)
-    biases = np.stack([np.reshape(b, outputs) for _, b, _ in solutions])
-    sq_sum, sq_sq_sum, count = np.zeros(len(solutions)), np.zeros(len(solutions)), 0
-    for chunk in val_data.chunks():
-        x, y = (t.double().cpu().numpy() for t in val_data.batch(chunk))
-        y = y.reshape(len(y), outputs)
-        if back is not None:
-            y = y - x[:, back, 0]
-        fitted = (x[..., 0] @ weights.reshape(seq_len, -1)).reshape(len(y), -1, outputs) + biases
-        # (chunk, n_strengths): each window's squared error, averaged over its steps
-        sq = ((fitted - y[:, None, :]) ** 2).mean(-1)
+        return _anchored((w, b, strengths[k]), back)
+
+    if len(strengths) == 1:
+        return solution(0)
+    # Each window's squared error (mean over its steps) per strength, summed with squares
+    sq_sum, sq_sq_sum, count = np.zeros(len(strengths)), np.zeros(len(strengths)), 0
+    loo = val_data is None or len(val_data) == 0
+    for x, y in pairs(train_data if loo else val_data):
+        fitted = (x @ weights.reshape(seq_len, -1)).reshape(len(y), -1, outputs) + biases
+        error = fitted - y[:, None, :]  # (chunk, n_strengths, H)
+        if loo:
+            # Leave-one-out: the residual over 1 - the window's leverage under each strength
+            scores = ((x - mean_x) @ eigvec) ** 2  # (chunk, seq_len)
+            leverage = 1.0 / n + scores @ inverses.T  # (chunk, n_strengths)
+            error = error / np.maximum(1.0 - leverage, 1e-12)[..., None]
+        sq = (error ** 2).mean(-1)
         sq_sum += sq.sum(0)
         sq_sq_sum += (sq ** 2).sum(0)
         count += len(y)
     mse = sq_sum / count
     best = int(np.argmin(mse))
-    # One-standard-error rule: the strongest shrinkage whose validation error is within
-    # noise of the best. On a random walk that is "no change", on noise the mean, while
-    # an exact recurrence keeps its exact fit.
+    # One-standard-error rule: the strongest shrinkage whose error is within noise of the
+    # best. On a random walk that is "no change", on noise the mean, while an exact
+    # recurrence keeps its exact fit.
     spread = np.sqrt(max(sq_sq_sum[best] / count - mse[best] ** 2, 0.0) / count)
     within = np.flatnonzero(mse <= mse[best] + spread)
-    return _anchored(solutions[int(within.max())], back)
+    return solution(int(within.max()))
 
 
 def _anchored(solution: tuple, back: np.ndarray | None) -> tuple:

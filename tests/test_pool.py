@@ -1,0 +1,241 @@
+"""The candidate pool (issue 23): each candidate's contract, the folds, the one rule, and
+what it chooses on simulated processes whose right answer is known."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnlab.candidates import ETS, TSB, Linear, Mean, Naive, SeasonalNaive, Theta
+from rnnlab.choose import COMBINE_FACTOR, choose, combine, make_folds, plausible
+from rnnlab.errors import DataError
+from rnnlab.forecaster import Forecaster
+
+FAST = dict(hidden_size=8, num_layers=1, epochs=3, progress=False)
+
+
+def monthly(values) -> pd.Series:
+    return pd.Series(np.asarray(values, float),
+                     index=pd.date_range("1990-01-01", periods=len(values), freq="MS"))
+
+
+def seasonal_series(n=180, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 100 + 0.3 * t + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1.5, n)
+
+
+# --- each candidate --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", [(None, False, None), ("add", False, "add"),
+                                  ("add", True, "mul"), ("add", True, None)])
+def test_ets_paths_are_statsmodels_forecasts(form):
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    y = seasonal_series()
+    ets = ETS(12).fit(y, form)
+    model = ETSModel(y, error="add", trend=form[0], damped_trend=form[1], seasonal=form[2],
+                     seasonal_periods=12 if form[2] else None,
+                     initialization_method="estimated")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = model.fit(disp=False, maxiter=200)
+    np.testing.assert_allclose(ets.paths(y, np.array([len(y)]), 18)[0], result.forecast(18),
+                               rtol=1e-9)
+    one_step = ets.paths(y, np.arange(len(y)), 1)[:, 0]
+    np.testing.assert_allclose(one_step, result.fittedvalues, rtol=1e-9)
+
+
+def test_theta_paths_are_statsmodels_forecasts():
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    y = seasonal_series()
+    theta = Theta(12).fit(y)
+    expected = ThetaModel(y, period=12).fit().forecast(15)
+    np.testing.assert_allclose(theta.paths(y, np.array([len(y)]), 15)[0], expected, rtol=1e-9)
+
+
+ALL = [lambda: Naive(), lambda: SeasonalNaive(12), lambda: Mean(), lambda: ETS(12),
+       lambda: Theta(12), lambda: TSB(), lambda: Linear(24, "window", "direct", horizon=6),
+       lambda: Linear(24, "standard", "recursive", log=True)]
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_a_path_reads_only_the_values_before_its_origin(make):
+    y = seasonal_series()
+    candidate = make().fit(y[:120])
+    origins = np.arange(100, 150)
+    later = y.copy()
+    later[140:] += 1000.0
+    a, b = candidate.paths(y, origins, 6), candidate.paths(later, origins, 6)
+    np.testing.assert_array_equal(a[origins <= 140], b[origins <= 140])
+    assert not np.allclose(a[origins > 141], b[origins > 141]) or make is ALL[2]
+
+
+@pytest.mark.parametrize("make", ALL)
+def test_a_saved_state_and_a_tail_forecast_as_the_whole_history(make):
+    from rnnlab.candidates import candidate_from_state
+
+    y = seasonal_series()
+    candidate = make().fit(y[:150])
+    whole = candidate.paths(y, np.array([180]), 8)
+    state = candidate.advance(y[:100])
+    tail = candidate.paths(y[100:], np.array([80]), 8, state)
+    np.testing.assert_allclose(tail, whole, rtol=1e-10)
+    again = candidate_from_state(candidate.family, candidate.to_state())
+    np.testing.assert_allclose(again.paths(y, np.array([180]), 8), whole, rtol=1e-12)
+
+
+def test_tsb_decays_towards_zero_while_no_demand_comes():
+    y = np.r_[np.tile([0.0, 3.0, 0.0, 0.0, 5.0], 10), np.zeros(30)]
+    tsb = TSB().fit(y[:50])
+    levels = tsb.paths(y, np.array([50, 60, 80]), 1)[:, 0]
+    assert levels[0] > levels[1] > levels[2] > 0
+
+
+# --- folds and the rule -------------------------------------------------------------------
+
+
+def test_folds_widen_to_the_budget_and_leave_half_to_fit():
+    assert make_folds(300, 24, 38).span == 120  # five folds of 24
+    assert make_folds(72, 12, 9).start == 36  # half the values
+    assert make_folds(1000, 1, 125).span == 125  # one step ahead: the validation share
+    with pytest.raises(DataError, match="need at least 22 .* use a shorter --horizon"):
+        make_folds(20, 12, 3, "tiny")
+
+
+def test_the_rule_keeps_the_best_member_of_each_family_close_to_the_best():
+    rng = np.random.default_rng(0)
+    base = 1 + rng.random(48)
+    losses = np.array([base, base + 0.001, base * 3, base * 1.4, base * 1.6])
+    families = ["ets", "ets", "naive", "theta", "linear"]
+    weights = choose(losses, families)
+    assert weights.tolist() == [0.5, 0.0, 0.0, 0.5, 0.0]  # one member per family
+    assert 1.4 < COMBINE_FACTOR < 1.6  # theta at 1.4x joins, linear at 1.6x does not
+    weights = choose(losses, families, usable=np.array([0, 1, 1, 1, 1], bool))
+    assert weights[0] == 0 and weights[1] > 0  # an implausible member gives way to another
+
+
+def test_the_kept_forecasts_combine_by_their_median():
+    paths = [np.full((2, 3), v) for v in (1.0, 2.0, 30.0)]
+    assert combine(paths).tolist() == [[2.0] * 3] * 2  # one runaway moves nothing
+    assert combine(paths[:2]).tolist() == [[1.5] * 3] * 2
+
+
+def test_a_runaway_path_is_not_plausible():
+    values = np.r_[np.linspace(10, 20, 50)]
+    paths = np.array([[[19.0, 21.0]], [[19.0, -15.0]]])
+    assert plausible(paths, values, np.array([50])).tolist() == [True, False]
+
+
+# --- what the default chooses where the answer is known ------------------------------------
+
+
+def _ranked(f: Forecaster) -> list[str]:
+    rows = [r for r in f.candidates_ if r["loss"] is not None]
+    return [r["family"] for r in sorted(rows, key=lambda r: r["loss"])]
+
+
+def _fit(values, horizon, **params):
+    return Forecaster(horizon=horizon, **FAST, **params).fit(monthly(values))
+
+
+def test_an_ar2_process_is_forecast_by_a_linear_form():
+    rng = np.random.default_rng(1)
+    x = np.zeros(600)
+    for t in range(2, 600):
+        x[t] = 1.3 * x[t - 1] - 0.6 * x[t - 2] + rng.normal()
+    f = _fit(x, 4, candidates="naive,mean,linear,ets,theta")
+    assert _ranked(f)[0] == "linear"
+    assert any(c.family == "linear" for c, _ in f.pool_)
+
+
+def test_a_damped_multiplicative_seasonal_series_is_forecast_by_ets():
+    rng = np.random.default_rng(2)
+    level, slope, season = 100.0, 2.0, 1 + 0.3 * np.sin(2 * np.pi * np.arange(12) / 12)
+    y = []
+    for t in range(240):
+        slope *= 0.98
+        level += slope
+        y.append(level * season[t % 12] * (1 + rng.normal(0, 0.02)))
+    f = _fit(y, 12, candidates="naive,seasonal_naive,mean,ets,theta")
+    assert _ranked(f)[0] == "ets"
+    assert any(c.family == "ets" and c.season_ == "mul" for c, _ in f.pool_)
+
+
+def test_white_noise_is_forecast_by_its_mean_or_a_tie_with_it():
+    y = 5 + np.random.default_rng(3).normal(size=400)
+    f = _fit(y, 6, candidates="naive,mean,ets,theta")
+    assert "mean" in [c.family for c, _ in f.pool_]
+    assert abs(f.forecast(6).mean() - 5) < 0.3
+
+
+def test_a_random_walk_is_forecast_by_naive():
+    y = 50 + np.cumsum(np.random.default_rng(4).normal(size=500))
+    f = _fit(y, 8, candidates="naive,mean,theta,linear")
+    assert _ranked(f)[0] in ("naive", "theta", "linear")
+    assert "mean" not in [c.family for c, _ in f.pool_]
+    assert "naive" in [c.family for c, _ in f.pool_]
+
+
+def _ranked_names(f: Forecaster) -> list[str]:
+    rows = [r for r in f.candidates_ if r["loss"] is not None]
+    return [r["name"] for r in sorted(rows, key=lambda r: r["loss"])]
+
+
+def test_intermittent_counts_are_forecast_by_tsb_or_a_zero_aware_naive():
+    rng = np.random.default_rng(5)
+    y = np.where(rng.random(150) < 0.2, rng.integers(1, 6, 150), 0).astype(float)
+    f = _fit(y, 6, candidates="naive,mean,intermittent,ets,theta")
+    # Most values are zero: TSB, naive, or the median (zero) forecast best.
+    assert _ranked_names(f)[0] in ("intermittent", "naive", "median")
+    assert (f.forecast(6) >= 0).all()
+
+
+def test_demand_that_stopped_is_forecast_as_stopped():
+    """As sktime's PBS series: monthly counts, zero for the last three years."""
+    rng = np.random.default_rng(6)
+    y = np.r_[rng.poisson(4, 84).astype(float), np.zeros(36)]
+    f = _fit(y, 12)
+    assert "mean" not in [c.name for c, _ in f.pool_]
+    assert f.forecast(12).max() < 0.5
+
+
+def test_no_forecast_goes_below_zero_where_the_data_never_did():
+    y = np.r_[np.linspace(100, 5, 120), np.full(4, 4.0)]  # a steep fall to near zero
+    f = _fit(y, 24)
+    assert (f.forecast(24) >= 0).all()
+    assert (f.forecast_interval(24)["lower"] >= 0).all()
+
+
+def test_the_table_lists_every_candidate_and_the_weights_sum_to_one():
+    f = _fit(seasonal_series(), 6)
+    names = [r["name"] for r in f.candidates_]
+    assert len(names) == len(set(names))
+    assert {"naive", "seasonal naive 12", "mean", "theta 12"} <= set(names)
+    assert np.isclose(sum(r["weight"] for r in f.candidates_), 1)
+    assert np.isclose(sum(w for _, w in f.pool_), 1)
+
+
+def test_a_checkpoint_and_its_numpy_copy_forecast_as_the_fit(tmp_path):
+    import subprocess
+    import sys
+
+    from rnnlab.fastpath import load_fast, save_fast
+
+    f = _fit(seasonal_series(), 6, model="gru")
+    f.save(tmp_path / "m.pt")
+    save_fast(f, tmp_path / "m.pt")
+    expected = f.forecast_interval(6)
+    loaded = Forecaster.load(tmp_path / "m.pt")
+    pd.testing.assert_frame_equal(loaded.forecast_interval(6), expected)
+    fast = load_fast(tmp_path / "m.pt")
+    np.testing.assert_allclose(fast.forecast(6), expected["forecast"], rtol=1e-5)
+    script = (f"import sys; from rnnlab.fastpath import load_fast; "
+              f"f = load_fast({str(tmp_path / 'm.pt')!r}); print(len(f.forecast(6))); "
+              "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["6", "False"]
