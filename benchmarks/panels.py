@@ -21,6 +21,7 @@ reads any number of them into one table:
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/panels.py --panel tourism --method rnnlab
     ... --method rnnlab --src /work/base/src --label v0.1       # another copy of rnnlab
     ... --method rnnlab --param candidates=ets --label ets-only  # any Forecaster parameter
+    ... --method global --label panel   # GlobalForecaster over each whole panel
     /work/sf-venv/bin/python benchmarks/panels.py --panel tourism --method statsforecast
     .venv/bin/python benchmarks/panels.py --table runs/panels/tourism-*.csv
 
@@ -163,6 +164,39 @@ def run_rnnlab(series: list[pd.Series], horizon: int, m: int, params: dict, labe
     return rows
 
 
+def run_global(series: list[pd.Series], horizon: int, m: int, params: dict, label: str
+               ) -> list[dict]:
+    """rnnlab's panel default: `GlobalForecaster` over the whole panel (each series' pool
+    with the global net), fitted on every series but its last H, forecast once."""
+    import torch
+
+    from rnnlab.global_forecaster import GlobalForecaster
+
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    started = time.perf_counter()
+    model = GlobalForecaster(horizon=horizon, interval=LEVEL, progress=False, **params)
+    model.fit({s.name: s.iloc[:-horizon] for s in series})
+    fit_s = time.perf_counter() - started
+    rows = []
+    for s in series:
+        values = s.to_numpy(np.float64)
+        train, test = values[:-horizon], values[-horizon:]
+        if s.name not in model.forecasters_:
+            rows.append(row(s.name, label, train, test, np.full(horizon, train[-1]), None, None,
+                            m, 0.0, f"refused: {model.skipped_.get(s.name, '')[:100]}"))
+            continue
+        frame = model.forecast_interval(s.name, horizon)
+        pool = model.forecasters_[s.name].pool_
+        chosen = "; ".join(f"{c.name} {w:.2f}" for c, w in pool)
+        rows.append(row(s.name, label, train, test, frame["forecast"].to_numpy(),
+                        frame["lower"].to_numpy(), frame["upper"].to_numpy(), m,
+                        fit_s / len(series), chosen))
+    print(f"  fit {fit_s:.0f} s, net {model.history_.epochs_run} epochs (best "
+          f"{model.history_.best_epoch})", file=sys.stderr)
+    return rows
+
+
 def run_statsforecast(series: list[pd.Series], horizon: int, m: int, panel: str) -> list[dict]:
     from statsforecast import StatsForecast
     from statsforecast.models import (
@@ -229,7 +263,8 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--panel", choices=list(PANELS), action="append")
-    parser.add_argument("--method", choices=["rnnlab", "statsforecast"], default="rnnlab")
+    parser.add_argument("--method", choices=["rnnlab", "global", "statsforecast"],
+                        default="rnnlab")
     parser.add_argument("--src", help="the src folder of another rnnlab copy to run")
     parser.add_argument("--label", help="the method's name in the table [rnnlab]")
     parser.add_argument("--param", action="append", default=[],
@@ -263,6 +298,8 @@ def main() -> None:
         started = time.perf_counter()
         if args.method == "rnnlab":
             rows = run_rnnlab(series, horizon, m, params, label, args.jobs)
+        elif args.method == "global":
+            rows = run_global(series, horizon, m, params, label)
         else:
             rows = run_statsforecast(series, horizon, m, panel)
         wall = time.perf_counter() - started

@@ -163,21 +163,15 @@ def rule_top(k, median=False):
     return rule
 
 
-def rule_se(blocks=True, z=1.0):
-    from rnnlab.choose import block_standard_error
-
+def rule_se(z=1.0):
+    """Families not worse than the best by more than z Newey-West standard errors of
+    their paired per-origin loss differences (H - 1 lags), averaged."""
     def rule(losses, families, usable, horizon):
         mean, best = family_best(losses, families, usable)
         top = min(best.values(), key=lambda i: mean[i])
-        kept = []
-        for i in best.values():
-            gap = losses[i] - losses[top]
-            if blocks:
-                se = block_standard_error(gap, horizon)
-            else:
-                se = nw_se(gap, horizon)
-            if i == top or gap.mean() <= z * se:
-                kept.append(i)
+        kept = [i for i in best.values()
+                if i == top or (losses[i] - losses[top]).mean() <= z * nw_se(
+                    losses[i] - losses[top], horizon)]
         w = np.zeros(len(losses))
         w[kept] = 1 / len(kept)
         return w
@@ -256,7 +250,7 @@ RULES = {
     "best": rule_best, "factor1.1": rule_factor(1.1), "factor1.2": rule_factor(1.2),
     "factor1.5": rule_factor(1.5), "top2": rule_top(2), "top3": rule_top(3),
     "top4": rule_top(4), "top3median": rule_top(3, True), "top5median": rule_top(5, True),
-    "se_blocks": rule_se(True), "se_nw": rule_se(False), "se_nw2": rule_se(False, 2.0),
+    "se_nw": rule_se(1.0), "se_nw2": rule_se(2.0),
     "inverse3": rule_inverse(3), "top5": rule_top(5), "top6": rule_top(6),
     "all": rule_top(99), "allmedian": rule_top(99, True), "factor2": rule_factor(2.0),
     "factor3": rule_factor(3.0), "inverse5": rule_inverse(5), "inverse_all": rule_inverse(99),

@@ -39,8 +39,9 @@ def test_compare_reports_every_run_and_mean_std_beside_baselines(tmp_path):
 
 
 def test_same_seeds_give_the_same_numbers(tmp_path):
-    a = compare("sine", models="lstm", seeds=2, out=str(tmp_path / "a"), jobs=1, **TINY)
-    b = compare("sine", models="lstm", seeds=2, jobs=1, **TINY)
+    a = compare("sine", models="lstm", seeds=2, out=str(tmp_path / "a"), jobs=1,
+                candidates="net", **TINY)
+    b = compare("sine", models="lstm", seeds=2, jobs=1, candidates="net", **TINY)
     pd.testing.assert_series_equal(a["rmse"], b["rmse"])
     assert a["rmse"].iloc[0] != a["rmse"].iloc[1]  # different seeds do differ
 
@@ -61,7 +62,7 @@ def test_sweep_runs_the_grid_and_refuses_typos(tmp_path):
 def test_a_failed_run_is_reported_and_does_not_stop_the_others(tmp_path):
     # seq_len 900 leaves the 1000-point sine too short: that run fails, the other finishes.
     results = sweep("sine", "rnn", {"seq_len": [10, 900]}, out=str(tmp_path / "f"), jobs=1,
-                    **TINY)
+                    candidates="net", **TINY)
     by_len = results.set_index("seq_len")
     assert by_len.loc[10, "status"] == "ok"
     assert by_len.loc[900, "status"] == "failed"

@@ -24,7 +24,10 @@ from rnnlab.plots import plot_channel_memory
 from rnnlab.tasks import execute
 from rnnlab.windows import Split
 
-# memory_profile(...).to_dict() on the commit before the per-channel probe (dd70402).
+# memory_profile(...).to_dict() on the commit before the per-channel probe (dd70402). The
+# rnn's was taken again when its linear skip's ridge strength came to be chosen by
+# leave-one-out (the pool, issue 23): that fit moved, the probe did not (the linear model's
+# numbers, which the new strength left alone, still hold).
 BEFORE = {
     "linear": {"model": "linear", "seq_len": 6, "effective_memory": 5, "coverage": 0.9,
                "peak_lag": 1, "flat": False, "n_windows": 100,
@@ -32,8 +35,8 @@ BEFORE = {
                "sensitivity": [0.799539, 0.011422, 0.027372, 0.055634, 0.053481, 0.052553]},
     "rnn": {"model": "rnn", "seq_len": 6, "effective_memory": 3, "coverage": 0.9,
             "peak_lag": 1, "flat": False, "n_windows": 100,
-            "strength": 0.35683441802859306, "weak": False,
-            "sensitivity": [0.713195, 0.107666, 0.159465, 0.001551, 0.01529, 0.002834]},
+            "strength": 0.6391526447236537, "weak": False,
+            "sensitivity": [0.659006, 0.185462, 0.109211, 0.037344, 0.001207, 0.00777]},
 }
 
 

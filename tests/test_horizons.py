@@ -87,7 +87,7 @@ def test_training_and_interval_never_see_the_test_part():
 
 def test_direct_model_has_one_output_per_step_and_recursive_one():
     series = tiny_series()
-    direct = Forecaster(model="rnn", horizon=6, **TINY).fit(series[:160])
+    direct = Forecaster(model="rnn", horizon=6, strategy="direct", **TINY).fit(series[:160])
     recursive = Forecaster(model="rnn", horizon=6, strategy="recursive", **TINY).fit(
         series[:160])
     x = torch.zeros(2, 12, 1)
@@ -321,14 +321,15 @@ def test_horizon_plot_names_a_far_baseline_and_keeps_the_near_ones(tmp_path):
     assert (tmp_path / "h.png").stat().st_size > 0
 
 
-def test_a_short_validation_part_still_calibrates_the_first_steps():
+def test_a_short_series_still_calibrates_the_first_steps():
     rng = np.random.default_rng(2)
-    series = pd.Series(np.cumsum(rng.standard_normal(100)), name="short")
+    series = pd.Series(np.cumsum(rng.standard_normal(60)), name="short")
     f = Forecaster(model="linear", seq_len=10, horizon=13, progress=False).fit(series)
-    # 12 validation values: steps 1..9 have at least 4 origins each (the 80% rank of a few)
-    assert f.n_val_ == 12 and 1 <= len(f.interval_width_) < 13
+    # 30 origins: the last ones are scored on the steps the data still holds, so the
+    # far steps have too few origins for the 80% rank and widen as the square root.
+    assert f.n_val_ == 30 and 1 <= len(f.interval_width_) <= 13
     widths = f.interval_widths(13)
-    assert len(widths) == 13 and np.all(np.diff(widths[len(f.interval_width_) - 1:]) > 0)
+    assert len(widths) == 13 and np.all(np.diff(widths) >= 0)
     bounds = f.forecast_interval(13)
     assert np.isfinite(bounds[["lower", "upper"]].to_numpy()).all()
 

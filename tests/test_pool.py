@@ -239,3 +239,27 @@ def test_a_checkpoint_and_its_numpy_copy_forecast_as_the_fit(tmp_path):
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["6", "False"]
+
+
+def test_a_level_shift_after_the_origins_is_followed(tmp_path):
+    """`drop`: the level falls by 4 in the test part. The candidates were chosen before it;
+    tracking the shift (`rnnlab.base.track_level`) keeps the forecast at the new level."""
+    from rnnlab.data import load_series
+
+    series = load_series("drop")
+    f = Forecaster(model="linear", horizon=5, progress=False).fit(series.iloc[:800],
+                                                                   val_size=100)
+    assert f.error_scale_ is not None
+    values = series.to_numpy()
+    at = int(np.argmax(np.abs(np.diff(values[800:])))) + 801
+    origins = np.arange(at + 5, at + 40)
+    targets = values[origins[:, None] + np.arange(5)]
+    tracked = np.sqrt(np.mean((f.paths_from(values, origins, 5) - targets) ** 2))
+    naive = np.sqrt(np.mean((values[origins - 1][:, None] - targets) ** 2))
+    assert tracked < naive
+    f.set_history(series)
+    f.save(tmp_path / "m.pt")
+    loaded = Forecaster.load(tmp_path / "m.pt")
+    assert loaded.tail_offsets_ is not None and loaded.tail_offsets_[-1] < -3
+    np.testing.assert_allclose(loaded.forecast(5), f.forecast(5))
+    assert abs(f.forecast(5).mean() - values[-50:].mean()) < 1.5  # at the new level

@@ -96,7 +96,7 @@ def test_the_section_appears_only_for_runs_with_multi_step_scores(tmp_path):
     assert '<section id="many-steps-ahead"><h2>1. Many steps ahead</h2>' in page
     assert "<th>step 10</th><th>all</th>" in page and "<td>RMSE lstm</td>" in page
     assert '<tr class="baseline"><td>RMSE naive</td>' in page
-    assert "lstm (direct) scores RMSE 0.335" in page and "data:image/png;base64," in page
+    assert "lstm scores RMSE 0.335" in page and "data:image/png;base64," in page
     assert (tmp_path / "horizon_errors.png").stat().st_size > 1000
 
 

@@ -45,7 +45,7 @@ def test_the_reading_names_the_best_baseline_and_the_outcome():
     found = {"outcome": "win", "against": "seasonal_naive", "ratio": 0.335 / 0.52,
              "p_value": 0.004}
     text = horizon_reading(multi_step(verdict=found), "lstm")
-    assert text.startswith("10 steps ahead from each of 240 test origins, lstm (direct) "
+    assert text.startswith("10 steps ahead from each of 240 test origins, lstm "
                            "scores RMSE 0.335 against 0.52 for seasonal naive (period 12), "
                            "the best baseline: a win, 35.6% better (Diebold-Mariano "
                            "p = 0.004)")
@@ -103,7 +103,7 @@ def test_one_step_and_no_finite_forecasts():
     broken = multi_step()
     broken["overall"]["model"]["rmse"] = math.nan
     assert horizon_reading(broken, "lstm") == ("10 steps ahead from each of 240 test origins, "
-                                              "lstm (direct) produced no finite forecasts.")
+                                              "lstm produced no finite forecasts.")
 
 
 def test_coverage_words_at_other_levels():

@@ -14,7 +14,8 @@ from rnnlab.forecaster import Forecaster, fit_seeds
 from rnnlab.models import build_model
 from rnnlab.windows import Windows, as_tensor
 
-TINY = dict(seq_len=12, hidden_size=8, num_layers=2, progress=False)
+# The nets alone: these tests are about training several seeds as one.
+TINY = dict(seq_len=12, hidden_size=8, num_layers=2, progress=False, candidates="net")
 VAL_SIZE = 40
 
 
@@ -54,7 +55,11 @@ def test_stacked_fits_match_separate_fits(model):
         np.testing.assert_allclose(a.predict(series), b.predict(series), rtol=0, atol=1e-5)
         np.testing.assert_allclose(a.history_.val_loss, b.history_.val_loss, rtol=1e-4)
         assert a.history_.best_epoch == b.history_.best_epoch
-        assert a.scaler_ == b.scaler_ and a.ridge_strength_ == b.ridge_strength_
+        assert a.scaler_ == b.scaler_
+        assert [(r["name"], r["weight"]) for r in a.candidates_] == \
+            [(r["name"], r["weight"]) for r in b.candidates_]
+        np.testing.assert_allclose([r["loss"] for r in a.candidates_],
+                                   [r["loss"] for r in b.candidates_], rtol=1e-6)
         assert (a.n_train_, a.n_val_) == (b.n_train_, b.n_val_)
         pd.testing.assert_series_equal(a.tail_, b.tail_)
     # Different seeds really are different models.
@@ -64,7 +69,7 @@ def test_stacked_fits_match_separate_fits(model):
 @pytest.mark.parametrize("model", ["gru", "lstm"])  # stacked, and one forward per model
 def test_each_model_stops_on_its_own_with_its_own_history(model):
     series = tiny_series()
-    template = Forecaster(model=model, epochs=15, patience=2, batch_size=64, **TINY)
+    template = Forecaster(model=model, epochs=15, patience=2, batch_size=64, lr=0.03, **TINY)
     seeds = [0, 1, 2, 3]
     stacked = fit_seeds(template, series, VAL_SIZE, seeds)
     alone = separate(template, series, seeds)
@@ -173,5 +178,6 @@ def test_dropout_runs_are_repeatable():
 
 def test_too_short_series_is_refused_by_name():
     template = Forecaster(model="lstm", epochs=1, **TINY)
-    with pytest.raises(DataError, match="tiny has 50 values; seq_len 12 needs at least"):
+    with pytest.raises(DataError, match="no candidate could forecast tiny: lstm seq_len 12 "
+                                         "needs 28 values before the first origin"):
         fit_seeds(template, tiny_series()[:50], VAL_SIZE, [0, 1])

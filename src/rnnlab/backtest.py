@@ -68,10 +68,9 @@ def score_fitted(series: pd.Series, forecaster, split: Split,
     """Score a forecaster already fitted on the part before the test, beside the baselines."""
     columns, period = baselines or baseline_predictions(series, split)
     actual = target_of(series).iloc[split.n_fit:]
-    # Only the test windows: their look-back starts seq_len rows before the test part.
-    history = getattr(forecaster, "min_history", 1)
-    model = forecaster.predict(series.iloc[max(0, split.n_fit - history):])
-    model = model.iloc[-split.n_test:].to_numpy()
+    # From the series' start: the filters (ETS, Theta) run through the values before the
+    # test part, as they did when fitted.
+    model = forecaster.predict(series).iloc[-split.n_test:].to_numpy()
     predictions = pd.DataFrame({"actual": actual.to_numpy(), "model": model, **columns},
                                index=actual.index)
     fit_part = target_of(series).iloc[: split.n_fit]

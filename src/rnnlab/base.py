@@ -287,3 +287,116 @@ def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
         index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] else raw,
                          name=meta["index_name"])
     return pd.Series(values, index=index, name=meta["series_name"])
+
+
+# Level shifts: two errors in a row of one sign beyond 4 validation RMS happen by chance
+# about once in 10^9 Gaussian steps; a drop of 20 RMS is caught after two steps.
+LEVEL_SIGMAS = 4.0
+LEVEL_RUN = 2
+# ... and from the second step on, the model's error must be twice naive's: a steep rise
+# of a cycle (sunspots) surprises next = last too, a level shift does so only once.
+LEVEL_NAIVE = 2.0
+# Steps a shift is tried before it is kept (and refined) or dropped.
+LEVEL_SETTLE = 10
+
+
+def error_scale_from_meta(meta: dict) -> float | None:
+    """The stored validation RMS of a checkpoint (None before it was kept), or ValueError."""
+    scale = meta.get("error_scale")
+    if scale is None:
+        return None
+    scale = float(scale)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"error_scale {scale} is not a positive number")
+    return scale
+
+
+def tail_offsets_from_meta(meta: dict, n_tail: int) -> np.ndarray | None:
+    """The stored level shifts of a checkpoint's tail (None before they were kept)."""
+    offsets = meta.get("tail_offsets")
+    if offsets is None:
+        return None
+    offsets = np.asarray(offsets, dtype=np.float64)
+    if offsets.shape != (n_tail,) or not np.isfinite(offsets).all():
+        raise ValueError(f"tail_offsets must be {n_tail} finite numbers")
+    return offsets
+
+
+def track_level(values: np.ndarray, seq_len: int, scale: float | None,
+                predict_all, events: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One-step predictions that follow an abrupt level shift, and the shift they took out.
+
+    ``predict_all(values)`` gives the model's predictions for values[seq_len:] (one per
+    window); ``scale`` is the RMS of its validation errors (None: no tracking). A shift shows
+    as LEVEL_RUN errors in a row of one sign, each beyond LEVEL_SIGMAS * scale, the later ones
+    also beyond LEVEL_NAIVE times the error of next = last, after a step within it. From then
+    on the values after the shift's first step are moved back by its first error, the model
+    predicts on that series and the shift is added back: a model fitted on the old level
+    (standard scaling) or with the jump inside its window (window) sees the inputs it
+    knows. LEVEL_SETTLE steps later the shift is kept, refined by the mean error since,
+    only if it beat no shift there.
+    Every decision uses errors on values before the one predicted.
+
+    Returns (predictions (n - seq_len,), offsets (n,): the shift taken out of each value).
+    ``events``, when given, receives each change as (known_at, first_position, amount): a
+    forecast from origin o (values[:o] known) takes out the changes with known_at <= o.
+
+    Examples
+    --------
+    >>> values = np.r_[np.zeros(40), np.full(30, -5.0)] + np.tile([0.1, -0.1], 35)
+    >>> old_level = lambda v: np.full(len(v) - 3, 0.0)   # a model that knows one level only
+    >>> pred, offsets = track_level(values, 3, 0.1, old_level)
+    >>> float(pred[-1]), float(offsets[-1])
+    (-5.0, -5.0)
+    """
+    n = len(values)
+    offsets = np.zeros(n)
+    pred = predict_all(values)  # pred[j] is for values[seq_len + j]
+    if not scale or n <= seq_len:
+        return pred, offsets
+
+    def shifted(first: int) -> np.ndarray:
+        # Predictions from position `first` on, made at the old level, put back at that of
+        # each window's last value.
+        moved = predict_all(values - offsets) + offsets[seq_len - 1:-1]
+        return np.r_[pred[:first - seq_len], moved[first - seq_len:]]
+
+    start = seq_len  # the first position whose error may open a shift
+    while True:
+        error = values[seq_len:] - pred
+        big = np.abs(error) > LEVEL_SIGMAS * scale
+        behind = big & (np.abs(error) > LEVEL_NAIVE * np.abs(np.diff(values[seq_len - 1:])))
+        width = len(big) - LEVEL_RUN + 1  # where a run can start
+        run = big[:width].copy()
+        for i in range(1, LEVEL_RUN):
+            run &= behind[i:i + width] & (np.sign(error[i:i + width]) == np.sign(error[:width]))
+        # A shift is a change from a step the model got right: with no such step before it
+        # (the values start after the shift) its start, and so its size, is unknown.
+        run[0] = False
+        run[1:] &= ~big[:width - 1]
+        found = np.flatnonzero(run[start - seq_len:])
+        if not len(found):
+            return pred, offsets
+        at = start + int(found[0])  # the shift's first position
+        before, kept = pred, offsets.copy()
+        offsets[at:] += error[at - seq_len]
+        resume = at + LEVEL_RUN
+        if events is not None:
+            events.append((resume, at, float(error[at - seq_len])))
+        pred = shifted(resume)
+        settled = resume + LEVEL_SETTLE
+        if settled >= n:
+            return pred, offsets
+        steps = slice(resume - seq_len, settled - seq_len)
+        shifted_error = values[resume:settled] - pred[steps]
+        if np.sum(shifted_error**2) < np.sum((values[resume:settled] - before[steps]) ** 2):
+            change = float(np.mean(shifted_error))
+            offsets[at:] += change
+        else:
+            change = -float(error[at - seq_len])
+            offsets = kept
+        if events is not None:
+            events.append((settled, at, change))
+        pred = shifted(settled)
+        start = settled
+

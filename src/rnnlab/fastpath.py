@@ -29,10 +29,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from numpy.lib import format as npy
 
-from .base import tail_from_meta
+from .base import tail_from_meta, tail_offsets_from_meta
 from .candidates import Candidate
 from .checkpoint import (
     atomic_write,
@@ -160,6 +159,7 @@ def load_fast(checkpoint: str | Path) -> Forecaster | None:
                 net = NumpyNet(meta, weights, outputs)
             restore_pool(forecaster, meta, extra, net)
             forecaster.tail_ = tail_from_meta(meta, tail)
+            forecaster.tail_offsets_ = tail_offsets_from_meta(meta, len(tail))
             forecaster.fitted_ = True
             return forecaster
         except (OSError, KeyError, TypeError, ValueError, AttributeError,

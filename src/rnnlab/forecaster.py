@@ -35,11 +35,14 @@ from .base import (
     assign_params,
     check_series,
     conformal_widths,
+    error_scale_from_meta,
     future_index,
     infer_freq,
     interval_width_from_meta,
     non_decreasing,
     tail_from_meta,
+    tail_offsets_from_meta,
+    track_level,
 )
 from .candidates import Candidate, Linear, candidate_from_state, statistical_pool
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
@@ -153,6 +156,18 @@ class Forecaster(WindowForecaster):
         net = getattr(self, "net_", None)
         return None if net is None else net.net
 
+    @model_.setter
+    def model_(self, net) -> None:  # a probe may swap in a network of its own
+        self.net_.net = net
+
+    def _inputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """The net's raw inputs (n, 1 + F) of a checked frame: target, features, calendar."""
+        return inputs_matrix(frame, self.calendar)
+
+    def _units(self, matrix: np.ndarray) -> np.ndarray:
+        """Raw inputs in the net's units (its scalers, fitted before the first origin)."""
+        return self.net_.units(matrix)
+
     @property
     def scaler_(self) -> Scaler:
         return self.net_.scaler if getattr(self, "net_", None) is not None \
@@ -185,8 +200,16 @@ class Forecaster(WindowForecaster):
         self._check_fitted()
         start = self.min_history
         target, matrix, index = self._data(series, start + 1)
-        values = self._combined(target, matrix, np.arange(start, len(target)), 1)
-        return pd.Series(values[:, 0], index=index[start:], name=self.model)
+        if matrix is None:  # a level shift is followed (`rnnlab.base.track_level`)
+            values = track_level(target, start, self.error_scale_, self._predict_all)[0]
+        else:
+            values = self._combined(target, matrix, np.arange(start, len(target)), 1)[:, 0]
+        return pd.Series(values, index=index[start:], name=self.model)
+
+    def _predict_all(self, values: np.ndarray) -> np.ndarray:
+        """The one-step forecast of each of values[min_history:], untracked."""
+        origins = np.arange(self.min_history, len(values))
+        return self._combined(values, None, origins, 1)[:, 0]
 
     def paths_from(self, values, origins: np.ndarray, horizon: int) -> np.ndarray:
         """The `horizon`-step forecast from each origin o (values[:o] known), all origins
@@ -198,16 +221,43 @@ class Forecaster(WindowForecaster):
         target, matrix, _ = self._data(values)
         if origins.min() < self.min_history or origins.max() > len(target):
             raise ValueError(f"origins must lie in [{self.min_history}, {len(target)}]")
-        return self._combined(target, matrix, origins, horizon)
+        if matrix is not None or not self.error_scale_:
+            return self._combined(target, matrix, origins, horizon)
+        return self._tracked_paths(target, origins, horizon)
+
+    def _tracked_paths(self, values: np.ndarray, origins: np.ndarray, horizon: int
+                       ) -> np.ndarray:
+        """Paths that follow a level shift: each origin takes out the shifts found from
+        the values before it (`rnnlab.base.track_level`), from where each began, forecasts
+        and adds the last one back."""
+        events: list = []
+        track_level(values[:origins.max()], self.min_history, self.error_scale_,
+                    self._predict_all, events)
+        known = np.searchsorted(np.array([e[0] for e in events] or [0]), origins,
+                                side="right") if events else np.zeros(len(origins), int)
+        out = np.empty((len(origins), horizon))
+        positions = np.arange(len(values))
+        for k in np.unique(known):
+            rows = known == k
+            moved, after = values.copy(), np.zeros(rows.sum())
+            for _, first, amount in events[:k]:
+                moved -= amount * (positions >= first)
+                after += amount * (origins[rows] - 1 >= first)
+            out[rows] = floor_paths(self._combined(moved, None, origins[rows], horizon)
+                                    + after[:, None], self.floor_)
+        return out
 
     def forecast(self, horizon: int, series=None) -> pd.Series:
         """The next `horizon` values after `series` (default: the data seen in fit, or
         given to `set_history`)."""
         self._check_fitted()
         horizon = check_horizon_count(horizon)
+        offset = 0.0
         if series is None:
             target = self.tail_.to_numpy(np.float64)
             index, states = self.tail_.index, self.tail_states_
+            if self.tail_offsets_ is not None:  # a level shift found in the whole series
+                target, offset = target - self.tail_offsets_, self.tail_offsets_[-1]
             frame = pd.concat([self.tail_, self.tail_features_], axis=1) \
                 if self._uses_features() else None
         else:
@@ -215,11 +265,16 @@ class Forecaster(WindowForecaster):
             checked = check_series(series if frame is None else frame.iloc[:, 0],
                                    self.min_history)
             target, index, states = checked.to_numpy(np.float64), checked.index, None
+            if frame is None and self.error_scale_:
+                offsets = track_level(target, self.min_history, self.error_scale_,
+                                      self._predict_all)[1]
+                target, offset = target - offsets, offsets[-1]
         matrix = None
         if frame is not None:
             dates = future_index(index, horizon)
             matrix = inputs_matrix(frame, self.calendar, horizon, dates)
         values = self._combined(target, matrix, np.array([len(target)]), horizon, states)[0]
+        values = floor_paths(values + offset, self.floor_)
         return pd.Series(values, index=future_index(index, horizon),
                          name=f"{self.label()} forecast")
 
@@ -236,7 +291,15 @@ class Forecaster(WindowForecaster):
         self.tail_ = tail.iloc[:, 0].copy() if isinstance(tail, pd.DataFrame) else tail.copy()
         self.tail_features_ = tail.iloc[:, 1:].copy() if isinstance(tail, pd.DataFrame) \
             else None
-        before = target.to_numpy(np.float64)[:len(target) - len(tail)]
+        values = target.to_numpy(np.float64)
+        offsets = np.zeros(len(values))
+        if self.tail_features_ is None and self.error_scale_:
+            # The level shifts found with all of the values: the tail alone may start
+            # after one, and each filter runs through the values with them taken out.
+            offsets = track_level(values, self.min_history, self.error_scale_,
+                                  self._predict_all)[1]
+        self.tail_offsets_ = offsets[-len(tail):] if offsets.any() else None
+        before = (values - offsets)[:len(values) - len(tail)]
         self.tail_states_ = [candidate.advance(before) for candidate, _ in self.pool_]
 
     def _frame(self, data, min_length: int = 1) -> pd.DataFrame:
@@ -302,6 +365,7 @@ class Forecaster(WindowForecaster):
             net = _load_net(forecaster, meta, ckpt["state_dict"])
             restore_pool(forecaster, meta, arrays, net)
             forecaster.tail_ = tail_from_meta(meta, arrays["tail"])
+            forecaster.tail_offsets_ = tail_offsets_from_meta(meta, len(forecaster.tail_))
             if forecaster._uses_features():
                 forecaster.tail_features_ = pd.DataFrame(
                     arrays["tail_features"], index=forecaster.tail_.index,
@@ -385,8 +449,12 @@ class PoolFit:
         return 0.0 if self.values[:self.folds.start].min() >= 0 else None
 
 
-def _fit(forecasters: list[Forecaster], data, n_val: int | None, **train_kwargs) -> None:
-    """Fit forecasters that differ only in their seed: the stages of the module."""
+def _fit(forecasters: list[Forecaster], data, n_val: int | None, extra: tuple = (),
+         **train_kwargs) -> None:
+    """Fit forecasters that differ only in their seed: the stages of the module. `extra`
+    candidates (a global net's view of this series) join the pool as fitted: each
+    forecasts from the folds' origins as it is, and its ``final_`` (if any) replaces it
+    once chosen."""
     first = forecasters[0]
     check(first.model_config())
     check(first.train_config())
@@ -397,10 +465,15 @@ def _fit(forecasters: list[Forecaster], data, n_val: int | None, **train_kwargs)
     folds = make_folds(n, first.horizon, n_val, str(series.name or "series"))
     resolve_seq_len(forecasters, values[:folds.start])
     fit = fit_pool(first, series, frame, folds)
+    for candidate in extra:
+        fit.candidates.append(candidate)
+        fit.paths.append(floor_paths(candidate.paths(fit.values, folds.origins,
+                                                     folds.horizon), fit.floor))
     nets = fit_nets(forecasters, fit, **train_kwargs)
     refitted: dict[int, Candidate] = {}  # one refit serves every seed that chose it
     for forecaster, net in zip(forecasters, nets, strict=True):
         choose_pool(forecaster, fit, net)
+        track_shifts(forecaster, fit)
         calibrate(forecaster, fit)
         refit_pool(forecaster, fit, refitted)
         forecaster._remember_tail(series if frame is None else frame,
@@ -586,6 +659,7 @@ def choose_pool(forecaster: Forecaster, fit: PoolFit, net: NetCandidate | None) 
         for name, (family, note) in notes.items()]
     forecaster.pool_ = [(c, float(w)) for c, w in zip(candidates, weights, strict=True) if w > 0]
     forecaster.fold_candidates_ = candidates  # as scored: for the test report, not saved
+    forecaster.fit_values_ = fit.values  # what the folds were cut from (pooled intervals)
     forecaster.fold_paths_ = combine([stack[k] for k in np.flatnonzero(weights)])
     forecaster.net_ = net
     forecaster.history_ = net.history if net is not None else History(stopped="no_net")
@@ -597,6 +671,29 @@ def choose_pool(forecaster: Forecaster, fit: PoolFit, net: NetCandidate | None) 
     forecaster.floor_ = 0.0 if fit.values.min() >= 0 else None
     forecaster.target_scaler_ = fit_scaler("window", train, fit.name) if np.ptp(train) \
         else Scaler("window", float(train[0]), 1.0, True)
+
+
+def track_shifts(forecaster: Forecaster, fit: PoolFit) -> None:
+    """Stage 5b: level-shift tracking (`rnnlab.base.track_level`) of the chosen forecast,
+    on where it does no harm to the forecasts from the rolling origins. The scale of a
+    shift is the chosen forecast's one-step error on the origins (at least a thousandth of
+    the values' spread, so rounding is never a shift). A level that drops after the last
+    origin (`drop`'s) is followed only so; a season the window cannot see gives runs of
+    one-sign errors too, and there tracking would drag the forecasts off."""
+    forecaster.error_scale_ = None
+    if forecaster._uses_features():
+        return  # the target alone is tracked; a net reading features is not moved
+    errors = fit.targets[:, 0] - forecaster.fold_paths_[:, 0]
+    floor = 1e-3 * float(np.std(fit.values[:fit.folds.start]))
+    forecaster.error_scale_ = max(float(np.sqrt(np.mean(errors ** 2))), floor) or None
+    if forecaster.error_scale_ is None:
+        return
+    origins = fit.folds.origins[fit.folds.origins >= forecaster.min_history]
+    targets = fit.folds.targets(fit.values)[-len(origins):]
+    tracked = forecaster._tracked_paths(fit.values, origins, fit.folds.horizon)
+    plain = forecaster._combined(fit.values, None, origins, fit.folds.horizon)
+    if np.nanmean(np.abs(tracked - targets)) > np.nanmean(np.abs(plain - targets)) * (1 + 1e-9):
+        forecaster.error_scale_ = None
 
 
 def calibrate(forecaster: Forecaster, fit: PoolFit) -> None:
@@ -627,7 +724,9 @@ def refit_pool(forecaster: Forecaster, fit: PoolFit, refitted: dict) -> None:
         return
     pool = []
     for candidate, weight in forecaster.pool_:
-        if candidate.family != "net":
+        if getattr(candidate, "final_", None) is not None:
+            candidate = candidate.final_  # trained again on all the data, elsewhere
+        elif candidate.family != "net":
             if id(candidate) not in refitted:
                 refitted[id(candidate)] = _refitted(candidate, fit.values)
             candidate = refitted[id(candidate)]
@@ -681,7 +780,7 @@ def pool_meta(forecaster: Forecaster) -> tuple[dict, dict[str, np.ndarray]]:
     arrays: dict[str, np.ndarray] = {}
     pool = []
     for k, (candidate, weight) in enumerate(forecaster.pool_):
-        state = {} if candidate.family == "net" else candidate.to_state()
+        state = {} if candidate.family in ("net", "global") else candidate.to_state()
         for key, value in list(state.items()):
             if isinstance(value, np.ndarray):
                 arrays[f"pool.{k}.{key}"] = value
@@ -698,6 +797,9 @@ def pool_meta(forecaster: Forecaster) -> tuple[dict, dict[str, np.ndarray]]:
         "train_range": list(forecaster.train_range_),
         "strategy_used": getattr(forecaster, "strategy_", None),
         "floor": forecaster.floor_,
+        "error_scale": forecaster.error_scale_,
+        "tail_offsets": None if forecaster.tail_offsets_ is None
+        else forecaster.tail_offsets_.tolist(),
         "candidates": forecaster.candidates_,
         "pool": pool,
         "tail_states": forecaster.tail_states_,
@@ -714,10 +816,10 @@ def pool_meta(forecaster: Forecaster) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def restore_pool(forecaster: Forecaster, meta: dict, arrays: dict[str, np.ndarray],
-                 net: Candidate | None) -> None:
+                 net: Candidate | None, views: dict | None = None) -> None:
     """Set a loaded forecaster's fitted state from `pool_meta`'s numbers (ValueError or
     KeyError where they do not make one); `net` is the network candidate, loaded by torch
-    or by numpy (`rnnlab.fastpath`)."""
+    or by numpy (`rnnlab.fastpath`); `views` the global net's candidates by series row."""
     from .history import History
 
     pool = []
@@ -729,6 +831,9 @@ def restore_pool(forecaster: Forecaster, meta: dict, arrays: dict[str, np.ndarra
             if net is None:
                 raise ValueError("the pool holds the net, the checkpoint no weights for it")
             pool.append((net, weight))
+            continue
+        if entry["family"] == "global":
+            pool.append(((views or {})[int(entry["state"]["series"])], weight))
             continue
         state = {k: (arrays[v] if isinstance(v, str) and v.startswith("pool.") else v)
                  for k, v in entry["state"].items()}
@@ -752,6 +857,7 @@ def restore_pool(forecaster: Forecaster, meta: dict, arrays: dict[str, np.ndarra
     forecaster.tail_states_ = states
     forecaster.target_scaler_ = Scaler.from_state(meta["scaler"])
     forecaster.interval_width_ = interval_width_from_meta(meta)
+    forecaster.error_scale_ = error_scale_from_meta(meta)
 
 
 def _load_net(forecaster: Forecaster, meta: dict, state_dict: dict) -> NetCandidate | None:

@@ -1,68 +1,69 @@
-"""One network over many series: `GlobalForecaster(model="lstm").fit(panel)`.
+"""Many series: `GlobalForecaster(horizon=24).fit(panel)`.
 
-It trains on the windows of every series of a panel (`rnnlab.panel.PanelWindows`, one
-tensor), each series scaled by its own training part, with the ridge-fitted linear skip and
-the training loop of one-series models. torch loads inside the methods.
+Each series gets the forecast its own rolling origins choose (`rnnlab.forecaster`'s
+stages and `rnnlab.choose`'s one rule) from its own pool of candidates, with one more
+candidate that only a panel has: a recurrent net trained across every series
+(`rnnlab.globalnet`). Global against local is decided per series, on data. The interval
+of every series is calibrated on all of them together: each series' errors at its origins,
+divided by its own scale, give one pooled split-conformal width per step.
 
-    rnnlab train --data ../shared/data/sandp500/individual_stocks_5yr --global --out runs/sp
-    rnnlab forecast --run runs/sp --id AAPL
+    rnnlab train --data ../shared/data/panels/tourism_monthly.csv --id-column id \\
+        --horizon 24 --out runs/tourism
+    rnnlab forecast --run runs/tourism --id T12
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .base import assign_params, check_series, future_index
+from .base import assign_params, check_series, conformal_widths, non_decreasing
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
-from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
+from .choose import loss_scale, make_folds
+from .config import ModelConfig, TrainConfig, check, pool_families
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
-from .forecaster import PARAMETERS
-from .recurrent import CHAIN_BATCH
-from .panel import PanelSplit, PanelWindows, panel_tensor
-from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, fit_scaler
+from .forecaster import PARAMETERS, Forecaster, _fit, calendar_period, pool_meta, restore_pool
+from .globalnet import GlobalCandidate, GlobalModel, PanelPrep
+from .panel import PanelSplit
 
-# One net for many series: per-window normalisation puts every price on one footing
-# (changes from the window's last value, in units of the series' own step size).
+# The global parameters: those of one series, plus how many seeds the net's ensemble
+# holds (the median over them forecasts).
 GLOBAL_PARAMETERS = {
-    **PARAMETERS, "scaler": PARAMETERS["scaler"].replace(default="window"),
-    # Off by default: a learned vector per series (rnnlab.embedding) costs parameters that
-    # only pay where series differ in ways their scaled windows do not show.
-    "series_embedding": inspect.Parameter("series_embedding", inspect.Parameter.KEYWORD_ONLY,
-                                          default=False, annotation="bool"),
+    **PARAMETERS,
+    # Three seeds: the median of three nets is robust to one bad start; each seed more
+    # costs one more training of the net.
+    "ensemble": inspect.Parameter("ensemble", inspect.Parameter.KEYWORD_ONLY, default=3,
+                                  annotation="int"),
 }
+GLOBAL_MODELS = ("rnn", "lstm", "gru")
 
 
 class GlobalForecaster:
-    """One network trained on the windows of every series of a panel.
+    """Every series of a panel forecast by its own pool, the global recurrent net among
+    its candidates.
 
     Its keyword parameters are those of `rnnlab.forecaster.Forecaster` (the options of
-    `rnnlab train --help`), except that the scaler defaults to ``window``, plus
-    ``series_embedding`` (a learned vector per series beside its values, see
-    `rnnlab.embedding`). Each series gets its own scaler, fitted on its own training part.
+    `rnnlab train --help`; ``model`` names the global net's cell: rnn, lstm or gru), plus
+    ``ensemble``, the seeds of the net whose median forecasts. After `fit`:
+    ``forecasters_`` holds each series' fitted `Forecaster`, ``skipped_`` the series left
+    out and why, ``history_`` the net's training.
 
     Examples
     --------
     >>> from rnnlab.data import load_series
-    >>> panel = {"a": load_series("sine")[:600], "b": load_series("noise")[:600]}
-    >>> g = GlobalForecaster(model="gru", epochs=2, progress=False).fit(panel)
-    >>> len(g.predict("a", panel["a"])), len(g.forecast("b", 3))
-    (570, 3)
+    >>> panel = {"a": load_series("sine")[:300], "b": load_series("noise")[:300]}
+    >>> g = GlobalForecaster(horizon=5, epochs=2, ensemble=1, progress=False).fit(panel)
+    >>> sorted(g.names_), len(g.forecast("b", 5))
+    (['a', 'b'], 5)
     """
 
     def __init__(self, **params):
         assign_params(self, params, GLOBAL_PARAMETERS)
-        if self.seq_len is None:
-            # One window for every series: their seasons differ, so the plain default.
-            self.seq_len = DEFAULT_SEQ_LEN
-        if getattr(self, "features", None) or getattr(self, "calendar", False):
-            raise ConfigError(
-                "--features and --calendar do not work with a global model yet: it reads "
-                "each series' target alone; drop them, or train one series at a time")
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
@@ -79,257 +80,210 @@ class GlobalForecaster:
         return TrainConfig(**{f.name: getattr(self, f.name)
                               for f in dataclasses.fields(TrainConfig)})
 
+    def _series_params(self) -> dict:
+        """One series' Forecaster parameters: its pool without a net of its own (the
+        panel's recurrent net is the global one) unless ``candidates`` names it."""
+        params = {k: v for k, v in self.get_params().items() if k != "ensemble"}
+        if self.candidates == "auto":
+            params["candidates"] = ",".join(f for f in pool_families("auto") if f != "net")
+        return {**params, "progress": False}
+
+    # --- fit ------------------------------------------------------------------------------
+
     def fit(self, panel: dict[str, pd.Series], val_sizes: dict[str, int] | None = None, *,
             should_stop=None) -> GlobalForecaster:
-        """Fit one net on every series: the last `val_sizes[name]` points of each (default
-        `val_fraction` of it) are held out for early stopping, its scaler is fitted on the
-        rest. Series too short or constant are skipped into ``skipped_``."""
-        import torch
+        """Fit every series: folds (the last ``val_sizes[name]`` values at least, default
+        ``val_fraction`` of each), the global net on every series' values before its
+        first origin, each series' pool with the net's view of it, then the net again on
+        all the data and the pooled interval. A series too short is skipped with why."""
+        check(self.model_config())
+        check(self.train_config())
+        if self.model not in GLOBAL_MODELS:
+            raise ConfigError(f"the global net is one of {', '.join(GLOBAL_MODELS)}, got "
+                              f"model {self.model!r}; pass --model lstm")
+        if self.features or self.calendar:
+            raise ConfigError("--features and --calendar do not work with a panel yet: each "
+                              "series' target alone is read; drop them")
+        names, values, starts, skipped = self._checked(panel, val_sizes)
+        period = panel_period([panel[n] for n in names])
+        self.period_ = period
+        families = pool_families(self.candidates)
+        fold_model = final_model = None
+        if "net" in families or self.candidates == "auto":
+            fold_model, histories = self._train_net(names, values, starts, period, None,
+                                                    should_stop)
+            self.history_ = histories[0]
+            if self.refit:
+                epochs = max(max(h.best_epoch for h in histories), 1)
+                final_model, _ = self._train_net(names, values, [len(v) for v in values],
+                                                 period, epochs, should_stop)
+        else:
+            from .history import History
 
-        from .embedding import build_global_model
-        from .train import cpu_threads, fit_ridge, resolve_device, train
-
-        model_cfg, cfg = self.model_config(), self.train_config()
-        check(model_cfg)
-        check(cfg)
-        device = resolve_device(self.device)
-        outputs = model_cfg.outputs  # H with direct: each window has H targets
-        extra = outputs - 1
-        names, values, scalers, n_train, n_val, skipped = [], [], [], [], [], {}
-        for name, series in panel.items():
-            series = check_series(series, name=name)
-            v = series.to_numpy(np.float64)
-            held = int(round(len(v) * self.val_fraction)) if val_sizes is None \
-                else int(val_sizes[name])
-            if (len(v) - held < self.seq_len + MIN_TRAIN_WINDOWS + extra
-                    or 0 < held < MIN_VAL_WINDOWS + extra):
-                steps = f" (direct horizon {outputs})" if extra else ""
-                skipped[name] = (f"{name} has {len(v)} values; seq_len {self.seq_len} needs "
-                                 f"{self.seq_len + MIN_TRAIN_WINDOWS + extra} training and "
-                                 f"{MIN_VAL_WINDOWS + extra} validation values{steps}; "
-                                 "skipped")
-                continue
+            self.history_ = History(stopped="no_net")
+        self.forecasters_ = {}
+        for k, name in enumerate(names):
+            extra = ()
+            if fold_model is not None:
+                candidate = GlobalCandidate(fold_model, k)
+                candidate.final_ = GlobalCandidate(final_model, k) if final_model else None
+                extra = (candidate,)
+            forecaster = Forecaster(**self._series_params())
             try:
-                scaler = fit_scaler(self.scaler, v[: len(v) - held], name)
+                n_val = None if val_sizes is None else int(val_sizes[name])
+                _fit([forecaster], panel[name], n_val, extra=extra)
+            except (DataError, ValueError) as exc:
+                skipped[name] = f"{name}: {str(exc).splitlines()[0][:200]}; skipped"
+                continue
+            forecaster.global_row_ = k
+            self.forecasters_[name] = forecaster
+        if not self.forecasters_:
+            first = next(iter(skipped.values()), "the panel is empty")
+            raise DataError(f"no series of the panel can be forecast ({first})")
+        self.global_ = final_model or fold_model
+        self.skipped_ = skipped
+        pooled_interval(self.forecasters_, self.interval)
+        self.fitted_ = True
+        return self
+
+    def _checked(self, panel, val_sizes):
+        """(names, values, first-origin positions, skipped) of the usable series."""
+        names, values, starts, skipped = [], [], [], {}
+        for name, series in panel.items():
+            try:
+                v = check_series(series, name=name).to_numpy(np.float64)
+                held = int(round(len(v) * self.val_fraction)) if val_sizes is None \
+                    else int(val_sizes[name])
+                folds = make_folds(len(v), self.horizon, held, name)
             except DataError as exc:
-                skipped[name] = str(exc)
+                skipped[name] = f"{str(exc)}; skipped"
                 continue
             names.append(name)
             values.append(v)
-            scalers.append(scaler)
-            n_train.append(len(v) - held)
-            n_val.append(held)
+            starts.append(folds.start)
         if not names:
             first = next(iter(skipped.values()), "the panel is empty")
-            raise DataError(f"no series of the panel can be trained on ({first})")
-        z, starts = panel_tensor(values, scalers, device)
-        relative = np.array([s.relative for s in scalers])
-        lengths = np.diff(starts)
-        n_train_a = np.array(n_train)
-        rows = np.arange(len(names)) if self.series_embedding else None
-        train_w = PanelWindows(z, starts, self.seq_len, np.full(len(names), self.seq_len),
-                               n_train_a, relative, rows, outputs)
-        val_w = PanelWindows(z, starts, self.seq_len, n_train_a, lengths, relative, rows,
-                             outputs) if sum(n_val) else None
-        torch.manual_seed(self.seed)
-        net = build_global_model(model_cfg, len(names), self.series_embedding).to(device)
-        ridge = None
-        with cpu_threads(cfg.threads):
-            if net.skip is not None:
-                weights, bias, ridge = fit_ridge(train_w, val_w)
-                net.set_skip(torch.as_tensor(weights, dtype=torch.float32), bias)
-            self.history_ = train([net], train_w, val_w, cfg, [self.seed],
-                                  progress=self.progress, should_stop=should_stop)[0]
-        self.model_ = net
-        self.ridge_strength_ = ridge
-        self.scalers_ = dict(zip(names, scalers, strict=True))
-        self.n_windows_ = {"train": len(train_w), "val": len(val_w) if val_w else 0}
-        self.skipped_ = skipped
-        self.tails_ = {name: panel[name].iloc[-max(self.seq_len, 50):].copy() for name in names}
-        self.fitted_ = True
-        return self
+            raise DataError(f"no series of the panel can be forecast ({first})")
+        return names, values, starts, skipped
+
+    def _train_net(self, names, values, stops, period, epochs, should_stop):
+        from .globalnet import train_global
+        from .train import resolve_device
+
+        training = self.train_config()
+        if epochs is not None:  # the refit on all the data: as many epochs as were best
+            training = dataclasses.replace(training, epochs=epochs)
+        seeds = [self.seed + k for k in range(max(int(self.ensemble), 1))]
+        return train_global(values, stops, names, period, self.horizon, self.model,
+                            self.hidden_size, self.num_layers, self.dropout, training, seeds,
+                            device=resolve_device(self.device), progress=self.progress,
+                            should_stop=should_stop)
+
+    # --- forecasts ------------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise NotFittedError("this GlobalForecaster is not fitted yet; call fit(panel) "
                                  "first")
 
-    def _scaler(self, name: str) -> Scaler:
-        self._check_fitted()
-        if name not in self.scalers_:
-            known = list(self.scalers_)
-            shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
-            raise DataError(f"series {name!r} is not one the global model was trained on "
-                            f"({len(known)} series: {shown}); pass one of them")
-        return self.scalers_[name]
-
     @property
     def names_(self) -> list[str]:
         self._check_fitted()
-        return list(self.scalers_)
+        return list(self.forecasters_)
+
+    def series_forecaster(self, name: str) -> Forecaster:
+        """Series `name`'s fitted forecaster; an unknown or skipped name is one line."""
+        self._check_fitted()
+        if name in self.forecasters_:
+            return self.forecasters_[name]
+        if name in self.skipped_:
+            raise DataError(f"series {name!r} was skipped at training ({self.skipped_[name]}); "
+                            "see skipped.csv")
+        known = list(self.forecasters_)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        if not close:
+            folded = {n.lower(): n for n in known}
+            close = [folded[name.lower()]] if name.lower() in folded else []
+        hint = f"; did you mean {close[0]}?" if close else ""
+        shown = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "")
+        raise DataError(f"series {name!r} is not one the model was trained on ({len(known)} "
+                        f"series: {shown}){hint}")
 
     def predict(self, name: str, series: pd.Series) -> pd.Series:
-        """One-step-ahead predictions of series `name` for every point after the first
-        `seq_len`, each from the `seq_len` actual values before it."""
-        self._scaler(name)  # a known name, or one line naming the known ones
-        series = check_series(series, self.seq_len + 1, name=name)
-        values = self._predict_next(name, series.to_numpy(np.float64), all_windows=True)
-        return pd.Series(values, index=series.index[self.seq_len:], name=self.model)
+        """One-step-ahead predictions of series `name` (`Forecaster.predict`)."""
+        return self.series_forecaster(name).predict(series)
 
     def predict_parts(self, panel: dict[str, pd.Series], first: dict[str, int]
                       ) -> dict[str, np.ndarray]:
-        """One-step predictions of panel[name].iloc[first[name]:] for every name in
-        `first`, all series in a few big passes."""
-        from .train import predict_units
-
-        names = list(first)
-        scalers = [self._scaler(name) for name in names]
-        values = [panel[name].to_numpy(np.float64) for name in names]
-        z, starts = panel_tensor(values, scalers, next(self.model_.parameters()).device)
-        lo = np.array([max(first[name], self.seq_len) for name in names])
-        windows = PanelWindows(z, starts, self.seq_len, lo, np.diff(starts),
-                               np.array([s.relative for s in scalers]), self._rows(names))
-        units = (_first_step(predict_units(self.model_, windows)) + windows.offsets()
-                 ).double().cpu().numpy()
-        ends = np.cumsum(np.diff(starts) - lo)
-        parts = np.split(units, ends[:-1])
-        return {name: scaler.from_units(part)
-                for name, scaler, part in zip(names, scalers, parts, strict=True)}
+        """One-step predictions of panel[name].iloc[first[name]:] for every name."""
+        out = {}
+        for name, start in first.items():
+            predicted = self.series_forecaster(name).predict(panel[name])
+            out[name] = predicted.to_numpy()[len(predicted) - (len(panel[name]) - start):]
+        return out
 
     def paths_parts(self, panel: dict[str, pd.Series], origins: dict[str, np.ndarray],
                     horizon: int) -> dict[str, np.ndarray]:
-        """`horizon`-step forecasts of each series from each of its origins o
-        (panel[name].iloc[:o] known), {name: (n_origins, horizon)}, every series and
-        origin together in batched passes: a recursive (one-step) net is fed its own
-        predictions, one pass per step; a direct net gives its H steps in one pass."""
-        import torch
-
-        names = list(origins)
-        scalers = [self._scaler(name) for name in names]
-        values = [panel[name].to_numpy(np.float64) for name in names]
-        device = next(self.model_.parameters()).device
-        z, starts = panel_tensor(values, scalers, device)
-        counts = []
-        for name, v in zip(names, values, strict=True):
-            o = np.asarray(origins[name], dtype=np.int64)
-            if len(o) and (o.min() < self.seq_len or o.max() > len(v)):
-                raise ValueError(f"origins of {name} must lie in [{self.seq_len}, {len(v)}]")
-            counts.append(len(o))
-        pos = np.concatenate([start + np.asarray(origins[name], dtype=np.int64)
-                              for name, start in zip(names, starts[:-1], strict=True)])
-        series = np.repeat(np.arange(len(names)), counts)
-        rel = torch.as_tensor(np.array([s.relative for s in scalers])[series],
-                              dtype=z.dtype, device=device)  # (n_paths,) 0 or 1
-        rows = self._rows(names)
-        rows = None if rows is None else \
-            torch.as_tensor(rows[series].astype(np.float32), device=device)  # (n_paths,)
-        steps = torch.arange(-self.seq_len, 0, device=device)
-        self.model_.eval()
-        out = []
-        with torch.no_grad():
-            for lo in range(0, len(pos), CHAIN_BATCH):
-                at = torch.as_tensor(pos[lo:lo + CHAIN_BATCH], device=device)
-                buffer = z[at[:, None] + steps]  # (batch, seq_len): only values before o
-                shift = rel[lo:lo + CHAIN_BATCH]
-                while buffer.shape[1] - self.seq_len < horizon:
-                    x = buffer[:, -self.seq_len:]
-                    last = x[:, -1] * shift
-                    x = (x - last[:, None]).unsqueeze(-1)  # (batch, seq_len, 1)
-                    if rows is not None:  # the series' embedding row as a second channel
-                        row = rows[lo:lo + CHAIN_BATCH, None, None].expand(-1, x.shape[1], 1)
-                        x = torch.cat([x, row], dim=-1)  # (batch, seq_len, 2)
-                    made = self.model_(x).reshape(len(x), -1) + last[:, None]  # (batch, 1 or H)
-                    buffer = torch.cat([buffer, made], dim=1)
-                out.append(buffer[:, self.seq_len:self.seq_len + horizon])
-        units = torch.cat(out).double().cpu().numpy() if out else np.zeros((0, horizon))
-        parts = np.split(units, np.cumsum(counts)[:-1])
-        return {name: scaler.from_units(part)
-                for name, scaler, part in zip(names, scalers, parts, strict=True)}
-
-    def _rows(self, names: list[str]) -> np.ndarray | None:
-        """Each series' row in the embedding table (its place in `names_`), if there is one."""
-        if not self.series_embedding:
-            return None
-        order = {name: i for i, name in enumerate(self.scalers_)}
-        return np.array([order[name] for name in names])
-
-    def _predict_next(self, name: str, values: np.ndarray, all_windows: bool) -> np.ndarray:
-        import torch
-
-        from .train import predict_units
-        from .windows import as_tensor
-
-        scaler = self.scalers_[name]
-        device = next(self.model_.parameters()).device
-        z = as_tensor(scaler.to_units(values), device)  # (n,)
-        n = len(values)
-        lo = self.seq_len if all_windows else n
-        if not all_windows:
-            # The value after the data is unknown: a placeholder target slot, never read.
-            z = torch.cat([z, z.new_zeros(1)])
-        windows = PanelWindows(z, np.array([0, len(z)]), self.seq_len, np.array([lo]),
-                               np.array([len(z)]), np.array([scaler.relative]),
-                               self._rows([name]))
-        units = _first_step(predict_units(self.model_, windows)) + windows.offsets()
-        return scaler.from_units(units.double().cpu().numpy())
+        """`horizon`-step forecasts of each series from each of its origins:
+        {name: (n_origins, horizon)}."""
+        return {name: self.series_forecaster(name).paths_from(
+            panel[name].to_numpy(np.float64), o, horizon) for name, o in origins.items()}
 
     def set_history(self, panel: dict[str, pd.Series]) -> None:
-        """Make `forecast` continue after these series (e.g. the data incl. test parts)."""
+        """Make `forecast` continue after these series (e.g. with their test parts)."""
         for name, series in panel.items():
-            if name in self.scalers_:
-                self.tails_[name] = series.iloc[-max(self.seq_len, 50):].copy()
+            if name in self.forecasters_:
+                self.forecasters_[name].set_history(series)
 
     def forecast(self, name: str, horizon: int, series: pd.Series | None = None) -> pd.Series:
-        """The next `horizon` values of series `name` after `series` (default: its data
-        seen in fit), each step fed back as the next input."""
-        self._scaler(name)
-        if horizon < 1:
-            raise DataError(f"horizon must be at least 1, got {horizon}")
-        history = self.tails_[name] if series is None else \
-            check_series(series, self.seq_len, name=name)
-        buffer = list(history.to_numpy(np.float64)[-self.seq_len:])
-        if self.model_config().outputs > 1:  # direct: H steps per pass
-            tail = pd.Series(buffer)
-            buffer += list(self.paths_parts({name: tail}, {name: np.array([len(tail)])},
-                                            horizon)[name][0])
-        for _ in range(horizon - (len(buffer) - self.seq_len)):
-            window = np.asarray(buffer[-self.seq_len:])
-            buffer.append(float(self._predict_next(name, window, all_windows=False)[0]))
-        return pd.Series(buffer[self.seq_len:], index=future_index(history.index, horizon),
-                         name=f"{self.model} forecast")
+        """The next `horizon` values of series `name`."""
+        return self.series_forecaster(name).forecast(horizon, series)
 
-    # --- persistence ------------------------------------------------------------------
+    def forecast_interval(self, name: str, horizon: int, series: pd.Series | None = None
+                          ) -> pd.DataFrame:
+        """`forecast` with the pooled interval's bounds."""
+        return self.series_forecaster(name).forecast_interval(horizon, series)
+
+    # --- persistence ---------------------------------------------------------------------
 
     def save(self, path: str | Path) -> None:
-        """Write a safe checkpoint: weights, parameters, every scaler and series tail."""
+        """Write a safe checkpoint: the net's weights (every seed), and each series' pool,
+        tail and interval."""
         import torch
 
         self._check_fitted()
-        names = self.names_
-        tails = [self.tails_[name] for name in names]
-        dated = all(isinstance(t.index, pd.DatetimeIndex) for t in tails)
-        meta = {
-            "kind": "global",
-            "params": {k: v for k, v in self.get_params().items() if k != "progress"},
-            "names": names,
-            "scalers": [self.scalers_[name].state_dict() for name in names],
-            "history": self.history_.to_dict(),
-            "ridge_strength": self.ridge_strength_,
-            "n_windows": self.n_windows_,
-            "skipped": self.skipped_,
-            "tail_lengths": [len(t) for t in tails],
-            "index_kind": "datetime" if dated else "numeric",
-            "tail_index": [str(i) if dated else float(i) for t in tails for i in t.index],
-        }
-        values = torch.tensor(np.concatenate([t.to_numpy(np.float64) for t in tails]))
-        save_checkpoint(path, self.model, self.model_.state_dict(), meta, {"tails": values})
+        series_meta, tensors = [], {}
+        for k, forecaster in enumerate(self.forecasters_.values()):
+            meta, arrays = pool_meta(forecaster)
+            for entry in meta["pool"]:
+                if entry["family"] == "global":
+                    entry["state"] = {"series": forecaster.global_row_}
+            series_meta.append(meta)
+            tensors[f"s{k}.tail"] = torch.tensor(forecaster.tail_.to_numpy(np.float64))
+            tensors.update({f"s{k}.{key}": torch.tensor(np.asarray(value, np.float64))
+                            for key, value in arrays.items()})
+        state = {}
+        model = self.global_
+        if model is not None:
+            for s, net in enumerate(model.nets):
+                state.update({f"seed{s}.{key}": v for key, v in net.state_dict().items()})
+            for key, value in global_arrays(model).items():
+                tensors[f"global.{key}"] = torch.tensor(value)
+        meta = {"kind": "global",
+                "params": {k: v for k, v in self.get_params().items() if k != "progress"},
+                "names": list(self.forecasters_), "series": series_meta,
+                "skipped": self.skipped_, "history": self.history_.to_dict(),
+                "period": self.period_,
+                "global": None if model is None else {
+                    "names": model.names, "context": model.context,
+                    "horizon": model.horizon, "period": model.period,
+                    "seeds": len(model.nets)}}
+        save_checkpoint(path, self.model, state, meta, tensors)
 
     @classmethod
     def load(cls, path: str | Path) -> GlobalForecaster:
         """Load a checkpoint written by `save`, refusing unsafe or mismatched files."""
-        import torch
-
-        from .embedding import build_global_model
+        from .base import tail_from_meta, tail_offsets_from_meta
         from .history import History
 
         ckpt = load_checkpoint(path)
@@ -339,57 +293,135 @@ class GlobalForecaster:
                                   "with rnnlab.forecaster.Forecaster.load")
         try:
             params = dict(meta["params"])
-            lengths = [int(n) for n in meta["tail_lengths"]]
-            check_model_params(params, min(lengths), path)
+            # The window is each series' own (checked with its tail below).
+            check_model_params({**params, "seq_len": params.get("seq_len") or 1}, 10**9, path)
             forecaster = cls(**params, progress=False)
-            names = [str(n) for n in meta["names"]]
-            config, embedded = forecaster.model_config(), bool(forecaster.series_embedding)
-            # Built first on the meta device, which allocates nothing: a forged size is
-            # refused before it can fill the memory.
-            with torch.device("meta"):
-                probe = build_global_model(config, len(names), embedded)
-            expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-            got = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
-            if got != expected:
-                wrong = sorted(set(got.items()) ^ set(expected.items()))[0][0]
-                raise ValueError(f"stored weight {wrong} has shape {got.get(wrong)}, the "
-                                 f"parameters need {expected.get(wrong)}")
-            net = build_global_model(config, len(names), embedded)
-            net.load_state_dict(ckpt["state_dict"], strict=True)
-            values = np.split(ckpt["tensors"]["tails"].numpy(), np.cumsum(lengths)[:-1])
-            index = pd.to_datetime(meta["tail_index"]) if meta["index_kind"] == "datetime" \
-                else pd.Index(meta["tail_index"])
-            index_parts = np.split(np.arange(len(index)), np.cumsum(lengths)[:-1])
-            forecaster.scalers_ = {name: Scaler.from_state(state)
-                                   for name, state in zip(names, meta["scalers"], strict=True)}
-            forecaster.tails_ = {name: pd.Series(v, index=index[ix], name=name)
-                                 for name, v, ix in zip(names, values, index_parts, strict=True)}
+            tensors = {k: v.numpy() for k, v in ckpt["tensors"].items()}
+            model = _load_global(forecaster, meta.get("global"), ckpt["state_dict"], tensors)
+            forecaster.forecasters_ = {}
+            for k, (name, entry) in enumerate(zip(meta["names"], meta["series"], strict=True)):
+                check_model_params(entry["params"], len(tensors[f"s{k}.tail"]), path)
+                f = Forecaster(**entry["params"], progress=False)
+                arrays = {key[len(f"s{k}."):]: value for key, value in tensors.items()
+                          if key.startswith(f"s{k}.")}
+                rows = [int(e["state"]["series"]) for e in entry["pool"]
+                        if e["family"] == "global"]
+                if rows and model is None:
+                    raise ValueError("a series' pool holds the global net, the file has none")
+                restore_pool(f, entry, arrays, None,
+                             {row: GlobalCandidate(model, row) for row in rows})
+                f.tail_ = tail_from_meta(entry, arrays["tail"])
+                f.tail_offsets_ = tail_offsets_from_meta(entry, len(f.tail_))
+                f.fitted_ = True
+                forecaster.forecasters_[str(name)] = f
+            forecaster.skipped_ = {str(k): str(v) for k, v in meta["skipped"].items()}
             forecaster.history_ = History(**{k: v for k, v in meta["history"].items()
                                              if k != "epochs_run"})
-            forecaster.ridge_strength_ = meta.get("ridge_strength")
-            forecaster.n_windows_ = dict(meta["n_windows"])
-            forecaster.skipped_ = dict(meta["skipped"])
+            forecaster.period_ = int(meta["period"])
+            forecaster.global_ = model
         except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             raise CheckpointError(
                 f"checkpoint '{path}' does not match the global model it names "
                 f"({'; '.join(lines[:2])[:240]}); it may be from another rnnlab version or "
                 "edited; retrain it") from None
-        net.eval()
-        forecaster.model_ = net
         forecaster.fitted_ = True
         return forecaster
 
 
-def _first_step(units):
-    """One-step predictions from a net's outputs: (n,), or the first of H (direct)."""
-    return units if units.ndim == 1 else units[:, 0]
+def global_arrays(model: GlobalModel) -> dict[str, np.ndarray]:
+    """The numbers that map each series into the net's space, as arrays."""
+    prep = model.prep
+    return {"logged": prep.logged.astype(np.float64), "floor": prep.floor,
+            "smallest": np.asarray(model.smallest, np.float64),
+            "season_lengths": np.array([len(s) for s in prep.season], np.float64),
+            "season": np.concatenate(prep.season) if prep.season else np.zeros(0)}
+
+
+def _load_global(forecaster: GlobalForecaster, settings, state_dict: dict,
+                 tensors: dict) -> GlobalModel | None:
+    """The global nets of a checkpoint (None where it has none), shapes checked on
+    torch's meta device first."""
+    if settings is None:
+        return None
+    import torch
+
+    from .globalnet import build_global_net
+
+    context, horizon = int(settings["context"]), int(settings["horizon"])
+    if not (1 <= context <= 10**5 and 1 <= horizon <= 10**5):
+        raise ValueError(f"context {context} or horizon {horizon} is out of range")
+    nets = []
+    for s in range(int(settings["seeds"])):
+        own = {k[len(f"seed{s}."):]: v for k, v in state_dict.items()
+               if k.startswith(f"seed{s}.")}
+        with torch.device("meta"):
+            probe = build_global_net(forecaster.model, context, horizon,
+                                     forecaster.hidden_size, forecaster.num_layers)
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        if {k: tuple(v.shape) for k, v in own.items()} != expected:
+            raise ValueError(f"the weights of seed {s} do not fit the net's parameters")
+        net = build_global_net(forecaster.model, context, horizon, forecaster.hidden_size,
+                               forecaster.num_layers)
+        net.load_state_dict(own, strict=True)
+        nets.append(net.eval())
+    lengths = tensors["global.season_lengths"].astype(np.int64)
+    season = np.split(tensors["global.season"], np.cumsum(lengths)[:-1])
+    names = [str(n) for n in settings["names"]]
+    prep = PanelPrep(np.zeros(0), np.zeros(len(names) + 1, np.int64),
+                     tensors["global.logged"].astype(bool), season, tensors["global.floor"])
+    return GlobalModel(nets, prep, names, context, horizon, int(settings["period"]),
+                       tensors["global.smallest"])
+
+
+def panel_period(series: list[pd.Series]) -> int:
+    """The season the panel's net and its seasonal indices use: the calendar's (12 for
+    months), else the period found most often on the series (1 without one)."""
+    dated = [s for s in series if isinstance(s.index, pd.DatetimeIndex)]
+    for s in dated[:5]:
+        period = calendar_period(s.index)
+        if period:
+            return period
+    from .diagnostics import find_period
+
+    found = [find_period(s.to_numpy(np.float64)) for s in series[:50]]
+    found = [p for p in found if p]
+    return int(pd.Series(found).mode()[0]) if found else 1
+
+
+def pooled_interval(forecasters: dict[str, Forecaster], level: float) -> None:
+    """One split-conformal interval for every series: at each step, the chosen forecast's
+    errors at every series' origins, each divided by its series' scale, give the width;
+    each series gets it times its own scale. Where its own origins are few (51 months of
+    a car part), the others calibrate it."""
+    if level <= 0:
+        return
+    errors, scales = [], {}
+    for name, f in forecasters.items():
+        folds = f.folds_
+        values = f.fit_values_
+        scale = loss_scale(values[:folds.start], f.seasons_[0] if f.seasons_ else None)
+        scales[name] = scale
+        errors.append((folds.targets(values) - f.fold_paths_) / scale)
+    errors = np.concatenate(errors)  # (all origins, H), NaN where unknown
+    widths, counts = [], []
+    for step in range(errors.shape[1]):
+        known = errors[np.isfinite(errors[:, step]), step]
+        width = conformal_widths(known[:, None], level)
+        if width is None:
+            break
+        widths.append(float(width[0]))
+        counts.append(len(known))
+    if not widths:
+        return
+    widths = non_decreasing(widths, counts)
+    for name, f in forecasters.items():
+        f.interval_width_ = widths * scales[name]
 
 
 def fit_panel(forecaster: GlobalForecaster, panel: dict[str, pd.Series], split: PanelSplit,
               **fit_kwargs) -> GlobalForecaster:
-    """Fit on every series' part before its test part (its validation part for early
-    stopping); the test parts are never read."""
+    """Fit on every series' part before its test part; the test parts are never read."""
     fit_parts = {name: panel[name].iloc[: s.n_fit] for name, s in split.sizes.items()}
     return forecaster.fit(fit_parts, {name: s.n_val for name, s in split.sizes.items()},
                           **fit_kwargs)

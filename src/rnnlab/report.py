@@ -574,16 +574,17 @@ def choice_lines(candidates: list[dict]) -> list[str]:
     ...          "weight": 0.5, "note": ""}, {"name": "naive", "family": "naive",
     ...          "loss": 1.4, "weight": 0.0, "note": ""}, {"name": "lstm", "family": "net",
     ...          "loss": 0.9, "weight": 0.0, "note": ""}]
-    >>> print("\\n".join(choice_lines(rows)))
-    The forecast is the mean of ets(A,N,A) 12 and theta 12, chosen from 4 candidates.
-    On the rolling origins their loss (mean absolute error over naive's in-sample error) was 0.61 and 0.64; the best left out, lstm, scored 0.9.
-    The recurrent net lstm was not chosen: its fold loss is 1.48x the best.
+    >>> for line in choice_lines(rows):
+    ...     print(line[:60])
+    The forecast is the mean of ets(A,N,A) 12 and theta 12, chos
+    On the rolling origins their loss (mean absolute error over
+    The recurrent net lstm was not chosen: its fold loss is 1.48
     """
     used = [row for row in candidates if row["weight"] > 0]
     scored = [row for row in candidates if row.get("loss") is not None]
     names = _listed([row["name"] for row in used])
-    first = (f"The forecast is {'the mean of ' if len(used) > 1 else ''}{names}, chosen from "
-             f"{len(scored)} candidates.")
+    how = {1: "", 2: "the mean of "}.get(len(used), "the median of ")
+    first = f"The forecast is {how}{names}, chosen from {len(scored)} candidates."
     rest = sorted((row for row in scored if row["weight"] == 0), key=lambda row: row["loss"])
     second = ("On the rolling origins " + ("their" if len(used) > 1 else "its") + " loss (mean "
               "absolute error over naive's in-sample error) was "
@@ -594,15 +595,16 @@ def choice_lines(candidates: list[dict]) -> list[str]:
     nets = [row for row in candidates if row["family"] == "net"]
     if not nets:
         third = "No recurrent net was among the candidates."
-    elif nets[0]["weight"] > 0:
-        third = (f"The recurrent net {nets[0]['name']} is in it, with weight "
-                 f"{nets[0]['weight']:.2g}: its fold loss is {nets[0]['loss'] / best:.3g}x the "
-                 "best.")
     elif nets[0].get("loss") is None:
         third = f"The recurrent net {nets[0]['name']} was left out: {nets[0]['note']}."
     else:
-        third = (f"The recurrent net {nets[0]['name']} was not chosen: its fold loss is "
-                 f"{nets[0]['loss'] / best:.3g}x the best.")
+        ratio = (f"{nets[0]['loss'] / best:.3g}x the best" if best > 0 else
+                 "the best's" if nets[0]["loss"] == best else f"{nets[0]['loss']:.3g}, the "
+                 "best 0")
+        third = (f"The recurrent net {nets[0]['name']} is in it: its fold loss is {ratio}."
+                 if nets[0]["weight"] > 0 else
+                 f"The recurrent net {nets[0]['name']} was not chosen: its fold loss is "
+                 f"{ratio}.")
     return [first, second, third]
 
 

@@ -38,7 +38,8 @@ EVAL_WINDOWS = 8192
 def stacks(net: Net) -> bool:
     """Whether `net` runs in `stacked_forward` (else one forward per model)."""
     rnn = getattr(net, "rnn", None)
-    return type(net).body is Recurrent.body and getattr(rnn, "mode", "") in STACKED_MODES
+    return getattr(type(net), "body", None) is Recurrent.body and \
+        getattr(rnn, "mode", "") in STACKED_MODES
 
 
 def backward_losses(nets: list[Net], x: torch.Tensor, y: torch.Tensor, stacked: bool
@@ -56,7 +57,8 @@ def backward_losses(nets: list[Net], x: torch.Tensor, y: torch.Tensor, stacked: 
     for net, x_m, y_m in zip(nets, x, y, strict=True):
         # Forward and backward one net at a time: a joint backward keeps every net's
         # graph alive at once, which made lstm fits slower than separate ones.
-        loss = F.mse_loss(net(x_m), y_m)
+        # A net with its own loss (the global net's pinball) says so; else squared error.
+        loss = net.loss(x_m, y_m) if hasattr(net, "loss") else F.mse_loss(net(x_m), y_m)
         loss.backward()
         losses.append(loss.detach())
     return torch.stack(losses)

@@ -1,0 +1,388 @@
+"""One recurrent net trained across every series of a panel: the global candidate.
+
+The ingredients that made recurrent forecasters win across many series:
+
+- per-series normalisation: each window is divided by its own level (on logs, for a series
+  whose values before its first origin are all positive), or scaled by its own step size,
+  so series of any size share one net; no scaler is fitted across series;
+- explicit seasonality: a seasonal series is divided by its own seasonal indices (the
+  classical decomposition of its values before its first origin, where M4's test finds a
+  season) before it is windowed, and the forecast multiplied back;
+- a direct multi-horizon output: the whole horizon at once, from a context of two seasons
+  or two horizons;
+- quantile heads trained with the pinball loss; the median is the point forecast and the
+  heads are monotone by construction;
+- an ensemble: the median over several seeds, trained together by `rnnlab.train.train`;
+- balanced training windows: every series gives at most a fixed number of windows, so long
+  series do not drown short ones; early stopping on every series' rolling origins.
+
+Windows are index gathers from one tensor of every series end to end; none crosses a
+series (a context that starts before its series is padded, and says so in a second input).
+torch loads on first use.
+
+    rnnlab train --data ../shared/data/panels/tourism_monthly.csv --id-column id \\
+        --horizon 24 --out runs/tourism
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .candidates import Candidate
+from .metrics import seasonal_indices
+
+# The quantiles the heads forecast; 0.5 is the point forecast, the outer pairs the 80% and
+# 95% intervals (before their conformal correction on the rolling origins).
+QUANTILES = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
+# Training windows per series at most: a series of 10,000 values gives as many as one of
+# 300, so the long ones do not drown the short.
+WINDOWS_PER_SERIES = 64
+# A series with values at or below zero is scaled per window by the window's mean absolute
+# step, at least this share of the series' own mean absolute step before its first origin:
+# a flat window (zeros between two demands) must not blow its next value up.
+SCALE_FLOOR = 0.1
+
+
+def context_length(period: int, horizon: int) -> int:
+    """The values a window holds: two seasons, or two horizons, at least 16.
+
+    >>> context_length(12, 24), context_length(1, 6), context_length(24, 48)
+    (48, 16, 96)
+    """
+    return int(max(2 * max(period, 1), 2 * horizon, 16))
+
+
+@dataclass
+class PanelPrep:
+    """Every series in model space, end to end: log values (positive series) with their
+    seasonal indices taken out, or the values themselves; per series, where it starts,
+    whether it is logged, and its indices (aligned on its own position 0)."""
+
+    u: np.ndarray  # (n_rows,) float64
+    starts: np.ndarray  # (n_series + 1,)
+    logged: np.ndarray  # (n_series,) bool
+    season: list[np.ndarray]  # per series: m values to take out (log indices, or zeros)
+    floor: np.ndarray  # (n_series,) the least scale of a window (unlogged series)
+
+
+def series_space(values: np.ndarray, fit_stop: int, period: int) -> tuple[np.ndarray, bool,
+                                                                          np.ndarray]:
+    """One series in model space, its transform read from values[:fit_stop] only: (u, is
+    logged, the m values taken out at each phase).
+
+    >>> u, logged, season = series_space(np.array([1.0, 2.0, 4.0, 8.0]), 3, 1)
+    >>> np.round(u, 3).tolist(), logged
+    ([0.0, 0.693, 1.386, 2.079], True)
+    """
+    values = np.asarray(values, np.float64)
+    known = values[:fit_stop]
+    period = max(int(period), 1)
+    if len(known) and known.min() > 0:
+        indices = seasonal_indices(known, period) if period > 1 else np.ones(1)
+        season = np.log(indices)
+        return log_space(values, known.min(), season), True, season
+    return values.copy(), False, np.zeros(1)
+
+
+def log_space(values: np.ndarray, smallest: float, season: np.ndarray) -> np.ndarray:
+    """Logs with the season's log indices taken out; a later value below a tenth of the
+    smallest known one (a zero after positive values) is held there."""
+    logs = np.log(np.maximum(values, 0.1 * smallest))
+    return logs - season[np.arange(len(values)) % len(season)]
+
+
+def prepare(values: list[np.ndarray], fit_stops: list[int], period: int) -> PanelPrep:
+    """Every series in model space (`series_space`), end to end in one array."""
+    parts = [series_space(v, stop, period) for v, stop in zip(values, fit_stops, strict=True)]
+    starts = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
+    u = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    floor = np.array([scale_floor(p[0][:stop]) for p, stop in zip(parts, fit_stops,
+                                                                    strict=True)])
+    return PanelPrep(u, starts, np.array([p[1] for p in parts], bool), [p[2] for p in parts],
+                     floor)
+
+
+def scale_floor(known: np.ndarray) -> float:
+    """SCALE_FLOOR times a series' mean absolute step (its mean absolute value where it
+    never moves, 1 where that is zero too), from the values given.
+
+    >>> scale_floor(np.array([0.0, 0.0, 4.0, 0.0]))
+    0.26666666666666666
+    """
+    for scale in (np.mean(np.abs(np.diff(known))) if len(known) > 1 else 0.0,
+                  np.mean(np.abs(known)) if len(known) else 0.0, 1.0):
+        if scale > 0:
+            return float(SCALE_FLOOR * scale)
+    return SCALE_FLOOR
+
+
+class GlobalWindows:
+    """Windows of many series in model space, each normalised by its own context: the
+    context (batch, L, 2) (the values, and 1 where they pad before the series' start) and
+    the H targets (batch, H), NaN past `stop`.
+
+    Duck-types `rnnlab.windows.Windows` for `rnnlab.train.train`.
+    """
+
+    def __init__(self, u, starts: np.ndarray, logged: np.ndarray, floor: np.ndarray,
+                 series: np.ndarray, origins: np.ndarray, stops: np.ndarray, context: int,
+                 horizon: int):
+        """``series``, ``origins`` (local positions, values[:o] known) and ``stops`` (the
+        local position where each window's targets end) are per window."""
+        import torch
+
+        device = u.device
+        self.u, self.context, self.horizon = u, context, horizon
+        starts = torch.as_tensor(starts, device=device)
+        series = torch.as_tensor(series, dtype=torch.int64, device=device)
+        self.first = starts[series]  # (n_windows,) each series' first row in u
+        self.origin = self.first + torch.as_tensor(origins, dtype=torch.int64, device=device)
+        self.stop = self.first + torch.as_tensor(stops, dtype=torch.int64, device=device)
+        self.logged = torch.as_tensor(logged, device=device)[series]
+        self.floor = torch.as_tensor(floor, dtype=u.dtype, device=device)[series]
+        self.series = series
+        self.back = torch.arange(-context, 0, device=device)
+        self.ahead = torch.arange(horizon, device=device)
+        self.targets = self.origin  # what train() reads the device and size from
+
+    def __len__(self) -> int:
+        return len(self.origin)
+
+    def chunks(self, size: int = 8192):
+        for lo in range(0, len(self), size):
+            yield slice(lo, min(lo + size, len(self)))
+
+    def normalised(self, index):
+        """(x (batch, L, 2), level (batch,), scale (batch,)) of the windows `index`."""
+        import torch
+
+        origin, first = self.origin[index], self.first[index]
+        pos = origin[:, None] + self.back  # (batch, L)
+        pad = pos < first[:, None]
+        raw = self.u[torch.maximum(pos, first[:, None])]  # padding repeats the first value
+        real = (~pad).to(raw.dtype)
+        count = real.sum(1).clamp_min(1.0)
+        level = (raw * real).sum(1) / count
+        steps = (raw[:, 1:] - raw[:, :-1]).abs() * real[:, 1:] * real[:, :-1]
+        spread = steps.sum(1) / (real[:, 1:] * real[:, :-1]).sum(1).clamp_min(1.0)
+        scale = torch.where(self.logged[index], torch.ones_like(level),
+                            torch.maximum(spread, self.floor[index]))
+        z = (raw - level[:, None]) / scale[:, None]
+        return torch.stack([z, pad.to(raw.dtype)], dim=-1), level, scale
+
+    def batch(self, index):
+        """Inputs (batch, L, 2) and targets (batch, H) in the windows' own units."""
+        x, level, scale = self.normalised(index)
+        pos = self.origin[index][:, None] + self.ahead
+        known = pos < self.stop[index][:, None]
+        y = self.u[pos.clamp_max(len(self.u) - 1)]
+        y = (y - level[:, None]) / scale[:, None]
+        return x, y.masked_fill(~known, float("nan"))
+
+
+def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: int,
+                device="cpu", per_series: int = WINDOWS_PER_SERIES):
+    """(training windows, validation windows) over a prepared panel: training windows end
+    their targets before each series' first origin (at most `per_series` of them, evenly
+    spread), validation windows start at every origin from there on."""
+    import torch
+
+    series, origins, stops, v_series, v_origins, v_stops = [], [], [], [], [], []
+    lengths = np.diff(prep.starts)
+    for i, (stop, n) in enumerate(zip(fit_stops, lengths, strict=True)):
+        ends = np.arange(2, stop - horizon + 1)  # at least two known values before a target
+        if len(ends) > per_series:
+            ends = ends[np.unique(np.linspace(0, len(ends) - 1, per_series).astype(int))]
+        series += [i] * len(ends)
+        origins.append(ends)
+        stops.append(np.full(len(ends), stop))
+        later = np.arange(stop, n)
+        v_series += [i] * len(later)
+        v_origins.append(later)
+        v_stops.append(np.full(len(later), n))
+    u = torch.as_tensor(prep.u, dtype=torch.float32, device=device)
+
+    def make(s, o, t):
+        return GlobalWindows(u, prep.starts, prep.logged, prep.floor, np.array(s, np.int64),
+                             np.concatenate(o) if o else np.zeros(0, np.int64),
+                             np.concatenate(t) if t else np.zeros(0, np.int64), context,
+                             horizon)
+
+    return make(series, origins, stops), make(v_series, v_origins, v_stops)
+
+
+# --- the net --------------------------------------------------------------------------
+
+
+def build_global_net(model: str, context: int, horizon: int, hidden_size: int,
+                     num_layers: int, dropout: float = 0.0):
+    """The global net for `model` (rnn, lstm or gru), built by torch."""
+    import torch
+    from torch import nn
+
+    cells = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+    quantiles = torch.tensor(QUANTILES)
+    middle = QUANTILES.index(0.5)
+
+    class GlobalNet(nn.Module):
+        """Context (batch, L, 2) -> quantiles (batch, H, Q): a linear map of the context
+        to the median (zero at start: the window's level), a recurrent body whose last
+        state gives the median's correction and the positive gaps to the other quantiles,
+        so they never cross."""
+
+        name = f"{model}-global"
+
+        def __init__(self):
+            super().__init__()
+            self.context, self.horizon = context, horizon
+            self.rnn = cells[model](2, hidden_size, num_layers, batch_first=True,
+                                    dropout=dropout if num_layers > 1 else 0.0)
+            self.skip = nn.Linear(context, horizon)
+            self.head = nn.Linear(hidden_size, horizon * len(QUANTILES))
+            for layer in (self.skip, self.head):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+            self.register_buffer("quantiles", quantiles)
+
+        def forward(self, x):
+            out, _ = self.rnn(x)
+            raw = self.head(out[:, -1]).view(len(x), self.horizon, len(QUANTILES))
+            median = raw[..., middle] + self.skip(x[..., 0])
+            gaps = nn.functional.softplus(raw)
+            above = median[..., None] + torch.cumsum(gaps[..., middle + 1:], -1)
+            below = median[..., None] - torch.cumsum(gaps[..., :middle].flip(-1), -1).flip(-1)
+            return torch.cat([below, median[..., None], above], dim=-1)
+
+        def loss(self, x, y):
+            """The pinball loss over every quantile and known target (NaN: unknown)."""
+            known = torch.isfinite(y)
+            error = torch.where(known, y, 0.0)[..., None] - self(x)  # (batch, H, Q)
+            pinball = torch.maximum(self.quantiles * error, (self.quantiles - 1) * error)
+            return (pinball.mean(-1) * known).sum() / known.sum().clamp_min(1)
+
+    return GlobalNet()
+
+
+class GlobalModel:
+    """Trained global nets (one per seed) and how each series maps into their space."""
+
+    def __init__(self, nets: list, prep: PanelPrep, names: list[str], context: int,
+                 horizon: int, period: int, smallest: np.ndarray):
+        self.nets, self.prep, self.names = nets, prep, list(names)
+        self.context, self.horizon, self.period = context, horizon, period
+        self.smallest = smallest  # per series: its smallest known value (logged ones)
+        self.index = {name: k for k, name in enumerate(self.names)}
+
+    def space(self, k: int, values: np.ndarray) -> np.ndarray:
+        """Series k's `values` in model space, as it was prepared."""
+        if not self.prep.logged[k]:
+            return np.asarray(values, np.float64)
+        return log_space(np.asarray(values, np.float64), self.smallest[k], self.prep.season[k])
+
+    def quantile_paths(self, items: list[tuple[int, np.ndarray, np.ndarray]], horizon: int
+                       ) -> list[np.ndarray]:
+        """For each (series k, its values, origins): the quantile paths (n_origins,
+        horizon, Q) in the series' units, the median over the seeds, in batched passes.
+        Past the nets' horizon (one origin per item) their medians are fed back."""
+        spaces = [self.space(k, v) for k, v, _ in items]
+        origins = [np.asarray(o, np.int64) for _, _, o in items]
+        made = self._pass(items, spaces, origins)
+        while made and made[0].shape[1] < horizon:
+            if any(len(o) != 1 for o in origins):
+                raise ValueError("past the nets' horizon one origin per series is forecast "
+                                 "at a time")
+            middle = QUANTILES.index(0.5)
+            spaces = [np.r_[u[:o[0]], m[0, :, middle]] for u, o, m in
+                      zip(spaces, origins, made, strict=True)]
+            origins = [np.array([len(u)]) for u in spaces]
+            more = self._pass(items, spaces, origins)
+            made = [np.concatenate([m, extra], axis=1) for m, extra in
+                    zip(made, more, strict=True)]
+        return [self.to_units(k, m[:, :horizon], o)
+                for (k, _, o), m in zip(items, made, strict=True)]
+
+    def _pass(self, items, spaces, origins) -> list[np.ndarray]:
+        """One pass of every net over the windows ending at `origins`: model-space
+        quantiles (n_origins, H, Q) per item."""
+        import torch
+
+        device = next(self.nets[0].parameters()).device
+        starts = np.concatenate([[0], np.cumsum([len(u) for u in spaces])])
+        u = torch.as_tensor(np.concatenate(spaces), dtype=torch.float32, device=device)
+        series = np.repeat(np.arange(len(items)), [len(o) for o in origins])
+        ends = np.concatenate(origins)
+        rows = [k for k, _, _ in items]
+        windows = GlobalWindows(u, starts, self.prep.logged[rows], self.prep.floor[rows],
+                                series, ends, ends, self.context, self.horizon)
+        out = []
+        with torch.no_grad():
+            for chunk in windows.chunks(4096):
+                x, level, scale = windows.normalised(chunk)
+                q = torch.stack([net.eval()(x) for net in self.nets])
+                q = q[0] if len(q) == 1 else torch.quantile(q, 0.5, dim=0)
+                out.append((q * scale[:, None, None] + level[:, None, None]).double())
+        q = torch.cat(out).cpu().numpy() if out else \
+            np.zeros((0, self.horizon, len(QUANTILES)))
+        return np.split(q, np.cumsum([len(o) for o in origins])[:-1])
+
+    def to_units(self, k: int, q: np.ndarray, origins: np.ndarray) -> np.ndarray:
+        """Model-space quantile paths of series k back in its units."""
+        if not self.prep.logged[k]:
+            return q
+        season = self.prep.season[k]
+        phase = (np.asarray(origins)[:, None] + np.arange(q.shape[1])) % len(season)
+        return np.exp(q + season[phase][..., None])
+
+
+class GlobalCandidate(Candidate):
+    """One series' view of the global nets, a candidate of its pool: the median path."""
+
+    family = "global"
+
+    def __init__(self, model: GlobalModel, k: int):
+        self.model, self.k = model, k
+        self.min_fit = 2
+
+    @property
+    def name(self) -> str:
+        return self.model.nets[0].name
+
+    def fit(self, values):  # trained across the panel, never on one series
+        return self
+
+    def quantiles(self, values, origins, horizon) -> np.ndarray:
+        """(n_origins, horizon, Q) quantile paths."""
+        origins = self._check_origins(np.asarray(values), origins, 2)
+        return self.model.quantile_paths([(self.k, np.asarray(values, np.float64),
+                                           origins)], horizon)[0]
+
+    def paths(self, values, origins, horizon, state=None) -> np.ndarray:
+        return self.quantiles(values, origins, horizon)[..., QUANTILES.index(0.5)]
+
+
+def train_global(values: list[np.ndarray], fit_stops: list[int], names: list[str],
+                 period: int, horizon: int, model: str, hidden_size: int, num_layers: int,
+                 dropout: float, training, seeds: list[int], device="cpu",
+                 **train_kwargs) -> tuple[GlobalModel, list]:
+    """Train one global net per seed on every series' windows before its first origin,
+    early-stopped on the windows from its origins on (`rnnlab.train.train`, the pinball
+    loss of the nets). Returns the model and each seed's history."""
+    import torch
+
+    from .train import cpu_threads, train
+
+    prep = prepare(values, fit_stops, period)
+    context = context_length(period, horizon)
+    train_w, val_w = windows_for(prep, fit_stops, context, horizon, device)
+    nets = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        nets.append(build_global_net(model, context, horizon, hidden_size, num_layers,
+                                     dropout).to(device))
+    with cpu_threads(training.threads):
+        histories = train(nets, train_w, val_w, training, seeds, **train_kwargs)
+    smallest = np.array([float(np.min(v[:stop])) if stop else 1.0
+                         for v, stop in zip(values, fit_stops, strict=True)])
+    return GlobalModel(nets, prep, names, context, horizon, period, smallest), histories

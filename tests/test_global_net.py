@@ -1,0 +1,117 @@
+"""The global recurrent net and the panel forecaster (issue 24): windows that never cross
+a series, normalisation from each series' own past, monotone quantiles, pooled intervals
+that cover, and checkpoints."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from rnnlab.globalnet import (
+    QUANTILES,
+    build_global_net,
+    prepare,
+    series_space,
+    windows_for,
+)
+from rnnlab.global_forecaster import GlobalForecaster
+
+FAST = dict(hidden_size=8, num_layers=1, epochs=3, ensemble=1, progress=False)
+
+
+def small_panel(n_series=6, n=80, seed=0) -> dict[str, pd.Series]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    out = {}
+    for k in range(n_series):
+        level = rng.uniform(10, 100)
+        values = level * (1 + 0.2 * np.sin(2 * np.pi * t / 12)) + rng.normal(0, 1, n)
+        out[f"s{k}"] = pd.Series(values, index=pd.date_range("2000-01-01", periods=n,
+                                                             freq="MS"))
+    return out
+
+
+def test_no_window_crosses_a_series_and_each_reads_only_its_own_past():
+    values = [np.arange(1.0, 31.0), 100 + np.arange(20.0), np.arange(50.0) % 7 - 3]
+    stops = [20, 12, 40]
+    train, val = windows_for(prepare(values, stops, 1), stops, context=16, horizon=4)
+    x, y = train.batch(slice(None))
+    # Another series changed beyond recognition: no window of the first one moves.
+    other = [values[0], values[1] * 1000, values[2] * -5]
+    x2, y2 = windows_for(prepare(other, stops, 1), stops, context=16, horizon=4)[0].batch(
+        slice(None))
+    first = (train.series == 0).numpy()
+    assert torch.equal(x[first], x2[first]) and torch.equal(y[first], y2[first], )
+    # A series' own later values: the windows before them do not move.
+    later = [np.r_[values[0][:18], values[0][18:] * 50], values[1], values[2]]
+    x3, _ = windows_for(prepare(later, stops, 1), stops, context=16, horizon=4)[0].batch(
+        slice(None))
+    early = first & (train.origin.numpy() <= 18)
+    assert early.any() and torch.equal(x[early], x3[early])
+    # A context that starts before its series is padded, and says so.
+    assert (x[..., 1] == 1).any() and (x[x[..., 1] == 1][:, 0] == x[x[..., 1] == 1][:, 0]).all()
+    # Targets past a window's stop are unknown (NaN), never another series' values.
+    vx, vy = val.batch(slice(None))
+    assert torch.isnan(vy).any()
+
+
+def test_the_log_and_the_season_come_from_the_values_before_the_first_origin():
+    rng = np.random.default_rng(1)
+    season = 1 + 0.3 * np.sin(2 * np.pi * np.arange(120) / 12)
+    values = 50 * season * np.exp(rng.normal(0, 0.02, 120))
+    u, logged, indices = series_space(values, 90, 12)
+    later = values.copy()
+    later[90:] *= 3
+    u2, logged2, indices2 = series_space(later, 90, 12)
+    assert logged and logged2 and np.array_equal(indices, indices2)
+    np.testing.assert_array_equal(u[:90], u2[:90])
+    assert series_space(np.r_[0.0, values[1:]], 90, 12)[1] is False  # a zero: no logs
+
+
+def test_the_quantile_heads_never_cross():
+    torch.manual_seed(0)
+    net = build_global_net("lstm", 16, 5, 8, 1)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=1.0)
+    q = net(torch.randn(64, 16, 2))
+    assert q.shape == (64, 5, len(QUANTILES))
+    assert (torch.diff(q, dim=-1) >= 0).all()
+
+
+def test_a_gaussian_panel_is_covered_at_its_level():
+    rng = np.random.default_rng(2)
+    panel = {f"g{k}": pd.Series(rng.normal(5, 1, 120)) for k in range(30)}
+    fit = {k: s.iloc[:-6] for k, s in panel.items()}
+    g = GlobalForecaster(horizon=6, interval=0.8, **FAST).fit(fit)
+    covered = []
+    for name, s in panel.items():
+        bounds = g.forecast_interval(name, 6)
+        y = s.to_numpy()[-6:]
+        covered.append(np.mean((y >= bounds["lower"].to_numpy()) & (y <= bounds["upper"]
+                                                                       .to_numpy())))
+    assert 0.7 <= np.mean(covered) <= 0.9, np.mean(covered)
+
+
+def test_a_panel_forecaster_chooses_per_series_and_survives_a_checkpoint(tmp_path):
+    panel = small_panel()
+    g = GlobalForecaster(horizon=6, **FAST).fit({k: s.iloc[:-6] for k, s in panel.items()})
+    assert sorted(g.names_) == sorted(panel)
+    chosen = {name: [c.family for c, _ in f.pool_] for name, f in g.forecasters_.items()}
+    assert all(families for families in chosen.values())
+    assert all(any(r["family"] == "global" for r in f.candidates_)
+               for f in g.forecasters_.values())
+    g.save(tmp_path / "g.pt")
+    loaded = GlobalForecaster.load(tmp_path / "g.pt")
+    for name in panel:
+        pd.testing.assert_frame_equal(loaded.forecast_interval(name, 6),
+                                      g.forecast_interval(name, 6))
+
+
+def test_an_unknown_or_skipped_series_is_one_line():
+    panel = small_panel(3)
+    panel["short"] = pd.Series([1.0, 2.0, 3.0])
+    g = GlobalForecaster(horizon=6, **FAST).fit(panel)
+    with pytest.raises(Exception, match="'short' was skipped at training .* skipped.csv"):
+        g.forecast("short", 3)
+    with pytest.raises(Exception, match="'S1' is not one the model .* did you mean s1"):
+        g.forecast("S1", 3)
