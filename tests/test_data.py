@@ -209,12 +209,13 @@ def test_cli_bad_input_one_line_and_no_run_dir(tmp_path, monkeypatch, args, expe
     assert not out.exists()
 
 
-def test_constant_series_refused_by_fit():
+def test_a_constant_series_is_forecast_as_it_is_and_the_net_says_why_it_is_out():
     from rnnlab.forecaster import Forecaster
 
     series = pd.Series(np.full(200, 3.0))
-    with pytest.raises(DataError, match="is constant"):
-        Forecaster(epochs=1, progress=False).fit(series)
+    f = Forecaster(epochs=1, progress=False).fit(series)
+    assert f.forecast(4).tolist() == [3.0] * 4
+    assert any(r["family"] == "net" and "never change" in r["note"] for r in f.candidates_)
 
 
 def test_numeric_time_column_is_a_time_axis(tmp_path):

@@ -28,7 +28,7 @@ def test_train_forecast_and_backtest_a_direct_model_with_features(tmp_path):
     run = tmp_path / "run"
     done = cli("train", "--data", "stock:A", "--features", "open,volume", "--calendar",
                "--horizon", "3", "--epochs", "1", "--hidden-size", "4", "--num-layers", "1",
-               "--seq-len", "10", "--out", str(run), cwd=tmp_path)
+               "--seq-len", "10", "--candidates", "net", "--out", str(run), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["features"]["columns"] == ["open", "volume", "dow_sin", "dow_cos",

@@ -36,7 +36,7 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("glob")
     out = root / "run"
     done = rnnlab("train", "--data", tiny_folder(root / "data"), "--global", "--horizon", 3,
-                  "--epochs", 2, "--seq-len", 12, "--hidden-size", 8, "--out", out, "-q")
+                  "--epochs", 2, "--hidden-size", 8, "--ensemble", 1, "--out", out, "-q")
     assert done.returncode == 0, done.stderr
     return out, done
 
@@ -44,7 +44,7 @@ def run(tmp_path_factory):
 def test_the_run_writes_per_step_aggregates_for_every_forecaster(run):
     out, done = run
     steps = json.loads((out / "metrics.json").read_text())["multi_step"]
-    assert steps["horizon"] == 3 and steps["strategy"] == "recursive"
+    assert steps["horizon"] == 3 and steps["strategy"] == "direct"
     assert steps["n_series"] == 3 and steps["origins"] == 3 * (24 - 3 + 1)
     for who in ("model", "naive", "mean", "seasonal_naive", "naive2"):
         for metric in ("rmse", "mase", "smape"):
@@ -56,7 +56,7 @@ def test_the_run_writes_per_step_aggregates_for_every_forecaster(run):
     assert 0 <= steps["share_ties_or_beats_seasonal_naive"] <= 1
     m4 = steps["m4"]
     assert m4["owa"] > 0 and m4["model"]["smape"]["mean"] > 0
-    assert "3 steps ahead (recursive, 66 origins)" in done.stdout and "OWA" in done.stdout
+    assert "3 steps ahead (direct, 66 origins)" in done.stdout and "OWA" in done.stdout
 
 
 def test_per_series_csv_holds_m4_scores_at_the_horizon(run):
@@ -75,8 +75,8 @@ def test_per_series_csv_holds_m4_scores_at_the_horizon(run):
 def test_direct_trains_h_outputs_and_says_so(tmp_path):
     out = tmp_path / "run"
     done = rnnlab("train", "--data", tiny_folder(tmp_path / "data"), "--global", "--horizon",
-                  3, "--strategy", "direct", "--epochs", 1, "--seq-len", 12, "--hidden-size",
-                  8, "--out", out, "-q")
+                  3, "--strategy", "direct", "--epochs", 1, "--hidden-size", 8, "--ensemble", 1,
+                  "--out", out, "-q")
     assert done.returncode == 0, done.stderr
     steps = json.loads((out / "metrics.json").read_text())["multi_step"]
     assert steps["strategy"] == "direct" and len(steps["per_step"]["model"]["rmse"]["mean"]) == 3
@@ -92,7 +92,7 @@ def test_a_series_with_a_test_part_shorter_than_the_horizon_is_skipped(tmp_path)
     spans = ((0, 120), (0, 120), (56, 48))
     done = rnnlab("train", "--data", tiny_folder(tmp_path / "data", spans),
                   "--global", "--horizon", 10, "--epochs", 1,
-                  "--seq-len", 12, "--hidden-size", 8, "--out", out, "-q")
+                  "--hidden-size", 8, "--ensemble", 1, "--out", out, "-q")
     assert done.returncode == 0, done.stderr
     skipped = pd.read_csv(out / "skipped.csv")
     assert "fewer than --horizon 10" in skipped.set_index("series").loc["s2", "reason"]

@@ -80,5 +80,5 @@ def test_outside_features_with_a_global_model_are_refused_in_one_line(tmp_path):
              "--epochs", "1", *extra, "--out", str(tmp_path / "run")],
             capture_output=True, text=True, timeout=120)
         assert done.returncode == 2, done.stderr
-        assert done.stderr.count("\n") == 1 and "global" in done.stderr, done.stderr
+        assert done.stderr.count("\n") == 1 and "with a panel" in done.stderr, done.stderr
         assert not (tmp_path / "run").exists()

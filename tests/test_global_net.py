@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
+from rnnlab.global_forecaster import GlobalForecaster
 from rnnlab.globalnet import (
     QUANTILES,
     build_global_net,
@@ -14,7 +15,6 @@ from rnnlab.globalnet import (
     series_space,
     windows_for,
 )
-from rnnlab.global_forecaster import GlobalForecaster
 
 FAST = dict(hidden_size=8, num_layers=1, epochs=3, ensemble=1, progress=False)
 

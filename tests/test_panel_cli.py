@@ -44,14 +44,15 @@ def global_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("global")
     out = root / "run"
     done = rnnlab("train", "--data", tiny_folder(root / "data"), "--global", "--epochs", 2,
-                  "--seq-len", 10, "--hidden-size", 8, "--out", out, "-q")
+                  "--hidden-size", 8, "--ensemble", 1, "--out", out, "-q")
     assert done.returncode == 0, done.stderr
     return root, out, done
 
 
 def test_a_global_run_writes_its_folder(global_run):
     _, out, done = global_run
-    assert "global over 3 series (1 skipped" in done.stdout
+    assert "3 series, each its own pool with the global lstm (ensemble of 1); 1 skipped" \
+        in done.stdout
     names = {p.name for p in out.iterdir()}
     assert {"config.json", "metrics.json", "per_series.csv", "skipped.csv", "model.pt",
             "rmse_ratio_naive.png"} <= names
@@ -68,8 +69,10 @@ def test_a_global_run_writes_its_folder(global_run):
         per_series["rmse_ratio_naive"].median())
     assert 0 <= test["share_ties_or_beats_naive"] <= 1
     assert set(test["model"]["rmse"]) == {"mean", "median"}
+    assert metrics["global_chosen"] == (per_series["global_weight"] > 0).sum()
+    assert per_series["chosen"].str.len().min() > 0  # which candidates each series used
     config = json.loads((out / "config.json").read_text())
-    assert config["model"]["scaler"] == "window" and "--global" in config["command"]
+    assert config["global"]["ensemble"] == 1 and "--global" in config["command"]
 
 
 def test_forecast_one_series_of_a_global_run(global_run):
@@ -77,10 +80,15 @@ def test_forecast_one_series_of_a_global_run(global_run):
     done = rnnlab("forecast", "--run", out, "--id", "BBB", "--horizon", 3)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    assert lines[0].split() == ["date", "forecast"] and len(lines) == 4
+    assert lines[0].split() == ["date", "forecast", "lower", "upper"] and len(lines) == 4
+    point, low, high = (float(x) for x in lines[1].split()[1:])
+    assert low <= point <= high
     one_line_error(rnnlab("forecast", "--run", out), "pass --id NAME (e.g. --id AAA)")
     one_line_error(rnnlab("forecast", "--run", out, "--id", "ZZZ"),
-                   "series 'ZZZ' is not one the global model was trained on")
+                   "series 'ZZZ' is not one the model was trained on")
+    one_line_error(rnnlab("forecast", "--run", out, "--id", "bbb"), "did you mean BBB?")
+    one_line_error(rnnlab("forecast", "--run", out, "--id", "SHORT"),
+                   "'SHORT' was skipped at training")
 
 
 def test_a_global_run_is_not_overwritten_unasked(global_run):
@@ -100,7 +108,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     one_line_error(rnnlab("train", "--data", long, "--global", "--out", tmp_path / "r3"),
                    "pass --id-column NAME")
     one_line_error(rnnlab("train", "--data", long, "--global", "--id-column", "ticker",
-                          "--out", tmp_path / "r4"), "is long enough for seq_len 30")
+                          "--out", tmp_path / "r4"), "is long enough to fit and score")
     assert not any((tmp_path / name).exists() for name in ("r1", "r2", "r3", "r4"))
 
 

@@ -177,23 +177,24 @@ def cli(ctx, quiet):
 @click.option("--progress/--no-progress", default=None,
               help="show a progress bar [default: only on a terminal]")
 @click.option("--global", "global_model", is_flag=True,
-              help="one model over every series of --data (a folder of CSVs, one CSV "
-              "with --id-column, or one CSV of dates and a column per series)")
-@click.option("--id-column", default=None, help="with --global: the series-id column of one "
-              "long CSV  [default: Name]")
-@click.option("--series-embedding", is_flag=True,
-              help="with --global: learn a small vector per series beside its values")
+              help="--data is a panel of many series (a folder of CSVs, one long CSV with "
+              "--id-column, or one CSV of dates and a column per series): each series gets "
+              "its own pool, with a recurrent net trained across all of them")
+@click.option("--id-column", default=None, help="the series-id column of one long CSV of a "
+              "panel  [default: Name]")
+@click.option("--ensemble", default=3, show_default=True, type=click.IntRange(1, 100),
+              help="with a panel: the seeds of the global net whose median forecasts")
 @click.pass_context
-def train(ctx, data, out, resume, overwrite, progress, global_model, id_column,
-          series_embedding, **options):
+def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, ensemble,
+          **options):
     """Train one model and score it on the test part beside the baselines.
 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
     Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
     """
-    if global_model or id_column is not None or series_embedding:
-        _train_global(ctx, data, out, resume, overwrite, progress, id_column,
-                      series_embedding, options)
+    if global_model or id_column is not None or (data and Path(data).is_dir()):
+        _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
+                      options)
         return
     from .report import (
         choice_lines,
@@ -247,24 +248,23 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column,
     click.echo(f"wrote {out}/: {' '.join(files)}")
 
 
-def _train_global(ctx, data, out, resume, overwrite, progress, id_column, series_embedding,
+def _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
                   options):
-    """`train --global`: one model over many series (rnnlab.runs.run_global)."""
+    """`train` on a panel: each series' pool with the global net (rnnlab.runs.run_global)."""
     # Before numpy loads: the seasonal period is found per series by small regressions,
     # 2.2 s each under OpenBLAS's own threads on a busy 2-core machine, 0.09 s on one.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from .runs import GLOBAL_SCALER, global_summary_lines, run_global
+    from .runs import global_summary_lines, run_global
 
     if resume:
-        raise click.UsageError("--resume does not work with --global yet; train again")
+        raise click.UsageError("--resume does not work with a panel yet; train again")
     if data is None:
         raise click.UsageError("Missing option '--data'.")
-    config = run_config(data, {**options, "scaler": options.get("scaler") or GLOBAL_SCALER})
+    config = run_config(data, options)
     if ctx.obj["quiet"] and progress is None:
         progress = False
     metrics = run_global(config, out, command_line(), id_column=id_column,
-                         series_embedding=series_embedding, overwrite=overwrite,
-                         progress=progress)
+                         ensemble=ensemble, overwrite=overwrite, progress=progress)
     if metrics.get("message"):
         click.echo(f"warning: {metrics['message']}", err=True)
     for line in global_summary_lines(metrics, out):

@@ -36,7 +36,6 @@ from .backtest import backtest
 from .baselines import BASELINES
 from .checkpoint import atomic_write, write_json
 from .config import (
-    DEFAULT_SEQ_LEN,
     MAX_SEED,
     ModelConfig,
     RunConfig,
@@ -935,23 +934,31 @@ def is_panel_compare(models) -> bool:
     return any(str(m).strip().lower().endswith(GLOBAL_SUFFIX) for m in _names(models))
 
 
+# Families of the pool a panel compare can name alone (each series its own Forecaster
+# with that family only): the statistical side of "local, global and statistical".
+STATISTICAL = ("naive", "seasonal_naive", "mean", "linear", "ets", "theta", "intermittent")
+
+
 def compare_panel(folder, models=("lstm", "lstm-global"), seeds: int = 1,
                   out: str | None = None, progress: bool | None = None, command: str = "",
                   **overrides) -> pd.DataFrame:
     """Per-series and global models on the series of one folder of CSVs (or one long CSV
     with a ``Name`` column): one row per (series, model, seed), in compare's table.
 
-    ``NAME`` trains one `Forecaster` per series, ``NAME-global`` one `GlobalForecaster`
-    over all of them. Both see the same per-series split (`rnnlab.panel.split_panel`:
-    common cut dates where the series share dates), are scored one step ahead on the same
-    test targets, beside the same baselines. A global row's train time is its share
-    (the one fit's time over the number of series), so totals over rows compare. With
-    `out`, writes results.csv and summary.csv there.
+    ``NAME`` (a network) fits one `Forecaster` per series (its pool, with a net of its own),
+    ``NAME-global`` one `GlobalForecaster` over all of them (each series' pool with the net
+    trained across them), a family of the pool (``ets``, ``theta``...) one `Forecaster`
+    per series with that family alone. All see the same per-series split
+    (`rnnlab.panel.split_panel`: common cut dates where the series share dates), are
+    scored one step ahead on the same test targets, beside the same baselines. A global
+    row's train time is its share (the one fit's time over the number of series), so
+    totals over rows compare. With `out`, writes results.csv and summary.csv there.
     """
     names = [coerce("model", name, str).strip() for name in _names(models)]
     _refuse_repeats("model", names)
     for name in names:
-        check_choice("model", name.lower().removesuffix(GLOBAL_SUFFIX))
+        if name.lower() not in STATISTICAL:
+            check_choice("model", name.lower().removesuffix(GLOBAL_SUFFIX))
     base = from_flat(overrides)
     if base.model.horizon > 1:
         raise ConfigError(f"compare with a global model scores one step ahead only for now "
@@ -962,8 +969,7 @@ def compare_panel(folder, models=("lstm", "lstm-global"), seeds: int = 1,
     data = base.data
     panel = load_panel(folder, target=data.target, date_column=data.date_column,
                        max_fill=data.max_fill, date_format=data.date_format)
-    split = split_panel(panel, base.model.seq_len or DEFAULT_SEQ_LEN, data.val_fraction,
-                        data.test_fraction)
+    split = split_panel(panel, base.model.seq_len or 1, data.val_fraction, data.test_fraction)
     if not split.sizes:
         first = next(iter(split.skipped.values()))
         raise DataError(f"no series in '{folder}' is long enough to compare on ({first})")
@@ -976,9 +982,9 @@ def compare_panel(folder, models=("lstm", "lstm-global"), seeds: int = 1,
         model = label.lower().removesuffix(GLOBAL_SUFFIX)
         for seed in seed_range(seeds, base.training.seed):
             settings = {**params, "model": model, "seed": seed}
+            if model in STATISTICAL:  # one family of the pool alone, e.g. ets
+                settings.update(model=base.model.model, candidates=model)
             if label.lower().endswith(GLOBAL_SUFFIX):
-                if "scaler" not in overrides:  # the global default, as in train --global
-                    settings["scaler"] = GlobalForecaster().scaler
                 started = time.perf_counter()
                 fitted = fit_panel(GlobalForecaster(**settings, progress=progress), parts,
                                    split)

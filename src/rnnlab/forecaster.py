@@ -160,9 +160,11 @@ class Forecaster(WindowForecaster):
     def model_(self, net) -> None:  # a probe may swap in a network of its own
         self.net_.net = net
 
-    def _inputs(self, frame: pd.DataFrame) -> np.ndarray:
-        """The net's raw inputs (n, 1 + F) of a checked frame: target, features, calendar."""
-        return inputs_matrix(frame, self.calendar)
+    def _inputs(self, frame: pd.DataFrame, extra_dates: int = 0) -> np.ndarray:
+        """The net's raw inputs (n, 1 + F) of a checked frame: target, features, calendar;
+        `extra_dates` rows after it hold the calendar of the dates ahead."""
+        dates = future_index(frame.index, extra_dates) if extra_dates else None
+        return inputs_matrix(frame, self.calendar, extra_dates, dates)
 
     def _units(self, matrix: np.ndarray) -> np.ndarray:
         """Raw inputs in the net's units (its scalers, fitted before the first origin)."""
@@ -438,6 +440,8 @@ class PoolFit:
     candidates: list[Candidate]
     paths: list[np.ndarray]  # each (n_origins, H), floored
     notes: dict[str, tuple[str, str]]  # candidates left out: name -> (family, why)
+    # The linear forms, with their fold paths, where they are the net's start only
+    forms: list = dataclasses.field(default_factory=list)
 
     @property
     def targets(self) -> np.ndarray:
@@ -521,8 +525,12 @@ def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds) -> PoolF
     seasons = sorted({p for p in (period, longer, calendar_period(series.index))
                       if p and 1 < p < folds.start // 2})
     kinds = ("standard", "window") if first.scaler == "auto" else (first.scaler,)
-    pool = statistical_pool(train, folds.horizon, first.seq_len, seasons,
-                            pool_families(first.candidates), kinds, _strategies(first))
+    families = pool_families(first.candidates)
+    # The net starts from the best linear form: those are fitted for it even where they
+    # are no candidates themselves.
+    built = (*families, "linear") if "net" in families else families
+    pool = statistical_pool(train, folds.horizon, first.seq_len, seasons, built, kinds,
+                            _strategies(first))
     matrix = values[:, None] if frame is None else inputs_matrix(frame, first.calendar)
     fit = PoolFit(str(series.name or "series"), values, matrix, folds, seasons, [], [], {})
     for candidate in pool:
@@ -539,6 +547,13 @@ def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds) -> PoolF
         fit.candidates.append(candidate)
         fit.paths.append(floor_paths(candidate.paths(values, folds.origins, folds.horizon),
                                      fit.floor))
+    if "linear" not in families:  # fitted for the net only
+        keep = [k for k, c in enumerate(fit.candidates) if c.family != "linear"]
+        fit.forms = [(c, p) for c, p in zip(fit.candidates, fit.paths, strict=True)
+                     if c.family == "linear"]
+        fit.candidates = [fit.candidates[k] for k in keep]
+        fit.paths = [fit.paths[k] for k in keep]
+        fit.notes = {k: v for k, v in fit.notes.items() if v[0] != "linear"}
     return fit
 
 
@@ -615,13 +630,14 @@ def fit_nets(forecasters: list[Forecaster], fit: PoolFit, **train_kwargs) -> lis
 
 def _best_linear(fit: PoolFit, direct_only: bool) -> Linear | None:
     """The raw-scale linear form with the lowest fold loss (None without one)."""
-    forms = [(k, c) for k, c in enumerate(fit.candidates) if c.family == "linear"
+    pairs = fit.forms or list(zip(fit.candidates, fit.paths, strict=True))
+    forms = [(c, p) for c, p in pairs if c.family == "linear"
              and not c.log and (c.strategy == "direct" or not direct_only)]
     if not forms:
         return None
     scale = loss_scale(fit.values[:fit.folds.start], fit.seasons[0] if fit.seasons else None)
-    losses = [fold_losses(fit.paths[k][None], fit.targets, scale).mean() for k, _ in forms]
-    return forms[int(np.argmin(losses))][1]
+    losses = [fold_losses(p[None], fit.targets, scale).mean() for _, p in forms]
+    return forms[int(np.argmin(losses))][0]
 
 
 def choose_pool(forecaster: Forecaster, fit: PoolFit, net: NetCandidate | None) -> None:

@@ -1,5 +1,5 @@
-"""Many series at once: load a panel, split each series by time, window them all from one
-tensor, and score a global model on each series beside the baselines (the model itself is
+"""Many series at once: load a panel, split each series by time, and score a panel's
+forecasts on each series beside the baselines (the forecaster itself is
 `rnnlab.global_forecaster.GlobalForecaster`).
 
 A panel is a folder of per-series CSVs (one ticker per file, as in the S&P 500 set) or one
@@ -18,7 +18,6 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,10 +38,7 @@ from .metrics import (
     verdict,
     verdict_of_losses,
 )
-from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Scaler, Split
-
-if TYPE_CHECKING:  # torch loads on first use
-    import torch
+from .windows import MIN_TRAIN_WINDOWS, MIN_VAL_WINDOWS, Split
 
 SPLITS = ("auto", "date", "fraction")
 
@@ -270,7 +266,8 @@ def split_panel(panel: dict[str, pd.Series], seq_len: int, val_fraction: float =
         short = split.n_train < seq_len + MIN_TRAIN_WINDOWS or split.n_test < 1 or \
             (val_fraction > 0 and split.n_val < MIN_VAL_WINDOWS)
         if short:
-            skipped[name] = (f"{name} has {where}: seq_len {seq_len} needs "
+            window = f"seq_len {seq_len} needs" if seq_len > 1 else "it needs"
+            skipped[name] = (f"{name} has {where}: {window} "
                              f"{seq_len + MIN_TRAIN_WINDOWS} training rows, "
                              f"{MIN_VAL_WINDOWS if val_fraction > 0 else 0} validation rows "
                              "and 1 test row; skipped")
@@ -293,108 +290,6 @@ def _cut_dates(panel, val_fraction: float, test_fraction: float):
 
 def _share(x: float) -> str:
     return f"{100 * x:.0f}"
-
-
-# --- windows over every series, from one tensor ---------------------------------------
-
-
-class PanelWindows:
-    """Windows of many series, cut from one contiguous tensor without crossing series.
-
-    ``z`` holds every series in its own model units, one after another; series i is
-    ``z[starts[i]:starts[i + 1]]``. Its windows are those whose targets are its local
-    positions [lo[i], hi[i]), with lo[i] >= seq_len, so a window's look-back always lies
-    inside its own series. A batch is one gather by index, whatever the series.
-
-    Duck-types `rnnlab.windows.Windows` for `rnnlab.train.train` and `fit_ridge`.
-    """
-
-    def __init__(self, z: torch.Tensor, starts: np.ndarray, seq_len: int, lo: np.ndarray,
-                 hi: np.ndarray, relative: np.ndarray, rows: np.ndarray | None = None,
-                 horizon: int = 1):
-        """``rows``: each series' row in a model's embedding table, given as a second
-        input channel; None gives the values alone. With ``horizon`` H > 1 a window's
-        targets are the H values from its first target on (direct multi-step), and the
-        windows whose last target would reach `hi` are left out."""
-        import torch
-
-        starts, lo, hi = (np.asarray(a, dtype=np.int64) for a in (starts, lo, hi))
-        lengths = np.diff(starts)
-        if (lo < seq_len).any() or (hi > lengths).any() or (hi < lo).any():
-            raise ValueError("a window range leaves its series or has no look-back")
-        counts = np.maximum(hi - lo - (horizon - 1), 0)
-        series = np.repeat(np.arange(len(lo)), counts)
-        # Target positions in z: each series' start plus its local target positions.
-        first = np.repeat(starts[:-1] + lo - np.concatenate([[0], np.cumsum(counts)[:-1]]),
-                          counts)
-        pos = first + np.arange(counts.sum())
-        device = z.device
-        self.z = z
-        self.seq_len = seq_len
-        self.horizon = horizon
-        self.ahead = torch.arange(horizon, device=device)  # (H,)
-        self.starts = starts
-        self.series = torch.as_tensor(series, device=device)  # (n_windows,)
-        self.pos = torch.as_tensor(pos, device=device)  # (n_windows,) target rows in z
-        self.steps = torch.arange(-seq_len, 0, device=device)  # (seq_len,)
-        rel = np.asarray(relative, dtype=bool)[series]
-        self.relative = bool(rel.any())
-        self.rel = torch.as_tensor(rel, dtype=z.dtype, device=device)  # (n_windows,) 0 or 1
-        self.targets = self._targets(self.pos)  # (n_windows,) or (n_windows, H)
-        self.rows = None if rows is None else \
-            torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)  # (n_series,)
-
-    def __len__(self) -> int:
-        return len(self.pos)
-
-    def batch(self, index: torch.Tensor | slice) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model inputs (batch, seq_len, n_features) and targets (batch,) in model space:
-        one feature, the values, or two with `rows` (the series' embedding row)."""
-        pos = self.pos[index]
-        x = self.z[pos[:, None] + self.steps]  # (batch, seq_len)
-        y = self._targets(pos)
-        if self.relative:
-            last = x[:, -1] * self.rel[index]
-            x = x - last[:, None]
-            y = y - (last if self.horizon == 1 else last[:, None])
-        x = x.unsqueeze(-1)  # (batch, seq_len, 1)
-        if self.rows is not None:
-            row = self.rows[self.series[index]]  # (batch,)
-            x = _with_rows(x, row)
-        return x, y
-
-    def _targets(self, pos: torch.Tensor) -> torch.Tensor:
-        return self.z[pos] if self.horizon == 1 else self.z[pos[:, None] + self.ahead]
-
-    def offsets(self, index: torch.Tensor | slice = slice(None)) -> torch.Tensor:
-        """What `batch` subtracted from each window's target: its last value, or 0;
-        (batch,), or (batch, 1) with horizon > 1."""
-        last = self.z[self.pos[index] - 1] * self.rel[index]
-        return last if self.horizon == 1 else last[:, None]
-
-    def chunks(self, size: int = 8192):
-        """Consecutive slices covering all windows, for evaluation in a few big passes."""
-        for lo in range(0, len(self), size):
-            yield slice(lo, min(lo + size, len(self)))
-
-
-def _with_rows(x: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
-    """(batch, seq_len, 1) values and (batch,) rows -> (batch, seq_len, 2)."""
-    import torch
-
-    return torch.cat([x, row[:, None, None].expand(-1, x.shape[1], 1)], dim=-1)
-
-
-def panel_tensor(values: list[np.ndarray], scalers: list[Scaler], device="cpu"):
-    """Every series in its own model units, end to end in one float32 tensor (n_rows,),
-    and the row where each starts (n_series + 1,)."""
-    import torch
-
-    starts = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
-    z = np.empty(int(starts[-1]), dtype=np.float32)
-    for v, scaler, lo, hi in zip(values, scalers, starts[:-1], starts[1:], strict=True):
-        z[lo:hi] = scaler.to_units(np.asarray(v, dtype=np.float64))
-    return torch.as_tensor(z, device=device), starts
 
 
 # --- scoring: per series beside the baselines, then across series ---------------------

@@ -575,10 +575,10 @@ def choice_lines(candidates: list[dict]) -> list[str]:
     ...          "loss": 1.4, "weight": 0.0, "note": ""}, {"name": "lstm", "family": "net",
     ...          "loss": 0.9, "weight": 0.0, "note": ""}]
     >>> for line in choice_lines(rows):
-    ...     print(line[:60])
-    The forecast is the mean of ets(A,N,A) 12 and theta 12, chos
-    On the rolling origins their loss (mean absolute error over
-    The recurrent net lstm was not chosen: its fold loss is 1.48
+    ...     print(line[:55].rstrip())
+    The forecast is the mean of ets(A,N,A) 12 and theta 12,
+    On the rolling origins their loss (mean absolute error
+    The recurrent net lstm was not chosen: its fold loss is
     """
     used = [row for row in candidates if row["weight"] > 0]
     scored = [row for row in candidates if row.get("loss") is not None]

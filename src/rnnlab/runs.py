@@ -38,7 +38,6 @@ from .checkpoint import (
     write_json,
 )
 from .config import (
-    DEFAULT_SEQ_LEN,
     ModelConfig,
     RunConfig,
     coerce,
@@ -732,19 +731,19 @@ GLOBAL_KIND = "global"
 # Every file a global run writes: --overwrite deletes these and nothing else.
 GLOBAL_FILES = ("config.json", "metrics.json", "per_series.csv", "skipped.csv", MODEL_FILE,
                 "rmse_ratio_naive.png")
-# Per-window normalisation puts prices of every level on one footing.
-GLOBAL_SCALER = "window"
 
 
 def run_global(config: RunConfig, out: str | Path, command: str = "", *,
-               id_column: str | None = None, split: str = "auto",
-               series_embedding: bool = False, overwrite: bool = False,
-               progress: bool | None = None, plots: bool = True) -> dict:
-    """Train one model on every series of `config.data.source` and write a run folder.
+               id_column: str | None = None, split: str = "auto", ensemble: int = 3,
+               overwrite: bool = False, progress: bool | None = None,
+               plots: bool = True) -> dict:
+    """Fit every series of the panel `config.data.source` (its own pool, with the global
+    recurrent net among its candidates) and write a run folder.
 
     Writes config.json, metrics.json (aggregates over series), per_series.csv (each
-    series beside naive, mean and seasonal naive on its test part), skipped.csv (what was
-    left out and why), model.pt and a histogram of per-series RMSE ratios to naive.
+    series beside naive, mean and seasonal naive on its test part, and the candidates its
+    forecast was chosen from), skipped.csv (what was left out and why), model.pt and a
+    histogram of per-series RMSE ratios to naive.
 
     Returns the metrics dict that metrics.json holds.
     """
@@ -752,39 +751,36 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
     check_out(out, overwrite)
     config.check()
     if config.data.market:
-        raise ConfigError("--market does not work with --global yet: a global model reads "
-                          "each series' target alone; drop --market")
-    if config.model.seq_len is None:
-        # One window for every series: their seasons differ, so the plain default.
-        config = dataclasses.replace(config, model=dataclasses.replace(
-            config.model, seq_len=DEFAULT_SEQ_LEN))
+        raise ConfigError("--market does not work with a panel yet: each series' target "
+                          "alone is read; drop --market")
+    if config.model.features or config.model.calendar:
+        raise ConfigError("--features and --calendar do not work with a panel yet: each "
+                          "series' target alone is read; drop them")
     data = config.data
     started = time.perf_counter()
     panel = load_panel(data.source, id_column=id_column, target=data.target,
                        date_column=data.date_column, max_fill=data.max_fill,
                        date_format=data.date_format)
-    parts = split_panel(panel, config.model.seq_len, data.val_fraction, data.test_fraction,
-                        how=split)
+    # Each series' pool chooses its own window; a series needs a few values to fit on.
+    parts = split_panel(panel, 1, data.val_fraction, data.test_fraction, how=split)
     parts = drop_short_tests(parts, config.model.horizon)
     skipped = {**panel.skipped, **parts.skipped}
     if not parts.sizes:
         first = next(iter(skipped.values()))
-        raise DataError(f"no series in '{data.source}' is long enough for seq_len "
-                        f"{config.model.seq_len} ({first}); use a shorter --seq-len")
+        raise DataError(f"no series in '{data.source}' is long enough to fit and score "
+                        f"({first}); use a shorter --horizon or longer series")
     load_seconds = time.perf_counter() - started
     params = {**vars(config.model), **vars(config.training)}
-    forecaster = GlobalForecaster(**params, series_embedding=series_embedding,
-                                  progress=progress)
+    forecaster = GlobalForecaster(**params, ensemble=ensemble, progress=progress)
     with locked(out):
         _claim_global(out, overwrite, data.source)
         write_json(out / "config.json", {**config.to_dict(), "command": command,
                                          "global": {"id_column": id_column, "split": split,
-                                                    "series_embedding": series_embedding},
+                                                    "ensemble": ensemble},
                                          "versions": versions()})
         write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
         return _train_global_into(out, config, panel, parts, skipped, forecaster,
-                                  load_seconds,
-                           plots)
+                                  load_seconds, plots)
 
 
 def drop_short_tests(parts, horizon: int):
@@ -811,13 +807,15 @@ def _claim_global(out: Path, overwrite: bool, data: str) -> None:
 
 
 def _train_global_into(out: Path, config: RunConfig, panel, parts, skipped: dict, forecaster,
-                load_seconds: float, plots: bool) -> dict:
+                       load_seconds: float, plots: bool) -> dict:
     started = time.perf_counter()
     with interruptible() as stop_requested:
         fit_panel(forecaster, panel, parts, should_stop=stop_requested)
     fit_seconds = time.perf_counter() - started
     skipped.update(forecaster.skipped_)
+    forecaster.skipped_ = skipped  # `forecast --id` says why any of them is missing
     per_series = score_panel(forecaster, panel, parts)
+    per_series = per_series.join(chosen_table(forecaster), on="series")
     history = forecaster.history_
     metrics = {
         "status": "complete" if history.stopped != "interrupted" else "incomplete",
@@ -825,9 +823,7 @@ def _train_global_into(out: Path, config: RunConfig, panel, parts, skipped: dict
         "model": config.model.model,
         "split": parts.how, "cut_dates": parts.cuts,
         "n_series": len(per_series), "n_skipped": len(skipped),
-        "n_windows": forecaster.n_windows_,
         "epochs_run": history.epochs_run, "best_epoch": history.best_epoch,
-        # Model units; "initial" is the linear part's alone, before any epoch.
         "val_loss": {"initial": history.initial_val_loss, "best": history.best_val_loss},
         "stopped": history.stopped,
         "epoch_seconds": round(history.seconds / max(history.epochs_run, 1), 3),
@@ -835,16 +831,15 @@ def _train_global_into(out: Path, config: RunConfig, panel, parts, skipped: dict
         "fit_seconds": round(fit_seconds, 3),
         "load_seconds": round(load_seconds, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "scaler": config.model.scaler,
-        "series_embedding": forecaster.series_embedding,
+        "ensemble": forecaster.ensemble,
+        # On how many series the global net is in the forecast, and its mean weight there
+        "global_chosen": int((per_series["global_weight"] > 0).sum()),
         "test": aggregate(per_series),
     }
     horizon = config.model.horizon
     if horizon > 1:
         paths, per_step = score_panel_paths(forecaster, panel, parts, horizon)
-        # auto resolves to recursive here: a global run does not choose between them yet.
-        strategy = "direct" if forecaster.model_config().outputs > 1 else "recursive"
-        metrics["multi_step"] = aggregate_paths(paths, per_step, horizon, strategy)
+        metrics["multi_step"] = aggregate_paths(paths, per_step, horizon, "direct")
         # One row per series: the one-step columns, then the H-step ones prefixed hH_.
         shown = paths.drop(columns=["n_test"]).set_index("series").add_prefix(f"h{horizon}_")
         per_series = per_series.join(shown, on="series")
@@ -861,8 +856,20 @@ def _train_global_into(out: Path, config: RunConfig, panel, parts, skipped: dict
     write_json(out / "metrics.json", metrics)
     if plots:
         plot_ratio_histogram(per_series["rmse_ratio_naive"], out / "rmse_ratio_naive.png",
-                             f"{config.model.model}, one model over {len(per_series)} series")
+                             f"{len(per_series)} series, each its own pool with the global "
+                             f"{config.model.model}")
     return metrics
+
+
+def chosen_table(forecaster) -> pd.DataFrame:
+    """Per series: the candidates its forecast was chosen from (name and weight) and the
+    global net's weight in it."""
+    rows = []
+    for name, f in forecaster.forecasters_.items():
+        rows.append({"series": name,
+                     "chosen": "; ".join(f"{c.name} {w:.2g}" for c, w in f.pool_),
+                     "global_weight": sum(w for c, w in f.pool_ if c.family == "global")})
+    return pd.DataFrame(rows).set_index("series")
 
 
 def peak_rss_mb() -> float:
@@ -877,13 +884,18 @@ def global_summary_lines(metrics: dict, out: str | Path) -> list[str]:
     ratio = test.get("rmse_ratio_naive", {}).get("median")
     shown = "n/a" if ratio is None or not math.isfinite(ratio) else f"{ratio:.4f}"
     lines = [
-        f"{metrics['model']} global over {metrics['n_series']} series ({metrics['n_skipped']} "
-        f"skipped, see skipped.csv; split by {metrics['split']}"
+        f"{metrics['n_series']} series, each its own pool with the global {metrics['model']} "
+        f"(ensemble of {metrics['ensemble']}); {metrics['n_skipped']} skipped, see "
+        f"skipped.csv; split by {metrics['split']}"
         + (f" at {metrics['cut_dates'][0]} / {metrics['cut_dates'][1]}" if metrics["cut_dates"]
-           else "") + ")",
-        f"{metrics['n_windows']['train']} training windows, {metrics['epochs_run']} epochs "
-        f"({metrics['epoch_seconds']:.2f} s each), fit {metrics['fit_seconds']:.1f} s, "
-        f"peak memory {metrics['peak_rss_mb']:.0f} MiB",
+           else ""),
+        f"the global net: {metrics['epochs_run']} epochs ({metrics['epoch_seconds']:.2f} s "
+        f"each, best {metrics['best_epoch']}"
+        + (", never better than its start: the net forecasts each window's level"
+           if metrics["best_epoch"] == 0 and metrics["epochs_run"] else "")
+        + f"); in the forecast of {metrics['global_chosen']} of {metrics['n_series']} "
+        f"series; fit {metrics['fit_seconds']:.1f} s, peak memory "
+        f"{metrics['peak_rss_mb']:.0f} MiB",
     ]
     if metrics["n_series"]:
         lines.append(
@@ -921,12 +933,15 @@ def forecast_global(run_dir: str | Path, name: str | None, horizon: int = 10) ->
     """The next `horizon` values of series `name` after its data, from a global run."""
     run_dir = Path(run_dir)
     if not is_global_run(run_dir):
-        raise ConfigError(f"'{run_dir}' is not a global run (rnnlab train --global); drop "
+        raise ConfigError(f"'{run_dir}' is not a panel run (rnnlab train --global); drop "
                           "--id to forecast from a one-series run")
     forecaster = GlobalForecaster.load(run_dir / MODEL_FILE)
     if name is None:
         names = forecaster.names_
         raise ConfigError(f"'{run_dir}' is a global run over {len(names)} series; pass --id "
                           f"NAME (e.g. --id {names[0]})")
-    frame = forecaster.forecast(name, horizon).rename("forecast").reset_index()
+    frame = forecaster.forecast_interval(name, horizon)
+    if frame["lower"].isna().all():
+        frame = frame[["forecast"]]
+    frame = frame.reset_index()
     return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
