@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .base import in_time_order
 from .errors import DataError
+from .threads import on_one_blas_thread
 
 VERDICTS = ("white_noise", "random_walk", "trend", "seasonal", "stationary")
 # Significance level of every test behind a verdict.
@@ -73,19 +75,21 @@ def adf_pvalue(values: np.ndarray, regression: str = "c") -> float:
 
 
 def _memo(test):
-    """Remember a test's result per (values, regression): compare and demo ask the same
-    question of the same training part once per model and seed, and ADF's lag search
-    costs tens of regressions each time."""
+    """Remember a statistic per (values, other arguments): one fit asks the same question
+    of the same training part from several places (the window, the scaler, seasonal naive),
+    and compare and demo once per model and seed; ADF's lag search costs tens of
+    regressions each time. Computed on one BLAS thread (`rnnlab.threads`)."""
     found: dict = {}
+    limited = on_one_blas_thread(test)
 
     @functools.wraps(test)
-    def cached(values: np.ndarray, regression: str = "c") -> HypothesisTest:
+    def cached(values: np.ndarray, *args):
         x = np.ascontiguousarray(values, dtype=np.float64)
-        key = (hashlib.blake2b(x.tobytes(), digest_size=16).digest(), len(x), regression)
+        key = (hashlib.blake2b(x.tobytes(), digest_size=16).digest(), len(x), args)
         if key not in found:
             if len(found) > 512:
                 found.clear()
-            found[key] = test(x, regression)
+            found[key] = limited(x, *args)
         return found[key]
 
     return cached
@@ -310,6 +314,7 @@ def _power_spectrum(x: np.ndarray, nfft: int | None = None) -> tuple[np.ndarray,
     return np.fft.rfftfreq(nfft, 1.0), power
 
 
+@on_one_blas_thread
 def _detrend(x: np.ndarray) -> np.ndarray:
     """x less its least-squares line: scipy.signal.detrend(x) (type "linear")."""
     n = len(x)
@@ -383,6 +388,7 @@ LONGER_SEASON_TIE = 1.05
 CHANGES_SEASON_GAIN = 0.5
 
 
+@on_one_blas_thread
 def repeated_season(values: np.ndarray) -> tuple[int | None, int | None]:
     """The period `find_period` finds on `values` and the longer season `longer_season`
     finds over it (at most half of them), each None where there is none. Seasonal naive
@@ -472,7 +478,11 @@ def find_period(values: np.ndarray, max_period: int | None = None,
     >>> find_period(np.sin(2 * np.pi * t / 50))
     50
     """
-    x = np.asarray(values, dtype=np.float64)
+    return _find_period(values, max_period, alpha)
+
+
+@_memo
+def _find_period(x: np.ndarray, max_period: int | None, alpha: float) -> int | None:
     if len(x) < 16 or np.ptp(x) == 0:
         return None
     peak = _spectral_peak(_analysed(x, *_stationarity(x)), max_period)
@@ -612,6 +622,8 @@ def _values(series, name: str | None) -> tuple[np.ndarray, str]:
                             f"{list(series.columns)}; pass frame['column']")
         series = series.iloc[:, 0]
     label = name or str(getattr(series, "name", None) or "series")
+    if isinstance(series, pd.Series):
+        series = in_time_order(series, label)  # a shuffled season reads as white noise
     try:
         x = np.asarray(series, dtype=np.float64).ravel()
     except (TypeError, ValueError):
@@ -664,6 +676,7 @@ def _tested_part(n: int, tested: int) -> list[str]:
             "seconds"]
 
 
+@on_one_blas_thread
 def inspect(series, name: str | None = None) -> Inspection:
     """Test whether a series is white noise, a random walk, trending, seasonal or
     stationary with usable structure, and suggest a window length.

@@ -25,6 +25,7 @@ from .config import TrainConfig
 from .errors import ConfigError
 from .optim import make_optimizer
 from .stacked import backward_losses, stacked_losses, stacks
+from .threads import on_one_blas_thread
 from .windows import Windows
 
 # Early stopping counts an epoch as better only when validation loss drops by this share:
@@ -308,6 +309,7 @@ def _losses(nets: list[nn.Module], data: Windows, stacked: bool) -> list[float]:
     return stacked_losses(nets, data) if stacked else [evaluate(net, data) for net in nets]
 
 
+@on_one_blas_thread
 def fit_ridge(train_data: Windows, val_data: Windows | None, anchor: int | None = None,
               strengths: tuple[float, ...] = RIDGE_GRID) -> tuple[np.ndarray, float, float]:
     """Least-squares linear autoregression of the target on the window, with intercept.

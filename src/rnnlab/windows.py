@@ -17,6 +17,7 @@ import numpy as np
 from .config import DEFAULT_SEQ_LEN, check_choice
 from .diagnostics import adf_pvalue, find_period, longer_season
 from .errors import DataError
+from .threads import on_one_blas_thread
 
 if TYPE_CHECKING:  # torch loads on first use, so `rnnlab forecast` can run without it
     import torch
@@ -138,6 +139,7 @@ class WindowChoice:
     recurrent_len: int | None = None
 
 
+@on_one_blas_thread
 def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
                    ) -> WindowChoice:
     """`given` when set; else two seasons of the period found in `train`, at least
