@@ -3,6 +3,7 @@
 Each test is named after the issue's item it covers, so a failure says which surprise is back.
 """
 
+import json
 import warnings
 
 import numpy as np
@@ -110,3 +111,224 @@ def test_item2_each_statistic_is_computed_once_per_fit(monkeypatch):
     SeasonalNaiveForecaster().fit(series, val_size=30)
     assert len(calls["adf"]) == len(set(calls["adf"])), calls["adf"]
     assert len(calls["peak"]) == len(set(calls["peak"])) == 1, calls["peak"]
+
+
+# --- item 8: inspect reports one window, the one train uses ---------------------------------
+
+
+def _cli(*args, **kwargs):
+    from click.testing import CliRunner
+
+    from rnnlab.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, **kwargs)
+
+
+def test_item8_inspect_prints_one_window_and_it_is_trains(tmp_path):
+    from rnnlab.windows import train_window
+
+    series = monthly_season(300)
+    path = tmp_path / "monthly.csv"
+    series.to_csv(path)
+    result = _cli("inspect", "--data", str(path))
+    assert result.exit_code == 0, result.output
+    assert "suggested seq_len" not in result.output
+    window = train_window(series)
+    assert f"rnnlab train's default window: seq_len {window.seq_len}" in result.output
+    payload = json.loads(_cli("inspect", "--data", str(path), "--json").stdout)
+    assert payload["train_seq_len"] == window.seq_len and "suggested_seq_len" not in payload
+
+
+# --- item 13: the CSV pandas writes is read with its dates ----------------------------------
+
+
+def test_item13_unnamed_first_column_of_iso_dates_is_the_date_column(tmp_path):
+    from rnnlab.data import load_series
+
+    series = monthly_season(60)
+    series.index.name = None  # DataFrame.to_csv() then writes an empty header
+    path = tmp_path / "from_pandas.csv"
+    series.to_frame("sales").to_csv(path)
+    assert path.read_text().startswith(",sales\n2000-01-01,")
+    read = load_series(str(path))
+    assert isinstance(read.index, pd.DatetimeIndex)
+    assert read.index[-1] == pd.Timestamp("2004-12-01") and read.name.endswith("sales")
+
+
+# --- item 15: small wording faults ------------------------------------------------------------
+
+
+def test_item15_overwrite_is_not_offered_where_it_would_be_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    result = _cli("train", "--data", "sine", "--epochs", "1", "--out", ".")
+    assert result.exit_code == 2
+    assert "--overwrite would not clear" in result.stderr
+    assert "pass --overwrite" not in result.stderr
+
+
+def test_item15_a_short_series_error_from_python_names_parameters_not_flags():
+    with pytest.raises(DataError) as caught:
+        Forecaster(seq_len=30, progress=False).fit(monthly_season(40))
+    message = str(caught.value)
+    assert "--" not in message and "direct" not in message
+    assert "use a shorter seq_len or a longer series" in message
+
+
+def test_item15_forecaster_init_docstring_is_its_own():
+    import inspect as pyinspect
+
+    assert "without hyperparameters" not in pyinspect.getdoc(Forecaster.__init__)
+
+
+def test_item15_delay_is_named_as_data_names_it():
+    from rnnlab.data import load_series
+
+    assert load_series("delay").name == "delay"
+
+
+def test_item15_sweep_param_typo_gets_did_you_mean():
+    from rnnlab.experiment import sweep_grid
+
+    with pytest.raises(Exception, match="unknown parameter 'seqlen' to sweep.*did you mean "
+                       "seq_len\\?$"):
+        sweep_grid({"seqlen": "10,30"})
+
+
+def test_item15_date_column_help_lists_every_name_searched():
+    from rnnlab.config import DATE_NAMES
+
+    text = " ".join(_cli("train", "--help").output.split())
+    assert ", ".join(DATE_NAMES) in text and "unnamed first column" in text
+
+
+def test_item15_inspect_help_has_no_market_option():
+    assert "--market" not in _cli("inspect", "--help").output
+
+
+def test_item15_a_win_reads_against_the_best_baseline_named_once():
+    from rnnlab.report import versus_naive
+
+    metrics = {"model": {"rmse": 1.0}, "naive": {"rmse": 1.5}, "mean": {"rmse": 1.6},
+               "seasonal_naive": {"rmse": 1.17},
+               "verdict": {"outcome": "win", "against": "seasonal_naive", "ratio": 0.855,
+                           "p_value": 0.0001}}
+    text = versus_naive(metrics, "lstm")
+    assert text.startswith("lstm beats every baseline; against the best of them, seasonal "
+                           "naive, it is 14.5% better")
+    assert "the best baseline here" not in text
+
+
+# --- item 10: Ctrl-C stops at once and says what it kept -------------------------------------
+
+
+def test_item10_ctrl_c_during_training_skips_the_scoring(tmp_path, monkeypatch):
+    from helpers import stop_after
+    from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from rnnlab.runs import run_train
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("a stopped run was scored")
+
+    monkeypatch.setattr("rnnlab.runs.interruptible", lambda: stop_after(1))
+    monkeypatch.setattr("rnnlab.runs.score_fitted", no_scoring)
+    config = RunConfig(DataConfig("sine"), ModelConfig(seq_len=30, hidden_size=8, num_layers=1),
+                       TrainConfig(epochs=3))
+    out = tmp_path / "run"
+    metrics = run_train(config, out, plots=False, progress=False)
+    assert metrics["status"] == "incomplete" and metrics["epochs_run"] == 1
+    assert metrics["reason"].startswith("interrupted after epoch 1, before scoring; model.pt "
+                                        "holds the best weights so far")
+    assert (out / "model.pt").exists()
+
+
+def test_item10_ctrl_c_before_training_says_nothing_was_written(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rnnlab.runs.load_data", interrupted)
+    out = tmp_path / "run"
+    result = _cli("train", "--data", "sine", "--out", str(out))
+    assert result.exit_code == 130
+    assert result.stderr.strip() == f"interrupted before training started: nothing was " \
+        f"written to {out}"
+    assert not out.exists()
+
+
+# --- item 12: progress that promises nothing it cannot keep, and says what it is doing ------
+
+
+def test_item12_progress_shows_no_eta_to_the_maximum_and_names_each_stage(tmp_path, capsys):
+    from rnnlab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+    from rnnlab.runs import run_train
+
+    config = RunConfig(DataConfig("sine"), ModelConfig(seq_len=30, hidden_size=8, num_layers=1),
+                       TrainConfig(epochs=3, patience=2))
+    run_train(config, tmp_path / "run", plots=False, progress=True)
+    err = capsys.readouterr().err.replace("\r", "\n")
+    bars = [line for line in err.splitlines() if line.startswith("train: epoch")]
+    assert bars and all("(stops after 2 epochs without a gain, at most 3)" in b for b in bars)
+    assert not any("<" in b or "/3 [" in b for b in bars)  # no ETA, no n/total bar
+    assert "fitting on the first 800 values" in err and "scoring the last 200 values" in err
+
+
+# --- item 3: a sweep about a setting includes the default train uses, and calls it that -----
+
+
+def test_item3_the_window_sweep_includes_each_series_default():
+    from rnnlab.demo import Plan, stages, window_grid
+
+    assert window_grid((10, 30, 100), "sine") == [10, 30, 100, 126]
+    assert window_grid((10, 30), "stock:A") == [10, 30]
+    horizon = stages(Plan.quick())["horizon"]
+    assert {task.labels["strategy"] for task in horizon} == {"auto", "recursive", "direct"}
+
+
+def test_item3_sweep_reading_calls_only_the_real_default_the_default():
+    from rnnlab.report import sweep_reading
+
+    rows = [("sine", 10, "lstm", 0.095, 0.001), ("sine", 30, "lstm", 0.090, 0.001),
+            ("sine", 100, "lstm", 0.091, 0.001), ("sine", None, "naive", 0.137, 0)]
+    summary = pd.DataFrame(rows, columns=["dataset", "seq_len", "model", "rmse_mean",
+                                          "rmse_std"])
+    text = sweep_reading(summary, "sine", "seq_len", 126)
+    assert "the default seq_len" not in text.split(" (the default")[0]
+    assert "the first value tried, seq_len = 10" in text or "changing seq_len from 10" in text
+    assert "(the default seq_len on sine, 126, was not in the sweep" in text
+    rows.append(("sine", 126, "lstm", 0.089, 0.001))
+    summary = pd.DataFrame(rows, columns=summary.columns)
+    text = sweep_reading(summary, "sine", "seq_len", 126)
+    assert "126 (default): 0.089" in text and "the default seq_len = 126 is already the best" \
+        in text
+
+
+def test_item3_architecture_settings_never_print_seq_len_none():
+    from rnnlab.demo import _window_words
+
+    assert "None" not in _window_words(None) and "two seasons" in _window_words(None)
+
+
+# --- item 9: poorly covered intervals are flagged ------------------------------------------
+
+
+def test_item9_poorly_covered_steps_are_named():
+    from rnnlab.report import poor_steps
+
+    assert poor_steps([0.85, 0.82, 0.57], 0.8) == "57% at step 3 (too narrow)"
+    assert poor_steps([0.8, 0.79], 0.8) == ""
+
+
+def test_item9_forecast_warns_when_the_run_interval_covered_too_little(tmp_path):
+    out = tmp_path / "run"
+    trained = _cli("train", "--data", "sine", "--seq-len", "30", "--epochs", "1",
+                   "--hidden-size", "4", "--num-layers", "1", "--out", str(out))
+    assert trained.exit_code == 0, trained.output
+    quiet = _cli("forecast", "--run", str(out), "--horizon", "2")
+    assert "interval covered" not in quiet.stderr  # sine's interval covers about 80%
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["multi_step"]["overall"]["model"]["coverage"] = 0.44  # as tbilrate's did
+    (out / "metrics.json").write_text(json.dumps(metrics))
+    warned = _cli("forecast", "--run", str(out), "--horizon", "2")
+    assert warned.exit_code == 0
+    assert "the run's 80% interval covered 44% of its test values: narrower than the real " \
+        "uncertainty" in warned.stderr

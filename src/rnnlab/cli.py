@@ -24,7 +24,6 @@ from pathlib import Path
 import click
 
 from .config import (
-    DEFAULT_SEQ_LEN,
     MODEL_NAMES,
     SECTIONS,
     DataConfig,
@@ -340,16 +339,15 @@ def _lab_options(func):
 
 
 def default_of(param: str):
-    """The default value of a config parameter (None for an unknown name)."""
+    """The default value of a config parameter (None for an unknown name, and for seq_len,
+    which is chosen per series: `rnnlab.report.setting_default`)."""
     section = param_names().get(param)
-    value = getattr(section(), param) if section is not None else None
-    # seq_len None is chosen per series; without a season it is the default window.
-    return DEFAULT_SEQ_LEN if param == "seq_len" and value is None else value
+    return getattr(section(), param) if section is not None else None
 
 
-def _print_summary(results, by: list[str], settings_kind: str) -> None:
+def _print_summary(results, by: list[str], settings_kind: str, options: dict) -> None:
     from .experiment import summarize
-    from .report import compare_reading, sweep_reading
+    from .report import compare_reading, setting_default, sweep_reading
 
     summary = results.attrs.get("summary")
     if summary is None:
@@ -368,7 +366,8 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
             click.echo("- " + compare_reading(summary, dataset))
             continue
         for param in [p for p in by if p not in ("dataset", "model")] or ["model"]:
-            click.echo("- " + sweep_reading(summary, dataset, param, default_of(param)))
+            default = setting_default(param, dataset, options)
+            click.echo("- " + sweep_reading(summary, dataset, param, default))
     failed = results[results["status"] != "ok"]
     if len(failed):
         click.echo(f"{len(failed)} run(s) failed: see the table's error column", err=True)
@@ -402,7 +401,7 @@ def compare(data, models, seeds, out, jobs, progress, backend, address, **option
         return
     results = run_compare(data, models, seeds, out, jobs, progress, command_line(),
                           backend=backend, address=address, **_overrides(options))
-    _print_summary(results, ["dataset", "model"], "compare")
+    _print_summary(results, ["dataset", "model"], "compare", options)
     click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
 
 
@@ -430,7 +429,7 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
     results = run_sweep(data, model, grid, seeds, out, jobs, progress, command_line(),
                         backend=backend, address=address, **_overrides(options))
     swept = [p for p in grid if p != "model"]
-    _print_summary(results, ["dataset", *swept, "model"], "sweep")
+    _print_summary(results, ["dataset", *swept, "model"], "sweep", options)
     click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
 
 
@@ -482,21 +481,20 @@ def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, o
 
 @cli.command("inspect")
 @click.option("--data", "data", required=True, metavar="SOURCE", help="what to inspect")
-@config_options(sections=(DataConfig,), exclude=("val_fraction", "test_fraction"))
+@config_options(sections=(DataConfig,), exclude=("val_fraction", "test_fraction", "market"))
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="folder for inspection.json, acf_pacf.png and periodogram.png")
 @click.option("--json", "as_json", is_flag=True, help="print the findings as JSON")
 def inspect_command(data, out, as_json, **options):
-    """Is the series predictable? Tests, autocorrelation, period, verdict, a seq_len.
+    """Is the series predictable? Tests, autocorrelation, period, verdict, and the
+    window (seq_len) rnnlab train would use.
 
     The verdict is one of white_noise, random_walk, trend, seasonal, stationary.
     """
-    import numpy as np
-
     from .data import load_data
     from .diagnostics import inspect
     from .report import write_inspection
-    from .windows import seq_len_for_split
+    from .windows import train_window
 
     given = {k: v for k, v in options.items() if v is not None}
     config = build(DataConfig, {**given, "source": data})
@@ -504,14 +502,7 @@ def inspect_command(data, out, as_json, **options):
     # The same reading as `train`, without importing torch.
     series = load_data(config)
     inspection = inspect(series)
-    # The window `rnnlab train` would choose by default: chosen on the training part only,
-    # so it can differ from the suggestion read off the whole series.
-    # (on the values over their largest size: the period is the same, and 1e200s do not
-    # overflow their squares)
-    values = series.to_numpy(np.float64)
-    peak = float(np.max(np.abs(values))) if len(values) else 0.0
-    window = seq_len_for_split(values / peak if peak > 0 else values, config.val_fraction,
-                               config.test_fraction)
+    window = train_window(series, config.val_fraction, config.test_fraction)
     if as_json:
         click.echo(json.dumps({**inspection.to_dict(), "train_seq_len": window.seq_len,
                                "train_window": window.reason}, indent=2))

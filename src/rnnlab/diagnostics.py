@@ -40,11 +40,6 @@ MIN_LENGTH = 30
 # Changes whose autocorrelations (lags 1-10) square-sum below this are at most ~5%
 # predictable: on a series with a unit root that is a random walk for any practical model.
 RW_PREDICTABLE_SHARE = 0.05
-# Window suggested when the past beyond the last value carries no usable structure.
-MIN_SEQ_LEN = 10
-# A partial autocorrelation must be both significant and this large (1% of the variance)
-# to stretch the suggested window; smaller ones are noise at these lengths.
-MIN_PACF = 0.1
 # Share of the variance a straight line must explain before the verdict says "trend".
 MIN_TREND_R2 = 0.5
 # A single change this many robust standard deviations of the changes is called out.
@@ -560,7 +555,6 @@ class Inspection:
     seasonal_strength: float | None  # autocorrelation at the period
     trend_r2: float  # share of the variance a straight line explains
     variance_ratio: float  # ~1 for a random walk, < 1 mean-reverting, > 1 trending
-    suggested_seq_len: int
     verdict: str
     evidence: str
     findings: list[str] = field(default_factory=list)
@@ -576,7 +570,6 @@ class Inspection:
             "verdict": self.verdict,
             "evidence": self.evidence,
             "period": self.period,
-            "suggested_seq_len": self.suggested_seq_len,
             "seasonal_strength": _finite(self.seasonal_strength),
             "trend_r2": _finite(self.trend_r2),
             "variance_ratio": {"q": VR_HORIZON, "value": _finite(self.variance_ratio)},
@@ -598,7 +591,6 @@ class Inspection:
         lines.append(f"  variance ratio (q = {VR_HORIZON}) {self.variance_ratio:.3f}; "
                      f"linear trend R^2 {self.trend_r2:.3f}")
         lines += [f"  {line}" for line in self.findings]
-        lines.append(f"suggested seq_len: {self.suggested_seq_len}")
         lines.append(f"verdict: {self.verdict}: {self.evidence}")
         return "\n".join(lines)
 
@@ -679,7 +671,8 @@ def _tested_part(n: int, tested: int) -> list[str]:
 @on_one_blas_thread
 def inspect(series, name: str | None = None) -> Inspection:
     """Test whether a series is white noise, a random walk, trending, seasonal or
-    stationary with usable structure, and suggest a window length.
+    stationary with usable structure. The window `rnnlab train` would use is
+    `rnnlab.windows.train_window(series)`: one rule, so inspect and train never disagree.
 
     Parameters
     ----------
@@ -749,12 +742,8 @@ def inspect(series, name: str | None = None) -> Inspection:
                         "naive repeats it")
     verdict, evidence = _verdict(tests, summary, period, strength, trend_r2,
                                  predictable_share, correlations, unit_root, trend_stationary)
-    # The window follows the part a model can use: the changes of a unit-root series.
-    usable = pacf(changes, nlags=min(max_lag, (n - 1) // 2 - 1), method="ywm") \
-        if unit_root else partial
-    seq_len = _suggest_seq_len(verdict, period, usable, n)
     return Inspection(label, len(everything), summary, tests, correlations, partial, freqs,
-                      power, period, strength, trend_r2, variance_ratio, seq_len, verdict,
+                      power, period, strength, trend_r2, variance_ratio, verdict,
                       evidence, findings, tested=n)
 
 
@@ -857,20 +846,3 @@ def _verdict(tests, summary, period, strength, trend_r2, predictable_share, corr
         f"stationary (ADF {_p(adf.p_value)}) with structure (Ljung-Box "
         f"{_p(lb.p_value)}): strongest autocorrelation at lag {k} ({correlations[k]:+.2f}); "
         f"a model can beat the mean (std {std:.3g})")
-
-
-def _suggest_seq_len(verdict: str, period: int | None, partial: np.ndarray, n: int) -> int:
-    """A window that covers one full period, or every meaningful partial autocorrelation.
-
-    White noise and random walks carry nothing beyond the last value, so they get a short
-    window; the cap leaves most of the series for training windows.
-    """
-    cap = max(MIN_SEQ_LEN, n // 10)
-    if verdict in ("white_noise", "random_walk"):
-        return min(MIN_SEQ_LEN, cap)
-    if verdict == "seasonal":
-        return int(min(max(MIN_SEQ_LEN, period), cap))
-    bound = max(2.58 / math.sqrt(n), MIN_PACF)
-    significant = [k for k in range(1, len(partial)) if abs(partial[k]) > bound]
-    want = max([MIN_SEQ_LEN, *(k + 1 for k in significant)])
-    return int(min(want, cap))

@@ -62,21 +62,27 @@ VAL_FRACTION = DataConfig.val_fraction / (1 - DataConfig.test_fraction)
 def check_fit_size(name: str, n: int, n_val: int, seq_len: int, outputs: int = 1) -> None:
     """Refuse a fit part too short for `seq_len` windows (each with `outputs` targets)
     plus the validation part."""
+    # Named as parameters, which are both the Forecaster's keywords and train's options
+    # (seq_len is --seq-len): the same message serves Python and the command line.
     extra = outputs - 1  # a window's last target lies this far after its first
     if 0 < n_val < MIN_VAL_WINDOWS + extra and n - n_val >= seq_len + MIN_TRAIN_WINDOWS + extra:
-        raise DataError(
-            f"{name}'s validation part has {n_val} values, too few for {MIN_VAL_WINDOWS} "
-            f"validation windows of {outputs} steps (direct horizon {outputs} needs "
-            f"{MIN_VAL_WINDOWS + extra}); use --strategy recursive, a shorter --horizon or "
-            "a larger --val-fraction")
+        if outputs > 1:
+            why = (f"validation windows of {outputs} steps (direct, horizon {outputs}, needs "
+                   f"{MIN_VAL_WINDOWS + extra}); use strategy recursive, a shorter horizon or "
+                   "a larger val_fraction")
+        else:
+            why = "validation windows; use a larger val_fraction or a longer series"
+        raise DataError(f"{name}'s validation part has {n_val} values, too few for "
+                        f"{MIN_VAL_WINDOWS} {why}")
     if (n - n_val < seq_len + MIN_TRAIN_WINDOWS + extra
             or 0 < n_val < MIN_VAL_WINDOWS + extra):
         need = seq_len + MIN_TRAIN_WINDOWS + extra + max(n_val, MIN_VAL_WINDOWS + extra)
-        steps = f" of {outputs} steps (direct horizon)" if outputs > 1 else ""
+        steps = f" of {outputs} steps (direct, horizon {outputs})" if outputs > 1 else ""
+        shorter = "a shorter seq_len, a shorter horizon" if outputs > 1 else "a shorter seq_len"
         raise DataError(
             f"{name} has {n} values; seq_len {seq_len} needs at least {need} to leave "
             f"{MIN_TRAIN_WINDOWS} training and {MIN_VAL_WINDOWS} validation windows{steps}; "
-            "use a shorter seq_len, a shorter horizon or a longer series"
+            f"use {shorter} or a longer series"
         )
 
 
@@ -141,6 +147,8 @@ class Forecaster(WindowForecaster):
     """
 
     def __init__(self, **params):
+        """Store the keyword parameters (see the class docstring); nothing is checked or
+        computed until `fit`. An unknown name is refused with the valid ones."""
         assign_params(self, params, PARAMETERS)
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ the numbers, and the self-contained HTML report (figures come from `rnnlab.plots
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import math
 import re
@@ -15,9 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoint import atomic_write, write_json, write_text
-from .config import param_names
+from .config import DataConfig, param_names
+from .data import load_data
 from .diagnostics import Inspection
-from .errors import ConfigError
+from .errors import ConfigError, RnnlabError
 from .explain import MemoryProfile
 from .folders import make_out
 from .metrics import METRICS, TIE_MARGIN
@@ -30,6 +32,7 @@ from .plots import (
     plot_rmse_bars,
     plot_sweep,
 )
+from .windows import train_window
 
 # A change smaller than this share of the RMSE is not worth a setting, whatever the seeds;
 # a model within it of a baseline only ties with it (the one rule of rnnlab.metrics).
@@ -88,10 +91,14 @@ def versus_naive(metrics: dict[str, dict], model_label: str = "model") -> str:
         found = {"outcome": "win" if ratio < 1 - TIE_MARGIN else "loss" if ratio > 1 + TIE_MARGIN
                  else "tie", "against": against, "ratio": ratio, "p_value": math.nan}
     against = found["against"]
-    verb = {"win": "beats every baseline", "tie": f"ties with {BASELINE_WORDS[against]}",
-            "loss": f"loses to {BASELINE_WORDS[against]}"}[found["outcome"]]
-    head = f"{model_label} {verb}, the best baseline here: " + outcome_words(
-        found["outcome"], found["ratio"], found["p_value"]).split(": ", 1)[1]
+    words = outcome_words(found["outcome"], found["ratio"], found["p_value"]).split(": ", 1)[1]
+    if found["outcome"] == "win":
+        head = (f"{model_label} beats every baseline; against the best of them, "
+                f"{BASELINE_WORDS[against]}, it is {words}")
+    else:
+        verb = "ties with" if found["outcome"] == "tie" else "loses to"
+        head = (f"{model_label} {verb} {BASELINE_WORDS[against]}, the best baseline here: "
+                f"{words}")
     if others["naive"] == 0:
         return f"{head}; next = last is exact on this test part (naive RMSE 0)"
     return (f"{head}; it is {relative(model, others['naive'])} than next = last "
@@ -427,7 +434,34 @@ def add_memory_curves(report: HtmlReport, out: Path, records: list[dict],
             parts.append(report.reading("; ".join(p.describe() for p in profiles.values())))
 
 
+def setting_default(param: str, source: str, data_options: dict | None = None):
+    """The value of `param` that `rnnlab train` uses on `source` by default: the config's
+    default, or for seq_len the window chosen on that series' training part
+    (`rnnlab.windows.train_window`; sine gets 126, not 30). None when it cannot be told
+    (an unknown name, or data that does not load).
+
+    >>> setting_default("hidden_size", "sine"), setting_default("seq_len", "sine")
+    (32, 126)
+    """
+    section = param_names().get(param)
+    if section is None:
+        return None
+    value = getattr(section(), param)
+    if param != "seq_len" or value is not None:
+        return value
+    fields = {f.name for f in dataclasses.fields(DataConfig)}
+    given = {k: v for k, v in (data_options or {}).items() if k in fields and v is not None}
+    try:
+        config = DataConfig(**{**given, "source": source})
+        return train_window(load_data(config), config.val_fraction,
+                            config.test_fraction).seq_len
+    except RnnlabError:
+        return None
+
+
 def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> str:
+    """The test RMSE per value of `param` on `dataset`, read against `default`, the value
+    train uses there (`setting_default`)."""
     rows = summary[(summary["dataset"] == dataset) & summary[param].notna()]
     rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
     if rows.empty:
@@ -437,7 +471,11 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     naive = summary[(summary["dataset"] == dataset) & (summary["model"] == "naive")]
     reference = default if default in curve.index else curve.index[0]
     text = f"on {dataset}, test RMSE by {param}: " + _sweep_curve(
-        curve, rows.groupby(param)["rmse_std"].max().max(), reference, param)
+        curve, rows.groupby(param)["rmse_std"].max().max(), reference, param,
+        reference == default)
+    if default is not None and reference != default:
+        text += (f" (the default {param} on {dataset}, {_value(default)}, was not in the "
+                 f"sweep; add it to compare with what train uses)")
     best_row = rows[rows[param] == best_value].sort_values("rmse_mean").iloc[0]
     if isinstance(best_row.get("outcome"), str):
         text += (f"; against the best baseline ({BASELINE_WORDS[best_row['against']]}) the "
@@ -453,9 +491,9 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
         ahead = scored.groupby(param)["rmse_h_mean"].min()
         spread = scored.groupby(param)["rmse_h_std"].max().max() \
             if "rmse_h_std" in scored else 0.0
+        there = reference if reference in ahead.index else ahead.index[0]
         text += (" Many steps ahead (RMSE over all steps from every test origin), by "
-                 f"{param}: " + _sweep_curve(ahead, spread, reference if reference in
-                                             ahead.index else ahead.index[0], param))
+                 f"{param}: " + _sweep_curve(ahead, spread, there, param, there == default))
         best = scored[scored[param] == ahead.idxmin()].sort_values("rmse_h_mean").iloc[0]
         if isinstance(best.get("outcome_h"), str):
             name = BASELINE_WORDS.get(best["against_h"], best["against_h"])
@@ -466,15 +504,19 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     return text
 
 
-def _sweep_curve(curve: pd.Series, spread: float, reference, param: str) -> str:
+def _sweep_curve(curve: pd.Series, spread: float, reference, param: str,
+                 is_default: bool = True) -> str:
     """The RMSE per value of `param`, and whether moving off `reference` measurably helps:
-    by more than two seed standard deviations (`spread`, the largest) and MEANINGFUL."""
+    by more than two seed standard deviations (`spread`, the largest) and MEANINGFUL.
+    `reference` is called the default only where it is the one train uses."""
     best_value = curve.idxmin()
-    text = ", ".join(f"{_value(v)}: {curve[v]:.4g}" for v in curve.index)
+    text = ", ".join(f"{_value(v)}{' (default)' if is_default and v == reference else ''}: "
+                     f"{curve[v]:.4g}" for v in curve.index)
     gain = curve[reference] - curve[best_value]
     spread = 0.0 if not math.isfinite(spread) else spread
     if best_value == reference or gain <= 0:
-        return text + f"; the default {param} = {_value(reference)} is already the best"
+        which = "the default" if is_default else "the first value tried,"
+        return text + f"; {which} {param} = {_value(reference)} is already the best"
     if gain <= 2 * spread or gain <= MEANINGFUL * curve[reference]:
         why = (f"within two seed standard deviations ({spread:.2g})" if gain <= 2 * spread
                else f"under {100 * MEANINGFUL:.0f}% of the RMSE")
@@ -493,7 +535,7 @@ def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.
         parts.append(report.reading("no run finished"))
         return parts
     params = [p for p in settings["grid"] if p != "model"] or ["model"]
-    defaults = {name: getattr(cls(), name) for name, cls in param_names().items()}
+    data_options = (settings.get("config") or {}).get("data") or {}
     for dataset in summary["dataset"].unique():
         for param in params:
             path = out / f"{prefix}sweep_{_file_safe(dataset)}_{param}.png"
@@ -502,8 +544,8 @@ def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.
             parts.append(report.image(path, f"RMSE against {param} on {dataset}"))
             table, baselines = summary_table(summary, dataset, key=param)
             parts.append(report.table(table, baselines))
-            parts.append(report.reading(sweep_reading(summary, dataset, param,
-                                                      defaults.get(param))))
+            parts.append(report.reading(sweep_reading(
+                summary, dataset, param, setting_default(param, dataset, data_options))))
     return parts
 
 
@@ -644,6 +686,23 @@ def _coverage_reading(level: float, coverage: float, width: float | None,
     if width is not None and math.isfinite(width):
         text += f"; its mean width is {width:.4g} in the series' units"
     return text + "."
+
+
+def poor_steps(by_step: list[float], level: float) -> str:
+    """Where the interval's coverage at a step is more than COVERAGE_TOLERANCE off its
+    level, in words ("57% at step 10, too narrow"); "" where every step is close.
+
+    >>> poor_steps([0.81, 0.78, 0.57], 0.8)
+    '57% at step 3 (too narrow)'
+    """
+    said = []
+    for step, covered in enumerate(by_step, 1):
+        words = coverage_words(covered, level)
+        if not words.startswith("close"):
+            said.append(f"{100 * covered:.0f}% at step {step} ({words.split(' for ')[0]})")
+    if len(said) > 3:
+        said = [*said[:2], f"{len(said) - 2} more steps"]
+    return ", ".join(said)
 
 
 def coverage_words(coverage: float, level: float) -> str:
