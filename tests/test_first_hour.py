@@ -332,3 +332,117 @@ def test_item9_forecast_warns_when_the_run_interval_covered_too_little(tmp_path)
     assert warned.exit_code == 0
     assert "the run's 80% interval covered 44% of its test values: narrower than the real " \
         "uncertainty" in warned.stderr
+
+
+# --- item 6: readings that agree with the plots ---------------------------------------------
+
+
+def test_item6_a_seasonal_memory_curve_reads_as_peaks_not_a_u():
+    from rnnlab.explain import MemoryProfile
+
+    shares = np.full(24, 0.01)
+    shares[[0, 11, 23]] = 0.3, 0.2, 0.15  # lags 1, 12 and 24: seatbelts' curve
+    profile = MemoryProfile("lstm", shares / shares.sum(), 20, 100, strength=0.9)
+    text = profile.describe()
+    assert "U-shaped" not in text and "it peaks at lags 1, 12 and 24" in text
+
+
+def test_item6_memory_plot_of_a_near_constant_prediction_shows_no_memory(tmp_path,
+                                                                        monkeypatch):
+    from rnnlab import plots
+    from rnnlab.explain import MemoryProfile
+
+    labels = []
+    monkeypatch.setattr(plots, "_finish", lambda fig, ax, *a, **k: labels.extend(
+        line.get_label() for line in ax.get_lines()))
+    weak = MemoryProfile("lstm", np.full(30, 1 / 30), 26, 100, strength=1e-8)
+    plots.plot_memory_curves({"noise": weak}, tmp_path / "m.png")
+    assert labels == ["noise (near constant: no lag to read)"]
+    assert "no lag to read" in weak.describe()
+
+
+def test_item6_delay_table_reads_the_lags_not_a_diffuse_effective_memory(tmp_path):
+    from rnnlab.demo import add_memory_task
+    from rnnlab.explain import MemoryProfile
+    from rnnlab.report import HtmlReport
+
+    # delay's vanilla rnn: its peak at lag 1, 0.018 at lag 30, a tail spread over the rest
+    shares = np.full(35, 0.4 / 34)
+    shares[0], shares[29] = 0.6 - 0.018 + 0.4 / 34, 0.018
+    profile = MemoryProfile("rnn", shares / shares.sum(), 31, 100, strength=0.9)
+    record = {"status": "ok", "model": "rnn", "rmse": 1.3, "mean_rmse": 1.6,
+              "effective_memory": 31, "memory": profile.to_dict()}
+    report = HtmlReport("t")
+    add_memory_task(report, tmp_path, [record])
+    page = report.render()
+    assert "effective memory" not in page
+    assert "<th>share at lag 1</th>" in page and "<th>share at lag 30</th>" in page
+
+
+# --- item 7: one story about a win on prices -------------------------------------------------
+
+
+def test_item7_a_win_on_prices_is_explained_not_called_leakage(monkeypatch):
+    from rnnlab import demo
+
+    cells = pd.DataFrame([{"series": "stock:A", "strategy": "auto", "outcome": "win",
+                           "ratio": 0.986, "p": 0.001, "best baseline": "naive"}])
+    monkeypatch.setattr(demo, "horizon_cells", lambda records: cells)
+    text = demo.prices_closing(demo.Plan(), [], "stock:A")
+    assert "the default does beat next = last on stock:A, 10 steps ahead (a win: 1.4% " \
+        "better" in text
+    assert "That is not leakage" in text and "would more likely be leakage" not in text
+    monkeypatch.setattr(demo, "horizon_cells", lambda records: cells.assign(outcome="tie"))
+    assert demo.prices_closing(demo.Plan(), [], "stock:A").endswith("there is none here.")
+
+
+# --- item 16: report polish --------------------------------------------------------------------
+
+
+def test_item16_tables_and_readings_use_words_not_identifiers():
+    from rnnlab.report import HtmlReport
+
+    report = HtmlReport("t")
+    parts = report.section("s")
+    parts.append(report.table(pd.DataFrame({"model": ["lstm", "seasonal_naive"],
+                                            "verdict": ["white_noise", "random_walk"]})))
+    parts.append(report.reading("a tie vs seasonal_naive (Diebold-Mariano p = 0.2)"))
+    page = report.render()
+    for identifier in ("seasonal_naive", "white_noise", "random_walk"):
+        assert identifier not in page
+    assert "<td>seasonal naive</td>" in page and "vs seasonal naive" in page
+
+
+def test_item16_jargon_gets_a_one_line_gloss_where_used():
+    from rnnlab.report import HtmlReport
+
+    report = HtmlReport("t")
+    report.section("s").append(report.reading("a win (Diebold-Mariano p < 0.001); MASE 0.5"))
+    page = report.render()
+    assert "<dt>Diebold-Mariano</dt><dd>a paired test" in page and "<dt>MASE</dt>" in page
+    assert "<dt>KPSS</dt>" not in page  # only the terms the page uses
+
+
+def test_item16_readings_are_sentences_and_counts_agree():
+    from rnnlab.demo import _count
+    from rnnlab.report import sentences
+
+    assert sentences(["test RMSE 0.432 (naive 0.419)", "before the first jump: RMSE 0.15"]) \
+        == "Test RMSE 0.432 (naive 0.419). Before the first jump: RMSE 0.15."
+    assert (_count(1, "seed"), _count(3, "seed")) == ("1 seed", "3 seeds")
+
+
+def test_item16_rmse_chart_is_scaled_to_the_models_not_the_training_mean(tmp_path,
+                                                                          monkeypatch):
+    from rnnlab import plots
+
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    rows = [("stock:A", "rnn", 0.6838, 0.001), ("stock:A", "naive", 0.6868, 0.0),
+            ("stock:A", "mean", 16.91, 0.0), ("stock:A", "seasonal_naive", 0.6868, 0.0)]
+    plots.plot_rmse_bars(pd.DataFrame(rows, columns=["dataset", "model", "rmse_mean",
+                                                     "rmse_std"]), tmp_path / "bars.png")
+    ax = figures[0].axes[0]
+    bottom, top = ax.get_ylim()
+    assert bottom < 0.996 < 1.0 < top < 1.2  # rnn's 0.4% gain is visible; the mean is not
+    assert "24.6x" in [t.get_text() for t in ax.texts]  # the mean, marked at the edge

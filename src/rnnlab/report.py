@@ -131,6 +131,8 @@ th,td{border:1px solid #dcdcd8;padding:4px 9px;text-align:right} th{background:#
 td:first-child,th:first-child{text-align:left} tr.baseline td{color:#6b7480;font-style:italic}
 img{max-width:100%;border:1px solid #e3e3e0;background:#fff;margin:8px 0}
 code{background:#f1f1ee;padding:1px 4px;border-radius:3px}
+details.terms{margin:0 0 12px;font-size:14px} details.terms dt{font-weight:600;float:left;
+clear:left;width:130px} details.terms dd{margin:0 0 4px 140px;color:#3d4650}
 """
 
 
@@ -159,7 +161,7 @@ class HtmlReport:
 
     @staticmethod
     def reading(text: str) -> str:
-        return f'<p class="reading">{html.escape(text)}</p>'
+        return f'<p class="reading">{html.escape(words(text))}</p>'
 
     @staticmethod
     def text(text: str) -> str:
@@ -171,7 +173,7 @@ class HtmlReport:
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
         rows = []
         for i, (_, row) in enumerate(frame.iterrows()):
-            cells = "".join(f"<td>{html.escape(_cell(v, digits))}</td>" for v in row)
+            cells = "".join(f"<td>{html.escape(_cell(words(v), digits))}</td>" for v in row)
             klass = ' class="baseline"' if baseline_rows and i in baseline_rows else ""
             rows.append(f"<tr{klass}>{cells}</tr>")
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -193,10 +195,16 @@ class HtmlReport:
                       for t, a, _ in self.sections)
         body = "".join(f'<section id="{a}"><h2>{i}. {html.escape(t)}</h2>{"".join(parts)}'
                        "</section>" for i, (t, a, parts) in enumerate(self.sections, 1))
+        used = [term for term in GLOSSARY if re.search(rf"\b{re.escape(term)}\b", body)]
+        terms = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(GLOSSARY[t])}</dd>"
+                        for t in used)
+        glossary = (f'<details class="terms"><summary>Terms used in this report</summary>'
+                    f"<dl>{terms}</dl></details>" if used else "")
         return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>"
                 f"<h1>{html.escape(self.title)}</h1><p class=\"meta\">"
-                f"{html.escape(self.subtitle)}</p><nav><ol>{toc}</ol></nav>{body}</body></html>")
+                f"{html.escape(self.subtitle)}</p>{glossary}<nav><ol>{toc}</ol></nav>{body}"
+                "</body></html>")
 
     def write(self, path: str | Path) -> None:
         write_text(path, self.render())
@@ -431,7 +439,57 @@ def add_memory_curves(report: HtmlReport, out: Path, records: list[dict],
             plot_memory_curves(profiles, path, title=f"{dataset}: sensitivity by lag")
             parts.append(report.heading(dataset))
             parts.append(report.image(path, f"memory curves on {dataset}"))
-            parts.append(report.reading("; ".join(p.describe() for p in profiles.values())))
+            parts.append(report.reading(sentences(p.describe() for p in profiles.values())))
+
+
+def sentences(parts) -> str:
+    """Readings as sentences: each capitalised and ended with a full stop, then joined, so
+    separate findings never run together.
+
+    >>> sentences(["test RMSE 0.43 (naive 0.42).", "before the jump: RMSE 0.15"])
+    'Test RMSE 0.43 (naive 0.42). Before the jump: RMSE 0.15.'
+    """
+    done = []
+    for part in parts:
+        part = str(part).strip()
+        if part:
+            part = part[0].upper() + part[1:]
+            done.append(part if part[-1] in ".!?" else part + ".")
+    return " ".join(done)
+
+
+# The identifiers rnnlab's tables hold, in the words a reader expects (item labels keep
+# their names elsewhere: `--data random_walk` is still spelt so).
+LABEL_WORDS = {"seasonal_naive": "seasonal naive", "white_noise": "white noise",
+               "random_walk": "random walk"}
+# One-line glosses of the terms a report may use, each shown once under its title when
+# the page uses it.
+GLOSSARY = {
+    "RMSE": "root mean squared error of the forecasts, in the series' units; lower is better",
+    "MAE": "mean absolute error, in the series' units",
+    "MASE": "mean absolute error divided by that of next = last on the training part: "
+            "below 1 beats it",
+    "sMAPE": "symmetric mean absolute percentage error, 0 to 200",
+    "OWA": "M4's overall weighted average: the mean of sMAPE and MASE, each as a ratio to "
+           "Naive2's; below 1 beats Naive2",
+    "Naive2": "next = last after removing the season (M4's benchmark)",
+    "Diebold-Mariano": "a paired test of whether two forecasts' errors on the same targets "
+                       "differ by more than chance; p below 0.05 counts",
+    "Ljung-Box": "a test of whether any autocorrelation is there at all; a large p means "
+                 "the series looks like white noise",
+    "ADF": "augmented Dickey-Fuller test; a large p means the level wanders like a random "
+           "walk (a unit root)",
+    "KPSS": "a test of the opposite question: a small p means the level is not stable",
+    "periodogram": "the strength of each cycle length in the series; its peak gives the "
+                   "season",
+}
+
+
+def words(value):
+    """A table cell or reading with rnnlab's identifiers in plain words (`LABEL_WORDS`)."""
+    if not isinstance(value, str):
+        return value
+    return LABEL_WORDS.get(value, re.sub(r"\bseasonal_naive\b", "seasonal naive", value))
 
 
 def setting_default(param: str, source: str, data_options: dict | None = None):
@@ -688,9 +746,10 @@ def _coverage_reading(level: float, coverage: float, width: float | None,
     return text + "."
 
 
-def poor_steps(by_step: list[float], level: float) -> str:
+def poor_steps(by_step: list[float], level: float, narrow_only: bool = False) -> str:
     """Where the interval's coverage at a step is more than COVERAGE_TOLERANCE off its
-    level, in words ("57% at step 10, too narrow"); "" where every step is close.
+    level, in words ("57% at step 10, too narrow"); "" where every step is close. With
+    `narrow_only`, only the steps it covered too little (a band too wide is cautious).
 
     >>> poor_steps([0.81, 0.78, 0.57], 0.8)
     '57% at step 3 (too narrow)'
@@ -698,7 +757,7 @@ def poor_steps(by_step: list[float], level: float) -> str:
     said = []
     for step, covered in enumerate(by_step, 1):
         words = coverage_words(covered, level)
-        if not words.startswith("close"):
+        if not words.startswith("close" if not narrow_only else ("close", "too wide")):
             said.append(f"{100 * covered:.0f}% at step {step} ({words.split(' for ')[0]})")
     if len(said) > 3:
         said = [*said[:2], f"{len(said) - 2} more steps"]

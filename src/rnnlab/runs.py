@@ -636,8 +636,7 @@ def _coverage_note(run_dir: Path, horizon: int) -> str:
         return ""
     # Too narrow only: a band wider than its level is cautious, one narrower misleads.
     narrow = "too narrow" in coverage_words(overall, level)
-    poor = ", ".join(part for part in poor_steps(by_step, level).split(", ")
-                     if "too narrow" in part) if len(by_step) > 1 else ""
+    poor = poor_steps(by_step, level, narrow_only=True) if len(by_step) > 1 else ""
     if not narrow and not poor:
         return ""
     at = f", and {poor}" if poor else ""
