@@ -446,3 +446,24 @@ def test_item16_rmse_chart_is_scaled_to_the_models_not_the_training_mean(tmp_pat
     bottom, top = ax.get_ylim()
     assert bottom < 0.996 < 1.0 < top < 1.2  # rnn's 0.4% gain is visible; the mean is not
     assert "24.6x" in [t.get_text() for t in ax.texts]  # the mean, marked at the edge
+
+
+# --- item 4: a README a newcomer can read ----------------------------------------------------
+
+
+def test_item4_readme_is_a_short_guide_whose_python_tour_runs(tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    assert "releases ago" not in readme and "previous release" not in readme
+    block = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    block = block.replace("Forecaster(horizon=12)", "Forecaster(horizon=12, epochs=2)")
+    assert "epochs=2" in block
+    done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("seasonal\n") and "lower" in done.stdout
