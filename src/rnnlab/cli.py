@@ -459,8 +459,10 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
 @click.pass_context
 def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, out, jobs,
          backend, address, **options):
-    """Search seq_len, hidden_size, num_layers, lr, dropout, clipping and the scaler with
-    Optuna on the validation part, then score the best config on the test part.
+    """Search the settings with Optuna, then score the best on the test part.
+
+    Searches seq_len, hidden_size, num_layers, lr, dropout, clipping and the scaler on the
+    validation part, then scores the best config on the test part.
 
     Writes best.json (the best config), metrics.json, trials.csv, history.png and, without
     --storage, the study in study.db into --out. Needs: pip install 'rnnlab[tune]'.
@@ -486,10 +488,11 @@ def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, o
               help="folder for inspection.json, acf_pacf.png and periodogram.png")
 @click.option("--json", "as_json", is_flag=True, help="print the findings as JSON")
 def inspect_command(data, out, as_json, **options):
-    """Is the series predictable? Tests, autocorrelation, period, verdict, and the
-    window (seq_len) rnnlab train would use.
+    """Is the series predictable? Tests, period, verdict, and train's window.
 
-    The verdict is one of white_noise, random_walk, trend, seasonal, stationary.
+    Prints the statistical tests, the autocorrelation, the period, the verdict (one of
+    white_noise, random_walk, trend, seasonal, stationary) and the window (seq_len) rnnlab
+    train would use on it.
     """
     from .data import load_data
     from .diagnostics import inspect
