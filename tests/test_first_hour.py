@@ -392,6 +392,13 @@ def test_item7_a_win_on_prices_is_explained_not_called_leakage(monkeypatch):
     assert "the default does beat next = last on stock:A, 10 steps ahead (a win: 1.4% " \
         "better" in text
     assert "That is not leakage" in text and "would more likely be leakage" not in text
+    # The full demo's case: the default ties, recursive wins; the report says both.
+    mixed = pd.concat([cells.assign(outcome="tie"),
+                       cells.assign(strategy="recursive", ratio=0.984, p=0.002)])
+    monkeypatch.setattr(demo, "horizon_cells", lambda records: mixed)
+    text = demo.prices_closing(demo.Plan(), [], "stock:A")
+    assert "the lstm with strategy recursive does beat next = last" in text
+    assert "That is not leakage" in text
     monkeypatch.setattr(demo, "horizon_cells", lambda records: cells.assign(outcome="tie"))
     assert demo.prices_closing(demo.Plan(), [], "stock:A").endswith("there is none here.")
 

@@ -576,9 +576,17 @@ def horizon_answer(plan: Plan, records: list[dict]) -> str:
             text += f", but only {flagged}"
             poor.append(dataset)
         said.append(text)
-    wins = (cells.groupby("series")["outcome"].apply(lambda o: (o == "win").any()))
-    head = (f"Many steps ahead, the lstm beats the best baseline on "
+    default = cells[cells["strategy"] == "auto"] if "auto" in set(cells["strategy"]) \
+        else cells
+    wins = default.groupby("series", sort=False)["outcome"].apply(
+        lambda o: (o == "win").any())
+    others = [d for d in cells[cells["outcome"] == "win"]["series"].unique()
+              if not wins.get(d, False)]
+    who = "the default lstm" if default is not cells else "the lstm"
+    head = (f"Many steps ahead, {who} beats the best baseline on "
             f"{', '.join(wins[wins].index) or 'no series'}")
+    if others:
+        head += f" (another strategy also wins on {', '.join(others)})"
     tail = (f" Where a step is covered too little ({', '.join(poor)}), the interval is "
             "narrower there than the real uncertainty: it was calibrated on a validation "
             "part that was easier to forecast than the test part." if poor else "")
@@ -954,11 +962,15 @@ def prices_closing(plan: Plan, horizon_records: list[dict], dataset: str) -> str
     is not leakage, rather than calling every win leakage."""
     cells = horizon_cells(horizon_records)
     mine = cells[cells["series"] == dataset] if not cells.empty else cells
-    default = mine[mine["strategy"] == "auto"] if len(mine) else mine
-    if len(default) and default["outcome"].iloc[0] == "win":
-        cell = default.iloc[0]
+    # Any win the horizon section reports on these prices, the default's first.
+    wins = mine[mine["outcome"] == "win"] if len(mine) else mine
+    if len(wins):
+        wins = wins.assign(first=wins["strategy"] != "auto").sort_values("first")
+        cell = wins.iloc[0]
+        who = ("the default" if cell["strategy"] == "auto" else
+               f"the lstm with strategy {cell['strategy']}")
         words = outcome_words(cell["outcome"], cell["ratio"], cell["p"])
-        return (f"Many steps ahead, though, the default does beat "
+        return (f"Many steps ahead, though, {who} does beat "
                 f"{BASELINE_WORDS[cell['best baseline']]} on {dataset}, {plan.horizon} steps "
                 f"ahead ({words}; see \"{TITLES['horizon']}\"). That is not leakage: every "
                 "forecast reads only the values before its origin (a test perturbs the future "

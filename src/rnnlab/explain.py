@@ -37,6 +37,8 @@ WEAK_SENSITIVITY = 0.05
 # A lag stands out (a peak) when it is a local maximum over this many times the median
 # share; a seasonal model peaks at the last lag and at each season back.
 PEAK_FACTOR = 2.0
+# ... and hold at least this share of the highest lag's: 1% beside 94% at lag 1 is noise.
+PEAK_SHARE = 0.1
 MAX_PEAKS = 5
 # Steps after a jump that count as its episode.
 EPISODE_STEPS = 20
@@ -110,7 +112,8 @@ class MemoryProfile:
         if len(s) < 3:
             return []
         padded = np.r_[-np.inf, s, -np.inf]
-        local = (s >= padded[:-2]) & (s >= padded[2:]) & (s > PEAK_FACTOR * np.median(s))
+        local = (s >= padded[:-2]) & (s >= padded[2:]) & (s > PEAK_FACTOR * np.median(s)) \
+            & (s >= PEAK_SHARE * s.max())
         return [int(k) + 1 for k in np.flatnonzero(local)]
 
     @property

@@ -439,12 +439,14 @@ def add_memory_curves(report: HtmlReport, out: Path, records: list[dict],
             plot_memory_curves(profiles, path, title=f"{dataset}: sensitivity by lag")
             parts.append(report.heading(dataset))
             parts.append(report.image(path, f"memory curves on {dataset}"))
-            parts.append(report.reading(sentences(p.describe() for p in profiles.values())))
+            parts.append(report.reading(sentences((p.describe() for p in profiles.values()),
+                                                  capitalise=False)))
 
 
-def sentences(parts) -> str:
-    """Readings as sentences: each capitalised and ended with a full stop, then joined, so
-    separate findings never run together.
+def sentences(parts, capitalise: bool = True) -> str:
+    """Readings as sentences: each ended with a full stop (and capitalised, unless it
+    starts with a name such as a model's), then joined, so separate findings never run
+    together.
 
     >>> sentences(["test RMSE 0.43 (naive 0.42).", "before the jump: RMSE 0.15"])
     'Test RMSE 0.43 (naive 0.42). Before the jump: RMSE 0.15.'
@@ -453,7 +455,7 @@ def sentences(parts) -> str:
     for part in parts:
         part = str(part).strip()
         if part:
-            part = part[0].upper() + part[1:]
+            part = part[0].upper() + part[1:] if capitalise else part
             done.append(part if part[-1] in ".!?" else part + ".")
     return " ".join(done)
 
