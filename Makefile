@@ -1,4 +1,5 @@
 # Two commands on a fresh machine:  make demo  (set up, run the study)  and  make test.
+# make docs builds the documentation site into site/ (as CI does, with --strict).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ BIN := $(VENV)/bin
 # here) take it: a bare torch requirement would pull a multi-GB CUDA build instead.
 TORCH_CPU ?= torch==2.13.0+cpu
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint docs bench clean
 
 setup: $(VENV)/.installed
 
@@ -14,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH_CPU)" \
 		|| echo "no CPU wheel $(TORCH_CPU) here: pip takes torch from pyproject's range"
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev,docs]"
 	touch $@
 
 demo: setup
@@ -26,8 +27,12 @@ test: setup
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 
+# NO_MKDOCS_2_WARNING: Material prints a banner about its successor on every build.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 bench: setup
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

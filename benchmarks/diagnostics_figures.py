@@ -37,6 +37,7 @@ def random_tickers(count: int = 10, seed: int = 0) -> list[Path]:
 def verdicts(ticker_seed: int) -> list[dict]:
     from rnnlab import inspect, load_series
     from rnnlab.errors import RnnlabError
+    from rnnlab.windows import train_window
 
     sources = [(name, name) for name in BUILTINS]
     if SANDP.is_dir():
@@ -45,12 +46,13 @@ def verdicts(ticker_seed: int) -> list[dict]:
     rows = []
     for label, source in sources:
         try:
-            found = inspect(load_series(source))
+            series = load_series(source)
+            found = inspect(series)
         except RnnlabError as exc:
             rows.append({"series": label, "verdict": "error", "evidence": str(exc)})
             continue
         rows.append({"series": label, "n": found.n, "verdict": found.verdict,
-                     "period": found.period, "seq_len": found.suggested_seq_len,
+                     "period": found.period, "seq_len": train_window(series).seq_len,
                      "adf_p": found.tests["adf"].p_value,
                      "ljung_box_p": found.tests["ljung_box"].p_value,
                      "evidence": found.evidence})

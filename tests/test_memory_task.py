@@ -43,7 +43,7 @@ def test_the_next_value_hangs_on_the_far_lag(lag):
 
 def test_a_window_shorter_than_the_lag_only_gets_the_easy_part():
     series = delay(seed=0, n=4000)
-    assert series.name == "delay30"
+    assert series.name == "delay"  # as --data names it (issue 25, item 15)
     _, _, short = linear_backtest(series, 25)
     _, _, long = linear_backtest(series, 35)
     # About 0.81 and 0.65 x the mean baseline's RMSE in theory.

@@ -82,8 +82,9 @@ def test_sweep_reading_judges_many_steps_ahead_apart():
     one_step, ahead = text.split(" Many steps ahead ")
     assert "the default refit = True is already the best" in one_step
     assert ahead.startswith("(RMSE over all steps from every test origin), by refit: False: "
-                            "3, True: 3.4; changing refit from True to False helps: 11.8% "
-                            "better RMSE; against the best baseline there (seasonal naive)")
+                            "3, True (default): 3.4; changing refit from True to False helps: "
+                            "11.8% better RMSE; against the best baseline there (seasonal "
+                            "naive)")
     assert "Many steps ahead" not in sweep_reading(
         pd.DataFrame(rows, columns=columns).drop(columns=["rmse_h_mean"]), "d", "refit", True)
 

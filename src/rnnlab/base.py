@@ -14,7 +14,9 @@ pandas in and out, dates kept; tensors only inside.
 from __future__ import annotations
 
 import inspect
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -238,7 +240,52 @@ def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Ser
         )
     if len(values) < min_length:
         raise DataError(f"{name} has {len(values)} values; at least {min_length} are needed")
-    return pd.Series(values, index=series.index, name=series.name)
+    return in_time_order(pd.Series(values, index=series.index, name=series.name), name)
+
+
+def in_time_order(data, name: str):
+    """`data` (a Series or DataFrame) sorted by its dates, oldest first, as the CLI sorts a
+    CSV's rows; a DataError when a date repeats. Only dates, periods and numbers are
+    sorted: any other index is taken to be in time order already.
+
+    >>> shuffled = pd.Series([2.0, 1.0], index=pd.to_datetime(["2020-01-02", "2020-01-01"]))
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     in_time_order(shuffled, "x").tolist()
+    [1.0, 2.0]
+    """
+    index = data.index
+    ordered = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)) or \
+        pd.api.types.is_numeric_dtype(index.dtype)
+    if not ordered or isinstance(index, pd.RangeIndex):
+        return data
+    if index.has_duplicates:
+        repeated = index[index.duplicated(keep=False)]
+        first = repeated[0]
+        shown = first.date() if isinstance(first, pd.Timestamp) and first == first.normalize() \
+            else first
+        count = int((index == first).sum())
+        raise DataError(
+            f"{name} repeats dates: {shown} appears {count} times ({len(repeated)} values "
+            "share a date); keep one value per date, e.g. "
+            "series.groupby(level=0).mean()"
+        )
+    if not index.is_monotonic_increasing:
+        warnings.warn(f"{name} was not in time order: sorted it by its dates, oldest first",
+                      UserWarning, stacklevel=_outside_rnnlab())
+        data = data.sort_index(kind="stable")
+    return data
+
+
+def _outside_rnnlab() -> int:
+    """The stack level of the first caller outside this package, so a warning points at
+    the user's line."""
+    package = str(Path(__file__).parent)
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 

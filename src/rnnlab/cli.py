@@ -24,7 +24,6 @@ from pathlib import Path
 import click
 
 from .config import (
-    DEFAULT_SEQ_LEN,
     MODEL_NAMES,
     SECTIONS,
     DataConfig,
@@ -349,16 +348,15 @@ def _lab_options(func):
 
 
 def default_of(param: str):
-    """The default value of a config parameter (None for an unknown name)."""
+    """The default value of a config parameter (None for an unknown name, and for seq_len,
+    which is chosen per series: `rnnlab.report.setting_default`)."""
     section = param_names().get(param)
-    value = getattr(section(), param) if section is not None else None
-    # seq_len None is chosen per series; without a season it is the default window.
-    return DEFAULT_SEQ_LEN if param == "seq_len" and value is None else value
+    return getattr(section(), param) if section is not None else None
 
 
-def _print_summary(results, by: list[str], settings_kind: str) -> None:
+def _print_summary(results, by: list[str], settings_kind: str, options: dict) -> None:
     from .experiment import summarize
-    from .report import compare_reading, sweep_reading
+    from .report import compare_reading, setting_default, sweep_reading
 
     summary = results.attrs.get("summary")
     if summary is None:
@@ -377,7 +375,8 @@ def _print_summary(results, by: list[str], settings_kind: str) -> None:
             click.echo("- " + compare_reading(summary, dataset))
             continue
         for param in [p for p in by if p not in ("dataset", "model")] or ["model"]:
-            click.echo("- " + sweep_reading(summary, dataset, param, default_of(param)))
+            default = setting_default(param, dataset, options)
+            click.echo("- " + sweep_reading(summary, dataset, param, default))
     failed = results[results["status"] != "ok"]
     if len(failed):
         click.echo(f"{len(failed)} run(s) failed: see the table's error column", err=True)
@@ -411,7 +410,7 @@ def compare(data, models, seeds, out, jobs, progress, backend, address, **option
         return
     results = run_compare(data, models, seeds, out, jobs, progress, command_line(),
                           backend=backend, address=address, **_overrides(options))
-    _print_summary(results, ["dataset", "model"], "compare")
+    _print_summary(results, ["dataset", "model"], "compare", options)
     click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
 
 
@@ -439,7 +438,7 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
     results = run_sweep(data, model, grid, seeds, out, jobs, progress, command_line(),
                         backend=backend, address=address, **_overrides(options))
     swept = [p for p in grid if p != "model"]
-    _print_summary(results, ["dataset", *swept, "model"], "sweep")
+    _print_summary(results, ["dataset", *swept, "model"], "sweep", options)
     click.echo(f"wrote {out}/: results.csv summary.csv report.html and plots")
 
 
@@ -469,8 +468,10 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
 @click.pass_context
 def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, out, jobs,
          backend, address, **options):
-    """Search seq_len, hidden_size, num_layers, lr, dropout, clipping and the scaler with
-    Optuna on the validation part, then score the best config on the test part.
+    """Search the settings with Optuna, then score the best on the test part.
+
+    Searches seq_len, hidden_size, num_layers, lr, dropout, clipping and the scaler on the
+    validation part, then scores the best config on the test part.
 
     Writes best.json (the best config), metrics.json, trials.csv, history.png and, without
     --storage, the study in study.db into --out. Needs: pip install 'rnnlab[tune]'.
@@ -491,21 +492,21 @@ def tune(ctx, data, model, trials, timeout, storage, study_name, seed, epochs, o
 
 @cli.command("inspect")
 @click.option("--data", "data", required=True, metavar="SOURCE", help="what to inspect")
-@config_options(sections=(DataConfig,), exclude=("val_fraction", "test_fraction"))
+@config_options(sections=(DataConfig,), exclude=("val_fraction", "test_fraction", "market"))
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="folder for inspection.json, acf_pacf.png and periodogram.png")
 @click.option("--json", "as_json", is_flag=True, help="print the findings as JSON")
 def inspect_command(data, out, as_json, **options):
-    """Is the series predictable? Tests, autocorrelation, period, verdict, a seq_len.
+    """Is the series predictable? Tests, period, verdict, and train's window.
 
-    The verdict is one of white_noise, random_walk, trend, seasonal, stationary.
+    Prints the statistical tests, the autocorrelation, the period, the verdict (one of
+    white_noise, random_walk, trend, seasonal, stationary) and the window (seq_len) rnnlab
+    train would use on it.
     """
-    import numpy as np
-
     from .data import load_data
     from .diagnostics import inspect
     from .report import write_inspection
-    from .windows import seq_len_for_split
+    from .windows import train_window
 
     given = {k: v for k, v in options.items() if v is not None}
     config = build(DataConfig, {**given, "source": data})
@@ -513,14 +514,7 @@ def inspect_command(data, out, as_json, **options):
     # The same reading as `train`, without importing torch.
     series = load_data(config)
     inspection = inspect(series)
-    # The window `rnnlab train` would choose by default: chosen on the training part only,
-    # so it can differ from the suggestion read off the whole series.
-    # (on the values over their largest size: the period is the same, and 1e200s do not
-    # overflow their squares)
-    values = series.to_numpy(np.float64)
-    peak = float(np.max(np.abs(values))) if len(values) else 0.0
-    window = seq_len_for_split(values / peak if peak > 0 else values, config.val_fraction,
-                               config.test_fraction)
+    window = train_window(series, config.val_fraction, config.test_fraction)
     if as_json:
         click.echo(json.dumps({**inspection.to_dict(), "train_seq_len": window.seq_len,
                                "train_window": window.reason}, indent=2))

@@ -47,6 +47,14 @@ def option(default, help: str, *, low=None, high=None, above=None, below=None,
     return field(default=default, metadata=rules)
 
 
+# The column names `rnnlab.data.read_csv` takes as the dates, in order of preference, in
+# any case. "year" as in statsmodels' sunspots (YEAR, SUNACTIVITY): whole years stay
+# integers, so `forecast` continues them as 2009, 2010, ... A year beside a month number
+# gives the hint to join them.
+DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "year", "month",
+              "quarter")
+
+
 @dataclass
 class DataConfig:
     # A built-in generator name, `stock:TICKER`, or a CSV path.
@@ -56,10 +64,12 @@ class DataConfig:
         None, "CSV column to forecast [default: close, else the only numeric column]")
     # Picks one ticker's rows from a combined file that has a `Name` column.
     ticker: str | None = option(None, "rows of this ticker in a combined CSV with a Name column")
-    # None looks for a column called date / time / timestamp.
+    # None looks for a column named as in DATE_NAMES, then for the unnamed first column
+    # that pandas' DataFrame.to_csv() writes for the index.
     date_column: str | None = option(
-        None, "date column of the CSV [default: date, datetime, timestamp, time, day or "
-        "year]")
+        None, "date column of the CSV [default: the first column named "
+        f"{', '.join(DATE_NAMES)} (any case), else an unnamed first column, as "
+        "DataFrame.to_csv() writes the index]")
     # None reads ISO dates (2017-04-03) as they are, and day/month dates only when a day
     # above 12 shows their order: 03/04/2017 is 3 April in Europe and 4 March in the US,
     # and a silent guess reorders the series. "%d/%m/%Y" (strftime codes) settles it.
@@ -264,8 +274,7 @@ def from_flat(values: dict) -> RunConfig:
     section_of = {cls: name for name, cls in SECTIONS.items()}
     for name, value in values.items():
         if name not in valid:
-            raise ConfigError(f"unknown parameter {name!r}; valid names are "
-                              f"{', '.join(sorted(valid))}")
+            raise ConfigError(unknown_parameter(name))
         sections[section_of[valid[name]]][name] = value
     return RunConfig.from_dict(sections)
 
@@ -392,6 +401,22 @@ def _check_range(name: str, value, rules) -> None:
 
 def _number(value) -> str:
     return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def unknown_parameter(name: str, what: str = "") -> str:
+    """The message for a parameter name no config field has: the valid names, and the
+    closest one (seqlen: seq_len).
+
+    >>> unknown_parameter("seqlen", " to sweep").split("; ")[-1]
+    'did you mean seq_len?'
+    """
+    valid = sorted(param_names())
+    lowered = {v.replace("_", ""): v for v in valid}
+    close = difflib.get_close_matches(name.lower(), valid, n=1, cutoff=0.6) or \
+        difflib.get_close_matches(name.lower().replace("_", "").replace("-", ""),
+                                  list(lowered), n=1, cutoff=0.8)
+    hint = f"; did you mean {lowered.get(close[0], close[0])}?" if close else ""
+    return f"unknown parameter {name!r}{what}; valid names are {', '.join(valid)}{hint}"
 
 
 def check_choice(name: str, value: str) -> None:

@@ -22,16 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import DataConfig
+from .config import DATE_NAMES, DataConfig
 from .errors import DataError
 
 log = logging.getLogger("rnnlab")
 
-# "year" as in statsmodels' sunspots (YEAR, SUNACTIVITY): whole years stay integers, so
-# `forecast` continues them as 2009, 2010, ...
-# In order of preference: a year beside a month number gives the hint to join them.
-DATE_NAMES = ("date", "datetime", "timestamp", "time", "ds", "day", "week", "year", "month",
-              "quarter")
 # Day and month as 1-2 digit fields before the year (03/04/2017, 3.4.17, 03-04-2017): which
 # comes first is not written down, so the data must show it or --date-format must say it.
 DAY_MONTH = r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)"
@@ -118,7 +113,8 @@ def delay(seed: int = 0, lag: int = DELAY_LAG, near_weight: float = 0.3,
     recursion[1] -= near_weight
     recursion[lag] -= far_weight
     values = lfilter([1.0], recursion, e)[burn_in:]
-    return _on_axis(values, np.arange(n), f"delay{lag}")
+    # Named as `--data` names it; another lag is part of the name, as it is of the task.
+    return _on_axis(values, np.arange(n), "delay" if lag == DELAY_LAG else f"delay{lag}")
 
 
 GENERATORS = {
@@ -603,7 +599,8 @@ def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
     if "close" in columns:
         return "close"
     candidates = [c for c in columns
-                  if c.strip().lower() not in DATE_NAMES and c != TICKER_COLUMN]
+                  if c.strip().lower() not in DATE_NAMES and c != TICKER_COLUMN
+                  and not (c == columns[0] and _unnamed_index(c))]
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
@@ -631,7 +628,17 @@ def pick_date_column(path: Path, columns: list[str], date_column: str | None) ->
     for name in DATE_NAMES:  # "date" before "month": a month number beside dates stays out
         if name in named:
             return named[name]
+    if columns and _unnamed_index(columns[0]):
+        log.info("%s: took the unnamed first column as the dates (DataFrame.to_csv() writes "
+                 "the index there); pass --date-column to name another", _where(path))
+        return columns[0]
     return None
+
+
+def _unnamed_index(column: str) -> bool:
+    """A first column with an empty header, as pandas' DataFrame.to_csv() writes an
+    unnamed index; pandas reads that header back as "Unnamed: 0"."""
+    return column.strip() in ("", "Unnamed: 0")
 
 
 def _pick_ticker(where: str, frame: pd.DataFrame, ticker: str | None) -> pd.DataFrame:

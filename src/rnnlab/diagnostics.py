@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .base import in_time_order
 from .errors import DataError
+from .threads import on_one_blas_thread
 
 VERDICTS = ("white_noise", "random_walk", "trend", "seasonal", "stationary")
 # Significance level of every test behind a verdict.
@@ -38,11 +40,6 @@ MIN_LENGTH = 30
 # Changes whose autocorrelations (lags 1-10) square-sum below this are at most ~5%
 # predictable: on a series with a unit root that is a random walk for any practical model.
 RW_PREDICTABLE_SHARE = 0.05
-# Window suggested when the past beyond the last value carries no usable structure.
-MIN_SEQ_LEN = 10
-# A partial autocorrelation must be both significant and this large (1% of the variance)
-# to stretch the suggested window; smaller ones are noise at these lengths.
-MIN_PACF = 0.1
 # Share of the variance a straight line must explain before the verdict says "trend".
 MIN_TREND_R2 = 0.5
 # A single change this many robust standard deviations of the changes is called out.
@@ -73,19 +70,21 @@ def adf_pvalue(values: np.ndarray, regression: str = "c") -> float:
 
 
 def _memo(test):
-    """Remember a test's result per (values, regression): compare and demo ask the same
-    question of the same training part once per model and seed, and ADF's lag search
-    costs tens of regressions each time."""
+    """Remember a statistic per (values, other arguments): one fit asks the same question
+    of the same training part from several places (the window, the scaler, seasonal naive),
+    and compare and demo once per model and seed; ADF's lag search costs tens of
+    regressions each time. Computed on one BLAS thread (`rnnlab.threads`)."""
     found: dict = {}
+    limited = on_one_blas_thread(test)
 
     @functools.wraps(test)
-    def cached(values: np.ndarray, regression: str = "c") -> HypothesisTest:
+    def cached(values: np.ndarray, *args):
         x = np.ascontiguousarray(values, dtype=np.float64)
-        key = (hashlib.blake2b(x.tobytes(), digest_size=16).digest(), len(x), regression)
+        key = (hashlib.blake2b(x.tobytes(), digest_size=16).digest(), len(x), args)
         if key not in found:
             if len(found) > 512:
                 found.clear()
-            found[key] = test(x, regression)
+            found[key] = limited(x, *args)
         return found[key]
 
     return cached
@@ -310,6 +309,7 @@ def _power_spectrum(x: np.ndarray, nfft: int | None = None) -> tuple[np.ndarray,
     return np.fft.rfftfreq(nfft, 1.0), power
 
 
+@on_one_blas_thread
 def _detrend(x: np.ndarray) -> np.ndarray:
     """x less its least-squares line: scipy.signal.detrend(x) (type "linear")."""
     n = len(x)
@@ -383,6 +383,7 @@ LONGER_SEASON_TIE = 1.05
 CHANGES_SEASON_GAIN = 0.5
 
 
+@on_one_blas_thread
 def repeated_season(values: np.ndarray) -> tuple[int | None, int | None]:
     """The period `find_period` finds on `values` and the longer season `longer_season`
     finds over it (at most half of them), each None where there is none. Seasonal naive
@@ -472,7 +473,11 @@ def find_period(values: np.ndarray, max_period: int | None = None,
     >>> find_period(np.sin(2 * np.pi * t / 50))
     50
     """
-    x = np.asarray(values, dtype=np.float64)
+    return _find_period(values, max_period, alpha)
+
+
+@_memo
+def _find_period(x: np.ndarray, max_period: int | None, alpha: float) -> int | None:
     if len(x) < 16 or np.ptp(x) == 0:
         return None
     peak = _spectral_peak(_analysed(x, *_stationarity(x)), max_period)
@@ -550,7 +555,6 @@ class Inspection:
     seasonal_strength: float | None  # autocorrelation at the period
     trend_r2: float  # share of the variance a straight line explains
     variance_ratio: float  # ~1 for a random walk, < 1 mean-reverting, > 1 trending
-    suggested_seq_len: int
     verdict: str
     evidence: str
     findings: list[str] = field(default_factory=list)
@@ -566,7 +570,6 @@ class Inspection:
             "verdict": self.verdict,
             "evidence": self.evidence,
             "period": self.period,
-            "suggested_seq_len": self.suggested_seq_len,
             "seasonal_strength": _finite(self.seasonal_strength),
             "trend_r2": _finite(self.trend_r2),
             "variance_ratio": {"q": VR_HORIZON, "value": _finite(self.variance_ratio)},
@@ -588,7 +591,6 @@ class Inspection:
         lines.append(f"  variance ratio (q = {VR_HORIZON}) {self.variance_ratio:.3f}; "
                      f"linear trend R^2 {self.trend_r2:.3f}")
         lines += [f"  {line}" for line in self.findings]
-        lines.append(f"suggested seq_len: {self.suggested_seq_len}")
         lines.append(f"verdict: {self.verdict}: {self.evidence}")
         return "\n".join(lines)
 
@@ -612,6 +614,8 @@ def _values(series, name: str | None) -> tuple[np.ndarray, str]:
                             f"{list(series.columns)}; pass frame['column']")
         series = series.iloc[:, 0]
     label = name or str(getattr(series, "name", None) or "series")
+    if isinstance(series, pd.Series):
+        series = in_time_order(series, label)  # a shuffled season reads as white noise
     try:
         x = np.asarray(series, dtype=np.float64).ravel()
     except (TypeError, ValueError):
@@ -664,9 +668,11 @@ def _tested_part(n: int, tested: int) -> list[str]:
             "seconds"]
 
 
+@on_one_blas_thread
 def inspect(series, name: str | None = None) -> Inspection:
     """Test whether a series is white noise, a random walk, trending, seasonal or
-    stationary with usable structure, and suggest a window length.
+    stationary with usable structure. The window `rnnlab train` would use is
+    `rnnlab.windows.train_window(series)`: one rule, so inspect and train never disagree.
 
     Parameters
     ----------
@@ -736,12 +742,8 @@ def inspect(series, name: str | None = None) -> Inspection:
                         "naive repeats it")
     verdict, evidence = _verdict(tests, summary, period, strength, trend_r2,
                                  predictable_share, correlations, unit_root, trend_stationary)
-    # The window follows the part a model can use: the changes of a unit-root series.
-    usable = pacf(changes, nlags=min(max_lag, (n - 1) // 2 - 1), method="ywm") \
-        if unit_root else partial
-    seq_len = _suggest_seq_len(verdict, period, usable, n)
     return Inspection(label, len(everything), summary, tests, correlations, partial, freqs,
-                      power, period, strength, trend_r2, variance_ratio, seq_len, verdict,
+                      power, period, strength, trend_r2, variance_ratio, verdict,
                       evidence, findings, tested=n)
 
 
@@ -844,20 +846,3 @@ def _verdict(tests, summary, period, strength, trend_r2, predictable_share, corr
         f"stationary (ADF {_p(adf.p_value)}) with structure (Ljung-Box "
         f"{_p(lb.p_value)}): strongest autocorrelation at lag {k} ({correlations[k]:+.2f}); "
         f"a model can beat the mean (std {std:.3g})")
-
-
-def _suggest_seq_len(verdict: str, period: int | None, partial: np.ndarray, n: int) -> int:
-    """A window that covers one full period, or every meaningful partial autocorrelation.
-
-    White noise and random walks carry nothing beyond the last value, so they get a short
-    window; the cap leaves most of the series for training windows.
-    """
-    cap = max(MIN_SEQ_LEN, n // 10)
-    if verdict in ("white_noise", "random_walk"):
-        return min(MIN_SEQ_LEN, cap)
-    if verdict == "seasonal":
-        return int(min(max(MIN_SEQ_LEN, period), cap))
-    bound = max(2.58 / math.sqrt(n), MIN_PACF)
-    significant = [k for k in range(1, len(partial)) if abs(partial[k]) > bound]
-    want = max([MIN_SEQ_LEN, *(k + 1 for k in significant)])
-    return int(min(want, cap))

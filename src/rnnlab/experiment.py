@@ -44,6 +44,7 @@ from .config import (
     coerce,
     from_flat,
     param_names,
+    unknown_parameter,
 )
 from .data import load_data
 from .errors import ConfigError, DataError, RnnlabError
@@ -237,8 +238,7 @@ def sweep_grid(params: dict) -> dict[str, list]:
     grid = {}
     for name, values in params.items():
         if name not in valid:
-            raise ConfigError(f"unknown parameter {name!r} to sweep; valid names are "
-                              f"{', '.join(sorted(valid))}")
+            raise ConfigError(unknown_parameter(name, " to sweep"))
         hint = typing.get_type_hints(valid[name])[name]
         grid[name] = [coerce(name, v, hint) for v in _names(values)]
     return grid

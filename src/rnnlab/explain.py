@@ -34,6 +34,12 @@ FLAT_SPREAD = 0.2
 # Below this total sensitivity (all lags' |d prediction / d input| together, in model
 # units) the prediction is nearly a constant: its shares are noise and get no reading.
 WEAK_SENSITIVITY = 0.05
+# A lag stands out (a peak) when it is a local maximum over this many times the median
+# share; a seasonal model peaks at the last lag and at each season back.
+PEAK_FACTOR = 2.0
+# ... and hold at least this share of the highest lag's: 1% beside 94% at lag 1 is noise.
+PEAK_SHARE = 0.1
+MAX_PEAKS = 5
 # Steps after a jump that count as its episode.
 EPISODE_STEPS = 20
 # Jumps below this many robust standard deviations of the changes are ordinary noise;
@@ -99,13 +105,27 @@ class MemoryProfile:
         return bool(self.strength < WEAK_SENSITIVITY)
 
     @property
+    def peaks(self) -> list[int]:
+        """The lags that stand out, in order: each at least as large as its neighbours and
+        over PEAK_FACTOR times the median share (a seasonal series: 1, 12 and 24)."""
+        s = self.sensitivity
+        if len(s) < 3:
+            return []
+        padded = np.r_[-np.inf, s, -np.inf]
+        local = (s >= padded[:-2]) & (s >= padded[2:]) & (s > PEAK_FACTOR * np.median(s)) \
+            & (s >= PEAK_SHARE * s.max())
+        return [int(k) + 1 for k in np.flatnonzero(local)]
+
+    @property
     def u_shaped(self) -> bool:
-        """Both the newest and the oldest lags matter more than those in between."""
+        """Both the newest and the oldest lags matter more than those in between, and
+        nothing in between stands out (a season in between is peaks, not a U)."""
         s = self.sensitivity
         if len(s) < 5:
             return False
         middle = s[len(s) // 4: len(s) - len(s) // 4].min()
-        return bool(s[0] > 1.5 * middle and s[-1] > 1.5 * middle)
+        inner = [k for k in self.peaks if 1 < k < len(s)]
+        return bool(s[0] > 1.5 * middle and s[-1] > 1.5 * middle and not inner)
 
     @property
     def channel_share(self) -> np.ndarray | None:
@@ -170,11 +190,17 @@ class MemoryProfile:
                      f"{_percent(self.channel_share[0])} of the sensitivity, its "
                      f"{len(self.channels) - 1} feature(s) "
                      f"{_percent(1 - self.channel_share[0])}")
+        peaks = self.peaks
         if self.flat:
             text += "; the curve is flat: no lag stands out"
         elif self.u_shaped:
             text += ("; the curve is U-shaped: the newest and the oldest lags count most, "
                      "those in between least")
+        elif len(peaks) > 1:
+            shown = [str(k) for k in peaks[:MAX_PEAKS]]
+            if len(peaks) > MAX_PEAKS:
+                shown.append(f"{len(peaks) - MAX_PEAKS} more")
+            text += f"; it peaks at lags {', '.join(shown[:-1])} and {shown[-1]}"
         return text
 
 

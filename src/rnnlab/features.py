@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .base import in_time_order
 from .config import DataConfig, ModelConfig
 from .data import DATASETS, GENERATORS, TICKER_COLUMN, read_csv
 from .errors import ConfigError, DataError
@@ -159,7 +160,7 @@ def check_frame(frame: pd.DataFrame, names: list[str], min_length: int = 1) -> p
             raise DataError(f"feature column {name!r} not found; columns are "
                             f"{_listing(columns)} (the first, {target!r}, is the target); "
                             "pass --features with some of the others")
-    picked = frame[[frame.columns[0], *names]]
+    picked = in_time_order(frame[[frame.columns[0], *names]], f"the data ({target!r} first)")
     for column in picked.columns:
         values = pd.to_numeric(picked[column], errors="coerce")
         bad = values.isna().to_numpy() | ~np.isfinite(values.to_numpy(np.float64))

@@ -203,25 +203,46 @@ def remove_temps(folder: Path, names: list[str] | None = None) -> None:
                 stale.unlink(missing_ok=True)
 
 
+def _why_not_overwrite(out: Path, data: str | None, kind: str) -> str:
+    """Why --overwrite would be refused for `out` (a message with the fix), or ""."""
+    marker = read_marker(out)
+    if marker is None or marker["kind"] != kind:
+        what = "no" if marker is None else f"a {marker['kind']}"
+        return (f"'{out}' is not an rnnlab run directory (it has {what} {MARKER} marker of a "
+                f"{kind} run); --overwrite only replaces runs rnnlab made, so choose another "
+                "--out")
+    here, target = Path.cwd().resolve(), out.resolve()
+    if target == here or target in here.parents:
+        return (f"--overwrite will not clear '{out}': it is the current folder or holds it; "
+                "run from elsewhere or choose another --out")
+    if data is not None and Path(data).is_file() and target in Path(data).resolve().parents:
+        return (f"--overwrite will not clear '{out}': it holds the input data '{data}'; move "
+                "the data out of it or choose another --out")
+    return ""
+
+
+def occupied(out: Path, what: str, data: str | None = None, kind: str = "train",
+             extra: str = "") -> str:
+    """The message for an --out that already holds `what`: --overwrite is offered only
+    where it would be accepted, so the fix offered is never refused next."""
+    if _why_not_overwrite(out, data, kind):
+        return (f"'{out}' already holds {what}, which --overwrite would not clear (it clears "
+                f"only rnnlab's {kind} runs, never the current folder); choose another --out, "
+                "e.g. a new folder")
+    return f"'{out}' already holds {what}; choose another --out, or pass --overwrite to " \
+        f"replace it{extra}"
+
+
 def remove_run_files(out: Path, data: str | None = None, kind: str = "train") -> None:
     """For --overwrite: delete the files a train run wrote into `out`, and nothing else.
 
     Refused unless `out` holds rnnlab's marker of a run of this `kind`; never in the
     current folder or one above it, nor in a folder that holds the input data file.
     """
+    why_not = _why_not_overwrite(out, data, kind)
+    if why_not:
+        raise RnnlabError(why_not)
     marker = read_marker(out)
-    if marker is None or marker["kind"] != kind:
-        what = "no" if marker is None else f"a {marker['kind']}"
-        raise RnnlabError(f"'{out}' is not an rnnlab run directory (it has {what} {MARKER} "
-                          f"marker of a {kind} run); --overwrite only replaces runs rnnlab "
-                          "made, so choose another --out")
-    here, target = Path.cwd().resolve(), out.resolve()
-    if target == here or target in here.parents:
-        raise RnnlabError(f"--overwrite will not clear '{out}': it is the current folder or "
-                          "holds it; run from elsewhere or choose another --out")
-    if data is not None and Path(data).is_file() and target in Path(data).resolve().parents:
-        raise RnnlabError(f"--overwrite will not clear '{out}': it holds the input data "
-                          f"'{data}'; move the data out of it or choose another --out")
     for name in marker["files"]:
         path = out / name
         if path.is_symlink() or path.is_file():

@@ -111,6 +111,8 @@ class Forecaster(WindowForecaster):
     """
 
     def __init__(self, **params):
+        """Store the keyword parameters (see the class docstring); nothing is checked or
+        computed until `fit`. An unknown name is refused with the valid ones."""
         assign_params(self, params, PARAMETERS)
 
     __init__.__signature__ = inspect.Signature(  # type: ignore[attr-defined]

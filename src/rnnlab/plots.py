@@ -143,26 +143,59 @@ MODEL_COLORS = {"rnn": "tab:orange", "lstm": "tab:blue", "gru": "tab:green",
 
 
 def plot_rmse_bars(summary: pd.DataFrame, path: str | Path) -> None:
+    """Each model's and baseline's test RMSE as a ratio to the best baseline's (the dashed
+    line at 1), one panel per series, the axis fitted to the models and that line. The
+    training mean can be 25x next = last on prices: on an axis of RMSE its bar flattened
+    the comparison that matters. A point beyond the axis is drawn at its edge with its
+    ratio written beside it; a log axis only where the models span a decade or more."""
     datasets = list(summary["dataset"].unique())
     cols = min(3, len(datasets))
     rows_n = -(-len(datasets) // cols)
     fig, axes = _subplots(rows_n, cols, figsize=(3.6 * cols + 0.6, 3.4 * rows_n),
-                             layout="constrained", squeeze=False)
+                          layout="constrained", squeeze=False)
     for ax in axes.flat[len(datasets):]:
         ax.set_visible(False)
+    baselines = ("naive", "mean", "seasonal_naive")
+    shown_names = {"naive": "next = last", "mean": "training mean",
+                   "seasonal_naive": "seasonal naive"}
     for ax, dataset in zip(axes.flat, datasets, strict=False):
         rows = summary[summary["dataset"] == dataset]
         names = list(rows["model"])
-        colors = [MODEL_COLORS.get(n, "0.55") if n not in ("naive", "mean", "seasonal_naive")
-                  else "0.75" for n in names]
-        ax.bar(range(len(names)), rows["rmse_mean"], yerr=rows["rmse_std"], color=colors,
-               capsize=3, edgecolor="0.3", linewidth=0.5)
-        ax.set_xticks(range(len(names)), [n.replace("seasonal_naive", "seasonal") for n in
-                                          names], rotation=45, ha="right")
+        base = rows[rows["model"].isin(baselines)]["rmse_mean"]
+        best = float(base.min()) if len(base) and base.min() > 0 else math.nan
+        ratio = rows["rmse_mean"].to_numpy(np.float64) / best
+        spread = rows["rmse_std"].fillna(0).to_numpy(np.float64) / best
+        models = [r for n, r in zip(names, ratio, strict=True)
+                  if n not in baselines and np.isfinite(r)]
+        low = max(min([*models, 1.0]), 1e-3)
+        high = max([*models, 1.0])
+        log = high / low >= 10
+        pad = (high / low) ** 0.08 if log else max(0.02, 0.08 * (high - low))
+        bottom, top = (low / pad, high * pad) if log else (low - pad, high + pad)
+        for i, name in enumerate(names):
+            color = "0.55" if name in baselines else MODEL_COLORS.get(name, "tab:blue")
+            if not np.isfinite(ratio[i]):
+                continue
+            if ratio[i] > top or ratio[i] < bottom:  # off the axis: at its edge, labelled
+                edge = top if ratio[i] > top else bottom
+                ax.plot(i, edge, marker="^" if ratio[i] > top else "v", ms=8, color=color,
+                        mfc="white" if name in baselines else color, clip_on=False)
+                ax.annotate(f"{ratio[i]:.3g}x", (i, edge), textcoords="offset points",
+                            xytext=(0, -12 if ratio[i] > top else 6), ha="center",
+                            fontsize=7)
+                continue
+            ax.errorbar(i, ratio[i], yerr=spread[i], fmt="o", ms=7, color=color, capsize=3,
+                        mfc="white" if name in baselines else color)
+        ax.axhline(1.0, color="0.3", lw=1, ls="--")
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylim(bottom, top)
+        ax.set_xticks(range(len(names)), [shown_names.get(n, n) for n in names],
+                      rotation=45, ha="right")
         ax.set_title(dataset, fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
+        ax.grid(axis="y", alpha=0.3, which="both")
     for row in axes:
-        row[0].set_ylabel("test RMSE")
+        row[0].set_ylabel("test RMSE / best baseline's")
     _save(fig, path)
 
 
@@ -321,7 +354,9 @@ def plot_periodogram(inspection: Inspection, path: str | Path) -> None:
 
 def plot_memory_curves(profiles: dict[str, MemoryProfile], path: str | Path,
                        title: str = "") -> None:
-    """Sensitivity against lag for several models side by side, effective memory marked."""
+    """Sensitivity against lag for several models side by side, each labelled with the lag
+    it counts most at; a near-constant prediction says it has no lag to read, as the text
+    beside it does."""
     fig, ax = _subplots(figsize=(9, 4.5), layout="constrained")
     import matplotlib
 
@@ -329,9 +364,10 @@ def plot_memory_curves(profiles: dict[str, MemoryProfile], path: str | Path,
     for i, (label, profile) in enumerate(profiles.items()):
         color = colors[i % len(colors)]
         lags = np.arange(1, profile.seq_len + 1)
+        what = ("near constant: no lag to read" if profile.weak else
+                f"peak at lag {profile.peak_lag}")
         ax.plot(lags, profile.sensitivity, marker="o", ms=3, lw=1.4, color=color,
-                label=f"{label} (effective memory {profile.effective_memory})")
-        ax.axvline(profile.effective_memory, color=color, ls=":", lw=1)
+                label=f"{label} ({what})")
     _finish(fig, ax, path, "lag k (steps back; 1 = the last input)",
             "share of mean |d prediction / d x(t-k)|", title or "what the model looks at")
 

@@ -7,6 +7,7 @@ the numbers, and the self-contained HTML report (figures come from `rnnlab.plots
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import math
 import re
@@ -15,9 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from .checkpoint import atomic_write, write_json, write_text
-from .config import param_names
+from .config import DataConfig, param_names
+from .data import load_data
 from .diagnostics import Inspection
-from .errors import ConfigError
+from .errors import ConfigError, RnnlabError
 from .explain import MemoryProfile
 from .folders import make_out
 from .metrics import METRICS, TIE_MARGIN
@@ -30,6 +32,7 @@ from .plots import (
     plot_rmse_bars,
     plot_sweep,
 )
+from .windows import train_window
 
 # A change smaller than this share of the RMSE is not worth a setting, whatever the seeds;
 # a model within it of a baseline only ties with it (the one rule of rnnlab.metrics).
@@ -88,10 +91,14 @@ def versus_naive(metrics: dict[str, dict], model_label: str = "model") -> str:
         found = {"outcome": "win" if ratio < 1 - TIE_MARGIN else "loss" if ratio > 1 + TIE_MARGIN
                  else "tie", "against": against, "ratio": ratio, "p_value": math.nan}
     against = found["against"]
-    verb = {"win": "beats every baseline", "tie": f"ties with {BASELINE_WORDS[against]}",
-            "loss": f"loses to {BASELINE_WORDS[against]}"}[found["outcome"]]
-    head = f"{model_label} {verb}, the best baseline here: " + outcome_words(
-        found["outcome"], found["ratio"], found["p_value"]).split(": ", 1)[1]
+    words = outcome_words(found["outcome"], found["ratio"], found["p_value"]).split(": ", 1)[1]
+    if found["outcome"] == "win":
+        head = (f"{model_label} beats every baseline; against the best of them, "
+                f"{BASELINE_WORDS[against]}, it is {words}")
+    else:
+        verb = "ties with" if found["outcome"] == "tie" else "loses to"
+        head = (f"{model_label} {verb} {BASELINE_WORDS[against]}, the best baseline here: "
+                f"{words}")
     if others["naive"] == 0:
         return f"{head}; next = last is exact on this test part (naive RMSE 0)"
     return (f"{head}; it is {relative(model, others['naive'])} than next = last "
@@ -124,6 +131,8 @@ th,td{border:1px solid #dcdcd8;padding:4px 9px;text-align:right} th{background:#
 td:first-child,th:first-child{text-align:left} tr.baseline td{color:#6b7480;font-style:italic}
 img{max-width:100%;border:1px solid #e3e3e0;background:#fff;margin:8px 0}
 code{background:#f1f1ee;padding:1px 4px;border-radius:3px}
+details.terms{margin:0 0 12px;font-size:14px} details.terms dt{font-weight:600;float:left;
+clear:left;width:130px} details.terms dd{margin:0 0 4px 140px;color:#3d4650}
 """
 
 
@@ -152,7 +161,7 @@ class HtmlReport:
 
     @staticmethod
     def reading(text: str) -> str:
-        return f'<p class="reading">{html.escape(text)}</p>'
+        return f'<p class="reading">{html.escape(words(text))}</p>'
 
     @staticmethod
     def text(text: str) -> str:
@@ -164,7 +173,7 @@ class HtmlReport:
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
         rows = []
         for i, (_, row) in enumerate(frame.iterrows()):
-            cells = "".join(f"<td>{html.escape(_cell(v, digits))}</td>" for v in row)
+            cells = "".join(f"<td>{html.escape(_cell(words(v), digits))}</td>" for v in row)
             klass = ' class="baseline"' if baseline_rows and i in baseline_rows else ""
             rows.append(f"<tr{klass}>{cells}</tr>")
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -186,10 +195,16 @@ class HtmlReport:
                       for t, a, _ in self.sections)
         body = "".join(f'<section id="{a}"><h2>{i}. {html.escape(t)}</h2>{"".join(parts)}'
                        "</section>" for i, (t, a, parts) in enumerate(self.sections, 1))
+        used = [term for term in GLOSSARY if re.search(rf"\b{re.escape(term)}\b", body)]
+        terms = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(GLOSSARY[t])}</dd>"
+                        for t in used)
+        glossary = (f'<details class="terms"><summary>Terms used in this report</summary>'
+                    f"<dl>{terms}</dl></details>" if used else "")
         return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
                 f"<title>{html.escape(self.title)}</title><style>{CSS}</style></head><body>"
                 f"<h1>{html.escape(self.title)}</h1><p class=\"meta\">"
-                f"{html.escape(self.subtitle)}</p><nav><ol>{toc}</ol></nav>{body}</body></html>")
+                f"{html.escape(self.subtitle)}</p>{glossary}<nav><ol>{toc}</ol></nav>{body}"
+                "</body></html>")
 
     def write(self, path: str | Path) -> None:
         write_text(path, self.render())
@@ -424,10 +439,89 @@ def add_memory_curves(report: HtmlReport, out: Path, records: list[dict],
             plot_memory_curves(profiles, path, title=f"{dataset}: sensitivity by lag")
             parts.append(report.heading(dataset))
             parts.append(report.image(path, f"memory curves on {dataset}"))
-            parts.append(report.reading("; ".join(p.describe() for p in profiles.values())))
+            parts.append(report.reading(sentences((p.describe() for p in profiles.values()),
+                                                  capitalise=False)))
+
+
+def sentences(parts, capitalise: bool = True) -> str:
+    """Readings as sentences: each ended with a full stop (and capitalised, unless it
+    starts with a name such as a model's), then joined, so separate findings never run
+    together.
+
+    >>> sentences(["test RMSE 0.43 (naive 0.42).", "before the jump: RMSE 0.15"])
+    'Test RMSE 0.43 (naive 0.42). Before the jump: RMSE 0.15.'
+    """
+    done = []
+    for part in parts:
+        part = str(part).strip()
+        if part:
+            part = part[0].upper() + part[1:] if capitalise else part
+            done.append(part if part[-1] in ".!?" else part + ".")
+    return " ".join(done)
+
+
+# The identifiers rnnlab's tables hold, in the words a reader expects (item labels keep
+# their names elsewhere: `--data random_walk` is still spelt so).
+LABEL_WORDS = {"seasonal_naive": "seasonal naive", "white_noise": "white noise",
+               "random_walk": "random walk"}
+# One-line glosses of the terms a report may use, each shown once under its title when
+# the page uses it.
+GLOSSARY = {
+    "RMSE": "root mean squared error of the forecasts, in the series' units; lower is better",
+    "MAE": "mean absolute error, in the series' units",
+    "MASE": "mean absolute error divided by that of next = last on the training part: "
+            "below 1 beats it",
+    "sMAPE": "symmetric mean absolute percentage error, 0 to 200",
+    "OWA": "M4's overall weighted average: the mean of sMAPE and MASE, each as a ratio to "
+           "Naive2's; below 1 beats Naive2",
+    "Naive2": "next = last after removing the season (M4's benchmark)",
+    "Diebold-Mariano": "a paired test of whether two forecasts' errors on the same targets "
+                       "differ by more than chance; p below 0.05 counts",
+    "Ljung-Box": "a test of whether any autocorrelation is there at all; a large p means "
+                 "the series looks like white noise",
+    "ADF": "augmented Dickey-Fuller test; a large p means the level wanders like a random "
+           "walk (a unit root)",
+    "KPSS": "a test of the opposite question: a small p means the level is not stable",
+    "periodogram": "the strength of each cycle length in the series; its peak gives the "
+                   "season",
+}
+
+
+def words(value):
+    """A table cell or reading with rnnlab's identifiers in plain words (`LABEL_WORDS`)."""
+    if not isinstance(value, str):
+        return value
+    return LABEL_WORDS.get(value, re.sub(r"\bseasonal_naive\b", "seasonal naive", value))
+
+
+def setting_default(param: str, source: str, data_options: dict | None = None):
+    """The value of `param` that `rnnlab train` uses on `source` by default: the config's
+    default, or for seq_len the window chosen on that series' training part
+    (`rnnlab.windows.train_window`; sine gets 126, not 30). None when it cannot be told
+    (an unknown name, or data that does not load).
+
+    >>> setting_default("hidden_size", "sine"), setting_default("seq_len", "sine")
+    (32, 126)
+    """
+    section = param_names().get(param)
+    if section is None:
+        return None
+    value = getattr(section(), param)
+    if param != "seq_len" or value is not None:
+        return value
+    fields = {f.name for f in dataclasses.fields(DataConfig)}
+    given = {k: v for k, v in (data_options or {}).items() if k in fields and v is not None}
+    try:
+        config = DataConfig(**{**given, "source": source})
+        return train_window(load_data(config), config.val_fraction,
+                            config.test_fraction).seq_len
+    except RnnlabError:
+        return None
 
 
 def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> str:
+    """The test RMSE per value of `param` on `dataset`, read against `default`, the value
+    train uses there (`setting_default`)."""
     rows = summary[(summary["dataset"] == dataset) & summary[param].notna()]
     rows = rows[~rows["model"].isin(["naive", "mean", "seasonal_naive"])]
     if rows.empty:
@@ -437,7 +531,11 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     naive = summary[(summary["dataset"] == dataset) & (summary["model"] == "naive")]
     reference = default if default in curve.index else curve.index[0]
     text = f"on {dataset}, test RMSE by {param}: " + _sweep_curve(
-        curve, rows.groupby(param)["rmse_std"].max().max(), reference, param)
+        curve, rows.groupby(param)["rmse_std"].max().max(), reference, param,
+        reference == default)
+    if default is not None and reference != default:
+        text += (f" (the default {param} on {dataset}, {_value(default)}, was not in the "
+                 f"sweep; add it to compare with what train uses)")
     best_row = rows[rows[param] == best_value].sort_values("rmse_mean").iloc[0]
     if isinstance(best_row.get("outcome"), str):
         text += (f"; against the best baseline ({BASELINE_WORDS[best_row['against']]}) the "
@@ -453,9 +551,9 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
         ahead = scored.groupby(param)["rmse_h_mean"].min()
         spread = scored.groupby(param)["rmse_h_std"].max().max() \
             if "rmse_h_std" in scored else 0.0
+        there = reference if reference in ahead.index else ahead.index[0]
         text += (" Many steps ahead (RMSE over all steps from every test origin), by "
-                 f"{param}: " + _sweep_curve(ahead, spread, reference if reference in
-                                             ahead.index else ahead.index[0], param))
+                 f"{param}: " + _sweep_curve(ahead, spread, there, param, there == default))
         best = scored[scored[param] == ahead.idxmin()].sort_values("rmse_h_mean").iloc[0]
         if isinstance(best.get("outcome_h"), str):
             name = BASELINE_WORDS.get(best["against_h"], best["against_h"])
@@ -466,15 +564,19 @@ def sweep_reading(summary: pd.DataFrame, dataset: str, param: str, default) -> s
     return text
 
 
-def _sweep_curve(curve: pd.Series, spread: float, reference, param: str) -> str:
+def _sweep_curve(curve: pd.Series, spread: float, reference, param: str,
+                 is_default: bool = True) -> str:
     """The RMSE per value of `param`, and whether moving off `reference` measurably helps:
-    by more than two seed standard deviations (`spread`, the largest) and MEANINGFUL."""
+    by more than two seed standard deviations (`spread`, the largest) and MEANINGFUL.
+    `reference` is called the default only where it is the one train uses."""
     best_value = curve.idxmin()
-    text = ", ".join(f"{_value(v)}: {curve[v]:.4g}" for v in curve.index)
+    text = ", ".join(f"{_value(v)}{' (default)' if is_default and v == reference else ''}: "
+                     f"{curve[v]:.4g}" for v in curve.index)
     gain = curve[reference] - curve[best_value]
     spread = 0.0 if not math.isfinite(spread) else spread
     if best_value == reference or gain <= 0:
-        return text + f"; the default {param} = {_value(reference)} is already the best"
+        which = "the default" if is_default else "the first value tried,"
+        return text + f"; {which} {param} = {_value(reference)} is already the best"
     if gain <= 2 * spread or gain <= MEANINGFUL * curve[reference]:
         why = (f"within two seed standard deviations ({spread:.2g})" if gain <= 2 * spread
                else f"under {100 * MEANINGFUL:.0f}% of the RMSE")
@@ -493,7 +595,7 @@ def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.
         parts.append(report.reading("no run finished"))
         return parts
     params = [p for p in settings["grid"] if p != "model"] or ["model"]
-    defaults = {name: getattr(cls(), name) for name, cls in param_names().items()}
+    data_options = (settings.get("config") or {}).get("data") or {}
     for dataset in summary["dataset"].unique():
         for param in params:
             path = out / f"{prefix}sweep_{_file_safe(dataset)}_{param}.png"
@@ -502,8 +604,8 @@ def add_sweep(report: HtmlReport, out: Path, results: pd.DataFrame, summary: pd.
             parts.append(report.image(path, f"RMSE against {param} on {dataset}"))
             table, baselines = summary_table(summary, dataset, key=param)
             parts.append(report.table(table, baselines))
-            parts.append(report.reading(sweep_reading(summary, dataset, param,
-                                                      defaults.get(param))))
+            parts.append(report.reading(sweep_reading(
+                summary, dataset, param, setting_default(param, dataset, data_options))))
     return parts
 
 
@@ -669,6 +771,24 @@ def _coverage_reading(level: float, coverage: float, width: float | None,
     if width is not None and math.isfinite(width):
         text += f"; its mean width is {width:.4g} in the series' units"
     return text + "."
+
+
+def poor_steps(by_step: list[float], level: float, narrow_only: bool = False) -> str:
+    """Where the interval's coverage at a step is more than COVERAGE_TOLERANCE off its
+    level, in words ("57% at step 10, too narrow"); "" where every step is close. With
+    `narrow_only`, only the steps it covered too little (a band too wide is cautious).
+
+    >>> poor_steps([0.81, 0.78, 0.57], 0.8)
+    '57% at step 3 (too narrow)'
+    """
+    said = []
+    for step, covered in enumerate(by_step, 1):
+        words = coverage_words(covered, level)
+        if not words.startswith("close" if not narrow_only else ("close", "too wide")):
+            said.append(f"{100 * covered:.0f}% at step {step} ({words.split(' for ')[0]})")
+    if len(said) > 3:
+        said = [*said[:2], f"{len(said) - 2} more steps"]
+    return ", ".join(said)
 
 
 def coverage_words(coverage: float, level: float) -> str:

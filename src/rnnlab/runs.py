@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .backtest import backtest, check_horizon, score_paths
+from .backtest import check_horizon, score_fitted, score_paths
 from .base import far_outside
 from .checkpoint import (
     atomic_write,
@@ -55,6 +55,7 @@ from .folders import (
     check_out,
     locked,
     make_out,
+    occupied,
     read_marker,
     remove_run_files,
     user_files,
@@ -79,7 +80,7 @@ from .plots import (
     plot_ratio_histogram,
     plot_test,
 )
-from .report import COVERAGE_TOLERANCE, horizon_curves
+from .report import COVERAGE_TOLERANCE, coverage_words, horizon_curves, poor_steps
 from .windows import WindowChoice, check_varies, seq_len_for_split, split_sizes
 
 log = logging.getLogger("rnnlab")
@@ -148,10 +149,7 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None =
             what = {"complete": "a finished run", "incomplete": "an unfinished run"}.get(
                 status, "files")
             extra = " or --resume to continue it" if status == "incomplete" else ""
-            raise RnnlabError(
-                f"'{out}' already holds {what}; choose another --out, or pass --overwrite to "
-                f"replace it{extra}"
-            )
+            raise RnnlabError(occupied(out, what, data, extra=extra))
         remove_run_files(out, data)
     write_marker(out, "train", TRAIN_FILES)
 
@@ -186,6 +184,32 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
 
     Returns the metrics dict that metrics.json holds.
     """
+    try:
+        return _run_train(config, out, command, resume, overwrite, progress, plots)
+    except KeyboardInterrupt as exc:
+        if str(exc):  # said what it saved
+            raise
+        raise KeyboardInterrupt(f"interrupted before training started: nothing was written "
+                                f"to {out}") from None
+
+
+def _stage_printer(progress: bool | None):
+    """A function that prints one line per stage of a run to stderr where progress is
+    shown (`progress` True, or None on a terminal), so the seconds before and after the
+    epochs do not pass in silence; elsewhere it prints nothing."""
+    shown = sys.stderr.isatty() if progress is None else progress
+    started = time.perf_counter()
+
+    def stage(text: str) -> None:
+        if shown:
+            print(f"[{time.perf_counter() - started:.0f} s] {text} ...", file=sys.stderr,
+                  flush=True)
+
+    return stage
+
+
+def _run_train(config: RunConfig | None, out: str | Path, command: str, resume: bool,
+               overwrite: bool, progress: bool | None, plots: bool) -> dict:
     out = Path(out)
     check_out(out, overwrite)
     if resume:
@@ -271,7 +295,7 @@ def _train_locked(out: Path, config: RunConfig, command: str, series: pd.Series,
                   f"state at that point; {hint}" if done else
                   f"aborted before the first epoch ended; {hint} (it starts again)")
         write_json(out / "metrics.json", {"status": "incomplete", "reason": reason})
-        raise
+        raise KeyboardInterrupt(f"interrupted: {reason}") from None
     except RnnlabError:
         # Nothing to resume from: leave no run directory that looks like a run.
         if not resume and not (out / STATE_FILE).exists():
@@ -292,15 +316,37 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         saved["epochs"] = len(state["history"]["train_loss"])
 
     started = time.perf_counter()
+    stage = _stage_printer(forecaster.progress)
+    stage(f"fitting on the first {split.n_fit} values: the candidates, then the net (each "
+          "epoch shown), then the choice")
     with interruptible() as stop_requested:
-        result = backtest(series, forecaster, split, should_stop=stop_requested,
-                          on_epoch_end=save_state, resume=resume_state)
+        forecaster.fit(series.iloc[: split.n_fit], val_size=split.n_val,
+                       should_stop=stop_requested, on_epoch_end=save_state,
+                       resume=resume_state)
     history = forecaster.history_
     # Scores come from the held-out test part; forecasts start after all known data.
     forecaster.set_history(series)
-    series = target_of(series)  # names and plots below: the target
+    inputs, series = series, target_of(series)  # names and plots below: the target
     forecaster.save(out / MODEL_FILE)
     save_fast(forecaster, out / MODEL_FILE)
+    if history.stopped == "interrupted":
+        # Stopped by Ctrl-C: the weights are saved; scoring every test origin would keep
+        # the user waiting (22 s on delay) for scores of a run they chose to stop.
+        metrics = {
+            "status": "incomplete", "source": config.data.source, "series": str(series.name),
+            "model": config.model.model, "epochs_run": history.epochs_run,
+            "best_epoch": history.best_epoch, "stopped": history.stopped,
+            "train_seconds": round(history.seconds, 3), "seq_len": forecaster.seq_len,
+            "window": window.reason,
+            "reason": (f"interrupted after epoch {history.epochs_run}, before scoring; "
+                       f"model.pt holds the best weights so far (epoch {history.best_epoch})"
+                       f"; continue with: rnnlab train --out {out} --resume")}
+        if history.message:
+            metrics["message"] = history.message
+        write_json(out / "metrics.json", metrics)
+        return metrics
+    stage(f"scoring the last {split.n_test} values beside the baselines, then plotting")
+    result = score_fitted(inputs, forecaster, split)
     metrics = {
         "status": "complete",
         "source": config.data.source,
@@ -327,12 +373,6 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
     }
     if history.message:
         metrics["message"] = history.message
-    if history.stopped == "interrupted":
-        metrics.update(status="incomplete", reason=(
-            f"interrupted after epoch {history.epochs_run}; model.pt holds the best weights so "
-            f"far; continue with: rnnlab train --out {out} --resume"))
-        write_json(out / "metrics.json", metrics)
-        return metrics
     frame = result.predictions.reset_index()
     frame = frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
     widths = forecaster.interval_widths(1)
@@ -575,8 +615,36 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
                     "span: treat it as an extrapolation, not a forecast", *trained)
     if forecaster.interval_widths(horizon) is None:
         frame = frame[["forecast"]]
+    else:
+        note = _coverage_note(run_dir, horizon)
+        if note:
+            log.warning(note)
     frame = frame.reset_index()
     return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
+
+
+def _coverage_note(run_dir: Path, horizon: int) -> str:
+    """A warning where the run's interval covered its test part poorly, overall or at one
+    of the first `horizon` steps (tbilrate: 44% for a nominal 80%); "" otherwise."""
+    try:
+        with open_regular(run_dir / "metrics.json") as fh:
+            steps = json.loads(fh.read()).get("multi_step") or {}
+        level = float(steps.get("interval") or 0.0)
+        overall = float(steps["overall"]["model"]["coverage"])
+        by_step = [float(c) for c in steps["per_step"]["model"]["coverage"]][:horizon]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return ""
+    if not level or not math.isfinite(overall):
+        return ""
+    # Too narrow only: a band wider than its level is cautious, one narrower misleads.
+    narrow = "too narrow" in coverage_words(overall, level)
+    poor = poor_steps(by_step, level, narrow_only=True) if len(by_step) > 1 else ""
+    if not narrow and not poor:
+        return ""
+    at = f", and {poor}" if poor else ""
+    return (f"the run's {100 * level:.0f}% interval covered {100 * overall:.0f}% of its test "
+            f"values{at}: narrower than the real uncertainty; read lower and upper as a "
+            f"rough guide, not as {100 * level:.0f}% bounds")
 
 
 def check_forecast_work(forecaster, horizon: int) -> None:
@@ -800,8 +868,7 @@ def _claim_global(out: Path, overwrite: bool, data: str) -> None:
     marker = read_marker(out)
     if user_files(out) or marker is not None:
         if not overwrite:
-            raise RnnlabError(f"'{out}' already holds files; choose another --out, or pass "
-                              "--overwrite to replace a global run there")
+            raise RnnlabError(occupied(out, "files", data, kind=GLOBAL_KIND))
         remove_run_files(out, data, kind=GLOBAL_KIND)
     write_marker(out, GLOBAL_KIND, GLOBAL_FILES)
 

@@ -26,6 +26,7 @@ from .errors import ConfigError
 from .history import History
 from .optim import make_optimizer
 from .stacked import backward_losses, stacked_losses, stacks
+from .threads import on_one_blas_thread
 from .windows import Windows
 
 # Early stopping counts an epoch as better only when validation loss drops by this share:
@@ -221,10 +222,16 @@ def train(
     n = len(train_data)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if cfg.amp and device.type == "cuda" else contextlib.nullcontext())
+    # No bar to the maximum and no ETA: early stopping ends most fits long before
+    # cfg.epochs (6-15 of 200), so both would promise minutes that never come.
+    limit = (f"stops after {cfg.patience} epochs without a gain, at most {cfg.epochs}"
+             if has_val else f"{cfg.epochs} epochs")
     bar = tqdm(range(start, cfg.epochs), initial=start, total=cfg.epochs,
                desc="train" if len(runs) == 1 else f"train x{len(runs)}", unit="epoch",
                disable=(not progress) if progress is not None else None, leave=False,
-               dynamic_ncols=True)
+               dynamic_ncols=True,
+               bar_format="{desc}: epoch {n_fmt} (" + limit + ") [{elapsed}, {rate_fmt}"
+               "{postfix}]")
     for epoch in bar:
         active = [run for run in runs if run.active]
         if not active:
@@ -269,7 +276,9 @@ def train(
                 if run.active:
                     run.history.stopped, run.active = "interrupted", False
         if len(runs) == 1:
-            bar.set_postfix(train=f"{train_losses[0]:.4g}", val=f"{val_losses[0]:.4g}")
+            waited = f", {runs[0].bad_epochs} without a gain" if has_val else ""
+            bar.set_postfix_str(f"loss: train {train_losses[0]:.4g}, val "
+                                f"{val_losses[0]:.4g}{waited}")
         else:
             bar.set_postfix(training=sum(run.active for run in runs))
     bar.close()
@@ -292,6 +301,7 @@ def _losses(nets: list[nn.Module], data: Windows, stacked: bool) -> list[float]:
     return stacked_losses(nets, data) if stacked else [evaluate(net, data) for net in nets]
 
 
+@on_one_blas_thread
 def fit_ridge(train_data: Windows, val_data: Windows | None = None, anchor: int | None = None,
               strengths: tuple[float, ...] = RIDGE_GRID) -> tuple[np.ndarray, float, float]:
     """Least-squares linear autoregression of the target on the window, with intercept.

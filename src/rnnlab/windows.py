@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .config import DEFAULT_SEQ_LEN, check_choice
+from .config import DEFAULT_SEQ_LEN, DataConfig, check_choice
 from .diagnostics import adf_pvalue, find_period, longer_season
 from .errors import DataError
+from .threads import on_one_blas_thread
 
 if TYPE_CHECKING:  # torch loads on first use, so `rnnlab forecast` can run without it
     import torch
@@ -138,6 +139,7 @@ class WindowChoice:
     recurrent_len: int | None = None
 
 
+@on_one_blas_thread
 def choose_seq_len(train: np.ndarray, longest: int, given: int | None = None
                    ) -> WindowChoice:
     """`given` when set; else two seasons of the period found in `train`, at least
@@ -204,6 +206,25 @@ def seq_len_for_split(values: np.ndarray, val_fraction: float, test_fraction: fl
     n_train = _split(n, val_fraction, test_fraction).n_train
     return choose_seq_len(values[:n_train], longest_seq_len(n, val_fraction, test_fraction),
                           given)
+
+
+def train_window(series, val_fraction: float = DataConfig.val_fraction,
+                 test_fraction: float = DataConfig.test_fraction) -> WindowChoice:
+    """The window `rnnlab train` chooses by default for `series` split into these parts:
+    the one number `rnnlab inspect` reports.
+
+    Examples
+    --------
+    >>> t = np.arange(1000)
+    >>> train_window(np.sin(2 * np.pi * t / 40)).seq_len
+    80
+    """
+    values = np.asarray(series, dtype=np.float64)
+    # On the values over their largest size: the period is the same, and 1e200s do not
+    # overflow their squares.
+    peak = float(np.max(np.abs(values))) if len(values) else 0.0
+    return seq_len_for_split(values / peak if peak > 0 else values, val_fraction,
+                             test_fraction)
 
 
 def longest_seq_len(n: int, val_fraction: float, test_fraction: float) -> int:
