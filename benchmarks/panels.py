@@ -164,19 +164,23 @@ def run_rnnlab(series: list[pd.Series], horizon: int, m: int, params: dict, labe
     return rows
 
 
-def run_global(series: list[pd.Series], horizon: int, m: int, params: dict, label: str
-               ) -> list[dict]:
+def run_global(series: list[pd.Series], horizon: int, m: int, params: dict, label: str,
+               jobs: int) -> list[dict]:
     """rnnlab's panel default: `GlobalForecaster` over the whole panel (each series' pool
     with the global net), fitted on every series but its last H, forecast once."""
+    import functools
+
     import torch
 
     from rnnlab.global_forecaster import GlobalForecaster
+    from rnnlab.tasks import pool_map
 
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     started = time.perf_counter()
     model = GlobalForecaster(horizon=horizon, interval=LEVEL, progress=False, **params)
-    model.fit({s.name: s.iloc[:-horizon] for s in series})
+    model.fit({s.name: s.iloc[:-horizon] for s in series},
+              mapper=functools.partial(pool_map, jobs=jobs))
     fit_s = time.perf_counter() - started
     rows = []
     for s in series:
@@ -192,8 +196,9 @@ def run_global(series: list[pd.Series], horizon: int, m: int, params: dict, labe
         rows.append(row(s.name, label, train, test, frame["forecast"].to_numpy(),
                         frame["lower"].to_numpy(), frame["upper"].to_numpy(), m,
                         fit_s / len(series), chosen))
-    print(f"  fit {fit_s:.0f} s, net {model.history_.epochs_run} epochs (best "
-          f"{model.history_.best_epoch})", file=sys.stderr)
+    print(f"  fit {fit_s:.0f} s ({model.seconds_['net']:.0f} s the net, "
+          f"{model.seconds_['pools']:.0f} s the pools), net {model.history_.epochs_run} epochs "
+          f"(best {model.history_.best_epoch})", file=sys.stderr)
     return rows
 
 
@@ -299,7 +304,7 @@ def main() -> None:
         if args.method == "rnnlab":
             rows = run_rnnlab(series, horizon, m, params, label, args.jobs)
         elif args.method == "global":
-            rows = run_global(series, horizon, m, params, label)
+            rows = run_global(series, horizon, m, params, label, args.jobs)
         else:
             rows = run_statsforecast(series, horizon, m, panel)
         wall = time.perf_counter() - started

@@ -115,3 +115,18 @@ def test_an_unknown_or_skipped_series_is_one_line():
         g.forecast("short", 3)
     with pytest.raises(Exception, match="'S1' is not one the model .* did you mean s1"):
         g.forecast("S1", 3)
+
+
+def test_the_series_pools_on_worker_processes_match_those_fitted_here():
+    import functools
+
+    from rnnlab.tasks import pool_map
+
+    panel = {k: s.iloc[:-6] for k, s in small_panel(4).items()}
+    here = GlobalForecaster(horizon=6, **FAST).fit(panel)
+    there = GlobalForecaster(horizon=6, **FAST).fit(
+        panel, mapper=functools.partial(pool_map, jobs=2))
+    for name in panel:
+        assert here.forecasters_[name].candidates_ == there.forecasters_[name].candidates_
+        pd.testing.assert_frame_equal(here.forecast_interval(name, 6),
+                                      there.forecast_interval(name, 6))

@@ -11,6 +11,7 @@ help). The commands import the modules they run inside their functions, so that
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import json
 import logging
@@ -183,9 +184,12 @@ def cli(ctx, quiet):
               "panel  [default: Name]")
 @click.option("--ensemble", default=3, show_default=True, type=click.IntRange(1, 100),
               help="with a panel: the seeds of the global net whose median forecasts")
+@click.option("--jobs", default=None, type=click.IntRange(1, 1024),
+              help="with a panel: worker processes fitting the series' pools [default: the "
+              "CPU cores]")
 @click.pass_context
 def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, ensemble,
-          **options):
+          jobs, **options):
     """Train one model and score it on the test part beside the baselines.
 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
@@ -193,7 +197,7 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, 
     """
     if global_model or id_column is not None or (data and Path(data).is_dir()):
         _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
-                      options)
+                      jobs, options)
         return
     from .report import (
         choice_lines,
@@ -248,12 +252,13 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, 
 
 
 def _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
-                  options):
+                  jobs, options):
     """`train` on a panel: each series' pool with the global net (rnnlab.runs.run_global)."""
     # Before numpy loads: the seasonal period is found per series by small regressions,
     # 2.2 s each under OpenBLAS's own threads on a busy 2-core machine, 0.09 s on one.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .runs import global_summary_lines, run_global
+    from .tasks import pool_map
 
     if resume:
         raise click.UsageError("--resume does not work with a panel yet; train again")
@@ -263,7 +268,8 @@ def _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemb
     if ctx.obj["quiet"] and progress is None:
         progress = False
     metrics = run_global(config, out, command_line(), id_column=id_column,
-                         ensemble=ensemble, overwrite=overwrite, progress=progress)
+                         ensemble=ensemble, overwrite=overwrite, progress=progress,
+                         mapper=functools.partial(pool_map, jobs=jobs))
     if metrics.get("message"):
         click.echo(f"warning: {metrics['message']}", err=True)
     for line in global_summary_lines(metrics, out):

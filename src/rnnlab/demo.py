@@ -74,7 +74,12 @@ class Plan:
     """How much work each section does; `quick` shrinks all of it."""
 
     seeds: int = 3
-    overrides: dict = field(default_factory=dict)  # applied to every run
+    # Applied to every run of the study's questions, which are about the recurrent nets:
+    # each forecast is the net alone, not the pool that `rnnlab train` chooses from (the
+    # section "Which forecast does rnnlab choose?" compares the two).
+    overrides: dict = field(default_factory=lambda: {"candidates": "net"})
+    # The pool against the net alone, H steps ahead, on the study's series
+    pool_data: tuple = ("sine", "noise", "stock:A", "drop", "co2", "sunspots")
     seq_lens: tuple = (10, 30, 100)
     seq_len_data: tuple = ("stock:A", "sine")
     # Training options are tried on pure recurrent nets (no linear skip), where the
@@ -105,8 +110,10 @@ class Plan:
 
     @classmethod
     def quick(cls) -> Plan:
-        tiny = {"epochs": 3, "hidden_size": 8, "num_layers": 1, "patience": 2}
+        tiny = {"epochs": 3, "hidden_size": 8, "num_layers": 1, "patience": 2,
+                "candidates": "net"}
         return cls(seeds=1, overrides=tiny, seq_lens=(10, 30), seq_len_data=("stock:A",),
+                   pool_data=("sine", "co2"),
                    option_data=("sine",), option_grid={"clip_grad_norm": [1.0, 0.0]},
                    option_seeds=1,
                    memory_overrides={**MEMORY_OVERRIDES, **tiny},
@@ -140,6 +147,9 @@ def stages(plan: Plan) -> dict[str, list[Task]]:
                                    {"strategy": ["auto", "recursive", "direct"]}, plan.seeds,
                                    {**plan.overrides, "horizon": plan.horizon})
     found["architectures"] = architecture_tasks(plan)
+    found["pool"] = sweep_tasks(list(plan.pool_data), "lstm",
+                                {"candidates": ["auto", "net"]}, 1,
+                                {**plan.overrides, "horizon": plan.horizon})
     return found
 
 
@@ -248,6 +258,7 @@ def build_report(out: Path, plan: Plan, staged: dict[str, list[dict]], inspectio
     add_drop(report, out, staged["drop"])
     add_horizon(report, out, plan, staged.get("horizon", []))
     add_architectures(report, out, plan, staged["architectures"])
+    add_pool(report, plan, staged.get("pool", []))
     if features is not None:
         add_features(report, features)
     add_lag_checks(report, staged["compare"], inspections)
@@ -870,6 +881,66 @@ def add_lag_checks(report: HtmlReport, records: list[dict], inspections: dict) -
 # --- the answers ----------------------------------------------------------------------
 
 ANSWERS = "Answers to the study's questions"
+def pool_rows(records: list[dict]) -> pd.DataFrame:
+    """Per series: the pool's forecast and the net alone H steps ahead (RMSE over every
+    step, the one rule's verdict against the best baseline), what the pool chose, and
+    where the net stood among its candidates on the test part."""
+    rows = []
+    for dataset in dict.fromkeys(r["dataset"] for r in records):
+        mine = {r.get("candidates"): r for r in records
+                if r["dataset"] == dataset and r["status"] == "ok" and r.get("multi_step")}
+        if "auto" not in mine:
+            continue
+        table = mine["auto"]["multi_step"].get("candidates") or []
+        chosen = [c["name"] for c in table if c["weight"] > 0]
+        tested = [c for c in table if c.get("test_mase") is not None]
+        net = next((c for c in tested if c["family"] == "net"), None)
+        others = [c["test_mase"] for c in tested if c["family"] != "net"]
+        rows.append({
+            "series": dataset, "pool RMSE": mine["auto"]["rmse_h"],
+            "pool outcome": outcome_words(mine["auto"]["outcome_h"], mine["auto"]["ratio_h"],
+                                          math.nan),
+            "net alone RMSE": mine["net"]["rmse_h"] if "net" in mine else math.nan,
+            "chosen": ", ".join(chosen),
+            "net in the pool": "yes" if any(c["family"] == "net" and c["weight"] > 0
+                                           for c in table) else "no",
+            "net test MASE / best other": (net["test_mase"] / min(others)
+                                           if net and others and min(others) > 0
+                                           else math.nan)})
+    return pd.DataFrame(rows)
+
+
+def add_pool(report: HtmlReport, plan: Plan, records: list[dict]) -> None:
+    parts = report.section(TITLES["pool"])
+    rows = pool_rows(records)
+    if rows.empty:
+        parts.append(report.reading("the pool's runs did not finish"))
+        return
+    parts.append(report.text(
+        f"rnnlab train does not forecast with the net alone: it fits a pool of candidates "
+        f"(naive, seasonal naive, the mean, closed-form linear forms, ETS, Theta and the "
+        f"lstm), scores each on the same rolling origins at the end of the training data, "
+        f"and forecasts with the median of the families within 1.5 times the best's error. "
+        f"Here it forecasts {plan.horizon} steps ahead from every test origin, beside the "
+        f"net alone on the same origins."))
+    parts.append(report.table(rows, digits=4))
+    parts.append(report.reading(pool_answer(rows)))
+
+
+def pool_answer(rows: pd.DataFrame) -> str:
+    """How often the net was chosen, and how it stood against the pool's other candidates."""
+    chosen = rows[rows["net in the pool"] == "yes"]
+    ratio = rows["net test MASE / best other"].dropna()
+    better = int((ratio < 1).sum())
+    text = (f"The pool chose the recurrent net on {len(chosen)} of {len(rows)} series"
+            + (f" ({', '.join(chosen['series'])})" if len(chosen) else "") + ". ")
+    if len(ratio):
+        text += (f"On the test part the net alone beat every other candidate on {better} of "
+                 f"{len(ratio)} series (its MASE {ratio.min():.2f} to {ratio.max():.2f} "
+                 "times the best other candidate's).")
+    return text
+
+
 TITLES = {  # the evidence behind each answer is the section of this title
     "predictable": "Is each series predictable at all?",
     "compare": "RNN, LSTM and GRU against the baselines",
@@ -880,6 +951,7 @@ TITLES = {  # the evidence behind each answer is the section of this title
     "horizon": "How far ahead can it see, and how sure is it?",
     "architectures": "Would attention, convolutions or skip connections do better?",
     "features": "Do outside features help?",
+    "pool": "Which forecast does rnnlab choose, and is the net in it?",
 }
 
 

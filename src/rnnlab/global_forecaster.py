@@ -17,6 +17,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ from .choose import loss_scale, make_folds
 from .config import ModelConfig, TrainConfig, check, pool_families
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
 from .forecaster import PARAMETERS, Forecaster, _fit, calendar_period, pool_meta, restore_pool
-from .globalnet import GlobalCandidate, GlobalModel, PanelPrep
+from .globalnet import GlobalCandidate, model_from_state, model_state
 from .panel import PanelSplit
 
 # The global parameters: those of one series, plus how many seeds the net's ensemble
@@ -91,11 +93,14 @@ class GlobalForecaster:
     # --- fit ------------------------------------------------------------------------------
 
     def fit(self, panel: dict[str, pd.Series], val_sizes: dict[str, int] | None = None, *,
-            should_stop=None) -> GlobalForecaster:
+            should_stop=None, mapper=map) -> GlobalForecaster:
         """Fit every series: folds (the last ``val_sizes[name]`` values at least, default
         ``val_fraction`` of each), the global net on every series' values before its
         first origin, each series' pool with the net's view of it, then the net again on
-        all the data and the pooled interval. A series too short is skipped with why."""
+        all the data and the pooled interval. A series too short is skipped with why.
+
+        ``mapper`` runs the per-series pools: `map` (default) here, or a worker pool's
+        map (`rnnlab.tasks.pool_map`), with the same results."""
         check(self.model_config())
         check(self.train_config())
         if self.model not in GLOBAL_MODELS:
@@ -104,45 +109,50 @@ class GlobalForecaster:
         if self.features or self.calendar:
             raise ConfigError("--features and --calendar do not work with a panel yet: each "
                               "series' target alone is read; drop them")
+        started = time.perf_counter()
         names, values, starts, skipped = self._checked(panel, val_sizes)
         period = panel_period([panel[n] for n in names])
         self.period_ = period
-        families = pool_families(self.candidates)
-        fold_model = final_model = None
-        if "net" in families or self.candidates == "auto":
-            fold_model, histories = self._train_net(names, values, starts, period, None,
-                                                    should_stop)
+        models = {}
+        if "net" in pool_families(self.candidates):
+            models["fold"], histories = self._train_net(names, values, starts, period, None,
+                                                        should_stop)
             self.history_ = histories[0]
+            models["final"] = models["fold"]
             if self.refit:
                 epochs = max(max(h.best_epoch for h in histories), 1)
-                final_model, _ = self._train_net(names, values, [len(v) for v in values],
-                                                 period, epochs, should_stop)
+                models["final"], _ = self._train_net(names, values, [len(v) for v in values],
+                                                     period, epochs, should_stop)
         else:
             from .history import History
 
             self.history_ = History(stopped="no_net")
+        # The models' numbers, with a token that names them in a worker's cache
+        net_done = time.perf_counter()
+        state = {"token": f"{os.getpid()}.{id(self)}.{time.time_ns()}",
+                 **{which: model_state(m) for which, m in models.items()}} if models else None
+        net = (self.model, self.hidden_size, self.num_layers)
+        chunks = [(self._series_params(), net, state,
+                   [(name, k, panel[name], None if val_sizes is None else int(val_sizes[name]))
+                    for k, name in enumerate(names[lo:lo + CHUNK], start=lo)])
+                  for lo in range(0, len(names), CHUNK)]
         self.forecasters_ = {}
-        for k, name in enumerate(names):
-            extra = ()
-            if fold_model is not None:
-                candidate = GlobalCandidate(fold_model, k)
-                candidate.final_ = GlobalCandidate(final_model, k) if final_model else None
-                extra = (candidate,)
-            forecaster = Forecaster(**self._series_params())
-            try:
-                n_val = None if val_sizes is None else int(val_sizes[name])
-                _fit([forecaster], panel[name], n_val, extra=extra)
-            except (DataError, ValueError) as exc:
-                skipped[name] = f"{name}: {str(exc).splitlines()[0][:200]}; skipped"
-                continue
-            forecaster.global_row_ = k
-            self.forecasters_[name] = forecaster
+        for done in mapper(fit_series, chunks):
+            for name, fitted in done:
+                if isinstance(fitted, str):
+                    skipped[name] = fitted
+                    continue
+                for candidate in _global_views(fitted):
+                    candidate.attach(models)
+                self.forecasters_[name] = fitted
         if not self.forecasters_:
             first = next(iter(skipped.values()), "the panel is empty")
             raise DataError(f"no series of the panel can be forecast ({first})")
-        self.global_ = final_model or fold_model
+        self.global_ = models.get("final")
         self.skipped_ = skipped
         pooled_interval(self.forecasters_, self.interval)
+        # Wall seconds of the net (both its fits) and of the series' pools
+        self.seconds_ = {"net": net_done - started, "pools": time.perf_counter() - net_done}
         self.fitted_ = True
         return self
 
@@ -262,22 +272,19 @@ class GlobalForecaster:
             tensors[f"s{k}.tail"] = torch.tensor(forecaster.tail_.to_numpy(np.float64))
             tensors.update({f"s{k}.{key}": torch.tensor(np.asarray(value, np.float64))
                             for key, value in arrays.items()})
-        state = {}
-        model = self.global_
+        state, model = {}, self.global_
+        settings = None
         if model is not None:
-            for s, net in enumerate(model.nets):
-                state.update({f"seed{s}.{key}": v for key, v in net.state_dict().items()})
-            for key, value in global_arrays(model).items():
-                tensors[f"global.{key}"] = torch.tensor(value)
+            saved = model_state(model)
+            settings = saved["settings"]
+            state = {key: torch.tensor(value) for key, value in saved["weights"].items()}
+            tensors.update({f"global.{key}": torch.tensor(np.asarray(value, np.float64))
+                            for key, value in saved["arrays"].items()})
         meta = {"kind": "global",
                 "params": {k: v for k, v in self.get_params().items() if k != "progress"},
                 "names": list(self.forecasters_), "series": series_meta,
                 "skipped": self.skipped_, "history": self.history_.to_dict(),
-                "period": self.period_,
-                "global": None if model is None else {
-                    "names": model.names, "context": model.context,
-                    "horizon": model.horizon, "period": model.period,
-                    "seeds": len(model.nets)}}
+                "period": self.period_, "global": settings}
         save_checkpoint(path, self.model, state, meta, tensors)
 
     @classmethod
@@ -297,7 +304,13 @@ class GlobalForecaster:
             check_model_params({**params, "seq_len": params.get("seq_len") or 1}, 10**9, path)
             forecaster = cls(**params, progress=False)
             tensors = {k: v.numpy() for k, v in ckpt["tensors"].items()}
-            model = _load_global(forecaster, meta.get("global"), ckpt["state_dict"], tensors)
+            settings = meta.get("global")
+            model = None if settings is None else model_from_state(
+                {"settings": settings,
+                 "arrays": {k[len("global."):]: v for k, v in tensors.items()
+                            if k.startswith("global.")},
+                 "weights": {k: v.numpy() for k, v in ckpt["state_dict"].items()}},
+                forecaster.model, forecaster.hidden_size, forecaster.num_layers)
             forecaster.forecasters_ = {}
             for k, (name, entry) in enumerate(zip(meta["names"], meta["series"], strict=True)):
                 check_model_params(entry["params"], len(tensors[f"s{k}.tail"]), path)
@@ -327,51 +340,6 @@ class GlobalForecaster:
                 "edited; retrain it") from None
         forecaster.fitted_ = True
         return forecaster
-
-
-def global_arrays(model: GlobalModel) -> dict[str, np.ndarray]:
-    """The numbers that map each series into the net's space, as arrays."""
-    prep = model.prep
-    return {"logged": prep.logged.astype(np.float64), "floor": prep.floor,
-            "smallest": np.asarray(model.smallest, np.float64),
-            "season_lengths": np.array([len(s) for s in prep.season], np.float64),
-            "season": np.concatenate(prep.season) if prep.season else np.zeros(0)}
-
-
-def _load_global(forecaster: GlobalForecaster, settings, state_dict: dict,
-                 tensors: dict) -> GlobalModel | None:
-    """The global nets of a checkpoint (None where it has none), shapes checked on
-    torch's meta device first."""
-    if settings is None:
-        return None
-    import torch
-
-    from .globalnet import build_global_net
-
-    context, horizon = int(settings["context"]), int(settings["horizon"])
-    if not (1 <= context <= 10**5 and 1 <= horizon <= 10**5):
-        raise ValueError(f"context {context} or horizon {horizon} is out of range")
-    nets = []
-    for s in range(int(settings["seeds"])):
-        own = {k[len(f"seed{s}."):]: v for k, v in state_dict.items()
-               if k.startswith(f"seed{s}.")}
-        with torch.device("meta"):
-            probe = build_global_net(forecaster.model, context, horizon,
-                                     forecaster.hidden_size, forecaster.num_layers)
-        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-        if {k: tuple(v.shape) for k, v in own.items()} != expected:
-            raise ValueError(f"the weights of seed {s} do not fit the net's parameters")
-        net = build_global_net(forecaster.model, context, horizon, forecaster.hidden_size,
-                               forecaster.num_layers)
-        net.load_state_dict(own, strict=True)
-        nets.append(net.eval())
-    lengths = tensors["global.season_lengths"].astype(np.int64)
-    season = np.split(tensors["global.season"], np.cumsum(lengths)[:-1])
-    names = [str(n) for n in settings["names"]]
-    prep = PanelPrep(np.zeros(0), np.zeros(len(names) + 1, np.int64),
-                     tensors["global.logged"].astype(bool), season, tensors["global.floor"])
-    return GlobalModel(nets, prep, names, context, horizon, int(settings["period"]),
-                       tensors["global.smallest"])
 
 
 def panel_period(series: list[pd.Series]) -> int:
@@ -425,3 +393,45 @@ def fit_panel(forecaster: GlobalForecaster, panel: dict[str, pd.Series], split: 
     fit_parts = {name: panel[name].iloc[: s.n_fit] for name, s in split.sizes.items()}
     return forecaster.fit(fit_parts, {name: s.n_val for name, s in split.sizes.items()},
                           **fit_kwargs)
+
+
+# Series per job of the per-series pools: enough to pay a worker's round trip.
+CHUNK = 16
+_MODELS: dict = {}  # a worker's global models, rebuilt once from their numbers
+
+
+def fit_series(job: tuple) -> list[tuple[str, Forecaster | str]]:
+    """Fit the pools of a chunk of series (in a worker, or here): each series' Forecaster
+    with the global net's view of it, or why it was skipped. The views go back without
+    the nets; the caller attaches them again."""
+    params, (model, hidden, layers), state, items = job
+    models = {}
+    if state is not None:
+        if state["token"] not in _MODELS:
+            _MODELS.clear()
+            _MODELS[state["token"]] = {which: model_from_state(s, model, hidden, layers)
+                                       for which, s in state.items() if which != "token"}
+        models = _MODELS[state["token"]]
+    out = []
+    for name, k, series, n_val in items:
+        extra = ()
+        if models:
+            view = GlobalCandidate(models["fold"], k, "fold")
+            view.final_ = GlobalCandidate(models["final"], k, "final") \
+                if models["final"] is not models["fold"] else None
+            extra = (view,)
+        forecaster = Forecaster(**params)
+        try:
+            _fit([forecaster], series, n_val, extra=extra)
+        except (DataError, ValueError) as exc:
+            out.append((name, f"{name}: {str(exc).splitlines()[0][:200]}; skipped"))
+            continue
+        forecaster.global_row_ = k
+        out.append((name, forecaster))
+    return out
+
+
+def _global_views(forecaster: Forecaster) -> list[GlobalCandidate]:
+    """Every view of the global net a fitted series holds (its pool, its fold table)."""
+    held = [c for c, _ in forecaster.pool_] + list(getattr(forecaster, "fold_candidates_", []))
+    return [c for c in held if isinstance(c, GlobalCandidate)]

@@ -337,13 +337,25 @@ class GlobalModel:
 
 
 class GlobalCandidate(Candidate):
-    """One series' view of the global nets, a candidate of its pool: the median path."""
+    """One series' view of the global nets, a candidate of its pool: the median path.
+
+    Pickled without the nets (a worker sends its fitted pools back): whoever unpickles it
+    gives it the model again (`attach`)."""
 
     family = "global"
 
-    def __init__(self, model: GlobalModel, k: int):
-        self.model, self.k = model, k
+    def __init__(self, model: GlobalModel, k: int, which: str = "final"):
+        self.model, self.k, self.which = model, k, which
         self.min_fit = 2
+
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "model"}
+
+    def attach(self, models: dict) -> None:
+        """Give an unpickled view its model back: models["fold"] or models["final"]."""
+        self.model = models[self.which]
+        if getattr(self, "final_", None) is not None:
+            self.final_.attach(models)
 
     @property
     def name(self) -> str:
@@ -386,3 +398,50 @@ def train_global(values: list[np.ndarray], fit_stops: list[int], names: list[str
     smallest = np.array([float(np.min(v[:stop])) if stop else 1.0
                          for v, stop in zip(values, fit_stops, strict=True)])
     return GlobalModel(nets, prep, names, context, horizon, period, smallest), histories
+
+
+def model_state(model: GlobalModel) -> dict:
+    """A global model as numbers and arrays only (for a checkpoint or a worker)."""
+    prep = model.prep
+    return {"settings": {"names": model.names, "context": model.context,
+                         "horizon": model.horizon, "period": model.period,
+                         "seeds": len(model.nets)},
+            "arrays": {"logged": prep.logged.astype(np.float64), "floor": prep.floor,
+                       "smallest": np.asarray(model.smallest, np.float64),
+                       "season_lengths": np.array([len(x) for x in prep.season], np.float64),
+                       "season": np.concatenate(prep.season) if prep.season else np.zeros(0)},
+            "weights": {f"seed{s}.{key}": value.detach().cpu().numpy()
+                        for s, net in enumerate(model.nets)
+                        for key, value in net.state_dict().items()}}
+
+
+def model_from_state(state: dict, model: str, hidden_size: int, num_layers: int
+                     ) -> GlobalModel:
+    """The model `model_state` describes; weights of the wrong shapes are refused on
+    torch's meta device before any net is built (ValueError)."""
+    import torch
+
+    settings, arrays, weights = state["settings"], state["arrays"], state["weights"]
+    context, horizon = int(settings["context"]), int(settings["horizon"])
+    if not (1 <= context <= 10**5 and 1 <= horizon <= 10**5):
+        raise ValueError(f"context {context} or horizon {horizon} is out of range")
+    nets = []
+    for s in range(int(settings["seeds"])):
+        own = {k[len(f"seed{s}."):]: torch.as_tensor(np.asarray(v))
+               for k, v in weights.items() if k.startswith(f"seed{s}.")}
+        with torch.device("meta"):
+            probe = build_global_net(model, context, horizon, hidden_size, num_layers)
+        expected = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
+        if {k: tuple(v.shape) for k, v in own.items()} != expected:
+            raise ValueError(f"the weights of seed {s} do not fit the net's parameters")
+        net = build_global_net(model, context, horizon, hidden_size, num_layers)
+        net.load_state_dict(own, strict=True)
+        nets.append(net.eval())
+    lengths = np.asarray(arrays["season_lengths"]).astype(np.int64)
+    season = np.split(np.asarray(arrays["season"], np.float64), np.cumsum(lengths)[:-1])
+    names = [str(n) for n in settings["names"]]
+    prep = PanelPrep(np.zeros(0), np.zeros(len(names) + 1, np.int64),
+                     np.asarray(arrays["logged"]).astype(bool), season,
+                     np.asarray(arrays["floor"], np.float64))
+    return GlobalModel(nets, prep, names, context, horizon, int(settings["period"]),
+                       np.asarray(arrays["smallest"], np.float64))

@@ -804,7 +804,7 @@ GLOBAL_FILES = ("config.json", "metrics.json", "per_series.csv", "skipped.csv", 
 def run_global(config: RunConfig, out: str | Path, command: str = "", *,
                id_column: str | None = None, split: str = "auto", ensemble: int = 3,
                overwrite: bool = False, progress: bool | None = None,
-               plots: bool = True) -> dict:
+               plots: bool = True, mapper=map) -> dict:
     """Fit every series of the panel `config.data.source` (its own pool, with the global
     recurrent net among its candidates) and write a run folder.
 
@@ -813,6 +813,7 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
     forecast was chosen from), skipped.csv (what was left out and why), model.pt and a
     histogram of per-series RMSE ratios to naive.
 
+    ``mapper`` runs the series' pools (`map`, or a worker pool's: `rnnlab.tasks.pool_map`).
     Returns the metrics dict that metrics.json holds.
     """
     out = Path(out)
@@ -848,7 +849,7 @@ def run_global(config: RunConfig, out: str | Path, command: str = "", *,
                                          "versions": versions()})
         write_json(out / "metrics.json", {"status": "incomplete", "reason": "running"})
         return _train_global_into(out, config, panel, parts, skipped, forecaster,
-                                  load_seconds, plots)
+                                  load_seconds, plots, mapper)
 
 
 def drop_short_tests(parts, horizon: int):
@@ -874,10 +875,10 @@ def _claim_global(out: Path, overwrite: bool, data: str) -> None:
 
 
 def _train_global_into(out: Path, config: RunConfig, panel, parts, skipped: dict, forecaster,
-                       load_seconds: float, plots: bool) -> dict:
+                       load_seconds: float, plots: bool, mapper) -> dict:
     started = time.perf_counter()
     with interruptible() as stop_requested:
-        fit_panel(forecaster, panel, parts, should_stop=stop_requested)
+        fit_panel(forecaster, panel, parts, should_stop=stop_requested, mapper=mapper)
     fit_seconds = time.perf_counter() - started
     skipped.update(forecaster.skipped_)
     forecaster.skipped_ = skipped  # `forecast --id` says why any of them is missing

@@ -288,6 +288,30 @@ def _run_pool(pending: list[tuple[Task, list[str]]], jobs: int, keep, stop_reque
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def pool_map(fn: Callable, items: list, jobs: int | None = None):
+    """`map(fn, items)` on `jobs` worker processes (default: the CPU cores), in order,
+    with the pool's settings (spawned workers, one thread each where cores are shared,
+    dying with this process). One worker or one item runs here instead."""
+    items = list(items)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(items)))
+    if jobs == 1:
+        yield from map(fn, items)
+        return
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    context = multiprocessing.get_context("spawn")
+    with _worker_env(threads), _main_not_reimported():
+        pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
+                                   initargs=(threads, os.getpid()))
+        try:
+            yield from pool.map(fn, items)
+        except BaseException:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 BACKENDS = ("local", "ray")
 RAY_MISSING = "--backend ray needs Ray: pip install 'rnnlab[ray]'"
 
