@@ -165,6 +165,24 @@ def non_decreasing(values, weights) -> np.ndarray:
         np.zeros(0)
 
 
+def smooth_widths(values, weights) -> np.ndarray:
+    """`non_decreasing`, without its stairs: each pooled run's mean sits at the run's
+    middle step and the steps between are interpolated linearly (flat before the first
+    middle and after the last). Still never decreasing; a quarterly interval no longer
+    stays flat for three steps and then jumps.
+
+    >>> smooth_widths([1.0, 3.0, 2.0, 4.0], [1, 1, 1, 1]).tolist()
+    [1.0, 2.0, 3.0, 4.0]
+    """
+    pooled = non_decreasing(values, weights)
+    if len(pooled) < 2:
+        return pooled
+    starts = np.flatnonzero(np.r_[True, np.diff(pooled) != 0])
+    ends = np.r_[starts[1:], len(pooled)]
+    centres = (starts + ends - 1) / 2.0
+    return np.interp(np.arange(len(pooled)), centres, pooled[starts])
+
+
 def interval_width_from_meta(meta: dict) -> np.ndarray | None:
     """The stored interval half-widths of a checkpoint (None without), or ValueError."""
     widths = meta.get("interval_width")

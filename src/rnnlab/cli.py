@@ -315,8 +315,21 @@ def backtest_command(run_dir, horizon, as_json):
     beside naive, seasonal naive and the training mean on the same origins and targets.
     """
     from .report import horizon_reading, horizon_table
-    from .runs import backtest_run, read_run_file
+    from .runs import backtest_global, backtest_run, is_global_run, read_run_file
 
+    if is_global_run(run_dir):  # a panel: every series, aggregated
+        steps = backtest_global(run_dir, horizon)
+        if as_json:
+            click.echo(json.dumps(steps, indent=1, default=str))
+            return
+        m4 = steps["m4"]
+        click.echo(f"{steps['n_series']} series, {steps['horizon']} steps ahead from "
+                   f"{steps['origins']} test origins: mean sMAPE "
+                   f"{m4['model']['smape']['mean']:.3f} (Naive2 "
+                   f"{m4['naive2']['smape']['mean']:.3f}), mean MASE "
+                   f"{m4['model']['mase']['mean']:.3f} (Naive2 "
+                   f"{m4['naive2']['mase']['mean']:.3f}), OWA {m4['owa']:.3f}")
+        return
     steps = backtest_run(run_dir, horizon)
     if as_json:
         click.echo(json.dumps(steps, indent=1))
@@ -544,8 +557,16 @@ def explain_command(run_dir, out):
     largest jumps of the test part, and the lag check; writes explain.json, memory.png
     and episodes.png.
     """
-    from .runs import explain_run
+    from .runs import explain_global, explain_run, is_global_run
 
+    if is_global_run(run_dir):  # a panel: the global net's memory, the families used
+        result = explain_global(run_dir, out)
+        click.echo(f"{result['series']} series, the global {result['model']} from {run_dir}")
+        click.echo(f"memory: {result['memory_text']}")
+        shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["families"].items())
+        click.echo(f"the forecasts' weight by family, over the series: {shares}")
+        click.echo(f"wrote {out or run_dir}/: {' '.join(result['files'])}")
+        return
     result = explain_run(run_dir, out)
     inspection = result["inspection"]
     click.echo(f"{result['series']}: {result['model']} (scaler {result['scaler']}, linear "

@@ -39,7 +39,7 @@ from .base import (
     future_index,
     infer_freq,
     interval_width_from_meta,
-    non_decreasing,
+    smooth_widths,
     tail_from_meta,
     tail_offsets_from_meta,
     track_level,
@@ -731,7 +731,7 @@ def calibrate(forecaster: Forecaster, fit: PoolFit) -> None:
         widths.append(float(width[0]))
         counts.append(len(known))
     if widths:
-        forecaster.interval_width_ = non_decreasing(widths, counts)
+        forecaster.interval_width_ = smooth_widths(widths, counts)
 
 
 def refit_pool(forecaster: Forecaster, fit: PoolFit, refitted: dict) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import assign_params, check_series, conformal_widths, non_decreasing
+from .base import assign_params, check_series, conformal_widths, smooth_widths
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .choose import loss_scale, make_folds
 from .config import ModelConfig, TrainConfig, check, pool_families
@@ -382,7 +382,7 @@ def pooled_interval(forecasters: dict[str, Forecaster], level: float) -> None:
         counts.append(len(known))
     if not widths:
         return
-    widths = non_decreasing(widths, counts)
+    widths = smooth_widths(widths, counts)
     for name, f in forecasters.items():
         f.interval_width_ = widths * scales[name]
 

@@ -47,7 +47,7 @@ from .config import (
 from .data import load_data
 from .diagnostics import inspect
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
-from .explain import failure_anatomy, lag_check, memory_profile
+from .explain import failure_anatomy, global_memory_profile, lag_check, memory_profile
 from .fastpath import load_fast, save_fast
 from .features import feature_record, load_inputs, target_of, with_market
 from .folders import (
@@ -983,6 +983,13 @@ def global_summary_lines(metrics: dict, out: str | Path) -> list[str]:
             f"{_shown(m4['naive2']['mase']['median'])}), OWA {owa_shown}; ties or beats "
             f"naive on {100 * steps['share_ties_or_beats_naive']:.1f}% of series, seasonal "
             f"naive on {100 * steps['share_ties_or_beats_seasonal_naive']:.1f}%")
+        interval = m4.get("interval")
+        if interval:
+            lines.append(
+                f"its {100 * interval['level']:.0f}% interval covered "
+                f"{100 * interval['coverage']['mean']:.1f}% of the test values (mean over "
+                f"series), MSIS {_shown(interval['msis']['mean'])}, scaled quantile loss "
+                f"{_shown(interval['sql']['mean'])}")
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
     lines.append(f"wrote {out}/: {' '.join(files)}")
     return lines
@@ -990,6 +997,61 @@ def global_summary_lines(metrics: dict, out: str | Path) -> list[str]:
 
 def _shown(x) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def _panel_of(run_dir: Path):
+    """A panel run's config, its panel read again as it was, and its split."""
+    config = load_run_config(run_dir)
+    settings = read_run_file(run_dir).get("global") or {}
+    data = config.data
+    panel = load_panel(data.source, id_column=settings.get("id_column"), target=data.target,
+                       date_column=data.date_column, max_fill=data.max_fill,
+                       date_format=data.date_format)
+    parts = split_panel(panel, 1, data.val_fraction, data.test_fraction,
+                        how=settings.get("split", "auto"))
+    return config, panel, parts
+
+
+def backtest_global(run_dir: str | Path, horizon: int | None = None) -> dict:
+    """`backtest_run` for a panel run: every series scored `horizon` steps ahead from
+    every origin of its test part, aggregated as `train` aggregates them."""
+    run_dir = Path(run_dir)
+    config, panel, parts = _panel_of(run_dir)
+    horizon = config.model.horizon if horizon is None else int(horizon)
+    parts = drop_short_tests(parts, horizon)
+    check_checkpoint_file(run_dir / MODEL_FILE)
+    forecaster = GlobalForecaster.load(run_dir / MODEL_FILE)
+    paths, per_step = score_panel_paths(forecaster, panel, parts, horizon)
+    return aggregate_paths(paths, per_step, horizon, "direct")
+
+
+def explain_global(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
+                   ) -> dict:
+    """What a panel run's global net looks at (`rnnlab.explain.global_memory_profile`)
+    and how much each family is in the series' forecasts; explain.json (and memory.png)
+    into `out` (default the run directory)."""
+    run_dir = Path(run_dir)
+    _, panel, _ = _panel_of(run_dir)
+    forecaster = GlobalForecaster.load(run_dir / MODEL_FILE)
+    profile = global_memory_profile(forecaster, panel)
+    families: dict[str, float] = {}
+    for f in forecaster.forecasters_.values():
+        for candidate, weight in f.pool_:
+            families[candidate.family] = families.get(candidate.family, 0.0) + weight
+    n = len(forecaster.forecasters_)
+    result = {"series": n, "model": profile.model, "memory": profile.to_dict(),
+              "memory_text": profile.describe(),
+              "families": {k: v / n for k, v in sorted(families.items(),
+                                                       key=lambda kv: -kv[1])},
+              "files": ["explain.json"]}
+    target = Path(out) if out is not None else run_dir
+    with locked(target):
+        if plots:
+            plot_memory_curves({profile.model: profile}, target / "memory.png",
+                               title=f"{profile.model}: sensitivity by lag over {n} series")
+            result["files"].append("memory.png")
+        write_json(target / "explain.json", result)
+    return result
 
 
 def is_global_run(run_dir: str | Path) -> bool:
