@@ -298,13 +298,33 @@ def _infer_freq(index: pd.DatetimeIndex):
 
 
 def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
-    """The remembered end of the series, with its dates, as `Forecaster.save` stored it."""
-    if meta["index_kind"] == "datetime":
-        index = pd.DatetimeIndex(pd.to_datetime(meta["tail_index"]), name=meta["index_name"])
-    else:
-        raw = np.asarray(meta["tail_index"])
-        index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] else raw,
+    """The remembered end of the series, with its dates, as `Forecaster.save` stored it;
+    ValueError unless its index holds one increasing date (or number) per value."""
+    kind, raw = meta["index_kind"], meta["tail_index"]
+    if not isinstance(raw, list) or len(raw) != len(values):
+        raise ValueError(f"tail_index must list {len(values)} dates or numbers, one per "
+                         "stored value")
+    if kind == "datetime":
+        if not all(isinstance(item, str) for item in raw):
+            raise ValueError("tail_index must hold dates as text")
+        try:
+            dates = pd.to_datetime(raw)
+        except (ValueError, TypeError, OverflowError) as exc:  # OutOfBounds is a ValueError
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValueError(f"tail_index holds text that is not a date ({first})") from None
+        index = pd.DatetimeIndex(dates, name=meta["index_name"])
+    elif kind == "numeric":
+        numbers = all(isinstance(item, int | float) and not isinstance(item, bool)
+                      for item in raw)
+        if not numbers or not np.isfinite(np.asarray(raw, dtype=np.float64)).all():
+            raise ValueError("tail_index must hold finite numbers for a numeric index")
+        raw = np.asarray(raw, dtype=np.float64)
+        index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] is True else raw,
                          name=meta["index_name"])
+    else:
+        raise ValueError(f"index_kind {kind!r} is neither datetime nor numeric")
+    if not (index.is_monotonic_increasing and index.is_unique):
+        raise ValueError("tail_index must increase from one value to the next")
     return pd.Series(values, index=index, name=meta["series_name"])
 
 

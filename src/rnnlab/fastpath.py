@@ -18,6 +18,7 @@ line. ``model.pt`` stays the canonical checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -31,6 +32,7 @@ import pandas as pd
 from numpy.lib import format as npy
 
 from .base import (
+    MAX_MAGNITUDE,
     WindowForecaster,
     error_scale_from_meta,
     interval_width_from_meta,
@@ -38,14 +40,18 @@ from .base import (
     tail_offsets_from_meta,
 )
 from .checkpoint import (
+    MAX_WEIGHT,
     atomic_write,
+    check_checkpoint_file,
     check_model_params,
     check_unpacked_size,
     json_default,
     open_regular,
     recorded_checksums,
 )
-from .errors import CheckpointError
+from .config import SECTIONS, build, check
+from .errors import CheckpointError, RnnlabError
+from .features import CALENDAR_COLUMNS
 from .windows import Scaler
 
 log = logging.getLogger("rnnlab")
@@ -119,6 +125,9 @@ def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
                  checkpoint.name)
         return None
     with fh:
+        # A checkpoint that is no sane zip is refused before it is hashed: a sparse 200 GB
+        # file would take minutes to read.
+        check_checkpoint_file(checkpoint)
         try:
             files = read_npz(fh, sidecar)
             if str(files["checkpoint_sha256"]) != file_sha256(checkpoint):
@@ -130,16 +139,103 @@ def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
             meta_text, tail = str(files["meta"]), files["tail"]
             check_binding(checkpoint, weights, meta_text, tail)
             meta = json.loads(meta_text)
+            check_meta(meta, tail, checkpoint)
+            check_arrays(weights, tail, checkpoint)
             if meta["params"]["model"] not in FAST_MODELS:
                 return None
-            check_model_params(meta["params"], len(tail), checkpoint)
             check_shapes(meta["params"], weights)
             return NumpyForecaster(meta, weights, tail_from_meta(meta, tail))
-        except (OSError, KeyError, TypeError, ValueError, AttributeError,
+        except (OSError, KeyError, TypeError, ValueError, AttributeError, RecursionError,
                 zipfile.BadZipFile) as exc:
             log.info("cannot use %s (%s): loading %s with torch", sidecar.name, exc,
                      checkpoint.name)
             return None
+
+
+def check_meta(meta, tail: np.ndarray, path: str | Path) -> None:
+    """Refuse a checkpoint's metadata unless forecasting can read every part it uses.
+
+    The one check of both loaders (`load_fast` here, `rnnlab.forecaster.Forecaster.load`
+    with torch): no number anywhere beyond ±MAX_MAGNITUDE; the parameters pass the run
+    options' own rules (`rnnlab.config.check`: unknown names, types and ranges, as on the
+    command line); the scaler, the training range, the interval, the error scale, the
+    level shifts and the tail's dates parse as their readers need. Keys it does not know
+    are left to the code that reads them.
+    """
+    try:
+        if not isinstance(meta, dict):
+            raise ValueError("it is not an object")
+        _check_magnitudes(meta)
+        params = meta["params"]
+        check_model_params(params, len(tail), path)
+        check_params(params)
+        used = meta.get("strategy_used")
+        if used is not None and used not in ("recursive", "direct"):
+            raise ValueError(f"strategy_used {used!r} is not recursive or direct")
+        Scaler.from_state(meta["scaler"])
+        if "train_range" in meta:
+            low, high = (float(x) for x in meta["train_range"])
+            if not low <= high:
+                raise ValueError(f"train_range {meta['train_range']} must be [lowest, highest]")
+        for name in ("n_train", "n_val"):
+            if not isinstance(meta[name], int) or isinstance(meta[name], bool) or meta[name] < 0:
+                raise ValueError(f"{name} {meta[name]!r} must be a count")
+        if "features" in meta:
+            _check_inputs(meta["features"], params)
+        interval_width_from_meta(meta)
+        error_scale_from_meta(meta)
+        tail_offsets_from_meta(meta, len(tail))
+        tail_from_meta(meta, np.asarray(tail))
+    except CheckpointError:
+        raise
+    except (RnnlabError, KeyError, TypeError, ValueError, OverflowError) as exc:
+        text = str(exc).strip().splitlines()
+        what = f"lacks {exc}" if isinstance(exc, KeyError) else text[0] if text else \
+            type(exc).__name__
+        raise CheckpointError(f"checkpoint '{path}' has metadata no saved model has "
+                              f"({what[:200]}); it was edited or damaged: retrain it") from None
+
+
+def _check_inputs(features: dict, params: dict) -> None:
+    """ValueError unless a model's feature record counts the inputs its settings name."""
+    columns, n_inputs = features["columns"], features["n_inputs"]
+    calendar = len(CALENDAR_COLUMNS) if params.get("calendar") is True else 0
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) or \
+            isinstance(n_inputs, bool) or n_inputs != 1 + len(columns) + calendar:
+        raise ValueError(f"features n_inputs {n_inputs!r} must count the target, the columns "
+                         f"{columns!r} and the calendar")
+
+
+def check_params(params: dict) -> None:
+    """Raise RnnlabError or ValueError unless `params` are settings a Forecaster saves:
+    model and training options that pass `rnnlab.config.check`, and its val_fraction."""
+    sections = {name: {} for name in SECTIONS}
+    for key, value in params.items():
+        if key == "val_fraction":
+            if isinstance(value, bool) or not isinstance(value, int | float) or \
+                    not 0 <= value < 1:
+                raise ValueError(f"val_fraction {value!r} must be a share from 0 to below 1")
+            continue
+        home = next((name for name, cls in SECTIONS.items() if name != "data" and
+                     key in {f.name for f in dataclasses.fields(cls)}), "model")
+        sections[home][key] = value
+    for name in ("model", "training"):
+        check(build(SECTIONS[name], sections[name]))
+
+
+def _check_magnitudes(doc) -> None:
+    """ValueError at the first number beyond ±MAX_MAGNITUDE anywhere in a JSON document;
+    NaN and infinity pass (a history before its first epoch holds them)."""
+    todo = [doc]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            todo.extend(node.values())
+        elif isinstance(node, list):
+            todo.extend(node)
+        elif isinstance(node, int | float) and not isinstance(node, bool) and \
+                math.isfinite(node) and abs(node) > MAX_MAGNITUDE:
+            raise ValueError(f"a value {float(node):.3g} is beyond ±{MAX_MAGNITUDE:.0e}")
 
 
 def read_npz(fh, path: Path) -> dict[str, np.ndarray]:
@@ -190,6 +286,24 @@ def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: s
         raise ValueError(f"its metadata or series tail are not those of {checkpoint.name}")
 
 
+def check_arrays(weights: dict[str, np.ndarray], tail: np.ndarray, path: str | Path) -> None:
+    """`rnnlab.checkpoint.check_tensors` for the sidecar's arrays: every weight finite and
+    within ±MAX_WEIGHT, the stored tail finite and within ±MAX_MAGNITUDE."""
+    named = [(f"weight {k}", w, MAX_WEIGHT) for k, w in weights.items()]
+    for name, array, bound in [*named, ("stored tail", tail, MAX_MAGNITUDE)]:
+        values = np.asarray(array, dtype=np.float64)
+        problem = None
+        if not np.isfinite(values).all():
+            problem = "NaN or infinite values"
+        elif values.size and np.abs(values).max() > bound:
+            problem = f"a value of magnitude {np.abs(values).max():.3g}, beyond ±{bound:.0e}"
+        if problem:
+            raise CheckpointError(
+                f"refused to load '{path}': {name} holds {problem}, which no rnnlab "
+                "checkpoint holds; it was edited or damaged: retrain it, or restore it from "
+                "a copy")
+
+
 def check_shapes(params: dict, weights: dict[str, np.ndarray]) -> None:
     """Raise ValueError unless `weights` are exactly the tensors the parameters describe."""
     model, hidden = params["model"], params["hidden_size"]
@@ -223,6 +337,7 @@ class NumpyForecaster(WindowForecaster):
 
     def __init__(self, meta: dict, weights: dict[str, np.ndarray], tail: pd.Series):
         params = meta["params"]
+        self.params_ = dict(params)  # every setting it was saved with, for the run's check
         self.model = str(params["model"])
         self.seq_len = int(params["seq_len"])
         self.num_layers = int(params["num_layers"])

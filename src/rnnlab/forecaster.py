@@ -30,10 +30,10 @@ from .base import (
     tail_offsets_from_meta,
     track_level,
 )
-from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, DataError, RnnlabError
-from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
+from .fastpath import FAST_MODELS, check_meta, sidecar_path, write_sidecar
 from .features import (
     CALENDAR_COLUMNS,
     FeatureScaler,
@@ -524,9 +524,12 @@ class Forecaster(WindowForecaster):
 
         ckpt = load_checkpoint(path)
         meta = ckpt["meta"]
+        tail = ckpt["tensors"].get("tail")
+        if tail is None:
+            raise CheckpointError(f"checkpoint '{path}' stores no series tail; retrain it")
+        check_meta(meta, tail.numpy(), path)  # the checks of the numpy loader, shared
         try:
             params = dict(meta["params"])
-            check_model_params(params, len(ckpt["tensors"]["tail"]), path)
             forecaster = cls(**params, progress=False)
             used = meta.get("strategy_used")
             if used is not None and used not in ("recursive", "direct"):
@@ -564,7 +567,8 @@ class Forecaster(WindowForecaster):
                 raw = ckpt["tensors"]["tail_features"].numpy()
                 forecaster.tail_features_ = pd.DataFrame(
                     raw, index=forecaster.tail_.index, columns=meta["features"]["columns"])
-        except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, RuntimeError,
+                RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             first = "; ".join(lines[:2])[:240]
