@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
 import time
 import typing
@@ -77,7 +78,7 @@ class Group(click.Group):
             sys.exit(2)
         except KeyboardInterrupt as exc:  # compare and sweep say what they saved
             click.echo(str(exc) or "interrupted", err=True)
-            sys.exit(130)
+            sys.exit(143 if isinstance(exc, Terminated) else 130)
         except BrokenPipeError:
             # The reader went away (rnnlab ... | head): stop quietly, as other tools do.
             sys.stderr.close()
@@ -91,6 +92,15 @@ class Group(click.Group):
             click.echo(f"error: internal error ({type(exc).__name__}: {message}); rerun with "
                        "RNNLAB_DEBUG=1 for the traceback and report it", err=True)
             sys.exit(1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, as Ctrl-C raises KeyboardInterrupt: locks are
+    let go, a folder made for nothing is removed, and one line says what happened."""
+
+
+def _terminate(signum, frame):
+    raise Terminated("stopped by SIGTERM")
 
 
 def _click_type(hint):
@@ -575,6 +585,9 @@ def demo(out, quick, jobs, progress):
 
 
 def main() -> None:
+    # By default SIGTERM ends the process at once, leaving a lock and a half-made folder;
+    # commands that save work (train, compare, tune) install their own handler meanwhile.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli(prog_name="rnnlab")
     finally:
