@@ -68,8 +68,7 @@ class BaseForecaster:
     def forecast(self, horizon: int, series: pd.Series | None = None) -> pd.Series:
         """The next `horizon` values after `series` (default: the data seen in fit)."""
         self._check_fitted()
-        if horizon < 1:
-            raise DataError(f"horizon must be at least 1, got {horizon}")
+        horizon = check_forecast_work(self, horizon)
         history = self._history(series)
         values = self._forecast_values(history.to_numpy(np.float64), horizon)
         index = future_index(history.index, horizon)
@@ -114,6 +113,31 @@ class BaseForecaster:
             lower = lower.clip(lower=0.0)
         return pd.DataFrame({"forecast": point, "lower": lower, "upper": point + widths},
                             index=point.index)
+
+
+# One forecast step runs the network over a whole window, one recurrent step (about 15 us
+# on one core in numpy) per value and layer: this many answer within about ten seconds.
+MAX_FORECAST_STEPS = 600_000
+
+
+def check_forecast_work(forecaster, horizon) -> int:
+    """`horizon` as an int, or one line refusing it: not a whole number of at least 1, or
+    one that would keep `forecast` busy for minutes. Each step runs a network over a whole
+    window, so the work is horizon x seq_len x num_layers steps (a baseline's: horizon)."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise ConfigError(f"horizon must be a whole number of at least 1, got {horizon!r}; "
+                          "pass e.g. forecast(10) (--horizon 10)")
+    horizon = int(horizon)
+    window = max(1, int(getattr(forecaster, "seq_len", 1) or 1))
+    layers = max(1, int(getattr(forecaster, "num_layers", 1) or 1))
+    steps = horizon * window * layers
+    if steps > MAX_FORECAST_STEPS:
+        most = max(1, MAX_FORECAST_STEPS // (window * layers))
+        raise ConfigError(
+            f"--horizon {horizon} needs {steps:,} recurrent steps (horizon x seq_len "
+            f"{window} x {layers} layer(s)), over the {MAX_FORECAST_STEPS:,} a forecast may "
+            f"take so that it answers in seconds; ask for --horizon {most} or fewer")
+    return horizon
 
 
 def assign_params(obj, params: dict, parameters: dict[str, inspect.Parameter]) -> None:
@@ -247,6 +271,12 @@ def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Ser
             f"{name} has {bad.sum()} NaN or infinite values (at {where}); fill or drop them "
             "first, e.g. series.interpolate()"
         )
+    largest = float(np.max(np.abs(values))) if len(values) else 0.0
+    if 0 < largest < 1 / MAX_MAGNITUDE:
+        raise DataError(
+            f"{name} has no value beyond ±{1 / MAX_MAGNITUDE:.0e} (the largest is "
+            f"{largest:.3g}), where squares vanish and no scale can be fitted; rescale it, "
+            "e.g. multiply it by a power of ten")
     huge = np.abs(values) > MAX_MAGNITUDE
     if huge.any():
         first = int(np.flatnonzero(huge)[0])
@@ -257,7 +287,15 @@ def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Ser
         )
     if len(values) < min_length:
         raise DataError(f"{name} has {len(values)} values; at least {min_length} are needed")
-    return pd.Series(values, index=series.index, name=series.name)
+    index = series.index
+    ordered = isinstance(index, pd.DatetimeIndex) or pd.api.types.is_numeric_dtype(index)
+    if ordered and not (index.is_monotonic_increasing and index.is_unique):
+        raise DataError(
+            f"{name}'s index is not in increasing order without repeats (it runs from "
+            f"{index[0]} to {index[-1]} over {len(index)} values, {len(index) - index.nunique()}"
+            " of them repeats); sort it and drop repeated dates first, e.g. "
+            "series.sort_index() and series[~series.index.duplicated()]")
+    return pd.Series(values, index=index, name=series.name)
 
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import pickle
 import pickletools
@@ -27,7 +28,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from .base import MAX_MAGNITUDE
 from .errors import CheckpointError, RnnlabError
 
 FORMAT = "rnnlab-checkpoint"
@@ -303,6 +303,37 @@ def recorded_checksums(checkpoint: str | Path) -> dict[str, str]:
     return found
 
 
+def read_npz(fh, path: Path) -> dict:
+    """The arrays of an npz file, refusing any member whose header claims more than it holds.
+
+    `np.load` would allocate whatever shape a header names (10**12 elements, a
+    MemoryError) before finding the data missing; here the zip directory's sizes bound
+    the archive and each npy header must match its member's size exactly.
+    """
+    from numpy.lib import format as npy  # numpy: kept off `rnnlab --help`
+
+    arrays = {}
+    with zipfile.ZipFile(fh) as archive:
+        try:
+            check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
+        except CheckpointError as exc:
+            raise ValueError(str(exc)) from None
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = npy.read_magic(member)
+                read_header = npy.read_array_header_1_0 if version == (1, 0) else \
+                    npy.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+                data_bytes = info.file_size - member.tell()
+            if dtype.hasobject or math.prod(shape) * dtype.itemsize != data_bytes:
+                raise ValueError(f"member {info.filename} claims shape {shape} of {dtype}, "
+                                 f"which does not fit its {data_bytes} bytes")
+            with archive.open(info) as member:
+                arrays[info.filename.removesuffix(".npy")] = npy.read_array(
+                    member, allow_pickle=False)
+    return arrays
+
+
 def check_model_params(params, n_tail: int, path: str | Path) -> None:
     """Refuse network sizes that no saved model has, before a network is built from them.
 
@@ -438,6 +469,8 @@ def check_tensors(tensors: dict, path: str | Path, file_bytes: int) -> None:
     for the message ("weight rnn.weight_hh_l0", "stored tail").
     """
     import torch
+
+    from .base import MAX_MAGNITUDE  # with numpy and pandas: kept off `rnnlab --help`
 
     def refuse(problem: str) -> None:
         raise CheckpointError(f"refused to load '{path}': {problem}, which no rnnlab "

@@ -88,6 +88,12 @@ class Group(click.Group):
         except Exception as exc:
             if os.environ.get("RNNLAB_DEBUG"):
                 raise
+            if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(
+                    words in str(exc) for words in ("can't allocate memory", "out of memory"))):
+                # An allocation the machine (or a ulimit) refused: a size, not a bug.
+                click.echo("error: ran out of memory; use a smaller --hidden-size, "
+                           "--num-layers, --seq-len or --batch-size, or less data", err=True)
+                sys.exit(2)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             click.echo(f"error: internal error ({type(exc).__name__}: {message}); rerun with "
                        "RNNLAB_DEBUG=1 for the traceback and report it", err=True)
@@ -436,6 +442,10 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
         name, sep, values = text.partition("=")
         if not sep or not values.strip():
             raise ConfigError(f"--param {text!r} must look like NAME=V1,V2 (e.g. seq_len=10,30)")
+        if name.strip() in grid:
+            raise ConfigError(f"--param {name.strip()} is given twice ({name.strip()}="
+                              f"{grid[name.strip()]} and {text}); give all its values in one "
+                              f"--param {name.strip()}={grid[name.strip()]},{values}")
         grid[name.strip()] = values
     results = run_sweep(data, model, grid, seeds, out, jobs, progress, command_line(),
                         backend=backend, address=address, **_overrides(options))

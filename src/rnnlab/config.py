@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import math
+import numbers
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -320,9 +321,13 @@ def build(section_cls: type, values: dict):
 
 
 def check(section) -> None:
-    """Check every value of one config section against the rules declared on its field."""
+    """Check every value of one config section against the type and the rules declared on
+    its field (the Python API passes values as given: seq_len="30" or hidden_size=True are
+    refused here, as the command line refuses them when it reads its text)."""
+    hints = typing.get_type_hints(type(section))
     for f in fields(section):
         value = getattr(section, f.name)
+        _check_type(f.name, value, hints[f.name])
         rules = f.metadata
         if value is None or isinstance(value, bool) or not rules:
             continue
@@ -350,6 +355,28 @@ def check(section) -> None:
                           "origin: use --strategy direct")
     if isinstance(section, TrainConfig):
         _check_device(section.device)
+
+
+def _check_type(name: str, value, hint) -> None:
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in allowed:
+        return
+    if bool in allowed:
+        fits = isinstance(value, bool)
+    elif isinstance(value, bool):
+        fits = False  # True is an int to Python, never a size or a rate to rnnlab
+    elif int in allowed:
+        fits = isinstance(value, numbers.Integral)
+    elif float in allowed:
+        fits = isinstance(value, numbers.Real)
+    else:
+        fits = isinstance(value, str)
+    if not fits:
+        names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
+        kind = names.split(" or ")[0]
+        raise ConfigError(f"parameter {name!r} must be {names}, got {value!r} (of type "
+                          f"{type(value).__name__}); pass {'an' if kind == 'int' else 'a'} "
+                          f"{kind}")
 
 
 def _check_range(name: str, value, rules) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .backtest import backtest
+from .base import check_series
 from .baselines import BASELINES
 from .checkpoint import atomic_write, write_json
 from .config import (
@@ -333,8 +334,28 @@ def _check_sources(base, datasets) -> None:
     """Fail fast on a source that cannot load at all (typo, missing file)."""
     if not datasets:
         raise ConfigError("no dataset given; pass --data SOURCE[,SOURCE...]")
-    for dataset in datasets:
-        load_data(dataclasses.replace(base.data, source=dataset))
+    for number, dataset in enumerate(datasets):
+        try:
+            # Values no model can take (1e299s, 1e-301s) are refused here, not once per run.
+            check_series(load_data(dataclasses.replace(base.data, source=dataset)))
+        except DataError as exc:
+            # "a,b.csv" is two entries to --data: say so when their join is a file.
+            joined = next((",".join(datasets[start:stop]) for start in range(number + 1)
+                           for stop in range(number + 1, len(datasets) + 1)
+                           if stop - start > 1 and _is_file(",".join(datasets[start:stop]))),
+                          None)
+            if joined is None:
+                raise
+            raise DataError(f"{exc}; commas separate --data entries, so the file "
+                            f"'{joined}' was read as several: rename it without commas, or "
+                            "link it under a name without them") from None
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:
+        return False
 
 
 def _run_and_write(tasks, settings, out, jobs, progress, command, by, backend="local",

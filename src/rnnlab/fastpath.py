@@ -23,13 +23,11 @@ import hashlib
 import json
 import logging
 import math
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from numpy.lib import format as npy
 
 from .base import (
     MAX_MAGNITUDE,
@@ -44,9 +42,9 @@ from .checkpoint import (
     atomic_write,
     check_checkpoint_file,
     check_model_params,
-    check_unpacked_size,
     json_default,
     open_regular,
+    read_npz,
     recorded_checksums,
 )
 from .config import SECTIONS, build, check
@@ -236,35 +234,6 @@ def _check_magnitudes(doc) -> None:
         elif isinstance(node, int | float) and not isinstance(node, bool) and \
                 math.isfinite(node) and abs(node) > MAX_MAGNITUDE:
             raise ValueError(f"a value {float(node):.3g} is beyond ±{MAX_MAGNITUDE:.0e}")
-
-
-def read_npz(fh, path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an npz file, refusing any member whose header claims more than it holds.
-
-    `np.load` would allocate whatever shape a header names (10**12 elements, a
-    MemoryError) before finding the data missing; here the zip directory's sizes bound
-    the archive and each npy header must match its member's size exactly.
-    """
-    arrays = {}
-    with zipfile.ZipFile(fh) as archive:
-        try:
-            check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
-        except CheckpointError as exc:
-            raise ValueError(str(exc)) from None
-        for info in archive.infolist():
-            with archive.open(info) as member:
-                version = npy.read_magic(member)
-                read_header = npy.read_array_header_1_0 if version == (1, 0) else \
-                    npy.read_array_header_2_0
-                shape, _, dtype = read_header(member)
-                data_bytes = info.file_size - member.tell()
-            if dtype.hasobject or math.prod(shape) * dtype.itemsize != data_bytes:
-                raise ValueError(f"member {info.filename} claims shape {shape} of {dtype}, "
-                                 f"which does not fit its {data_bytes} bytes")
-            with archive.open(info) as member:
-                arrays[info.filename.removesuffix(".npy")] = npy.read_array(
-                    member, allow_pickle=False)
-    return arrays
 
 
 def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: str,

@@ -20,6 +20,7 @@ import pandas as pd
 from .base import (
     WindowForecaster,
     assign_params,
+    check_forecast_work,
     check_series,
     conformal_widths,
     error_scale_from_meta,
@@ -32,7 +33,7 @@ from .base import (
 )
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
-from .errors import CheckpointError, DataError, RnnlabError
+from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .fastpath import FAST_MODELS, check_meta, sidecar_path, write_sidecar
 from .features import (
     CALENDAR_COLUMNS,
@@ -181,6 +182,11 @@ class Forecaster(WindowForecaster):
         is a DataFrame: the target first, then the named feature columns
         (`rnnlab.features`); predict, forecast and paths_from then take such a frame too.
         """
+        if val_size is not None and (isinstance(val_size, bool) or not isinstance(
+                val_size, int | np.integer) or not 0 <= val_size < len(series)):
+            raise ConfigError(f"val_size must be a whole number of values from 0 to below the "
+                              f"{len(series)} given, got {val_size!r}; pass e.g. val_size="
+                              f"{len(series) // 10}, or leave it out for val_fraction's share")
         n_val = None if val_size is None else int(val_size)
         _fit_together([self], series, n_val, should_stop=should_stop,
                       on_epoch_end=on_epoch_end, resume=resume)
@@ -294,8 +300,7 @@ class Forecaster(WindowForecaster):
         if not self._uses_features():
             return super().forecast(horizon, series)
         self._check_fitted()
-        if horizon < 1:
-            raise DataError(f"horizon must be at least 1, got {horizon}")
+        horizon = check_forecast_work(self, horizon)
         if series is None:
             frame = pd.concat([self.tail_, self.tail_features_], axis=1)
         else:

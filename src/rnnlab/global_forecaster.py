@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import assign_params, check_series, future_index
+from .base import assign_params, check_forecast_work, check_series, future_index
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .config import DEFAULT_SEQ_LEN, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
@@ -282,8 +282,7 @@ class GlobalForecaster:
         """The next `horizon` values of series `name` after `series` (default: its data
         seen in fit), each step fed back as the next input."""
         self._scaler(name)
-        if horizon < 1:
-            raise DataError(f"horizon must be at least 1, got {horizon}")
+        horizon = check_forecast_work(self, horizon)
         history = self.tails_[name] if series is None else \
             check_series(series, self.seq_len, name=name)
         buffer = list(history.to_numpy(np.float64)[-self.seq_len:])

@@ -29,7 +29,7 @@ import pandas as pd
 
 from . import __version__
 from .backtest import backtest, check_horizon, score_paths
-from .base import far_outside
+from .base import check_forecast_work, check_series, far_outside
 from .checkpoint import (
     atomic_write,
     check_archive,
@@ -100,9 +100,6 @@ STATE_FILE = "state.pt"
 # baselines') takes about 150 bytes; a file far beyond this per test row is not one.
 PREDICTION_ROW_BYTES = 1024
 MODEL_FILE = "model.pt"
-# One forecast step runs the network over a whole window, one recurrent step (about 15 us
-# on one core in numpy) per value and layer: this many answer within about ten seconds.
-MAX_FORECAST_STEPS = 600_000
 # Every file a run folder gets from train (and from explain, which writes beside it):
 # --overwrite deletes these and nothing else.
 TRAIN_FILES = ("config.json", "metrics.json", STATE_FILE, MODEL_FILE, "model.npz",
@@ -118,7 +115,7 @@ def versions() -> dict:
 
 
 @contextlib.contextmanager
-def interruptible(notice: str = "stopping after this epoch"):
+def interruptible(notice: str = "stopping after this epoch (a long one: at its next batch)"):
     """Turn the first Ctrl-C or SIGTERM into a request to stop (polled by the caller), and
     print `notice`; a second signal interrupts at once, as usual."""
     requested = threading.Event()
@@ -238,6 +235,7 @@ def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
     config.check()
     series = load_inputs(config.data, config.model, load_data(config.data))
     target = target_of(series)
+    check_series(target)  # 1e299s and 1e-301s: refused before any statistic of them
     config, window = with_seq_len(config, target, _saved_window(out) if resume else None)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(target.name))
@@ -634,20 +632,6 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
     return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
 
 
-def check_forecast_work(forecaster, horizon: int) -> None:
-    """Refuse a horizon that would keep `forecast` busy for minutes: each step runs the
-    network over a whole window, so the work is horizon x seq_len x num_layers steps."""
-    layers = max(1, int(getattr(forecaster, "num_layers", 1) or 1))
-    steps = horizon * forecaster.seq_len * layers
-    if steps > MAX_FORECAST_STEPS:
-        most = max(1, MAX_FORECAST_STEPS // (forecaster.seq_len * layers))
-        raise RnnlabError(
-            f"--horizon {horizon} needs {steps:,} recurrent steps (horizon x seq_len "
-            f"{forecaster.seq_len} x {layers} layer(s)), over the {MAX_FORECAST_STEPS:,} a "
-            f"forecast may take so that it answers in seconds; ask for --horizon {most} or "
-            "fewer")
-
-
 def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
                 ) -> dict:
     """Inspect the series, probe the memory, dissect the failures and check for lag of a
@@ -825,6 +809,8 @@ def check_model_file(run_dir: Path) -> None:
 def check_model_agrees(run_dir: Path, forecaster) -> None:
     """Refuse a model whose settings differ from the run's config.json: forecasts, scores
     and explanations would then describe another run than the one asked for."""
+    if not (run_dir / "config.json").exists():
+        return  # a bare model.pt (Forecaster.save into a folder): nothing to compare with
     params = getattr(forecaster, "params_", None) or forecaster.get_params()
     saved = read_run_file(run_dir)
     for section in ("model", "training"):
