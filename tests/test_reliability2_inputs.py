@@ -280,3 +280,36 @@ def test_row22_a_repeated_param_is_refused_not_dropped(tmp_path):
                            "seq_len=20", "--out", str(tmp_path / "s")),
                    "--param seq_len is given twice", "--param seq_len=10,20")
     assert not (tmp_path / "s").exists()
+
+
+# --- row 16: the window choice reads a long series without a padded transform ----------
+
+
+def test_row16_the_period_is_refined_without_a_16x_padded_transform(monkeypatch):
+    import rnnlab.diagnostics as diagnostics
+
+    sizes = []
+    real = diagnostics._power_spectrum
+
+    def recorded(x, nfft=None):
+        sizes.append(nfft or len(x))
+        return real(x, nfft)
+
+    monkeypatch.setattr(diagnostics, "_power_spectrum", recorded)
+    rng = np.random.default_rng(0)
+    t = np.arange(20_011)  # a prime length: the padded FFT's worst case
+    values = np.sin(2 * np.pi * t / 37.3) + rng.normal(0, 0.5, len(t))
+    assert diagnostics.find_period(values) == 37
+    assert sizes and max(sizes) <= len(values)  # the 16x grid (320,176 points) is gone
+
+
+@pytest.mark.parametrize("n,k", [(601, 12), (1000, 0), (1000, 500), (997, 498)])
+def test_row16_the_direct_transform_equals_the_padded_one_near_the_peak(n, k):
+    from rnnlab.diagnostics import _power_near, _power_spectrum
+
+    x = np.random.default_rng(n).normal(size=n) + np.sin(np.arange(n) / 3)
+    freqs, power = _power_spectrum(x, 16 * n)
+    near = np.abs(freqs - np.fft.rfftfreq(n)[k]) <= 1.0 / n
+    got_freqs, got_power = _power_near(x, k, 16)
+    assert np.array_equal(got_freqs, freqs[near])
+    assert np.allclose(got_power, power[near], rtol=1e-9, atol=1e-12 * power.max())

@@ -22,7 +22,9 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import logging
 import math
+import os
 import time
 import typing
 import warnings
@@ -66,6 +68,8 @@ from .windows import (
     seq_len_for_split,
     split_sizes,
 )
+
+log = logging.getLogger("rnnlab")
 
 BASELINE_NAMES = tuple(BASELINES)
 
@@ -447,6 +451,10 @@ SCALER_CHOICES = tuple(c for c in next(f for f in dataclasses.fields(ModelConfig
 STORAGE_ATTEMPTS = 8
 # A typo in --trials must not queue millions of fits.
 MAX_TRIALS = 100_000
+# A running trial tells the storage it is alive this often; one silent for GRACE_SECONDS
+# was killed, and the next worker of the study marks it failed.
+HEARTBEAT_SECONDS = 30
+GRACE_SECONDS = 120
 FILES = ("best.json", "metrics.json", "trials.csv", "history.png")
 
 
@@ -578,7 +586,14 @@ def open_storage(url: str):
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(STORAGE_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+            # Heartbeats: a trial whose process was killed (left RUNNING) is marked failed
+            # by the next worker once its heartbeat is GRACE_SECONDS old. Optuna calls
+            # them experimental and says so on every open: here, once is in the README.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine,
+                                                  heartbeat_interval=HEARTBEAT_SECONDS,
+                                                  grace_period=GRACE_SECONDS)
         except Exception as exc:  # sqlalchemy's parse, driver and connection errors alike
             # Two workers starting at once on a new database both create its tables: the
             # one that loses the race sees the other's tables or rows, or its lock.
@@ -705,13 +720,32 @@ def _check_backend_args(backend: str, address: str | None, jobs: int | None,
 
 
 def _create_study(optuna, storage, name: str, seed: int | None):
-    """The study `name` in `storage`, created or joined, with rnnlab's sampler and pruner."""
-    return optuna.create_study(
+    """The study `name` in `storage`, created or joined, with rnnlab's sampler and pruner.
+
+    A seeded sampler joining a study that holds trials is seeded from the seed and their
+    count: the same seed again would draw the very trials it drew before (its first ten
+    are random draws), and a re-run must continue the search, not repeat it."""
+    study = optuna.create_study(
         storage=storage, study_name=name, load_if_exists=True,
         direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
         # Five finished trials before any pruning, five epochs before any trial is
         # judged: the first epochs of a net that starts at its linear part say little.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+    held = len(study.get_trials(deepcopy=False))
+    if seed is not None and held:
+        mixed = int(np.random.SeedSequence([seed, held]).generate_state(1)[0])
+        study.sampler = optuna.samplers.TPESampler(seed=mixed)
+    return study
+
+
+def _fail_abandoned(study, optuna) -> list[int]:
+    """Mark failed the trials a killed tune left running in a study only this process
+    writes (its own study.db, under its folder's lock); their numbers."""
+    state = optuna.trial.TrialState
+    left = [t.number for t in study.get_trials(deepcopy=False, states=(state.RUNNING,))]
+    for number in left:
+        study.tell(number, state=state.FAIL, skip_if_finished=True)
+    return left
 
 
 def trial_shares(trials: int, workers: int) -> list[int]:
@@ -836,8 +870,15 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
     with locked(out), _quiet_optuna(optuna):
         claim(out, "tune", "tune folder")
         remove_temps(out, list(FILES))
+        if given is None:
+            _create_as_umask(out / "study.db")  # SQLite itself would make it 0644
         study = _create_study(optuna, given or open_storage(url), name, seed)
         _check_study(study, study_key(base, series_fingerprint(series)), name)
+        if given is None:  # its own study.db, under this folder's lock: no one else runs
+            left = _fail_abandoned(study, optuna)
+            if left:
+                log.info("trial(s) %s were left running by a tune that was killed: marked "
+                         "failed", ", ".join(map(str, left)))
 
         def progress(study, trial) -> None:
             if on_trial is not None:
@@ -851,20 +892,31 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
             else:
                 study.optimize(make_objective(fit_part, split, base, space),
                                n_trials=trials, timeout=timeout, callbacks=[progress])
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (the CLI's subclass of it)
             done = sum(t.state.name == "COMPLETE" for t in study.trials)
-            raise KeyboardInterrupt(
+            raise type(exc)(
                 f"interrupted; study {name!r} keeps its {done} finished trial(s) in "
                 f"{shown_url(url)}: run the same command again to add more") from None
         seconds = time.perf_counter() - started
         return _finish(out, study, url, base, series, space, seconds, command, found)
 
 
+def _create_as_umask(path: Path) -> None:
+    """Create an empty file (an empty SQLite database) with the umask's mode, as every
+    other file rnnlab writes has; SQLite creates its files 0644 whatever the umask."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    except FileExistsError:
+        pass
+
+
 @contextlib.contextmanager
 def _quiet_optuna(optuna):
-    """Optuna's own INFO lines off while the block runs: rnnlab prints one line per trial."""
+    """Optuna's own lines off while the block runs: rnnlab prints one line per trial, and
+    a trial that fails (Ctrl-C, SIGTERM, an error) is told in one line, not Optuna's
+    traceback of it."""
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         yield
     finally:
