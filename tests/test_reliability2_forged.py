@@ -93,6 +93,10 @@ def _huge_tail(tensors):
     tensors["tail"][-5:] = 1e300
 
 
+def _nan_tail(tensors):  # row 19's "NaN tail": a ValueError deep in the forecast before
+    tensors["tail"][-1] = float("nan")
+
+
 def _scale(value):
     def edit(meta):
         meta["scaler"]["scale"] = value
@@ -103,13 +107,15 @@ ROW6 = [
     ({"state": _nan_weight}, "holds NaN or infinite values"),
     ({"state": _inf_weight}, "holds NaN or infinite values"),
     ({"tensors": _huge_tail}, "stored tail holds a value of magnitude 1e+300"),
+    ({"tensors": _nan_tail}, "stored tail holds NaN or infinite values"),
     ({"meta": _scale(0.0)}, "scale above 0"),
     ({"meta": _scale(float("nan"))}, "scale above 0"),
 ]
 
 
 @pytest.mark.parametrize("sidecar", [True, False], ids=["numpy", "torch"])
-@pytest.mark.parametrize("edit,phrase", ROW6, ids=["nan", "inf", "tail", "scale0", "scalenan"])
+@pytest.mark.parametrize("edit,phrase", ROW6, ids=["nan", "inf", "tail", "nantail",
+                                                   "scale0", "scalenan"])
 def test_row06_forged_non_finite_numbers_are_refused_on_both_paths(run, edit, phrase, sidecar):
     forge(run / "model.pt", sidecar=sidecar, **edit)
     result = cli_run("forecast", "--run", str(run), "--horizon", "3")
