@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "rnnlab"
 # metrics, with no run folders, worker pools, plots or HTML.
 CORE = {"__init__", "errors", "config", "data", "diagnostics", "windows", "models",
         "stacked", "optim", "metrics", "train", "base", "baselines", "checkpoint", "fastpath",
-        "forecaster", "explain", "panel", "embedding",
+        "metadata", "forecaster", "explain", "panel", "embedding",
         "global_forecaster", "features"}
 # The lab is built on it: scoring, run folders, experiments, plots, the report, the CLI.
 LAB = {"backtest", "folders", "tasks", "runs", "plots", "report", "experiment", "demo", "cli"}

@@ -18,11 +18,9 @@ line. ``model.pt`` stays the canonical checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
-import math
 import zipfile
 from pathlib import Path
 
@@ -41,15 +39,13 @@ from .checkpoint import (
     MAX_WEIGHT,
     atomic_write,
     check_checkpoint_file,
-    check_model_params,
     json_default,
     open_regular,
     read_npz,
     recorded_checksums,
 )
-from .config import SECTIONS, build, check
-from .errors import CheckpointError, RnnlabError
-from .features import CALENDAR_COLUMNS
+from .errors import CheckpointError
+from .metadata import check_meta
 from .windows import Scaler
 
 log = logging.getLogger("rnnlab")
@@ -148,92 +144,6 @@ def load_fast(checkpoint: str | Path) -> NumpyForecaster | None:
             log.info("cannot use %s (%s): loading %s with torch", sidecar.name, exc,
                      checkpoint.name)
             return None
-
-
-def check_meta(meta, tail: np.ndarray, path: str | Path) -> None:
-    """Refuse a checkpoint's metadata unless forecasting can read every part it uses.
-
-    The one check of both loaders (`load_fast` here, `rnnlab.forecaster.Forecaster.load`
-    with torch): no number anywhere beyond ±MAX_MAGNITUDE; the parameters pass the run
-    options' own rules (`rnnlab.config.check`: unknown names, types and ranges, as on the
-    command line); the scaler, the training range, the interval, the error scale, the
-    level shifts and the tail's dates parse as their readers need. Keys it does not know
-    are left to the code that reads them.
-    """
-    try:
-        if not isinstance(meta, dict):
-            raise ValueError("it is not an object")
-        _check_magnitudes(meta)
-        params = meta["params"]
-        check_model_params(params, len(tail), path)
-        check_params(params)
-        used = meta.get("strategy_used")
-        if used is not None and used not in ("recursive", "direct"):
-            raise ValueError(f"strategy_used {used!r} is not recursive or direct")
-        Scaler.from_state(meta["scaler"])
-        if "train_range" in meta:
-            low, high = (float(x) for x in meta["train_range"])
-            if not low <= high:
-                raise ValueError(f"train_range {meta['train_range']} must be [lowest, highest]")
-        for name in ("n_train", "n_val"):
-            if not isinstance(meta[name], int) or isinstance(meta[name], bool) or meta[name] < 0:
-                raise ValueError(f"{name} {meta[name]!r} must be a count")
-        if "features" in meta:
-            _check_inputs(meta["features"], params)
-        interval_width_from_meta(meta)
-        error_scale_from_meta(meta)
-        tail_offsets_from_meta(meta, len(tail))
-        tail_from_meta(meta, np.asarray(tail))
-    except CheckpointError:
-        raise
-    except (RnnlabError, KeyError, TypeError, ValueError, OverflowError) as exc:
-        text = str(exc).strip().splitlines()
-        what = f"lacks {exc}" if isinstance(exc, KeyError) else text[0] if text else \
-            type(exc).__name__
-        raise CheckpointError(f"checkpoint '{path}' has metadata no saved model has "
-                              f"({what[:200]}); it was edited or damaged: retrain it") from None
-
-
-def _check_inputs(features: dict, params: dict) -> None:
-    """ValueError unless a model's feature record counts the inputs its settings name."""
-    columns, n_inputs = features["columns"], features["n_inputs"]
-    calendar = len(CALENDAR_COLUMNS) if params.get("calendar") is True else 0
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) or \
-            isinstance(n_inputs, bool) or n_inputs != 1 + len(columns) + calendar:
-        raise ValueError(f"features n_inputs {n_inputs!r} must count the target, the columns "
-                         f"{columns!r} and the calendar")
-
-
-def check_params(params: dict) -> None:
-    """Raise RnnlabError or ValueError unless `params` are settings a Forecaster saves:
-    model and training options that pass `rnnlab.config.check`, and its val_fraction."""
-    sections = {name: {} for name in SECTIONS}
-    for key, value in params.items():
-        if key == "val_fraction":
-            if isinstance(value, bool) or not isinstance(value, int | float) or \
-                    not 0 <= value < 1:
-                raise ValueError(f"val_fraction {value!r} must be a share from 0 to below 1")
-            continue
-        home = next((name for name, cls in SECTIONS.items() if name != "data" and
-                     key in {f.name for f in dataclasses.fields(cls)}), "model")
-        sections[home][key] = value
-    for name in ("model", "training"):
-        check(build(SECTIONS[name], sections[name]))
-
-
-def _check_magnitudes(doc) -> None:
-    """ValueError at the first number beyond ±MAX_MAGNITUDE anywhere in a JSON document;
-    NaN and infinity pass (a history before its first epoch holds them)."""
-    todo = [doc]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, dict):
-            todo.extend(node.values())
-        elif isinstance(node, list):
-            todo.extend(node)
-        elif isinstance(node, int | float) and not isinstance(node, bool) and \
-                math.isfinite(node) and abs(node) > MAX_MAGNITUDE:
-            raise ValueError(f"a value {float(node):.3g} is beyond ±{MAX_MAGNITUDE:.0e}")
 
 
 def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: str,

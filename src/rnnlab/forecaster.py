@@ -34,7 +34,7 @@ from .base import (
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import DataConfig, ModelConfig, TrainConfig, check
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
-from .fastpath import FAST_MODELS, check_meta, sidecar_path, write_sidecar
+from .fastpath import FAST_MODELS, sidecar_path, write_sidecar
 from .features import (
     CALENDAR_COLUMNS,
     FeatureScaler,
@@ -44,6 +44,7 @@ from .features import (
     fit_feature_scaler,
     uses_features,
 )
+from .metadata import check_meta
 from .windows import (
     DEFAULT_SEQ_LEN,
     MIN_TRAIN_WINDOWS,

@@ -231,6 +231,9 @@ def longest_seq_len(n: int, val_fraction: float, test_fraction: float) -> int:
 
 # What `fit_scaler` resolves a scaler to ("auto" picks one of them).
 FITTED_KINDS = ("window", "standard", "minmax")
+# A scaler fitted on values within ±1e100 (rnnlab.base.MAX_MAGNITUDE) has its center and
+# scale within this.
+SCALE_BOUND = 1e100
 
 
 @dataclass(frozen=True)
@@ -266,9 +269,10 @@ class Scaler:
                 relative != (kind == "window"):
             raise ValueError(f"scaler kind {kind!r} with relative {relative!r} is none of "
                              f"{', '.join(FITTED_KINDS)} (relative only for window)")
-        if not (math.isfinite(center) and math.isfinite(scale) and scale > 0):
+        if not (math.isfinite(center) and math.isfinite(scale) and scale > 0 and
+                max(abs(center), scale) <= SCALE_BOUND):
             raise ValueError(f"scaler center {center} and scale {scale} must be finite, the "
-                             "scale above 0")
+                             f"scale above 0, both within ±{SCALE_BOUND:.0e}")
         return cls(kind, center, scale, relative)
 
 
