@@ -357,6 +357,10 @@ def check(section) -> None:
         _check_device(section.device)
 
 
+# Fields whose text is a comma list: the Python API may pass the list itself.
+LIST_FIELDS = ("features",)
+
+
 def _check_type(name: str, value, hint) -> None:
     allowed = typing.get_args(hint) or (hint,)
     if value is None and type(None) in allowed:
@@ -370,7 +374,8 @@ def _check_type(name: str, value, hint) -> None:
     elif float in allowed:
         fits = isinstance(value, numbers.Real)
     else:
-        fits = isinstance(value, str)
+        fits = isinstance(value, str) or (name in LIST_FIELDS and isinstance(value, list | tuple)
+                                           and all(isinstance(v, str) for v in value))
     if not fits:
         names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
         kind = names.split(" or ")[0]
