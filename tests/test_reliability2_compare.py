@@ -33,3 +33,13 @@ def test_row24_an_untouched_record_is_kept(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="rnnlab"):
         compare("sine", models="rnn", seeds=1, out=str(out), **TINY)
     assert "1 of 1 runs already finished" in caplog.text
+
+
+def test_row19_a_compare_record_nested_200000_deep_is_trained_again(tmp_path):
+    out = tmp_path / "c"
+    first = compare("sine", models="rnn", seeds=1, out=str(out), **TINY)
+    (path,) = (out / "runs").glob("*.json")
+    path.write_text("[" * 200_000 + "]" * 200_000)  # a RecursionError to json.loads
+    again = compare("sine", models="rnn", seeds=1, out=str(out), **TINY)
+    assert again["rmse"].tolist() == first["rmse"].tolist()
+    assert json.loads(path.read_text())["status"] == "ok"
