@@ -25,6 +25,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 import typing
 import warnings
@@ -886,12 +888,9 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
 
         started = time.perf_counter()
         try:
-            if backend == "ray":
-                _optimize_on_ray(study, (fit_part, split, base, space), url, trials, timeout,
-                                 seed, jobs, address, progress)
-            else:
-                study.optimize(make_objective(fit_part, split, base, space),
-                               n_trials=trials, timeout=timeout, callbacks=[progress])
+            with _ctrl_c_raises():
+                _optimize(study, backend, (fit_part, split, base, space), url, trials,
+                          timeout, seed, jobs, address, progress)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (the CLI's subclass of it)
             done = sum(t.state.name == "COMPLETE" for t in study.trials)
             raise type(exc)(
@@ -908,6 +907,32 @@ def _create_as_umask(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
     except FileExistsError:
         pass
+
+
+def _optimize(study, backend: str, problem: tuple, url: str, trials: int,
+              timeout: float | None, seed: int | None, jobs: int | None,
+              address: str | None, progress: Callable) -> None:
+    """The study's trials, run here or as Ray tasks."""
+    if backend == "ray":
+        _optimize_on_ray(study, problem, url, trials, timeout, seed, jobs, address, progress)
+    else:
+        study.optimize(make_objective(*problem), n_trials=trials, timeout=timeout,
+                       callbacks=[progress])
+
+
+@contextlib.contextmanager
+def _ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt while the block runs, also where the process was
+    started with SIGINT ignored (a job a script put in the background), as train's and
+    compare's own handlers hear it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
