@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
 import time
 import typing
@@ -77,7 +78,7 @@ class Group(click.Group):
             sys.exit(2)
         except KeyboardInterrupt as exc:  # compare and sweep say what they saved
             click.echo(str(exc) or "interrupted", err=True)
-            sys.exit(130)
+            sys.exit(143 if isinstance(exc, Terminated) else 130)
         except BrokenPipeError:
             # The reader went away (rnnlab ... | head): stop quietly, as other tools do.
             sys.stderr.close()
@@ -87,10 +88,25 @@ class Group(click.Group):
         except Exception as exc:
             if os.environ.get("RNNLAB_DEBUG"):
                 raise
+            if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(
+                    words in str(exc) for words in ("can't allocate memory", "out of memory"))):
+                # An allocation the machine (or a ulimit) refused: a size, not a bug.
+                click.echo("error: ran out of memory; use a smaller --hidden-size, "
+                           "--num-layers, --seq-len or --batch-size, or less data", err=True)
+                sys.exit(2)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             click.echo(f"error: internal error ({type(exc).__name__}: {message}); rerun with "
                        "RNNLAB_DEBUG=1 for the traceback and report it", err=True)
             sys.exit(1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, as Ctrl-C raises KeyboardInterrupt: locks are
+    let go, a folder made for nothing is removed, and one line says what happened."""
+
+
+def _terminate(signum, frame):
+    raise Terminated("stopped by SIGTERM")
 
 
 def _click_type(hint):
@@ -453,6 +469,10 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
         name, sep, values = text.partition("=")
         if not sep or not values.strip():
             raise ConfigError(f"--param {text!r} must look like NAME=V1,V2 (e.g. seq_len=10,30)")
+        if name.strip() in grid:
+            raise ConfigError(f"--param {name.strip()} is given twice ({name.strip()}="
+                              f"{grid[name.strip()]} and {text}); give all its values in one "
+                              f"--param {name.strip()}={grid[name.strip()]},{values}")
         grid[name.strip()] = values
     results = run_sweep(data, model, grid, seeds, out, jobs, progress, command_line(),
                         backend=backend, address=address, **_overrides(options))
@@ -605,6 +625,9 @@ def demo(out, quick, jobs, progress):
 
 
 def main() -> None:
+    # By default SIGTERM ends the process at once, leaving a lock and a half-made folder;
+    # commands that save work (train, compare, tune) install their own handler meanwhile.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli(prog_name="rnnlab")
     finally:

@@ -45,10 +45,10 @@ from .base import (
     track_level,
 )
 from .candidates import Candidate, Linear, candidate_from_state, statistical_pool
-from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .choose import Folds, choose, combine, fold_losses, loss_scale, make_folds, plausible
 from .config import DataConfig, ModelConfig, TrainConfig, check, pool_families
-from .errors import CheckpointError, DataError, RnnlabError
+from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .features import (
     CALENDAR_COLUMNS,
     FeatureScaler,
@@ -57,6 +57,7 @@ from .features import (
     fit_feature_scaler,
     uses_features,
 )
+from .metadata import check_meta
 from .recurrent import NetCandidate, check_weight_shapes, inputs_matrix
 from .windows import MIN_TRAIN_WINDOWS, Scaler, choose_seq_len, fit_scaler
 
@@ -147,6 +148,11 @@ class Forecaster(WindowForecaster):
         ``calendar``) `series` is a DataFrame: the target first, then the named feature
         columns (`rnnlab.features`); predict, forecast and paths_from then take one too.
         """
+        if val_size is not None and (isinstance(val_size, bool) or not isinstance(
+                val_size, int | np.integer) or not 0 <= val_size < len(series)):
+            raise ConfigError(f"val_size must be a whole number of values from 0 to below the "
+                              f"{len(series)} given, got {val_size!r}; pass e.g. val_size="
+                              f"{len(series) // 10}, or leave it out for val_fraction's share")
         _fit([self], series, val_size, should_stop=should_stop, on_epoch_end=on_epoch_end,
              resume=resume)
         return self
@@ -359,9 +365,12 @@ class Forecaster(WindowForecaster):
         """Load a checkpoint written by `save`, refusing unsafe or mismatched files."""
         ckpt = load_checkpoint(path)
         meta = ckpt["meta"]
+        tail = ckpt["tensors"].get("tail")
+        if tail is None:
+            raise CheckpointError(f"checkpoint '{path}' stores no series tail; retrain it")
+        check_meta(meta, tail.numpy(), path)  # the checks of the numpy loader, shared
         try:
             params = dict(meta["params"])
-            check_model_params(params, len(ckpt["tensors"]["tail"]), path)
             forecaster = cls(**params, progress=False)
             if ckpt["model"] != params["model"]:
                 raise ValueError(f"model {ckpt['model']!r} vs parameters {params['model']!r}")
@@ -374,7 +383,8 @@ class Forecaster(WindowForecaster):
                 forecaster.tail_features_ = pd.DataFrame(
                     arrays["tail_features"], index=forecaster.tail_.index,
                     columns=meta["features"]["columns"])
-        except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, RuntimeError,
+                RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             first = "; ".join(lines[:2])[:240]
