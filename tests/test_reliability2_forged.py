@@ -69,7 +69,9 @@ def forge(model_pt: Path, meta=None, state=None, tensors=None, sidecar: bool = T
     write_json(metrics_path, metrics)
     if sidecar:
         weights = {k: v.numpy() for k, v in ckpt["state_dict"].items()}
-        write_sidecar(model_pt, weights, ckpt["meta"], ckpt["tensors"]["tail"].numpy())
+        extra = {k: v.numpy() for k, v in ckpt["tensors"].items()
+                 if k not in ("tail", "tail_features")}  # the pool's arrays
+        write_sidecar(model_pt, weights, ckpt["meta"], ckpt["tensors"]["tail"].numpy(), extra)
     else:
         model_pt.with_suffix(".npz").unlink(missing_ok=True)
 
@@ -234,7 +236,7 @@ def test_row12_more_tensors_than_any_network_holds_are_refused(run):
 
     forge(run / "model.pt", state=edit, sidecar=False)
     one_line_error(cli_run("forecast", "--run", str(run), "--horizon", "3"),
-                   "2,10", "tensors, over 2,048")
+                   "2,1", "tensors, over 2,048")
 
 
 def test_row14_a_stride_zero_tensor_is_refused_before_it_is_read(run):

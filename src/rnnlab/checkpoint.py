@@ -515,7 +515,8 @@ def check_archive(fh: IO[bytes], path: Path) -> None:
                                   "restore it from a copy")
         with zipfile.ZipFile(fh) as archive:
             check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: a flipped byte can name a compression zipfile lacks
         raise CheckpointError(f"{_damaged(path)} ({_first_line(exc)}); retrain or restore it "
                               "from a copy") from None
     fh.seek(0)

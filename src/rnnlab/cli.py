@@ -211,7 +211,7 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
     Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
     """
-    if global_model or id_column is not None or (data and Path(data).is_dir()):
+    if global_model or id_column is not None or _is_folder(data):
         _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
                       jobs, options)
         return
@@ -622,6 +622,15 @@ def demo(out, quick, jobs, progress):
     started = time.perf_counter()
     path = run_demo(out, quick=quick, jobs=jobs, progress=progress, command=command_line())
     click.echo(f"wrote {path} in {time.perf_counter() - started:.0f} s; open it in a browser")
+
+
+def _is_folder(data: str | None) -> bool:
+    """Whether --data names a folder (a panel); a name the system cannot look at (over 255
+    characters, say) is no folder, and loading it says why in one line."""
+    try:
+        return bool(data) and Path(data).is_dir()
+    except OSError:
+        return False
 
 
 def main() -> None:

@@ -153,7 +153,7 @@ class Forecaster(WindowForecaster):
             raise ConfigError(f"val_size must be a whole number of values from 0 to below the "
                               f"{len(series)} given, got {val_size!r}; pass e.g. val_size="
                               f"{len(series) // 10}, or leave it out for val_fraction's share")
-        _fit([self], series, val_size, should_stop=should_stop, on_epoch_end=on_epoch_end,
+        fit_together([self], series, val_size, should_stop=should_stop, on_epoch_end=on_epoch_end,
              resume=resume)
         return self
 
@@ -432,7 +432,7 @@ def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
     params = {k: v for k, v in template.get_params().items() if k != "seed"}
     forecasters = [Forecaster(**params, seed=seed) for seed in seeds]
     if forecasters:
-        _fit(forecasters, series, int(val_size))
+        fit_together(forecasters, series, int(val_size))
     return forecasters
 
 
@@ -465,7 +465,7 @@ class PoolFit:
         return 0.0 if self.values[:self.folds.start].min() >= 0 else None
 
 
-def _fit(forecasters: list[Forecaster], data, n_val: int | None, extra: tuple = (),
+def fit_together(forecasters: list[Forecaster], data, n_val: int | None, extra: tuple = (),
          **train_kwargs) -> None:
     """Fit forecasters that differ only in their seed: the stages of the module. `extra`
     candidates (a global net's view of this series) join the pool as fitted: each

@@ -29,7 +29,14 @@ from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .choose import loss_scale, make_folds
 from .config import ModelConfig, TrainConfig, check, pool_families
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
-from .forecaster import PARAMETERS, Forecaster, _fit, calendar_period, pool_meta, restore_pool
+from .forecaster import (
+    PARAMETERS,
+    Forecaster,
+    calendar_period,
+    fit_together,
+    pool_meta,
+    restore_pool,
+)
 from .globalnet import GlobalCandidate, model_from_state, model_state
 from .panel import PanelSplit
 
@@ -422,7 +429,7 @@ def fit_series(job: tuple) -> list[tuple[str, Forecaster | str]]:
             extra = (view,)
         forecaster = Forecaster(**params)
         try:
-            _fit([forecaster], series, n_val, extra=extra)
+            fit_together([forecaster], series, n_val, extra=extra)
         except (DataError, ValueError) as exc:
             out.append((name, f"{name}: {str(exc).splitlines()[0][:200]}; skipped"))
             continue

@@ -84,7 +84,11 @@ def load_panel(source: str | Path, id_column: str | None = None, target: str | N
     path = Path(source)
     options = dict(target=target, date_column=date_column, max_fill=max_fill,
                    date_format=date_format)
-    if path.is_dir():
+    try:
+        folder = path.is_dir()
+    except OSError:  # a name the system cannot look at: read_csv says why in one line
+        folder = False
+    if folder:
         if id_column is not None:
             raise ConfigError(f"--id-column {id_column!r} is for one long CSV, but "
                               f"'{path}' is a folder of per-series files; drop --id-column")
