@@ -401,8 +401,9 @@ def _print_summary(results, by: list[str], settings_kind: str, options: dict) ->
         sys.exit(1)
     columns = [*by, "runs", "rmse_mean", "rmse_std", "mase_mean"]
     # Scored many steps ahead: the scores over all H steps, their outcome, the coverage.
-    columns += [c for c in ("rmse_h_mean", "mase_h_mean", "outcome_h", "coverage_mean")
-                if c in summary]
+    # net_chosen: the share of runs whose forecast the pool took (partly) from the net
+    columns += [c for c in ("rmse_h_mean", "mase_h_mean", "outcome_h", "coverage_mean",
+                            "net_chosen") if c in summary]
     shown = summary[[*columns, "train_seconds_mean"]]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
     for dataset in summary["dataset"].unique():

@@ -144,6 +144,9 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                seq_len_used=result.forecaster.seq_len,
                outcome=result.verdict.outcome, against=result.verdict.against,
                p_value=result.verdict.p_value)
+    # The recurrent net's share of the forecast (0: the pool chose other candidates)
+    table = getattr(result.forecaster, "candidates_", None) or []
+    row["net_weight"] = float(sum(c["weight"] for c in table if c["family"] == "net"))
     steps = result.multi_step
     if steps is not None:
         model = steps["overall"]["model"]
