@@ -74,7 +74,8 @@ def main() -> None:
     peak = max(resource.getrusage(who).ru_maxrss
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     print(f"{args.series} series x {args.length} points, H = {args.horizon}, candidates "
-          f"{args.candidates}, ensemble {args.ensemble}: made in {made:.1f} s; fit {fit_s:.0f} s (the net "
+          f"{args.candidates}, ensemble {args.ensemble}: made in {made:.1f} s; "
+          f"fit {fit_s:.0f} s (the net "
           f"{model.seconds_['net']:.0f} s, {model.history_.epochs_run} epochs; the pools "
           f"{model.seconds_['pools']:.0f} s); {len(names)} forecasts in {forecast_s:.1f} s; "
           f"{len(model.skipped_)} skipped; largest process peak RSS {peak:.0f} MB; load "
