@@ -10,7 +10,7 @@ starts fast.
 
 import os
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # torch's idle worker threads sleep instead of spinning. On a shared CPU, spinning OpenMP
 # threads made a default fit 5-25x slower (benchmarks/README.md). It must be set before
