@@ -3,6 +3,8 @@
     PYTHONPATH=src .venv/bin/python benchmarks/fault_fuzz.py --cases 300 --seed 0
     PYTHONPATH=src .venv/bin/python benchmarks/fault_fuzz.py --cases 40 --seed 1 \
         --kinds forged --jobs 1 --report /tmp/fuzz.json
+    PYTHONPATH=src .venv/bin/python benchmarks/fault_fuzz.py --cases 112 --kinds rows
+    .venv/bin/python benchmarks/fault_fuzz.py --kinds rows --src /path/to/other/src  # compare
 
 Every case runs `python -c 'from rnnlab.cli import main; main()' ...` in a fresh temporary
 folder under a timeout and ends as one of:
@@ -15,7 +17,7 @@ folder under a timeout and ends as one of:
              its compare was killed, a resumed run or re-run compare that ends differently
              from an uninterrupted one
 
-Kinds of case (`--cases` is shared out about 45 / 20 / 35 %):
+Kinds of case (`--cases` is shared out about 30 / 15 / 25 / 30 %):
 
   options  train, compare, sweep, inspect, forecast, explain with one to three options set
            to values within and beyond their ranges (ints -1, 0, 2**63, 10**9; floats nan,
@@ -33,6 +35,10 @@ Kinds of case (`--cases` is shared out about 45 / 20 / 35 %):
            train --resume on it. A forecast that succeeds but prints other numbers than the
            undamaged run is listed as "changed" (informational: a swapped model.pt is a
            valid model).
+  rows     the 28 causes of issue 26, as scenarios in `fuzz_rows.py` taken in turn, each
+           with random variants (which forgery, which file, which signal and when), judged
+           held / data loss / wrong result / hang / internal error / other, and counted by
+           the issue's four groups.
 
 Prints the counts per kind and writes the failing cases (command, exit status, output) to
 `--report` (default fault_fuzz.json in the current folder). Every process runs with its
@@ -49,11 +55,8 @@ import math
 import os
 import random
 import resource
-import shlex
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -62,11 +65,20 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-CLI = [sys.executable, "-c", "from rnnlab.cli import main; main()"]
-OUTCOMES = ("ok", "refused", "traceback", "hang", "other")
-KINDS = ("options", "kills", "forged")
-SHARES = {"options": 0.45, "kills": 0.20, "forged": 0.35}
+from cli_runs import (
+    OUTCOMES,
+    classify,
+    finish,
+    kill_group,
+    run,
+    start,
+    use_source,
+    wait_gone,
+)
+from fuzz_rows import make_row_bases, rnnlab_modules, row_case, row_table
+
+KINDS = ("options", "kills", "forged", "rows")
+SHARES = {"options": 0.30, "kills": 0.15, "forged": 0.25, "rows": 0.30}
 TIMING = ("train_seconds", "wall_seconds")
 # Tiny settings: one run takes a few seconds, most of it importing torch.
 TINY = ["--epochs", "1", "--hidden-size", "4", "--num-layers", "1", "--patience", "1"]
@@ -76,90 +88,6 @@ KILL_COMPARE = ["compare", "--data", "sine", "--models", "rnn,gru", "--seeds", "
                 "--epochs", "3", "--hidden-size", "4", "--num-layers", "1", "--jobs", "2"]
 RUN_FILES = ("config.json", "metrics.json", "model.pt", "model.npz", "state.pt",
              "predictions.csv", ".rnnlab-run")
-
-
-# --- running one command ------------------------------------------------------------------
-
-
-class Result:
-    def __init__(self, args, rc, stdout, stderr, timed_out, seconds):
-        self.args, self.rc, self.stdout, self.stderr = args, rc, stdout, stderr
-        self.timed_out, self.seconds = timed_out, seconds
-
-    @property
-    def command(self) -> str:
-        return " ".join(shlex.quote(a if isinstance(a, str) else os.fsdecode(a))
-                        for a in ["rnnlab", *self.args])
-
-
-def start(args: list, cwd: Path) -> subprocess.Popen:
-    """The CLI in its own process group (so a compare's workers can be found and killed)."""
-    env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONUNBUFFERED": "1"}
-    env.pop("RNNLAB_DEBUG", None)
-    return subprocess.Popen([*CLI, *args], cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-
-
-def finish(proc: subprocess.Popen, args: list, timeout: float, began: float,
-           kill_rest: bool = True) -> Result:
-    """Wait for `proc`; then kill what is left of its group (unless `kill_rest` is false,
-    so that workers that outlived a killed compare can still be looked for)."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        kill_group(proc.pid)
-        out, err = proc.communicate()
-        timed_out = True
-    if kill_rest:
-        kill_group(proc.pid)  # nothing of a finished command may linger either
-    return Result(args, proc.returncode, decode(out), decode(err), timed_out,
-                  time.monotonic() - began)
-
-
-def decode(output: bytes) -> str:
-    return output.decode("utf-8", "replace")
-
-
-def run(args: list, cwd: Path, timeout: float) -> Result:
-    began = time.monotonic()
-    return finish(start(args, cwd), args, timeout, began)
-
-
-def kill_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live processes of process group `pgid`, read from /proc (zombies are dead)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            text = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            found.append(int(entry.name))
-    return found
-
-
-def classify(result: Result) -> str:
-    if result.timed_out:
-        return "hang"
-    text = result.stdout + result.stderr
-    if "Traceback" in text or (result.rc == 1 and "internal error" in result.stderr):
-        return "traceback"
-    if result.rc == 0:
-        return "ok"
-    lines = result.stderr.strip().splitlines()
-    if result.rc == 2 and len(lines) == 1 and lines[0].startswith("error: "):
-        return "refused"
-    return "other"
 
 
 # --- option values --------------------------------------------------------------------------
@@ -368,15 +296,6 @@ def kill_case(rng: random.Random, folder: Path, refs: dict, timeout: float) -> t
         if want is not None and got != want:
             outcome, detail = "other", detail + " differs from the uninterrupted run"
     return again, outcome, detail
-
-
-def wait_gone(pgid: int, seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while True:
-        left = group_members(pgid)
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
 
 
 def read_status(run_dir: Path):
@@ -614,6 +533,11 @@ def one_case(kind: str, index: int, seed: int, tmp: Path, bases: dict, refs: dic
     folder = Path(tempfile.mkdtemp(prefix=f"{kind}-{index}-", dir=tmp))
     detail, changed = "", False
     try:
+        if kind == "rows":
+            record = row_case(index, seed, folder, bases, timeout)
+            outcome = "ok" if record["verdict"] == "held" else "other"
+            return {"kind": kind, "case": index, "outcome": outcome, "changed": False,
+                    **record}
         if kind == "options":
             result = run(options_case(rng, folder, bases), folder, timeout)
             outcome = classify(result)
@@ -669,7 +593,11 @@ def main() -> None:
     parser.add_argument("--kinds", default=",".join(KINDS))
     parser.add_argument("--memory-gb", type=float, default=4.0)
     parser.add_argument("--report", default="fault_fuzz.json")
+    parser.add_argument("--src", default=None,
+                        help="the rnnlab to attack: a checkout's src folder [default: this one]")
     args = parser.parse_args()
+    if args.src:
+        use_source(args.src)
     kinds = tuple(k for k in args.kinds.split(",") if k)
     unknown = set(kinds) - set(KINDS)
     if unknown:
@@ -679,7 +607,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rnnlab-fault-fuzz-") as name:
         tmp = Path(name)
         print(f"making the base runs in {tmp} ...", flush=True)
-        bases = make_bases(tmp, args.timeout) if {"options", "forged"} & set(kinds) else {}
+        bases = make_bases(tmp, args.timeout) if {"options", "forged", "rows"} & set(kinds) \
+            else {}
+        if "rows" in kinds:
+            rnnlab_modules()  # imported once here, not by two cases' threads at once
+            make_row_bases(tmp, bases, args.timeout)
         refs = references(tmp, args.timeout) if "kills" in kinds else {}
         todo = plan(args.cases, kinds)
         records, lock = [], threading.Lock()
@@ -690,7 +622,8 @@ def main() -> None:
             with lock:
                 records.append(record)
                 if record["outcome"] in ("traceback", "hang", "other"):
-                    print(f"[{len(records)}/{len(todo)}] {record['outcome']}: "
+                    shown = record.get("verdict", record["outcome"])
+                    print(f"[{len(records)}/{len(todo)}] {shown}: "
                           f"{record['command'][:160]} {record['detail'][:120]}\n    "
                           f"{record['stderr'].strip()[-300:]}", flush=True)
                 elif len(records) % 20 == 0:
@@ -703,13 +636,20 @@ def main() -> None:
     failing = [r for r in records if r["outcome"] in ("traceback", "hang", "other")]
     print(f"\nseed {args.seed}, {len(records)} cases, {time.monotonic() - began:.0f} s, "
           f"timeout {args.timeout:g} s, {args.jobs} at a time")
-    print(table(records, kinds))
+    classic = tuple(k for k in kinds if k != "rows")
+    if classic:
+        print(table([r for r in records if r["kind"] != "rows"], classic))
+    if "rows" in kinds:
+        print("\nissue 26's cases (rows), by the issue's groups:")
+        print(row_table([r for r in records if r["kind"] == "rows"]))
     Path(args.report).write_text(json.dumps(
         {"seed": args.seed, "cases": len(records),
          "counts": {k: dict(Counter(r["outcome"] for r in records if r["kind"] == k))
                     for k in kinds},
          "failing": failing,
-         "all": [{"kind": r["kind"], "outcome": r["outcome"], "command": r["command"][:300],
+         "all": [{"kind": r["kind"], "outcome": r["outcome"], "group": r.get("group"),
+                  "scenario": r.get("scenario"), "verdict": r.get("verdict"),
+                  "command": r["command"][:300],
                   "detail": r["detail"][:200], "seconds": r["seconds"],
                   "stderr": r["stderr"].strip()[-300:]} for r in records],
          "changed": [r for r in records if r["changed"]]}, indent=1) + "\n")

@@ -52,8 +52,17 @@ PANELS = {  # name: (file, H, m)
 LEVEL = 0.95
 
 
+STOCKS = Path(__file__).resolve().parents[2] / "shared/data/sandp500/individual_stocks_5yr"
+# Panels made here: (H, m). sandp500: the 505 daily closes of ../shared, H = 10; synthetic:
+# 500 seasonal series from the built-in generators (sine, period 63, and drop, period 50,
+# each with seeds 0..249), H = 24. MASE is scaled by the one-step naive error there.
+MADE = {"sandp500": (10, 1), "synthetic": (24, 1)}
+
+
 def load(panel: str, limit: int | None = None) -> list[pd.Series]:
     """Every series of `panel` as a dated Series (empty values read as 0)."""
+    if panel in MADE:
+        return made(panel, limit)
     file, _, _ = PANELS[panel]
     frame = pd.read_csv(PANELS_DIR / file, parse_dates=["date"])
     frame["value"] = frame["value"].fillna(0.0).astype(np.float64)
@@ -62,6 +71,25 @@ def load(panel: str, limit: int | None = None) -> list[pd.Series]:
     for s in series:
         s.index.freq = "MS"  # every panel here is monthly, dated at the month's start
     return series[:limit] if limit else series
+
+
+def made(panel: str, limit: int | None) -> list[pd.Series]:
+    """The panels made here (`MADE`)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    if panel == "sandp500":
+        out = []
+        for path in sorted(STOCKS.glob("*_data.csv"))[:limit]:
+            close = pd.read_csv(path, parse_dates=["date"]).set_index("date")["close"]
+            close = close[~close.index.duplicated()].sort_index().interpolate().dropna()
+            out.append(close.astype(np.float64).rename(path.name.split("_")[0]))
+        return out
+    from rnnlab.data import drop, sine
+
+    out = [f(seed=k).rename(f"{name}{k}") for k in range(250) for name, f in
+           (("sine", sine), ("drop", drop))]
+    for s in out:  # a numeric axis: the generators' own
+        s.index = pd.RangeIndex(len(s))
+    return out[:limit] if limit else out
 
 
 # --- scores ------------------------------------------------------------------------
@@ -216,15 +244,16 @@ def run_statsforecast(series: list[pd.Series], horizon: int, m: int, panel: str)
     ranged = [AutoETS(season_length=m), AutoTheta(season_length=m), SeasonalNaive(m)]
     point = [CrostonClassic(), CrostonSBA(), TSB(alpha_d=0.1, alpha_p=0.1)] \
         if panel == "car_parts" else []
-    frame = pd.concat([pd.DataFrame({"unique_id": s.name, "ds": s.index[:-horizon],
+    # Steps, not dates: the models read none, and trading days have gaps.
+    frame = pd.concat([pd.DataFrame({"unique_id": s.name, "ds": np.arange(len(s) - horizon),
                                      "y": s.to_numpy()[:-horizon]}) for s in series])
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = StatsForecast(models=ranged, freq="MS", n_jobs=2).forecast(
+        out = StatsForecast(models=ranged, freq=1, n_jobs=2).forecast(
             df=frame, h=horizon, level=[int(LEVEL * 100)])
         if point:
-            more = StatsForecast(models=point, freq="MS", n_jobs=2).forecast(df=frame, h=horizon)
+            more = StatsForecast(models=point, freq=1, n_jobs=2).forecast(df=frame, h=horizon)
             out = out.merge(more, on=["unique_id", "ds"])
     models = ranged + point
     seconds = (time.perf_counter() - started) / len(series)
@@ -267,7 +296,7 @@ def table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--panel", choices=list(PANELS), action="append")
+    parser.add_argument("--panel", choices=[*PANELS, *MADE], action="append")
     parser.add_argument("--method", choices=["rnnlab", "global", "statsforecast"],
                         default="rnnlab")
     parser.add_argument("--src", help="the src folder of another rnnlab copy to run")
@@ -298,7 +327,7 @@ def main() -> None:
           f"{params or ''}", file=sys.stderr)
     frames = []
     for panel in args.panel or list(PANELS):
-        _, horizon, m = PANELS[panel]
+        horizon, m = MADE[panel] if panel in MADE else PANELS[panel][1:]
         series = load(panel, args.limit)
         started = time.perf_counter()
         if args.method == "rnnlab":

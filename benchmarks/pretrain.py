@@ -77,7 +77,8 @@ def season_shape(rng, period: int) -> np.ndarray:
     else:
         shape = rng.normal(size=period)
         if rng.random() < 0.5:  # smoother shapes
-            shape = np.convolve(np.r_[shape, shape, shape], np.ones(3) / 3, "same")[period:2 * period]
+            tripled = np.r_[shape, shape, shape]
+            shape = np.convolve(tripled, np.ones(3) / 3, "same")[period:2 * period]
     shape = np.asarray(shape, np.float64) - np.mean(shape)
     return shape / (np.std(shape) or 1.0)
 
@@ -327,7 +328,7 @@ def train(args) -> None:
     weights /= weights.sum()
     summary = {name: {"series": len(groups[name]),
                       "values": int(sum(len(v) for _, v, _ in groups[name])),
-                      "weight": round(float(w), 4)} for name, w in zip(bank.names, weights)}
+                      "weight": round(float(w), 4)} for name, w in zip(bank.names, weights, strict=True)}
     prep_s = time.perf_counter() - started
     print(f"corpus in {prep_s:.0f} s: {json.dumps(summary)}", flush=True)
     rng = np.random.default_rng(args.seed + 1)

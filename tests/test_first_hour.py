@@ -168,11 +168,15 @@ def test_item15_overwrite_is_not_offered_where_it_would_be_refused(tmp_path, mon
 
 
 def test_item15_a_short_series_error_from_python_names_parameters_not_flags():
+    # The pool fits without the net and says why in its table; the net alone is refused.
+    fitted = Forecaster(seq_len=30, progress=False).fit(monthly_season(40))
+    net = [c for c in fitted.candidates_ if c["family"] == "net"][0]
+    assert net["weight"] == 0 and "seq_len 30 needs 46 values" in net["note"]
     with pytest.raises(DataError) as caught:
-        Forecaster(seq_len=30, progress=False).fit(monthly_season(40))
+        Forecaster(seq_len=30, progress=False, candidates="net").fit(monthly_season(40))
     message = str(caught.value)
     assert "--" not in message and "direct" not in message
-    assert "use a shorter seq_len or a longer series" in message
+    assert "use a shorter seq_len" in message and "or a longer series" in message
 
 
 def test_item15_forecaster_init_docstring_is_its_own():

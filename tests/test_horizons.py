@@ -354,5 +354,8 @@ def test_the_interval_never_narrows_with_the_step():
     assert np.any(np.diff(raw) < 0)  # the raw quantiles do dip here
     widths = f.interval_width_
     assert np.all(np.diff(widths) >= 0)
-    # Pooled, not stretched: the mean width weighted by origins is kept.
-    assert np.average(widths, weights=counts) == pytest.approx(np.average(raw, weights=counts))
+    # Pooled, not stretched: the mean width weighted by origins stays within 2%...
+    assert np.average(widths, weights=counts) == pytest.approx(
+        np.average(raw, weights=counts), rel=0.02)
+    # ... and without stairs: no three steps in a row share one width (issue 25, item 9).
+    assert not np.any((np.diff(widths)[:-1] == 0) & (np.diff(widths)[1:] == 0))

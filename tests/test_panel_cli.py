@@ -140,3 +140,16 @@ def test_global_train_pins_openblas_before_numpy_loads(tmp_path):
                           timeout=120, env=env)
     assert "BLAS_AT_NUMPY_IMPORT='1'" in done.stderr, done.stderr
     assert "holds no .csv files" in done.stderr
+
+
+def test_explain_and_backtest_read_a_panel_run(global_run):
+    _, out, _ = global_run
+    done = rnnlab("explain", "--run", out)
+    assert done.returncode == 0, done.stderr
+    assert "3 series, the global lstm" in done.stdout and "memory:" in done.stdout
+    explained = json.loads((out / "explain.json").read_text())
+    assert explained["series"] == 3 and abs(sum(explained["memory"]["sensitivity"]) - 1) < 1e-4
+    assert (out / "memory.png").exists()
+    done = rnnlab("backtest", "--run", out, "--horizon", 3)
+    assert done.returncode == 0, done.stderr
+    assert "3 series, 3 steps ahead from" in done.stdout and "OWA" in done.stdout

@@ -1,5 +1,5 @@
-"""train writes metrics.json before it draws the plots, and a stop while plotting leaves
-the run marked incomplete and resumable."""
+"""train marks metrics.json complete only after it drew the plots, and a stop while
+plotting leaves the run marked incomplete and resumable."""
 
 import json
 
@@ -15,7 +15,7 @@ def small_config() -> RunConfig:
                      TrainConfig(epochs=3, patience=1000, batch_size=64))
 
 
-def test_metrics_are_complete_when_the_plots_are_drawn(tmp_path, monkeypatch):
+def test_metrics_are_complete_only_after_the_plots_are_drawn(tmp_path, monkeypatch):
     seen = []
 
     def plot(*args, **kwargs):
@@ -24,7 +24,7 @@ def test_metrics_are_complete_when_the_plots_are_drawn(tmp_path, monkeypatch):
     monkeypatch.setattr("rnnlab.runs.plot_test", plot)
     monkeypatch.setattr("rnnlab.runs.plot_loss", plot)
     metrics = run_train(small_config(), tmp_path / "run", progress=False)
-    assert seen == ["complete", "complete"]
+    assert seen == ["incomplete", "incomplete"]
     assert metrics["status"] == "complete"
     assert not (tmp_path / "run" / "state.pt").exists()
 

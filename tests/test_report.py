@@ -189,6 +189,7 @@ def test_demo_report_has_every_section_table_and_image(quick_demo):
         "What happens after an abrupt drop?",
         "How far ahead can it see, and how sure is it?",
         "Would attention, convolutions or skip connections do better?",
+        "Which forecast does rnnlab choose, and is the net in it?",
         "Do outside features help?",
         "Is the model just repeating the last value?",
         "Answers to the study's questions",

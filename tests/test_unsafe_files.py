@@ -223,8 +223,8 @@ def test_state_zip_bomb_refused_before_unpacking(stopped):
     ({"seq_len": 10**9}, "seq_len=1000000000, outside 1..63 (the length of its stored"),
     ({"num_layers": True}, "num_layers=True"),
     # Within the bounds but not these weights: compared on the meta device, never built
-    # (a real 65536-unit LSTM with 64 layers would need 8 TB).
-    ({"hidden_size": 65536, "num_layers": 64}, "does not match the model it names"),
+    # (a real 4096-unit LSTM with 64 layers would need 34 GB).
+    ({"hidden_size": 4096, "num_layers": 64}, "does not match the model it names"),
 ])
 def test_forged_sizes_refused_before_building(finished, alarm, changes, phrase):
     forge(finished / "model.pt", **changes)

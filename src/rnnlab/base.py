@@ -70,8 +70,7 @@ class BaseForecaster:
     def forecast(self, horizon: int, series: pd.Series | None = None) -> pd.Series:
         """The next `horizon` values after `series` (default: the data seen in fit)."""
         self._check_fitted()
-        if horizon < 1:
-            raise DataError(f"horizon must be at least 1, got {horizon}")
+        horizon = check_forecast_work(self, horizon)
         history = self._history(series)
         values = self._forecast_values(history.to_numpy(np.float64), horizon)
         index = future_index(history.index, horizon)
@@ -116,6 +115,31 @@ class BaseForecaster:
             lower = lower.clip(lower=0.0)
         return pd.DataFrame({"forecast": point, "lower": lower, "upper": point + widths},
                             index=point.index)
+
+
+# One forecast step runs the network over a whole window, one recurrent step (about 15 us
+# on one core in numpy) per value and layer: this many answer within about ten seconds.
+MAX_FORECAST_STEPS = 600_000
+
+
+def check_forecast_work(forecaster, horizon) -> int:
+    """`horizon` as an int, or one line refusing it: not a whole number of at least 1, or
+    one that would keep `forecast` busy for minutes. Each step runs a network over a whole
+    window, so the work is horizon x seq_len x num_layers steps (a baseline's: horizon)."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer) or horizon < 1:
+        raise ConfigError(f"horizon must be a whole number of at least 1, got {horizon!r}; "
+                          "pass e.g. forecast(10) (--horizon 10)")
+    horizon = int(horizon)
+    window = max(1, int(getattr(forecaster, "seq_len", 1) or 1))
+    layers = max(1, int(getattr(forecaster, "num_layers", 1) or 1))
+    steps = horizon * window * layers
+    if steps > MAX_FORECAST_STEPS:
+        most = max(1, MAX_FORECAST_STEPS // (window * layers))
+        raise ConfigError(
+            f"--horizon {horizon} needs {steps:,} recurrent steps (horizon x seq_len "
+            f"{window} x {layers} layer(s)), over the {MAX_FORECAST_STEPS:,} a forecast may "
+            f"take so that it answers in seconds; ask for --horizon {most} or fewer")
+    return horizon
 
 
 def assign_params(obj, params: dict, parameters: dict[str, inspect.Parameter]) -> None:
@@ -163,6 +187,24 @@ def non_decreasing(values, weights) -> np.ndarray:
             blocks.append([(m1 * w1 + m2 * w2) / (w1 + w2), w1 + w2, n1 + n2])
     return np.concatenate([np.full(int(n), m) for m, _, n in blocks]) if blocks else \
         np.zeros(0)
+
+
+def smooth_widths(values, weights) -> np.ndarray:
+    """`non_decreasing`, without its stairs: each pooled run's mean sits at the run's
+    middle step and the steps between are interpolated linearly (flat before the first
+    middle and after the last). Still never decreasing; a quarterly interval no longer
+    stays flat for three steps and then jumps.
+
+    >>> smooth_widths([1.0, 3.0, 2.0, 4.0], [1, 1, 1, 1]).tolist()
+    [1.0, 2.0, 3.0, 4.0]
+    """
+    pooled = non_decreasing(values, weights)
+    if len(pooled) < 2:
+        return pooled
+    starts = np.flatnonzero(np.r_[True, np.diff(pooled) != 0])
+    ends = np.r_[starts[1:], len(pooled)]
+    centres = (starts + ends - 1) / 2.0
+    return np.interp(np.arange(len(pooled)), centres, pooled[starts])
 
 
 def interval_width_from_meta(meta: dict) -> np.ndarray | None:
@@ -230,6 +272,12 @@ def check_series(series, min_length: int = 1, name: str | None = None) -> pd.Ser
             f"{name} has {bad.sum()} NaN or infinite values (at {where}); fill or drop them "
             "first, e.g. series.interpolate()"
         )
+    largest = float(np.max(np.abs(values))) if len(values) else 0.0
+    if 0 < largest < 1 / MAX_MAGNITUDE:
+        raise DataError(
+            f"{name} has no value beyond ±{1 / MAX_MAGNITUDE:.0e} (the largest is "
+            f"{largest:.3g}), where squares vanish and no scale can be fitted; rescale it, "
+            "e.g. multiply it by a power of ten")
     huge = np.abs(values) > MAX_MAGNITUDE
     if huge.any():
         first = int(np.flatnonzero(huge)[0])
@@ -326,13 +374,33 @@ def infer_freq(index: pd.DatetimeIndex):
 
 
 def tail_from_meta(meta: dict, values: np.ndarray) -> pd.Series:
-    """The remembered end of the series, with its dates, as `Forecaster.save` stored it."""
-    if meta["index_kind"] == "datetime":
-        index = pd.DatetimeIndex(pd.to_datetime(meta["tail_index"]), name=meta["index_name"])
-    else:
-        raw = np.asarray(meta["tail_index"])
-        index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] else raw,
+    """The remembered end of the series, with its dates, as `Forecaster.save` stored it;
+    ValueError unless its index holds one increasing date (or number) per value."""
+    kind, raw = meta["index_kind"], meta["tail_index"]
+    if not isinstance(raw, list) or len(raw) != len(values):
+        raise ValueError(f"tail_index must list {len(values)} dates or numbers, one per "
+                         "stored value")
+    if kind == "datetime":
+        if not all(isinstance(item, str) for item in raw):
+            raise ValueError("tail_index must hold dates as text")
+        try:
+            dates = pd.to_datetime(raw)
+        except (ValueError, TypeError, OverflowError) as exc:  # OutOfBounds is a ValueError
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValueError(f"tail_index holds text that is not a date ({first})") from None
+        index = pd.DatetimeIndex(dates, name=meta["index_name"])
+    elif kind == "numeric":
+        numbers = all(isinstance(item, int | float) and not isinstance(item, bool)
+                      for item in raw)
+        if not numbers or not np.isfinite(np.asarray(raw, dtype=np.float64)).all():
+            raise ValueError("tail_index must hold finite numbers for a numeric index")
+        raw = np.asarray(raw, dtype=np.float64)
+        index = pd.Index(raw.astype(np.int64) if meta["tail_index_is_int"] is True else raw,
                          name=meta["index_name"])
+    else:
+        raise ValueError(f"index_kind {kind!r} is neither datetime nor numeric")
+    if not (index.is_monotonic_increasing and index.is_unique):
+        raise ValueError("tail_index must increase from one value to the next")
     return pd.Series(values, index=index, name=meta["series_name"])
 
 

@@ -15,12 +15,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import pickle
 import pickletools
 import stat
 import struct
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +41,15 @@ UNPACK_SLACK = 16 << 20
 # device, see Forecaster.load) takes at most a second or so instead of hours.
 MAX_LAYERS = 64
 MAX_HIDDEN = 65536
+# A saved network's state holds 4 tensors per recurrent layer and a few more (at most
+# about 4 x MAX_LAYERS + 10); 20,000 views of one storage would take minutes to hash.
+MAX_TENSORS = 2048
+# Weights act on values in model units (about unit size): a trained net never gets near
+# this, and a forged one this large gives forecasts of no meaning.
+MAX_WEIGHT = 1e12
+# Every JSON file rnnlab writes into a run (config, metrics, marker, compare records) is a
+# few KB to a few MB; reading a damaged 20 GB one whole would take the machine's memory.
+MAX_JSON_BYTES = 256 << 20
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
@@ -132,6 +143,54 @@ def json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_json(path: str | Path, limit: int = MAX_JSON_BYTES):
+    """The JSON document in `path`, read only as a regular file of at most `limit` bytes.
+
+    A missing file raises FileNotFoundError (each caller says what that means); anything
+    else that keeps it from being read (too large, not JSON, nested too deep to parse) is
+    one CheckpointError naming the file, the rule and the fix.
+    """
+    path = Path(path)
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise CheckpointError(
+                f"refused to read '{path}': it holds {size:,} bytes, over the {limit:,} an "
+                "rnnlab JSON file may hold; it was damaged or replaced: restore it from a "
+                "copy, or write it again (train the run again)")
+        data = fh.read(limit + 1)
+    try:
+        return json.loads(data)
+    except RecursionError:
+        problem = "it is nested too deeply to parse"
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        problem = f"it is not JSON ({_first_line(exc)[:120]})"
+    raise CheckpointError(f"cannot read '{path}': {problem}, which no file rnnlab writes is; "
+                          "it was edited or damaged: restore it from a copy, or write it again "
+                          "(train the run again)")
+
+
+def content_sha256(doc: dict) -> str:
+    """SHA-256 of a JSON object without its own "sha256" key, keys sorted: what
+    `write_checked_json` records and `checked_json_ok` compares."""
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, allow_nan=True, default=json_default)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_checked_json(path: str | Path, doc: dict) -> None:
+    """`write_json` with a "sha256" of the rest of the object, as checkpoints carry one, so
+    an edited or damaged record is told from one rnnlab wrote."""
+    body = json.loads(json.dumps(doc, allow_nan=True, default=json_default))
+    write_json(path, {**body, "sha256": content_sha256(body)})
+
+
+def checked_json_ok(doc) -> bool:
+    """Whether `doc` is an object whose "sha256" matches the rest of it."""
+    return isinstance(doc, dict) and isinstance(doc.get("sha256"), str) and \
+        doc["sha256"] == content_sha256(doc)
 
 
 def open_regular(path: str | Path) -> IO[bytes]:
@@ -244,6 +303,37 @@ def recorded_checksums(checkpoint: str | Path) -> dict[str, str]:
     return found
 
 
+def read_npz(fh, path: Path) -> dict:
+    """The arrays of an npz file, refusing any member whose header claims more than it holds.
+
+    `np.load` would allocate whatever shape a header names (10**12 elements, a
+    MemoryError) before finding the data missing; here the zip directory's sizes bound
+    the archive and each npy header must match its member's size exactly.
+    """
+    from numpy.lib import format as npy  # numpy: kept off `rnnlab --help`
+
+    arrays = {}
+    with zipfile.ZipFile(fh) as archive:
+        try:
+            check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
+        except CheckpointError as exc:
+            raise ValueError(str(exc)) from None
+        for info in archive.infolist():
+            with archive.open(info) as member:
+                version = npy.read_magic(member)
+                read_header = npy.read_array_header_1_0 if version == (1, 0) else \
+                    npy.read_array_header_2_0
+                shape, _, dtype = read_header(member)
+                data_bytes = info.file_size - member.tell()
+            if dtype.hasobject or math.prod(shape) * dtype.itemsize != data_bytes:
+                raise ValueError(f"member {info.filename} claims shape {shape} of {dtype}, "
+                                 f"which does not fit its {data_bytes} bytes")
+            with archive.open(info) as member:
+                arrays[info.filename.removesuffix(".npy")] = npy.read_array(
+                    member, allow_pickle=False)
+    return arrays
+
+
 def check_model_params(params, n_tail: int, path: str | Path) -> None:
     """Refuse network sizes that no saved model has, before a network is built from them.
 
@@ -314,10 +404,15 @@ def load_checkpoint(path: str | Path) -> dict:
     damaged = _damaged(path)
     with open_regular(path) as fh:
         check_archive(fh, path)
+        file_bytes = os.fstat(fh.fileno()).st_size
         import torch  # only now: refusing a forged file needs no torch, and takes no memory
 
         try:
-            payload = torch.load(fh, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():
+                # torch warns (two lines) about a blocked global before refusing it: the
+                # refusal below says what the file holds, in one line.
+                warnings.simplefilter("ignore", UserWarning)
+                payload = torch.load(fh, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
             fh.seek(0)
             _refuse_unpickling(path, fh, damaged)
@@ -336,6 +431,13 @@ def load_checkpoint(path: str | Path) -> dict:
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"checkpoint '{path}' has no valid weights; retrain it")
+    tensors = payload.get("tensors", {})
+    if not isinstance(tensors, dict) or \
+            not all(isinstance(v, torch.Tensor) for v in tensors.values()):
+        raise CheckpointError(f"checkpoint '{path}' has no valid stored series; retrain it")
+    # Before any checksum: hashing reads every tensor in full, however it was forged.
+    check_tensors({**{f"weight {k}": v for k, v in state.items()},
+                   **{f"stored {k}": v for k, v in tensors.items()}}, path, file_bytes)
     if weights_checksum(state) != payload.get("checksum"):
         raise CheckpointError(
             f"checkpoint '{path}' failed its checksum: its weights were altered or damaged; "
@@ -350,11 +452,53 @@ def load_checkpoint(path: str | Path) -> dict:
         )
     try:
         meta = json.loads(payload["meta"])
-    except (KeyError, TypeError, json.JSONDecodeError):
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"checkpoint '{path}' has unreadable metadata; retrain it") \
             from None
     return {"model": payload.get("model"), "meta": meta, "state_dict": state,
-            "tensors": payload.get("tensors", {}), "format_version": version}
+            "tensors": tensors, "format_version": version}
+
+
+def check_tensors(tensors: dict, path: str | Path, file_bytes: int) -> None:
+    """Refuse stored tensors that no rnnlab checkpoint holds, before any is read in full.
+
+    At most MAX_TENSORS of them; each must own the bytes it shows (a tensor of shape
+    (10**12,) with stride 0 shows 4 TB of one stored value), all together no more than
+    the file could unpack to; every number finite, weights within ±MAX_WEIGHT and stored
+    series within ±MAX_MAGNITUDE (the bound on a series' values). Keys name the tensor
+    for the message ("weight rnn.weight_hh_l0", "stored tail").
+    """
+    import torch
+
+    from .base import MAX_MAGNITUDE  # with numpy and pandas: kept off `rnnlab --help`
+
+    def refuse(problem: str) -> None:
+        raise CheckpointError(f"refused to load '{path}': {problem}, which no rnnlab "
+                              "checkpoint holds; it was edited or damaged: retrain it, or "
+                              "restore it from a copy")
+
+    if len(tensors) > MAX_TENSORS:
+        refuse(f"it holds {len(tensors):,} tensors, over {MAX_TENSORS:,}")
+    shown, limit = 0, UNPACK_RATIO * file_bytes + UNPACK_SLACK
+    for name, tensor in tensors.items():
+        size = tensor.numel() * tensor.element_size()
+        if size > tensor.untyped_storage().nbytes():
+            refuse(f"{name} has shape {tuple(tensor.shape)} over a storage of "
+                   f"{tensor.untyped_storage().nbytes():,} bytes (a view that repeats values)")
+        shown += size
+        if shown > limit:
+            refuse(f"its tensors show {shown:,} bytes from a {file_bytes:,}-byte file (at "
+                   f"most {limit:,}): views that share one storage")
+    for name, tensor in tensors.items():
+        if not tensor.is_floating_point() or not tensor.numel():
+            continue
+        bound = MAX_WEIGHT if name.startswith("weight ") else MAX_MAGNITUDE
+        values = tensor.detach().double()
+        if not bool(torch.isfinite(values).all()):
+            refuse(f"{name} holds NaN or infinite values")
+        largest = float(values.abs().max())
+        if largest > bound:
+            refuse(f"{name} holds a value of magnitude {largest:.3g}, beyond ±{bound:.0e}")
 
 
 def _damaged(path: Path) -> str:
@@ -371,7 +515,8 @@ def check_archive(fh: IO[bytes], path: Path) -> None:
                                   "restore it from a copy")
         with zipfile.ZipFile(fh) as archive:
             check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        # NotImplementedError: a flipped byte can name a compression zipfile lacks
         raise CheckpointError(f"{_damaged(path)} ({_first_line(exc)}); retrain or restore it "
                               "from a copy") from None
     fh.seek(0)

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
 import time
 import typing
@@ -77,7 +78,7 @@ class Group(click.Group):
             sys.exit(2)
         except KeyboardInterrupt as exc:  # compare and sweep say what they saved
             click.echo(str(exc) or "interrupted", err=True)
-            sys.exit(130)
+            sys.exit(143 if isinstance(exc, Terminated) else 130)
         except BrokenPipeError:
             # The reader went away (rnnlab ... | head): stop quietly, as other tools do.
             sys.stderr.close()
@@ -87,10 +88,25 @@ class Group(click.Group):
         except Exception as exc:
             if os.environ.get("RNNLAB_DEBUG"):
                 raise
+            if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and any(
+                    words in str(exc) for words in ("can't allocate memory", "out of memory"))):
+                # An allocation the machine (or a ulimit) refused: a size, not a bug.
+                click.echo("error: ran out of memory; use a smaller --hidden-size, "
+                           "--num-layers, --seq-len or --batch-size, or less data", err=True)
+                sys.exit(2)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             click.echo(f"error: internal error ({type(exc).__name__}: {message}); rerun with "
                        "RNNLAB_DEBUG=1 for the traceback and report it", err=True)
             sys.exit(1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, as Ctrl-C raises KeyboardInterrupt: locks are
+    let go, a folder made for nothing is removed, and one line says what happened."""
+
+
+def _terminate(signum, frame):
+    raise Terminated("stopped by SIGTERM")
 
 
 def _click_type(hint):
@@ -195,7 +211,7 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
     Ctrl-C stops after the current epoch and keeps the best weights; --resume continues.
     """
-    if global_model or id_column is not None or (data and Path(data).is_dir()):
+    if global_model or id_column is not None or _is_folder(data):
         _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
                       jobs, options)
         return
@@ -331,8 +347,21 @@ def backtest_command(run_dir, horizon, as_json):
     beside naive, seasonal naive and the training mean on the same origins and targets.
     """
     from .report import horizon_reading, horizon_table
-    from .runs import backtest_run, read_run_file
+    from .runs import backtest_global, backtest_run, is_global_run, read_run_file
 
+    if is_global_run(run_dir):  # a panel: every series, aggregated
+        steps = backtest_global(run_dir, horizon)
+        if as_json:
+            click.echo(json.dumps(steps, indent=1, default=str))
+            return
+        m4 = steps["m4"]
+        click.echo(f"{steps['n_series']} series, {steps['horizon']} steps ahead from "
+                   f"{steps['origins']} test origins: mean sMAPE "
+                   f"{m4['model']['smape']['mean']:.3f} (Naive2 "
+                   f"{m4['naive2']['smape']['mean']:.3f}), mean MASE "
+                   f"{m4['model']['mase']['mean']:.3f} (Naive2 "
+                   f"{m4['naive2']['mase']['mean']:.3f}), OWA {m4['owa']:.3f}")
+        return
     steps = backtest_run(run_dir, horizon)
     if as_json:
         click.echo(json.dumps(steps, indent=1))
@@ -456,6 +485,10 @@ def sweep(data, model, params, seeds, out, jobs, progress, backend, address, **o
         name, sep, values = text.partition("=")
         if not sep or not values.strip():
             raise ConfigError(f"--param {text!r} must look like NAME=V1,V2 (e.g. seq_len=10,30)")
+        if name.strip() in grid:
+            raise ConfigError(f"--param {name.strip()} is given twice ({name.strip()}="
+                              f"{grid[name.strip()]} and {text}); give all its values in one "
+                              f"--param {name.strip()}={grid[name.strip()]},{values}")
         grid[name.strip()] = values
     results = run_sweep(data, model, grid, seeds, out, jobs, progress, command_line(),
                         backend=backend, address=address, **_overrides(options))
@@ -560,8 +593,16 @@ def explain_command(run_dir, out):
     largest jumps of the test part, and the lag check; writes explain.json, memory.png
     and episodes.png.
     """
-    from .runs import explain_run
+    from .runs import explain_global, explain_run, is_global_run
 
+    if is_global_run(run_dir):  # a panel: the global net's memory, the families used
+        result = explain_global(run_dir, out)
+        click.echo(f"{result['series']} series, the global {result['model']} from {run_dir}")
+        click.echo(f"memory: {result['memory_text']}")
+        shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in result["families"].items())
+        click.echo(f"the forecasts' weight by family, over the series: {shares}")
+        click.echo(f"wrote {out or run_dir}/: {' '.join(result['files'])}")
+        return
     result = explain_run(run_dir, out)
     inspection = result["inspection"]
     click.echo(f"{result['series']}: {result['model']} (scaler {result['scaler']}, linear "
@@ -599,7 +640,19 @@ def demo(out, quick, jobs, progress):
     click.echo(f"wrote {path} in {time.perf_counter() - started:.0f} s; open it in a browser")
 
 
+def _is_folder(data: str | None) -> bool:
+    """Whether --data names a folder (a panel); a name the system cannot look at (over 255
+    characters, say) is no folder, and loading it says why in one line."""
+    try:
+        return bool(data) and Path(data).is_dir()
+    except OSError:
+        return False
+
+
 def main() -> None:
+    # By default SIGTERM ends the process at once, leaving a lock and a half-made folder;
+    # commands that save work (train, compare, tune) install their own handler meanwhile.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         cli(prog_name="rnnlab")
     finally:

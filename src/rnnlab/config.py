@@ -14,11 +14,12 @@ import dataclasses
 import difflib
 import json
 import math
+import numbers
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .checkpoint import open_regular
+from .checkpoint import read_json
 from .errors import ConfigError
 
 # The model registry's names (rnnlab.models.MODELS registers one class under each). They
@@ -37,6 +38,9 @@ POOL_FAMILIES = ("naive", "seasonal_naive", "mean", "linear", "ets", "theta", "i
 # The window without a season: the study's, six weeks of trading days, and about half a
 # period of its sine (63 samples). A season found on the training part lengthens it.
 DEFAULT_SEQ_LEN = 30
+# A smaller share of a part gives no series a row (a million rows hold one): and 1e-320
+# would overflow the split's arithmetic.
+MIN_SHARE = 1e-6
 # Seeds go to numpy and torch generators, which take 0 .. 2**32 - 1 and 0 .. 2**63 - 1.
 MAX_SEED = 2**32 - 1
 
@@ -293,15 +297,13 @@ def read_run_file(folder: str | Path) -> dict:
     """
     path = Path(folder) / "config.json"
     try:
-        with open_regular(path) as fh:
-            raw = json.loads(fh.read().decode("utf-8"))
+        raw = read_json(path)  # a FIFO, a 20 GB file or 200,000 brackets: one line
     except FileNotFoundError:
         raise ConfigError(f"'{folder}' holds no config.json, so it is no rnnlab run; give the "
                           "--out or --run folder of rnnlab train") from None
-    except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise ConfigError(f"cannot read '{path}' ({reason}); restore it from a copy, or "
-                          "start a new run with another --out") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read '{path}' ({exc.strerror or exc}); restore it from a "
+                          "copy, or start a new run with another --out") from None
     if not isinstance(raw, dict):
         problem = f"it holds {json.dumps(raw)[:40]}, not a JSON object"
     else:
@@ -319,7 +321,9 @@ def load_run_config(folder: str | Path) -> RunConfig:
     """The resolved config that `rnnlab train` saved in a run directory's config.json."""
     raw = read_run_file(folder)
     try:
-        return RunConfig.from_dict({k: raw[k] for k in SECTIONS})
+        config = RunConfig.from_dict({k: raw[k] for k in SECTIONS})
+        config.check()  # the rules of the command line: a val_fraction of 2 never loops
+        return config
     except ConfigError as exc:
         raise ConfigError(f"'{Path(folder) / 'config.json'}' is not a valid run config ({exc});"
                           " it was edited or damaged: train the run again") from None
@@ -344,9 +348,13 @@ def build(section_cls: type, values: dict):
 
 
 def check(section) -> None:
-    """Check every value of one config section against the rules declared on its field."""
+    """Check every value of one config section against the type and the rules declared on
+    its field (the Python API passes values as given: seq_len="30" or hidden_size=True are
+    refused here, as the command line refuses them when it reads its text)."""
+    hints = typing.get_type_hints(type(section))
     for f in fields(section):
         value = getattr(section, f.name)
+        _check_type(f.name, value, hints[f.name])
         rules = f.metadata
         if value is None or isinstance(value, bool) or not rules:
             continue
@@ -356,6 +364,14 @@ def check(section) -> None:
             raise ConfigError(f"{f.name} must be a finite number, got {value}")
         if isinstance(value, int | float):
             _check_range(f.name, value, rules)
+    if isinstance(section, DataConfig):
+        for name in ("val_fraction", "test_fraction"):
+            share = getattr(section, name)
+            if 0 < share < MIN_SHARE:
+                zero = "0 (none) or " if name == "val_fraction" else ""
+                raise ConfigError(f"{name} must be {zero}at least {MIN_SHARE:g}, got {share:g}: "
+                                  "no series is long enough for that share to hold a row; "
+                                  "pass e.g. 0.1")
     if isinstance(section, DataConfig) and section.val_fraction + section.test_fraction >= 0.9:
         raise ConfigError(
             f"val_fraction + test_fraction = {section.val_fraction + section.test_fraction:g} "
@@ -372,6 +388,33 @@ def check(section) -> None:
                           "origin: use --strategy direct")
     if isinstance(section, TrainConfig):
         _check_device(section.device)
+
+
+# Fields whose text is a comma list: the Python API may pass the list itself.
+LIST_FIELDS = ("features",)
+
+
+def _check_type(name: str, value, hint) -> None:
+    allowed = typing.get_args(hint) or (hint,)
+    if value is None and type(None) in allowed:
+        return
+    if bool in allowed:
+        fits = isinstance(value, bool)
+    elif isinstance(value, bool):
+        fits = False  # True is an int to Python, never a size or a rate to rnnlab
+    elif int in allowed:
+        fits = isinstance(value, numbers.Integral)
+    elif float in allowed:
+        fits = isinstance(value, numbers.Real)
+    else:
+        fits = isinstance(value, str) or (name in LIST_FIELDS and isinstance(value, list | tuple)
+                                           and all(isinstance(v, str) for v in value))
+    if not fits:
+        names = " or ".join("None" if k is type(None) else k.__name__ for k in allowed)
+        kind = names.split(" or ")[0]
+        raise ConfigError(f"parameter {name!r} must be {names}, got {value!r} (of type "
+                          f"{type(value).__name__}); pass {'an' if kind == 'int' else 'a'} "
+                          f"{kind}")
 
 
 def pool_families(candidates: str) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import re
 import warnings
 from importlib import resources
 from pathlib import Path
@@ -290,6 +291,11 @@ def load_series(
     >>> len(series), str(series.index[-1].date()), float(series.iloc[-1])
     (1259, '2018-02-07', 68.06)
     """
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    if not isinstance(source, str):
+        raise DataError(f"a data source is a name or a path, got {source!r} (a "
+                        f"{type(source).__name__}); pass e.g. 'sine' or 'prices.csv'")
     if source in GENERATORS:
         return GENERATORS[source](seed=seed)
     if source in DATASETS:
@@ -817,7 +823,7 @@ def _dates_in_format(where: str, column: str, raw: pd.Series, text: pd.Series,
             else:
                 parsed = pd.to_datetime(text, format="mixed", errors="coerce", utc=True,
                                         dayfirst=date_format.startswith("%d"))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, re.error) as exc:  # '%Y%Y' is a regex error inside
         raise DataError(
             f"--date-format {_quoted(date_format)} is not a date format ({_first_line(exc)}); "
             "write it with strftime codes, such as %d/%m/%Y"

@@ -22,7 +22,11 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import logging
 import math
+import os
+import signal
+import threading
 import time
 import typing
 import warnings
@@ -33,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .backtest import backtest
+from .base import check_series
 from .baselines import BASELINES
 from .checkpoint import atomic_write, write_json
 from .config import (
@@ -65,6 +70,8 @@ from .windows import (
     seq_len_for_split,
     split_sizes,
 )
+
+log = logging.getLogger("rnnlab")
 
 BASELINE_NAMES = tuple(BASELINES)
 
@@ -332,8 +339,28 @@ def _check_sources(base, datasets) -> None:
     """Fail fast on a source that cannot load at all (typo, missing file)."""
     if not datasets:
         raise ConfigError("no dataset given; pass --data SOURCE[,SOURCE...]")
-    for dataset in datasets:
-        load_data(dataclasses.replace(base.data, source=dataset))
+    for number, dataset in enumerate(datasets):
+        try:
+            # Values no model can take (1e299s, 1e-301s) are refused here, not once per run.
+            check_series(load_data(dataclasses.replace(base.data, source=dataset)))
+        except DataError as exc:
+            # "a,b.csv" is two entries to --data: say so when their join is a file.
+            joined = next((",".join(datasets[start:stop]) for start in range(number + 1)
+                           for stop in range(number + 1, len(datasets) + 1)
+                           if stop - start > 1 and _is_file(",".join(datasets[start:stop]))),
+                          None)
+            if joined is None:
+                raise
+            raise DataError(f"{exc}; commas separate --data entries, so the file "
+                            f"'{joined}' was read as several: rename it without commas, or "
+                            "link it under a name without them") from None
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:
+        return False
 
 
 def _run_and_write(tasks, settings, out, jobs, progress, command, by, backend="local",
@@ -425,6 +452,10 @@ SCALER_CHOICES = tuple(c for c in next(f for f in dataclasses.fields(ModelConfig
 STORAGE_ATTEMPTS = 8
 # A typo in --trials must not queue millions of fits.
 MAX_TRIALS = 100_000
+# A running trial tells the storage it is alive this often; one silent for GRACE_SECONDS
+# was killed, and the next worker of the study marks it failed.
+HEARTBEAT_SECONDS = 30
+GRACE_SECONDS = 120
 FILES = ("best.json", "metrics.json", "trials.csv", "history.png")
 
 
@@ -556,7 +587,14 @@ def open_storage(url: str):
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
     for attempt in range(STORAGE_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+            # Heartbeats: a trial whose process was killed (left RUNNING) is marked failed
+            # by the next worker once its heartbeat is GRACE_SECONDS old. Optuna calls
+            # them experimental and says so on every open: here, once is in the README.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine,
+                                                  heartbeat_interval=HEARTBEAT_SECONDS,
+                                                  grace_period=GRACE_SECONDS)
         except Exception as exc:  # sqlalchemy's parse, driver and connection errors alike
             # Two workers starting at once on a new database both create its tables: the
             # one that loses the race sees the other's tables or rows, or its lock.
@@ -683,13 +721,32 @@ def _check_backend_args(backend: str, address: str | None, jobs: int | None,
 
 
 def _create_study(optuna, storage, name: str, seed: int | None):
-    """The study `name` in `storage`, created or joined, with rnnlab's sampler and pruner."""
-    return optuna.create_study(
+    """The study `name` in `storage`, created or joined, with rnnlab's sampler and pruner.
+
+    A seeded sampler joining a study that holds trials is seeded from the seed and their
+    count: the same seed again would draw the very trials it drew before (its first ten
+    are random draws), and a re-run must continue the search, not repeat it."""
+    study = optuna.create_study(
         storage=storage, study_name=name, load_if_exists=True,
         direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed),
         # Five finished trials before any pruning, five epochs before any trial is
         # judged: the first epochs of a net that starts at its linear part say little.
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5))
+    held = len(study.get_trials(deepcopy=False))
+    if seed is not None and held:
+        mixed = int(np.random.SeedSequence([seed, held]).generate_state(1)[0])
+        study.sampler = optuna.samplers.TPESampler(seed=mixed)
+    return study
+
+
+def _fail_abandoned(study, optuna) -> list[int]:
+    """Mark failed the trials a killed tune left running in a study only this process
+    writes (its own study.db, under its folder's lock); their numbers."""
+    state = optuna.trial.TrialState
+    left = [t.number for t in study.get_trials(deepcopy=False, states=(state.RUNNING,))]
+    for number in left:
+        study.tell(number, state=state.FAIL, skip_if_finished=True)
+    return left
 
 
 def trial_shares(trials: int, workers: int) -> list[int]:
@@ -814,8 +871,15 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
     with locked(out), _quiet_optuna(optuna):
         claim(out, "tune", "tune folder")
         remove_temps(out, list(FILES))
+        if given is None:
+            _create_as_umask(out / "study.db")  # SQLite itself would make it 0644
         study = _create_study(optuna, given or open_storage(url), name, seed)
         _check_study(study, study_key(base, series_fingerprint(series)), name)
+        if given is None:  # its own study.db, under this folder's lock: no one else runs
+            left = _fail_abandoned(study, optuna)
+            if left:
+                log.info("trial(s) %s were left running by a tune that was killed: marked "
+                         "failed", ", ".join(map(str, left)))
 
         def progress(study, trial) -> None:
             if on_trial is not None:
@@ -823,26 +887,60 @@ def run_tune(base: RunConfig, out: str | Path, trials: int = 20, *,
 
         started = time.perf_counter()
         try:
-            if backend == "ray":
-                _optimize_on_ray(study, (fit_part, split, base, space), url, trials, timeout,
-                                 seed, jobs, address, progress)
-            else:
-                study.optimize(make_objective(fit_part, split, base, space),
-                               n_trials=trials, timeout=timeout, callbacks=[progress])
-        except KeyboardInterrupt:
+            with _ctrl_c_raises():
+                _optimize(study, backend, (fit_part, split, base, space), url, trials,
+                          timeout, seed, jobs, address, progress)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (the CLI's subclass of it)
             done = sum(t.state.name == "COMPLETE" for t in study.trials)
-            raise KeyboardInterrupt(
+            raise type(exc)(
                 f"interrupted; study {name!r} keeps its {done} finished trial(s) in "
                 f"{shown_url(url)}: run the same command again to add more") from None
         seconds = time.perf_counter() - started
         return _finish(out, study, url, base, series, space, seconds, command, found)
 
 
+def _create_as_umask(path: Path) -> None:
+    """Create an empty file (an empty SQLite database) with the umask's mode, as every
+    other file rnnlab writes has; SQLite creates its files 0644 whatever the umask."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666))
+    except FileExistsError:
+        pass
+
+
+def _optimize(study, backend: str, problem: tuple, url: str, trials: int,
+              timeout: float | None, seed: int | None, jobs: int | None,
+              address: str | None, progress: Callable) -> None:
+    """The study's trials, run here or as Ray tasks."""
+    if backend == "ray":
+        _optimize_on_ray(study, problem, url, trials, timeout, seed, jobs, address, progress)
+    else:
+        study.optimize(make_objective(*problem), n_trials=trials, timeout=timeout,
+                       callbacks=[progress])
+
+
+@contextlib.contextmanager
+def _ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt while the block runs, also where the process was
+    started with SIGINT ignored (a job a script put in the background), as train's and
+    compare's own handlers hear it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @contextlib.contextmanager
 def _quiet_optuna(optuna):
-    """Optuna's own INFO lines off while the block runs: rnnlab prints one line per trial."""
+    """Optuna's own lines off while the block runs: rnnlab prints one line per trial, and
+    a trial that fails (Ctrl-C, SIGTERM, an error) is told in one line, not Optuna's
+    traceback of it."""
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         yield
     finally:

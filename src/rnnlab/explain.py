@@ -611,3 +611,51 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     if np.std(a) == 0 or np.std(b) == 0:
         return math.nan
     return float(np.corrcoef(a, b)[0, 1])
+
+
+def global_memory_profile(forecaster, panel: dict, coverage: float = MEMORY_COVERAGE
+                          ) -> MemoryProfile:
+    """`memory_profile` of a panel's global net: the sensitivity of its first-step median
+    to each lag of the context, summed over the last window of every series it forecasts
+    (each normalised as the net reads it).
+
+    Examples
+    --------
+    >>> from rnnlab import load_series
+    >>> from rnnlab.global_forecaster import GlobalForecaster
+    >>> panel = {"a": load_series("sine")[:300], "b": load_series("noise")[:300]}
+    >>> g = GlobalForecaster(horizon=5, epochs=1, ensemble=1, progress=False).fit(panel)
+    >>> global_memory_profile(g, panel).seq_len == g.global_.context
+    True
+    """
+    import torch
+
+    from .globalnet import QUANTILES, GlobalWindows
+
+    model = forecaster.global_
+    if model is None:
+        raise DataError("this panel run has no global net (--candidates left it out); "
+                        "there is no memory to probe")
+    names = [name for name in forecaster.names_ if name in panel]
+    spaces = [model.space(model.index[name], panel[name].to_numpy(np.float64))
+              for name in names]
+    starts = np.concatenate([[0], np.cumsum([len(u) for u in spaces])])
+    u = torch.as_tensor(np.concatenate(spaces), dtype=torch.float32)
+    rows = [model.index[name] for name in names]
+    ends = np.array([len(v) for v in spaces])
+    windows = GlobalWindows(u, starts, model.prep.logged[rows], model.prep.floor[rows],
+                            np.arange(len(names)), ends, ends, model.context, model.horizon)
+    x, _, _ = windows.normalised(slice(None))
+    x = x.detach().clone().requires_grad_(True)
+    middle = QUANTILES.index(0.5)
+    total = torch.zeros(model.context, dtype=torch.float64)
+    for net in model.nets:
+        (grad,) = torch.autograd.grad(net.eval()(x)[:, 0, middle].sum(), x)
+        total += grad[..., 0].abs().sum(0).double()
+    per_lag = total.numpy()[::-1].copy()
+    sensitivity = per_lag / per_lag.sum() if per_lag.sum() > 0 else \
+        np.full(model.context, 1.0 / model.context)
+    strength = float(per_lag.sum()) / max(len(names) * len(model.nets), 1)
+    return MemoryProfile(model.nets[0].name, sensitivity,
+                         effective_memory(sensitivity, coverage), len(names), coverage,
+                         strength)

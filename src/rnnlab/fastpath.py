@@ -23,26 +23,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
-from numpy.lib import format as npy
 
-from .base import tail_from_meta, tail_offsets_from_meta
+from .base import MAX_MAGNITUDE, tail_from_meta, tail_offsets_from_meta
 from .candidates import Candidate
 from .checkpoint import (
+    MAX_WEIGHT,
     atomic_write,
-    check_model_params,
-    check_unpacked_size,
+    check_checkpoint_file,
     json_default,
     open_regular,
+    read_npz,
     recorded_checksums,
 )
 from .errors import CheckpointError
 from .forecaster import Forecaster, pool_meta, restore_pool
+from .metadata import check_meta
 from .windows import Scaler
 
 log = logging.getLogger("rnnlab")
@@ -134,6 +133,9 @@ def load_fast(checkpoint: str | Path) -> Forecaster | None:
                  checkpoint.name)
         return None
     with fh:
+        # A checkpoint that is no sane zip is refused before it is hashed: a sparse 200 GB
+        # file would take minutes to read.
+        check_checkpoint_file(checkpoint)
         try:
             files = read_npz(fh, sidecar)
             if str(files["checkpoint_sha256"]) != file_sha256(checkpoint):
@@ -147,10 +149,11 @@ def load_fast(checkpoint: str | Path) -> Forecaster | None:
             meta_text, tail = str(files["meta"]), files["tail"]
             check_binding(checkpoint, weights, meta_text, {"tail": tail, **extra})
             meta = json.loads(meta_text)
+            check_meta(meta, tail, checkpoint)
+            check_arrays(weights, tail, checkpoint)
             params = meta["params"]
             if weights and params["model"] not in FAST_MODELS:
                 return None
-            check_model_params(params, len(tail), checkpoint)
             forecaster = Forecaster(**params, progress=False)
             net = None
             if weights:
@@ -162,40 +165,11 @@ def load_fast(checkpoint: str | Path) -> Forecaster | None:
             forecaster.tail_offsets_ = tail_offsets_from_meta(meta, len(tail))
             forecaster.fitted_ = True
             return forecaster
-        except (OSError, KeyError, TypeError, ValueError, AttributeError,
+        except (OSError, KeyError, TypeError, ValueError, AttributeError, RecursionError,
                 zipfile.BadZipFile) as exc:
             log.info("cannot use %s (%s): loading %s with torch", sidecar.name, exc,
                      checkpoint.name)
             return None
-
-
-def read_npz(fh, path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an npz file, refusing any member whose header claims more than it holds.
-
-    `np.load` would allocate whatever shape a header names (10**12 elements, a
-    MemoryError) before finding the data missing; here the zip directory's sizes bound
-    the archive and each npy header must match its member's size exactly.
-    """
-    arrays = {}
-    with zipfile.ZipFile(fh) as archive:
-        try:
-            check_unpacked_size(archive, path, os.fstat(fh.fileno()).st_size)
-        except CheckpointError as exc:
-            raise ValueError(str(exc)) from None
-        for info in archive.infolist():
-            with archive.open(info) as member:
-                version = npy.read_magic(member)
-                read_header = npy.read_array_header_1_0 if version == (1, 0) else \
-                    npy.read_array_header_2_0
-                shape, _, dtype = read_header(member)
-                data_bytes = info.file_size - member.tell()
-            if dtype.hasobject or math.prod(shape) * dtype.itemsize != data_bytes:
-                raise ValueError(f"member {info.filename} claims shape {shape} of {dtype}, "
-                                 f"which does not fit its {data_bytes} bytes")
-            with archive.open(info) as member:
-                arrays[info.filename.removesuffix(".npy")] = npy.read_array(
-                    member, allow_pickle=False)
-    return arrays
 
 
 def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: str,
@@ -215,6 +189,24 @@ def check_binding(checkpoint: Path, weights: dict[str, np.ndarray], meta_text: s
     if hashlib.sha256(meta_text.encode() + tail_sum.encode()).hexdigest() != \
             recorded["meta_checksum"]:
         raise ValueError(f"its metadata or series tail are not those of {checkpoint.name}")
+
+
+def check_arrays(weights: dict[str, np.ndarray], tail: np.ndarray, path: str | Path) -> None:
+    """`rnnlab.checkpoint.check_tensors` for the sidecar's arrays: every weight finite and
+    within ±MAX_WEIGHT, the stored tail finite and within ±MAX_MAGNITUDE."""
+    named = [(f"weight {k}", w, MAX_WEIGHT) for k, w in weights.items()]
+    for name, array, bound in [*named, ("stored tail", tail, MAX_MAGNITUDE)]:
+        values = np.asarray(array, dtype=np.float64)
+        problem = None
+        if not np.isfinite(values).all():
+            problem = "NaN or infinite values"
+        elif values.size and np.abs(values).max() > bound:
+            problem = f"a value of magnitude {np.abs(values).max():.3g}, beyond ±{bound:.0e}"
+        if problem:
+            raise CheckpointError(
+                f"refused to load '{path}': {name} holds {problem}, which no rnnlab "
+                "checkpoint holds; it was edited or damaged: retrain it, or restore it from "
+                "a copy")
 
 
 def check_shapes(params: dict, weights: dict[str, np.ndarray], outputs: int = 1) -> None:
@@ -250,6 +242,7 @@ class NumpyNet(Candidate):
 
     def __init__(self, meta: dict, weights: dict[str, np.ndarray], outputs: int = 1):
         params = meta["params"]
+        self.params_ = dict(params)  # every setting it was saved with, for the run's check
         self.model = str(params["model"])
         self.seq_len = int(params["seq_len"])
         self.num_layers = int(params["num_layers"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import zipfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .base import in_time_order
+from .checkpoint import open_regular, read_npz
 from .config import DataConfig, ModelConfig
 from .data import DATASETS, GENERATORS, TICKER_COLUMN, read_csv
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, RnnlabError
 
 log = logging.getLogger("rnnlab")
 
@@ -287,11 +289,8 @@ def market_returns(folder: str | Path) -> pd.DataFrame:
         return _MEMORY[key]
     cache = Path(os.environ.get("RNNLAB_CACHE", Path.home() / ".cache" / "rnnlab"))
     cached = cache / f"market-{key}.npz"
-    if cached.is_file():
-        with np.load(cached, allow_pickle=False) as npz:
-            frame = pd.DataFrame(npz["returns"], index=pd.DatetimeIndex(npz["dates"]),
-                                 columns=[str(t) for t in npz["tickers"]])
-    else:
+    frame = _cached_returns(cached) if cached.exists() else None
+    if frame is None:
         frame = _read_returns(files)
         try:
             cache.mkdir(parents=True, exist_ok=True)
@@ -304,6 +303,26 @@ def market_returns(folder: str | Path) -> pd.DataFrame:
             log.info("could not cache the market returns in %s (%s)", cache, exc)
     _MEMORY[key] = frame
     return frame
+
+
+def _cached_returns(cached: Path) -> pd.DataFrame | None:
+    """The returns cached in `cached`, or None when it cannot be what rnnlab wrote there
+    (truncated, other arrays, a FIFO...): it is then read from the CSVs and written again."""
+    try:
+        with open_regular(cached) as fh:
+            arrays = read_npz(fh, cached)  # no pickles, no header claiming more than it holds
+        returns, dates, tickers = arrays["returns"], arrays["dates"], arrays["tickers"]
+        if returns.ndim != 2 or returns.dtype != np.float64 or \
+                dates.shape != (len(returns),) or dates.dtype.kind != "M" or \
+                tickers.shape != (returns.shape[1],) or tickers.dtype.kind != "U":
+            raise ValueError("its arrays do not fit one another")
+        return pd.DataFrame(returns, index=pd.DatetimeIndex(dates),
+                            columns=[str(t) for t in tickers])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+            RnnlabError) as exc:
+        log.info("the market cache %s cannot be used (%s): reading the CSVs again", cached,
+                 str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return None
 
 
 def _read_returns(files: list[Path]) -> pd.DataFrame:

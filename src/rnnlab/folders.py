@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import json
 import logging
 import os
 import uuid
 from pathlib import Path
 
-from .checkpoint import write_json
+from .checkpoint import read_json, write_json
 from .errors import ConfigError, RnnlabError
 
 MARKER = ".rnnlab-run"
@@ -33,21 +32,24 @@ def check_out(out: Path, overwrite: bool = False) -> None:
     try:
         _check_out(out, overwrite)
     except OSError as exc:  # a name too long, a loop of links: the path cannot be looked at
-        raise RnnlabError(f"--out '{_shown(out)}' cannot be used ({exc.strerror or exc}); choose "
-                          "another --out") from None
-
-
-def make_out(out: Path) -> None:
-    """Create a folder for output (inspect's, explain's), or refuse it in one line."""
-    check_out(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RnnlabError(f"cannot create folder '{_shown(out)}': {exc.strerror or exc}; "
+        raise RnnlabError(f"--out '{shown_path(out)}' cannot be used ({exc.strerror or exc}); "
                           "choose another --out") from None
 
 
-def _shown(out: Path) -> str:
+@contextlib.contextmanager
+def own_folder(out: Path, kind: str, what: str):
+    """Hold `out` while the block writes into it (inspect's, explain's output): new or
+    empty, or already a folder of this `kind`; a folder of the user's files, or another
+    rnnlab writer's, is refused in one line and nothing in it is touched."""
+    out = Path(out)
+    check_out(out)
+    with locked(out):
+        claim(out, kind, what)
+        yield out
+
+
+def shown_path(out: Path) -> str:
+    """A path short enough for a one-line message (a 4,000-character one is cut)."""
     text = str(out)
     return text if len(text) <= 80 else text[:60] + "..." + text[-10:]
 
@@ -71,12 +73,12 @@ def _check_out(out: Path, overwrite: bool) -> None:
 def locked(out: Path):
     """Create `out` if needed and hold its lock while the block runs; a second writer is
     refused with one line. A folder made here and left empty is removed again."""
-    existed = out.exists()
     try:
+        existed = out.exists()
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RnnlabError(f"cannot create folder '{out}': {exc.strerror}; choose another "
-                          "--out") from None
+        raise RnnlabError(f"cannot create folder '{shown_path(out)}': {exc.strerror}; choose "
+                          "another --out") from None
     try:
         fd = _lock(out)
     except BaseException:
@@ -149,8 +151,8 @@ def read_marker(out: Path) -> dict | None:
     try:
         if path.is_symlink() or not path.is_file():
             return None
-        marker = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        marker = read_json(path)
+    except (OSError, RnnlabError):  # damaged, huge or nested too deep: not a marker
         return None
     if not isinstance(marker, dict) or marker.get("format") != "rnnlab-run" or \
             not isinstance(marker.get("kind"), str):

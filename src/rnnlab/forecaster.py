@@ -39,16 +39,16 @@ from .base import (
     future_index,
     infer_freq,
     interval_width_from_meta,
-    non_decreasing,
+    smooth_widths,
     tail_from_meta,
     tail_offsets_from_meta,
     track_level,
 )
 from .candidates import Candidate, Linear, candidate_from_state, statistical_pool
-from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .choose import Folds, choose, combine, fold_losses, loss_scale, make_folds, plausible
 from .config import PRETRAINED, DataConfig, ModelConfig, TrainConfig, check, pool_families
-from .errors import CheckpointError, DataError, RnnlabError
+from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .features import (
     CALENDAR_COLUMNS,
     FeatureScaler,
@@ -57,6 +57,7 @@ from .features import (
     fit_feature_scaler,
     uses_features,
 )
+from .metadata import check_meta
 from .recurrent import NetCandidate, check_weight_shapes, inputs_matrix
 from .windows import MIN_TRAIN_WINDOWS, Scaler, choose_seq_len, fit_scaler
 
@@ -147,7 +148,12 @@ class Forecaster(WindowForecaster):
         ``calendar``) `series` is a DataFrame: the target first, then the named feature
         columns (`rnnlab.features`); predict, forecast and paths_from then take one too.
         """
-        _fit([self], series, val_size, should_stop=should_stop, on_epoch_end=on_epoch_end,
+        if val_size is not None and (isinstance(val_size, bool) or not isinstance(
+                val_size, int | np.integer) or not 0 <= val_size < len(series)):
+            raise ConfigError(f"val_size must be a whole number of values from 0 to below the "
+                              f"{len(series)} given, got {val_size!r}; pass e.g. val_size="
+                              f"{len(series) // 10}, or leave it out for val_fraction's share")
+        fit_together([self], series, val_size, should_stop=should_stop, on_epoch_end=on_epoch_end,
              resume=resume)
         return self
 
@@ -360,9 +366,12 @@ class Forecaster(WindowForecaster):
         """Load a checkpoint written by `save`, refusing unsafe or mismatched files."""
         ckpt = load_checkpoint(path)
         meta = ckpt["meta"]
+        tail = ckpt["tensors"].get("tail")
+        if tail is None:
+            raise CheckpointError(f"checkpoint '{path}' stores no series tail; retrain it")
+        check_meta(meta, tail.numpy(), path)  # the checks of the numpy loader, shared
         try:
             params = dict(meta["params"])
-            check_model_params(params, len(ckpt["tensors"]["tail"]), path)
             forecaster = cls(**params, progress=False)
             if ckpt["model"] != params["model"]:
                 raise ValueError(f"model {ckpt['model']!r} vs parameters {params['model']!r}")
@@ -377,7 +386,8 @@ class Forecaster(WindowForecaster):
                     columns=meta["features"]["columns"])
         except CheckpointError:
             raise  # says what is wrong itself (the pretrained weights' check)
-        except (KeyError, TypeError, ValueError, RuntimeError, RnnlabError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, RuntimeError,
+                RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             first = "; ".join(lines[:2])[:240]
@@ -425,7 +435,7 @@ def fit_seeds(template: Forecaster, series: pd.Series, val_size: int,
     params = {k: v for k, v in template.get_params().items() if k != "seed"}
     forecasters = [Forecaster(**params, seed=seed) for seed in seeds]
     if forecasters:
-        _fit(forecasters, series, int(val_size))
+        fit_together(forecasters, series, int(val_size))
     return forecasters
 
 
@@ -458,7 +468,7 @@ class PoolFit:
         return 0.0 if self.values[:self.folds.start].min() >= 0 else None
 
 
-def _fit(forecasters: list[Forecaster], data, n_val: int | None, extra: tuple = (),
+def fit_together(forecasters: list[Forecaster], data, n_val: int | None, extra: tuple = (),
          **train_kwargs) -> None:
     """Fit forecasters that differ only in their seed: the stages of the module. `extra`
     candidates (a global net's view of this series) join the pool as fitted: each
@@ -745,7 +755,7 @@ def calibrate(forecaster: Forecaster, fit: PoolFit) -> None:
         widths.append(float(width[0]))
         counts.append(len(known))
     if widths:
-        forecaster.interval_width_ = non_decreasing(widths, counts)
+        forecaster.interval_width_ = smooth_widths(widths, counts)
     else:  # too few origins: the pretrained net's own quantiles, where it forecasts
         forecaster.interval_width_ = quantile_widths(forecaster, fit)
 
@@ -762,7 +772,7 @@ def quantile_widths(forecaster: Forecaster, fit: PoolFit) -> np.ndarray | None:
     q = np.mean([c.quantiles(fit.values, ends, fit.folds.horizon)[0] for c in members], axis=0)
     lower, upper = interval_bounds(q, forecaster.interval)
     half = np.maximum(upper - lower, 0.0) / 2
-    return non_decreasing(half, np.ones(len(half))) if np.isfinite(half).all() else None
+    return smooth_widths(half, np.ones(len(half))) if np.isfinite(half).all() else None
 
 
 def refit_pool(forecaster: Forecaster, fit: PoolFit, refitted: dict) -> None:

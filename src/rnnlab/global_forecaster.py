@@ -24,12 +24,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .base import assign_params, check_series, conformal_widths, non_decreasing
+from .base import assign_params, check_series, conformal_widths, smooth_widths
 from .checkpoint import check_model_params, load_checkpoint, save_checkpoint
 from .choose import loss_scale, make_folds
 from .config import ModelConfig, TrainConfig, check, pool_families
 from .errors import CheckpointError, ConfigError, DataError, NotFittedError, RnnlabError
-from .forecaster import PARAMETERS, Forecaster, _fit, calendar_period, pool_meta, restore_pool
+from .forecaster import (
+    PARAMETERS,
+    Forecaster,
+    calendar_period,
+    fit_together,
+    pool_meta,
+    restore_pool,
+)
 from .globalnet import GlobalCandidate, model_from_state, model_state
 from .panel import PanelSplit
 
@@ -382,7 +389,7 @@ def pooled_interval(forecasters: dict[str, Forecaster], level: float) -> None:
         counts.append(len(known))
     if not widths:
         return
-    widths = non_decreasing(widths, counts)
+    widths = smooth_widths(widths, counts)
     for name, f in forecasters.items():
         f.interval_width_ = widths * scales[name]
 
@@ -422,7 +429,7 @@ def fit_series(job: tuple) -> list[tuple[str, Forecaster | str]]:
             extra = (view,)
         forecaster = Forecaster(**params)
         try:
-            _fit([forecaster], series, n_val, extra=extra)
+            fit_together([forecaster], series, n_val, extra=extra)
         except (DataError, ValueError) as exc:
             out.append((name, f"{name}: {str(exc).splitlines()[0][:200]}; skipped"))
             continue

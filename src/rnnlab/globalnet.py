@@ -118,6 +118,23 @@ def scale_floor(known: np.ndarray) -> float:
     return SCALE_FLOOR
 
 
+def normalise(raw, pad, logged, floor):
+    """Contexts (batch, L) in the net's units: each minus its own level (the mean of its
+    real values), and, where not logged, divided by its mean absolute step (at least
+    `floor`); with the pad flags as a second channel. Returns (x (batch, L, 2), level,
+    scale)."""
+    import torch
+
+    real = (~pad).to(raw.dtype)
+    count = real.sum(1).clamp_min(1.0)
+    level = (raw * real).sum(1) / count
+    both = real[:, 1:] * real[:, :-1]
+    spread = ((raw[:, 1:] - raw[:, :-1]).abs() * both).sum(1) / both.sum(1).clamp_min(1.0)
+    scale = torch.where(logged, torch.ones_like(level), torch.maximum(spread, floor))
+    z = (raw - level[:, None]) / scale[:, None]
+    return torch.stack([z, pad.to(raw.dtype)], dim=-1), level, scale
+
+
 class GlobalWindows:
     """Windows of many series in model space, each normalised by its own context: the
     context (batch, L, 2) (the values, and 1 where they pad before the series' start) and
@@ -154,23 +171,20 @@ class GlobalWindows:
         for lo in range(0, len(self), size):
             yield slice(lo, min(lo + size, len(self)))
 
-    def normalised(self, index):
-        """(x (batch, L, 2), level (batch,), scale (batch,)) of the windows `index`."""
+    def contexts(self, index):
+        """(raw contexts (batch, L) in model space, pad (batch, L) bool) of windows `index`;
+        padding repeats the series' first value."""
         import torch
 
         origin, first = self.origin[index], self.first[index]
         pos = origin[:, None] + self.back  # (batch, L)
         pad = pos < first[:, None]
-        raw = self.u[torch.maximum(pos, first[:, None])]  # padding repeats the first value
-        real = (~pad).to(raw.dtype)
-        count = real.sum(1).clamp_min(1.0)
-        level = (raw * real).sum(1) / count
-        steps = (raw[:, 1:] - raw[:, :-1]).abs() * real[:, 1:] * real[:, :-1]
-        spread = steps.sum(1) / (real[:, 1:] * real[:, :-1]).sum(1).clamp_min(1.0)
-        scale = torch.where(self.logged[index], torch.ones_like(level),
-                            torch.maximum(spread, self.floor[index]))
-        z = (raw - level[:, None]) / scale[:, None]
-        return torch.stack([z, pad.to(raw.dtype)], dim=-1), level, scale
+        return self.u[torch.maximum(pos, first[:, None])], pad
+
+    def normalised(self, index):
+        """(x (batch, L, 2), level (batch,), scale (batch,)) of the windows `index`."""
+        raw, pad = self.contexts(index)
+        return normalise(raw, pad, self.logged[index], self.floor[index])
 
     def batch(self, index):
         """Inputs (batch, L, 2) and targets (batch, H) in the windows' own units."""
@@ -285,47 +299,42 @@ class GlobalModel:
                        ) -> list[np.ndarray]:
         """For each (series k, its values, origins): the quantile paths (n_origins,
         horizon, Q) in the series' units, the median over the seeds, in batched passes.
-        Past the nets' horizon (one origin per item) their medians are fed back."""
-        spaces = [self.space(k, v) for k, v, _ in items]
-        origins = [np.asarray(o, np.int64) for _, _, o in items]
-        made = self._pass(items, spaces, origins)
-        while made and made[0].shape[1] < horizon:
-            if any(len(o) != 1 for o in origins):
-                raise ValueError("past the nets' horizon one origin per series is forecast "
-                                 "at a time")
-            middle = QUANTILES.index(0.5)
-            spaces = [np.r_[u[:o[0]], m[0, :, middle]] for u, o, m in
-                      zip(spaces, origins, made, strict=True)]
-            origins = [np.array([len(u)]) for u in spaces]
-            more = self._pass(items, spaces, origins)
-            made = [np.concatenate([m, extra], axis=1) for m, extra in
-                    zip(made, more, strict=True)]
-        return [self.to_units(k, m[:, :horizon], o)
-                for (k, _, o), m in zip(items, made, strict=True)]
-
-    def _pass(self, items, spaces, origins) -> list[np.ndarray]:
-        """One pass of every net over the windows ending at `origins`: model-space
-        quantiles (n_origins, H, Q) per item."""
+        Past the nets' horizon each path's medians are appended to its context and fed
+        back."""
         import torch
 
         device = next(self.nets[0].parameters()).device
+        spaces = [self.space(k, v) for k, v, _ in items]
+        origins = [np.asarray(o, np.int64) for _, _, o in items]
         starts = np.concatenate([[0], np.cumsum([len(u) for u in spaces])])
-        u = torch.as_tensor(np.concatenate(spaces), dtype=torch.float32, device=device)
+        u = torch.as_tensor(np.concatenate(spaces) if spaces else np.zeros(0),
+                            dtype=torch.float32, device=device)
         series = np.repeat(np.arange(len(items)), [len(o) for o in origins])
-        ends = np.concatenate(origins)
+        ends = np.concatenate(origins) if origins else np.zeros(0, np.int64)
         rows = [k for k, _, _ in items]
         windows = GlobalWindows(u, starts, self.prep.logged[rows], self.prep.floor[rows],
                                 series, ends, ends, self.context, self.horizon)
         out = []
         with torch.no_grad():
             for chunk in windows.chunks(4096):
-                x, level, scale = windows.normalised(chunk)
-                q = torch.stack([net.eval()(x) for net in self.nets])
-                q = q[0] if len(q) == 1 else torch.quantile(q, 0.5, dim=0)
-                out.append((q * scale[:, None, None] + level[:, None, None]).double())
+                raw, pad = windows.contexts(chunk)
+                logged, floor = windows.logged[chunk], windows.floor[chunk]
+                made = []
+                while sum(m.shape[1] for m in made) < horizon:
+                    x, level, scale = normalise(raw, pad, logged, floor)
+                    q = torch.stack([net.eval()(x) for net in self.nets])
+                    q = q[0] if len(q) == 1 else torch.quantile(q, 0.5, dim=0)
+                    q = q * scale[:, None, None] + level[:, None, None]  # (batch, H, Q)
+                    made.append(q.double())
+                    middle = q[..., QUANTILES.index(0.5)]
+                    raw = torch.cat([raw, middle], dim=1)[:, -self.context:]
+                    pad = torch.cat([pad, torch.zeros_like(middle, dtype=torch.bool)],
+                                    dim=1)[:, -self.context:]
+                out.append(torch.cat(made, dim=1)[:, :horizon])
         q = torch.cat(out).cpu().numpy() if out else \
-            np.zeros((0, self.horizon, len(QUANTILES)))
-        return np.split(q, np.cumsum([len(o) for o in origins])[:-1])
+            np.zeros((0, horizon, len(QUANTILES)))
+        parts = np.split(q, np.cumsum([len(o) for o in origins])[:-1])
+        return [self.to_units(k, m, o) for (k, _, o), m in zip(items, parts, strict=True)]
 
     def to_units(self, k: int, q: np.ndarray, origins: np.ndarray) -> np.ndarray:
         """Model-space quantile paths of series k back in its units."""

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from .config import MODEL_NAMES, ModelConfig, check
+from .errors import ConfigError
 
 MODELS: dict[str, type[Net]] = {}
 
@@ -42,12 +43,26 @@ def build_model(config: ModelConfig, n_features: int = 1) -> Net:
     torch.Size([4])
     """
     check(config)
-    net = MODELS[config.model](config.seq_len, n_features, config.hidden_size,
-                               config.num_layers, config.dropout, config.linear_skip,
-                               config.outputs)
+    try:
+        net = MODELS[config.model](config.seq_len, n_features, config.hidden_size,
+                                   config.num_layers, config.dropout, config.linear_skip,
+                                   config.outputs)
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        raise ConfigError(
+            f"a {config.model} of {config.num_layers} layer(s) of {config.hidden_size} units "
+            "does not fit in the memory this process may use (a 4096-unit LSTM layer alone "
+            "takes 0.5 GB); use a smaller --hidden-size or --num-layers") from None
     recent = config.recurrent_len
     net.recent = recent if recent and config.seq_len and recent < config.seq_len else None
     return net
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is an allocation that failed (torch reports it as a RuntimeError)."""
+    return isinstance(exc, MemoryError) or any(
+        words in str(exc) for words in ("can't allocate memory", "out of memory"))
 
 
 class Net(nn.Module):

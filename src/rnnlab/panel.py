@@ -84,7 +84,11 @@ def load_panel(source: str | Path, id_column: str | None = None, target: str | N
     path = Path(source)
     options = dict(target=target, date_column=date_column, max_fill=max_fill,
                    date_format=date_format)
-    if path.is_dir():
+    try:
+        folder = path.is_dir()
+    except OSError:  # a name the system cannot look at: read_csv says why in one line
+        folder = False
+    if folder:
         if id_column is not None:
             raise ConfigError(f"--id-column {id_column!r} is for one long CSV, but "
                               f"'{path}' is a folder of per-series files; drop --id-column")
@@ -415,6 +419,7 @@ def score_panel_paths(forecaster, panel: dict[str, pd.Series], split: PanelSplit
                                                      fit_part)
         for who in paths:
             row[f"{who}_mase_m4"] = mase(targets.ravel(), paths[who].ravel(), fit_part, m)
+        row.update(interval_scores(forecaster, name, targets, paths["model"], fit_part, m))
         row["owa"] = owa(row["model_smape"], row["model_mase_m4"], row["naive2_smape"],
                          row["naive2_mase_m4"]) \
             if row["naive2_smape"] > 0 and row["naive2_mase_m4"] > 0 else math.nan
@@ -430,6 +435,40 @@ def score_panel_paths(forecaster, panel: dict[str, pd.Series], split: PanelSplit
         rows.append(row)
     return pd.DataFrame(rows), {who: {metric: np.array(v) for metric, v in steps.items()}
                                 for who, steps in per_step.items()}
+
+
+def interval_scores(forecaster, name: str, targets: np.ndarray, paths: np.ndarray,
+                    fit_part: np.ndarray, m: int) -> dict:
+    """The model's interval on the test origins, scored as M4 and GIFT-Eval score them:
+    MSIS (the width plus 2 / alpha times each miss, over the in-sample seasonal naive
+    error), the share of targets inside, and the mean scaled quantile loss of its lower
+    bound, point and upper bound (the pinball loss at alpha / 2, 0.5 and 1 - alpha / 2,
+    over the same scale). Empty where the model has no interval."""
+    one = getattr(forecaster, "series_forecaster", None)
+    model = one(name) if one is not None else forecaster
+    level = float(getattr(model, "interval", 0) or 0)
+    widths = model.interval_widths(targets.shape[1]) if level > 0 else None
+    lag = m if len(fit_part) > m else 1
+    scale = float(np.mean(np.abs(fit_part[lag:] - fit_part[:-lag]))) if len(fit_part) > lag \
+        else math.nan
+    if widths is None or not scale > 0:
+        return {}
+    lower, upper = paths - widths, paths + widths
+    if len(fit_part) and fit_part.min() >= 0:
+        lower = np.maximum(lower, 0.0)
+    alpha = 1 - level
+    msis = np.mean(upper - lower + 2 / alpha * np.maximum(lower - targets, 0)
+                   + 2 / alpha * np.maximum(targets - upper, 0)) / scale
+
+    def pinball(q: float, bound: np.ndarray) -> float:
+        error = targets - bound
+        return float(np.mean(np.maximum(q * error, (q - 1) * error)))
+
+    quantile_loss = np.mean([pinball(alpha / 2, lower), pinball(0.5, paths),
+                             pinball(1 - alpha / 2, upper)]) / scale
+    return {"model_msis": float(msis), "model_sql": float(quantile_loss),
+            "model_coverage": float(np.mean((targets >= lower) & (targets <= upper))),
+            "interval_level": level}
 
 
 def _path_score(metric: str, y_true: np.ndarray, y_pred: np.ndarray, fit_part) -> float:
@@ -469,6 +508,10 @@ def aggregate_paths(per_series: pd.DataFrame, per_step: dict, horizon: int,
     m4["owa"] = owa(*means) if None not in means and means[2] and means[3] else None
     m4["owa_per_series"] = _summary(per_series["owa"])
     m4["share_seasonal"] = float(per_series["naive2_seasonal"].mean())
+    if "model_msis" in per_series:
+        m4["interval"] = {"level": float(per_series["interval_level"].iloc[0]),
+                          **{key: _summary(per_series[f"model_{key}"])
+                             for key in ("msis", "coverage", "sql")}}
     out["m4"] = m4
     return out
 

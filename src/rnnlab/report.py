@@ -21,7 +21,7 @@ from .data import load_data
 from .diagnostics import Inspection
 from .errors import ConfigError, RnnlabError
 from .explain import MemoryProfile
-from .folders import make_out
+from .folders import own_folder
 from .metrics import METRICS, TIE_MARGIN
 from .plots import (
     horizon_errors,
@@ -615,11 +615,10 @@ def _file_safe(name: str) -> str:
 
 def write_inspection(inspection: Inspection, out: str | Path) -> list[str]:
     """Write inspection.json, acf_pacf.png and periodogram.png into `out`; their names."""
-    out = Path(out)
-    make_out(out)
-    write_json(out / "inspection.json", inspection.to_dict())
-    plot_acf_pacf(inspection, out / "acf_pacf.png")
-    plot_periodogram(inspection, out / "periodogram.png")
+    with own_folder(Path(out), "inspect", "inspect folder") as out:
+        write_json(out / "inspection.json", inspection.to_dict())
+        plot_acf_pacf(inspection, out / "acf_pacf.png")
+        plot_periodogram(inspection, out / "periodogram.png")
     return ["inspection.json", "acf_pacf.png", "periodogram.png"]
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import platform
 import resource
 import signal
@@ -29,12 +30,14 @@ import pandas as pd
 
 from . import __version__
 from .backtest import check_horizon, score_fitted, score_paths
-from .base import far_outside
+from .base import check_forecast_work, check_series, far_outside
 from .checkpoint import (
     atomic_write,
     check_archive,
     check_checkpoint_file,
     open_regular,
+    read_json,
+    recorded_checksums,
     write_json,
 )
 from .config import (
@@ -47,17 +50,25 @@ from .config import (
 from .data import load_data
 from .diagnostics import inspect
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
-from .explain import failure_anatomy, lag_check, memory_profile
+from .explain import failure_anatomy, global_memory_profile, lag_check, memory_profile
 from .fastpath import load_fast, save_fast
-from .features import feature_record, load_inputs, target_of, with_market
+from .features import (
+    CALENDAR_COLUMNS,
+    feature_names,
+    feature_record,
+    load_inputs,
+    target_of,
+    with_market,
+)
 from .folders import (
     MARKER,
     check_out,
     locked,
-    make_out,
     occupied,
+    own_folder,
     read_marker,
     remove_run_files,
+    shown_path,
     user_files,
     write_marker,
 )
@@ -86,10 +97,10 @@ from .windows import WindowChoice, check_varies, seq_len_for_split, split_sizes
 log = logging.getLogger("rnnlab")
 
 STATE_FILE = "state.pt"
+# A row of predictions.csv (a date, the actual value, the model's, its bounds and four
+# baselines') takes about 150 bytes; a file far beyond this per test row is not one.
+PREDICTION_ROW_BYTES = 1024
 MODEL_FILE = "model.pt"
-# One forecast step runs the network over a whole window, one recurrent step (about 15 us
-# on one core in numpy) per value and layer: this many answer within about ten seconds.
-MAX_FORECAST_STEPS = 600_000
 # Every file a run folder gets from train (and from explain, which writes beside it):
 # --overwrite deletes these and nothing else.
 TRAIN_FILES = ("config.json", "metrics.json", STATE_FILE, MODEL_FILE, "model.npz",
@@ -105,7 +116,7 @@ def versions() -> dict:
 
 
 @contextlib.contextmanager
-def interruptible(notice: str = "stopping after this epoch"):
+def interruptible(notice: str = "stopping after this epoch (a long one: at its next batch)"):
     """Turn the first Ctrl-C or SIGTERM into a request to stop (polled by the caller), and
     print `notice`; a second signal interrupts at once, as usual."""
     requested = threading.Event()
@@ -136,7 +147,8 @@ def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None =
     metrics_path = out / "metrics.json"
     if resume:
         _require_own_run(out)
-        if _status(metrics_path) == "complete":
+        # strict: a FIFO or a damaged file in its place is refused, never replaced
+        if _read_metrics(metrics_path, strict=True).get("status") == "complete":
             raise RnnlabError(f"cannot resume '{out}': it already finished; start a new run "
                               "with another --out, or pass --overwrite instead of --resume")
         return
@@ -163,11 +175,38 @@ def _require_own_run(out: Path) -> None:
 
 
 def _status(metrics_path: Path) -> str | None:
+    status = _read_metrics(metrics_path).get("status")
+    return status if isinstance(status, str) else None
+
+
+def _read_metrics(metrics_path: Path, strict: bool = False) -> dict:
+    """metrics.json as a dict, or {} when it is missing, damaged or no object (a FIFO,
+    a 20 GB file or 200,000 nested brackets included: each is refused, never waited on);
+    `strict` says in one line why a file that is there cannot be read."""
     try:
-        with open_regular(metrics_path) as fh:  # a FIFO is refused, never waited on
-            return json.loads(fh.read()).get("status")
-    except (OSError, ValueError, AttributeError):
-        return None
+        metrics = read_json(metrics_path)
+    except FileNotFoundError:
+        return {}
+    except (OSError, RnnlabError):
+        if strict:
+            raise
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
+
+
+def run_folder(run_dir: str | Path) -> Path:
+    """`run_dir` as a Path to an existing folder, or one line saying why it is none (not
+    there, or a path the system cannot look at: over 255 characters in a name, say)."""
+    run_dir = Path(run_dir)
+    try:
+        found = run_dir.is_dir()
+    except OSError as exc:  # ENAMETOOLONG and friends are not "missing" to pathlib
+        raise RnnlabError(f"--run '{shown_path(run_dir)}' cannot be used ({exc.strerror or exc}); "
+                          "give the folder rnnlab train wrote") from None
+    if not found:
+        raise RnnlabError(f"run directory '{shown_path(run_dir)}' not found; train one with "
+                          f"rnnlab train --out {shown_path(run_dir)}")
+    return run_dir
 
 
 def run_train(config: RunConfig | None, out: str | Path, command: str = "", *,
@@ -220,6 +259,7 @@ def _run_train(config: RunConfig | None, out: str | Path, command: str, resume: 
     config.check()
     series = load_inputs(config.data, config.model, load_data(config.data))
     target = target_of(series)
+    check_series(target)  # 1e299s and 1e-301s: refused before any statistic of them
     config, window = with_seq_len(config, target, _saved_window(out) if resume else None)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(target.name))
@@ -323,6 +363,17 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         forecaster.fit(series.iloc[: split.n_fit], val_size=split.n_val,
                        should_stop=stop_requested, on_epoch_end=save_state,
                        resume=resume_state)
+        # The handler stays on while the results are written: a first Ctrl-C or SIGTERM
+        # after training lets them finish (a second one aborts; state.pt keeps the run
+        # resumable).
+        return _write_results(out, config, series, split, forecaster, plots, window,
+                              started, stage)
+
+
+def _write_results(out: Path, config: RunConfig, series: pd.Series, split, forecaster,
+                   plots: bool, window: WindowChoice, started: float, stage) -> dict:
+    """Every file of a trained run, metrics.json's "complete" last: a run says it is
+    complete only once everything is written, and until then state.pt resumes it."""
     history = forecaster.history_
     # Scores come from the held-out test part; forecasts start after all known data.
     forecaster.set_history(series)
@@ -370,6 +421,9 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         "features": feature_record(forecaster),
         # Any test forecast beyond the training range widened by its span on each side
         "far_outside": bool(result.multi_step and result.multi_step["far_outside"]),
+        # forecast, backtest and explain refuse a model.pt whose weights are not these
+        # (the weights' checksum model.pt records: the file's own bytes hold timings)
+        "weights_sha256": recorded_checksums(out / MODEL_FILE).get("checksum"),
     }
     if history.message:
         metrics["message"] = history.message
@@ -380,9 +434,6 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
         frame.insert(3, "lower", frame["model"] - widths[0])
         frame.insert(4, "upper", frame["model"] + widths[0])
     atomic_write(out / "predictions.csv", lambda fh: frame.to_csv(fh, index=False))
-    # The results first, the pictures after: a stop while plotting (state.pt still there)
-    # marks the run incomplete and resumable again.
-    write_json(out / "metrics.json", metrics)
     if plots:
         level = config.model.interval if widths is not None else None
         band = {} if widths is None else {"lower": frame["lower"].to_numpy(),
@@ -399,7 +450,8 @@ def _train_into(out: Path, config: RunConfig, series: pd.Series, split, forecast
                            tolerance=COVERAGE_TOLERANCE)
         plot_loss(history, out / "loss.png", title=f"{series.name}: {config.model.model}",
                   linear_skip=config.model.linear_skip)
-    state_path.unlink(missing_ok=True)
+    write_json(out / "metrics.json", metrics)
+    (out / STATE_FILE).unlink(missing_ok=True)
     return metrics
 
 
@@ -471,10 +523,15 @@ def _load_state(out: Path, fingerprint: str) -> dict | None:
 def _check_state_fits(state: dict, model: ModelConfig, state_path: Path) -> None:
     """Refuse a state.pt of another network before training starts, not mid-way with
     torch's "Error(s) in loading state_dict"; the network is built on the meta device."""
-    # `--strategy auto` many steps ahead resolves to recursive (1 output) or direct (H).
-    candidates = [dataclasses.replace(model, strategy=used) for used in ("recursive", "direct")] \
+    # `--strategy auto` many steps ahead resolves to recursive (1 output) or direct (H);
+    # with named features only to direct, which is all they allow (see `check`).
+    used = ("direct",) if feature_names(model.features) else ("recursive", "direct")
+    candidates = [dataclasses.replace(model, strategy=one) for one in used] \
         if model.strategy == "auto" and model.horizon > 1 else [model]
-    found = [_state_problems(state, candidate) for candidate in candidates]
+    # The target, each named feature, and the calendar's encodings.
+    n_inputs = 1 + len(feature_names(model.features)) + \
+        (len(CALENDAR_COLUMNS) if model.calendar else 0)
+    found = [_state_problems(state, candidate, n_inputs) for candidate in candidates]
     wrong = min(found, key=len)
     if wrong:
         raise CheckpointError(
@@ -485,14 +542,14 @@ def _check_state_fits(state: dict, model: ModelConfig, state_path: Path) -> None
             "new run")
 
 
-def _state_problems(state: dict, model: ModelConfig) -> list[str]:
+def _state_problems(state: dict, model: ModelConfig, n_inputs: int = 1) -> list[str]:
     """The parts of a training state that do not fit `model`'s network (none: it fits)."""
     import torch  # heavy: kept off the forecast and --help paths
 
     from .models import build_model  # with torch
 
     with torch.device("meta"):
-        net = build_model(model)
+        net = build_model(model, n_inputs)
     expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
     trainable = [tuple(p.shape) for p in net.parameters() if p.requires_grad]
 
@@ -587,12 +644,12 @@ def forecast_run(run_dir: str | Path, source: str | None = None, horizon: int = 
     the run's data settings (target column, ticker...). Columns: date, forecast, and
     lower and upper where the run has an interval (calibrated on its validation part for
     the steps it was scored at; further out it widens as the square root of the step)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RnnlabError(f"run directory '{run_dir}' not found; train one with "
-                          f"rnnlab train --out {run_dir}")
+    run_dir = run_folder(run_dir)
+    check_checkpoint_file(run_dir / MODEL_FILE)
+    check_model_file(run_dir)
     # numpy forward passes when model.npz matches model.pt: no torch import, no start-up wait
     forecaster = load_for_forecast(run_dir / MODEL_FILE)
+    check_model_agrees(run_dir, forecaster)
     check_forecast_work(forecaster, horizon)
     status = _status(run_dir / "metrics.json")
     if status != "complete":
@@ -647,40 +704,51 @@ def _coverage_note(run_dir: Path, horizon: int) -> str:
             f"rough guide, not as {100 * level:.0f}% bounds")
 
 
-def check_forecast_work(forecaster, horizon: int) -> None:
-    """Refuse a horizon that would keep `forecast` busy for minutes: each step runs the
-    network over a whole window, so the work is horizon x seq_len x num_layers steps."""
-    layers = max(1, int(getattr(forecaster, "num_layers", 1) or 1))
-    steps = horizon * forecaster.seq_len * layers
-    if steps > MAX_FORECAST_STEPS:
-        most = max(1, MAX_FORECAST_STEPS // (forecaster.seq_len * layers))
-        raise RnnlabError(
-            f"--horizon {horizon} needs {steps:,} recurrent steps (horizon x seq_len "
-            f"{forecaster.seq_len} x {layers} layer(s)), over the {MAX_FORECAST_STEPS:,} a "
-            f"forecast may take so that it answers in seconds; ask for --horizon {most} or "
-            "fewer")
-
-
 def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
                 ) -> dict:
     """Inspect the series, probe the memory, dissect the failures and check for lag of a
     run written by `rnnlab train`; write explain.json (and PNGs) into `out` (default the
-    run directory). Returns what explain.json holds."""
-    run_dir = Path(run_dir)
-    needed = ("config.json", MODEL_FILE, "predictions.csv")
-    missing = [name for name in needed if not (run_dir / name).exists()]
-    if not run_dir.is_dir() or missing:
-        what = "not found" if not run_dir.is_dir() else f"lacks {', '.join(missing)}"
-        raise RnnlabError(f"run directory '{run_dir}' {what}; explain needs a finished run "
-                          f"of rnnlab train --out {run_dir}")
+    run directory). Returns what explain.json holds.
+
+    The run folder stays locked while it is read, so a `train --overwrite` of it cannot
+    swap its files mid-way; another `out` must be new, empty or an earlier explain's.
+    """
+    run_dir = run_folder(run_dir)
+    out = run_dir if out is None else Path(out)
+    if not _same_folder(out, run_dir):
+        check_out(out)  # before the work: a bad --out is refused at once
+    with locked(run_dir):
+        needed = ("config.json", MODEL_FILE, "predictions.csv")
+        missing = [name for name in needed if not (run_dir / name).exists()]
+        if missing:
+            raise RnnlabError(f"run directory '{run_dir}' lacks {', '.join(missing)}; explain "
+                              f"needs a finished run of rnnlab train --out {run_dir}")
+        if _same_folder(out, run_dir):
+            return _explain(run_dir, out, plots)
+        with own_folder(out, "explain", "explain folder"):
+            return _explain(run_dir, out, plots)
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:  # a path too long to resolve is no run folder
+        return False
+
+
+def _explain(run_dir: Path, out: Path, plots: bool) -> dict:
     config = load_run_config(run_dir)
     with_market(config.data, config.model)
     inputs = load_inputs(config.data, config.model, load_data(config.data))
+    check_same_data(run_dir, config, inputs)
     series = target_of(inputs)  # with features the probe reads `inputs`, the rest the target
+    check_checkpoint_file(run_dir / MODEL_FILE)
+    check_model_file(run_dir)
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
+    check_model_agrees(run_dir, forecaster)
     split = split_sizes(len(series), forecaster.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=str(series.name))
-    predictions = _read_predictions(run_dir / "predictions.csv")
+    predictions = _read_predictions(run_dir / "predictions.csv", split.n_test)
     if len(predictions) != split.n_test:
         raise RnnlabError(
             f"'{run_dir / 'predictions.csv'}' has {len(predictions)} rows but the test part of "
@@ -706,8 +774,6 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
         "lag_check": lags.to_dict(),
         "files": ["explain.json"],
     }
-    out = Path(out) if out is not None else run_dir
-    make_out(out)
     if plots:
         label = f"{series.name}: {forecaster.model}"
         if profile.by_channel is None:
@@ -724,12 +790,20 @@ def explain_run(run_dir: str | Path, out: str | Path | None = None, plots: bool 
     return result
 
 
-def _read_predictions(path: Path) -> pd.DataFrame:
+def _read_predictions(path: Path, n_rows: int) -> pd.DataFrame:
     """A run's predictions.csv with numeric actual, model and naive columns; read only as a
-    regular file, so a FIFO in its place is refused at once, never waited on."""
+    regular file, so a FIFO in its place is refused at once, never waited on, and only when
+    its size fits `n_rows` rows (a 20 GB file is refused before it is read)."""
     problem = None
+    limit = PREDICTION_ROW_BYTES * (n_rows + 1) + (64 << 10)
     try:
         with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise CheckpointError(
+                    f"refused to read '{path}': it holds {size:,} bytes, over the {limit:,} "
+                    f"that {n_rows:,} rows of predictions take; it was edited or damaged: "
+                    "train the run again")
             frame = pd.read_csv(fh)
     except FileNotFoundError:
         problem = "it is missing"
@@ -759,29 +833,77 @@ def backtest_run(run_dir: str | Path, horizon: int | None = None) -> dict:
     than it was trained for feeds its outputs back; beyond the calibrated steps the
     interval widens as the square root of the step. Returns the "multi_step" dict.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RnnlabError(f"run directory '{run_dir}' not found; train one with "
-                          f"rnnlab train --out {run_dir}")
-    if _status(run_dir / "metrics.json") != "complete":
+    run_dir = run_folder(run_dir)
+    if _read_metrics(run_dir / "metrics.json", strict=True).get("status") != "complete":
         raise RnnlabError(f"'{run_dir}' is not a finished run; finish it with rnnlab train "
                           f"--out {run_dir} --resume")
     config = load_run_config(run_dir)
     series = load_inputs(config.data, config.model, load_data(config.data))
-    recorded = read_run_file(run_dir).get("data_sha256")
-    if recorded and recorded != series_fingerprint(series):
-        raise RnnlabError(
-            f"the data of {config.data.source!r} changed since '{run_dir}' was trained on it, "
-            "so its test part may hold values training saw; train a new run on it")
+    check_same_data(run_dir, config, series)
     name = str(target_of(series).name)
     split = split_sizes(len(series), config.model.seq_len, config.data.val_fraction,
                         config.data.test_fraction, name=name)
     horizon = config.model.horizon if horizon is None else int(horizon)
     check_horizon(horizon, split, name)
     check_checkpoint_file(run_dir / MODEL_FILE)
+    check_model_file(run_dir)
     forecaster = Forecaster.load(run_dir / MODEL_FILE)
+    check_model_agrees(run_dir, forecaster)
     check_forecast_work(forecaster, horizon)
     return score_paths(series, forecaster, split, horizon)[0]
+
+
+def check_same_data(run_dir: Path, config: RunConfig, series) -> None:
+    """Refuse data that changed since the run was trained on it: its test part may now hold
+    values training saw, so no score or explanation of it holds."""
+    recorded = read_run_file(run_dir).get("data_sha256")
+    if recorded and recorded != series_fingerprint(series):
+        raise RnnlabError(
+            f"the data of {config.data.source!r} changed since '{run_dir}' was trained on it "
+            "(its SHA-256 differs from config.json's data_sha256), so its test part may hold "
+            "values training saw; restore the data, or train a new run on it")
+
+
+def check_model_file(run_dir: Path) -> None:
+    """Refuse a model.pt other than the one this run wrote: metrics.json records the
+    checksum of its weights (older runs are checked by `check_model_agrees` alone)."""
+    recorded = _read_metrics(run_dir / "metrics.json").get("weights_sha256")
+    model_pt = run_dir / MODEL_FILE
+    if not isinstance(recorded, str) or not model_pt.exists():
+        return
+    if recorded_checksums(model_pt).get("checksum") != recorded:
+        raise CheckpointError(
+            f"'{model_pt}' is not the model this run trained: its weights' checksum differs "
+            "from the one metrics.json records; it was replaced (another run's?) or "
+            "damaged: restore this run's own model.pt, or train again with --overwrite")
+
+
+def check_model_agrees(run_dir: Path, forecaster) -> None:
+    """Refuse a model whose settings differ from the run's config.json: forecasts, scores
+    and explanations would then describe another run than the one asked for."""
+    if not (run_dir / "config.json").exists():
+        return  # a bare model.pt (Forecaster.save into a folder): nothing to compare with
+    params = getattr(forecaster, "params_", None) or forecaster.get_params()
+    saved = read_run_file(run_dir)
+    for section in ("model", "training"):
+        for name, value in saved[section].items():
+            if name not in params:
+                continue
+            held = params[name]
+            if not _same_setting(name, held, value):
+                raise CheckpointError(
+                    f"'{run_dir / MODEL_FILE}' is not the model this run trained: it holds "
+                    f"{name} {held!r}, config.json names {value!r}; it was replaced (another "
+                    "run's?) or edited: restore this run's own model.pt, or train again with "
+                    "--overwrite")
+
+
+def _same_setting(name: str, held, value) -> bool:
+    if name == "features":  # "open, volume" and "open,volume" name the same inputs
+        return feature_names(held) == feature_names(value)
+    if isinstance(held, bool) or isinstance(value, bool):
+        return held is value
+    return held == value  # 30 and 30.0 alike, as JSON may write either
 
 
 def load_for_forecast(checkpoint: str | Path):
@@ -983,6 +1105,13 @@ def global_summary_lines(metrics: dict, out: str | Path) -> list[str]:
             f"{_shown(m4['naive2']['mase']['median'])}), OWA {owa_shown}; ties or beats "
             f"naive on {100 * steps['share_ties_or_beats_naive']:.1f}% of series, seasonal "
             f"naive on {100 * steps['share_ties_or_beats_seasonal_naive']:.1f}%")
+        interval = m4.get("interval")
+        if interval:
+            lines.append(
+                f"its {100 * interval['level']:.0f}% interval covered "
+                f"{100 * interval['coverage']['mean']:.1f}% of the test values (mean over "
+                f"series), MSIS {_shown(interval['msis']['mean'])}, scaled quantile loss "
+                f"{_shown(interval['sql']['mean'])}")
     files = sorted(p.name for p in Path(out).iterdir() if not p.name.startswith("."))
     lines.append(f"wrote {out}/: {' '.join(files)}")
     return lines
@@ -990,6 +1119,61 @@ def global_summary_lines(metrics: dict, out: str | Path) -> list[str]:
 
 def _shown(x) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def _panel_of(run_dir: Path):
+    """A panel run's config, its panel read again as it was, and its split."""
+    config = load_run_config(run_dir)
+    settings = read_run_file(run_dir).get("global") or {}
+    data = config.data
+    panel = load_panel(data.source, id_column=settings.get("id_column"), target=data.target,
+                       date_column=data.date_column, max_fill=data.max_fill,
+                       date_format=data.date_format)
+    parts = split_panel(panel, 1, data.val_fraction, data.test_fraction,
+                        how=settings.get("split", "auto"))
+    return config, panel, parts
+
+
+def backtest_global(run_dir: str | Path, horizon: int | None = None) -> dict:
+    """`backtest_run` for a panel run: every series scored `horizon` steps ahead from
+    every origin of its test part, aggregated as `train` aggregates them."""
+    run_dir = Path(run_dir)
+    config, panel, parts = _panel_of(run_dir)
+    horizon = config.model.horizon if horizon is None else int(horizon)
+    parts = drop_short_tests(parts, horizon)
+    check_checkpoint_file(run_dir / MODEL_FILE)
+    forecaster = GlobalForecaster.load(run_dir / MODEL_FILE)
+    paths, per_step = score_panel_paths(forecaster, panel, parts, horizon)
+    return aggregate_paths(paths, per_step, horizon, "direct")
+
+
+def explain_global(run_dir: str | Path, out: str | Path | None = None, plots: bool = True
+                   ) -> dict:
+    """What a panel run's global net looks at (`rnnlab.explain.global_memory_profile`)
+    and how much each family is in the series' forecasts; explain.json (and memory.png)
+    into `out` (default the run directory)."""
+    run_dir = Path(run_dir)
+    _, panel, _ = _panel_of(run_dir)
+    forecaster = GlobalForecaster.load(run_dir / MODEL_FILE)
+    profile = global_memory_profile(forecaster, panel)
+    families: dict[str, float] = {}
+    for f in forecaster.forecasters_.values():
+        for candidate, weight in f.pool_:
+            families[candidate.family] = families.get(candidate.family, 0.0) + weight
+    n = len(forecaster.forecasters_)
+    result = {"series": n, "model": profile.model, "memory": profile.to_dict(),
+              "memory_text": profile.describe(),
+              "families": {k: v / n for k, v in sorted(families.items(),
+                                                       key=lambda kv: -kv[1])},
+              "files": ["explain.json"]}
+    target = Path(out) if out is not None else run_dir
+    with locked(target):
+        if plots:
+            plot_memory_curves({profile.model: profile}, target / "memory.png",
+                               title=f"{profile.model}: sensitivity by lag over {n} series")
+            result["files"].append("memory.png")
+        write_json(target / "explain.json", result)
+    return result
 
 
 def is_global_run(run_dir: str | Path) -> bool:

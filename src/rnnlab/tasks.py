@@ -31,10 +31,10 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .backtest import Backtest, baseline_predictions, check_horizon, score_fitted
-from .checkpoint import write_json
+from .checkpoint import checked_json_ok, read_json, write_checked_json
 from .config import DEFAULT_SEQ_LEN, DataConfig, RunConfig
 from .data import load_data
-from .errors import ConfigError
+from .errors import ConfigError, RnnlabError
 from .explain import memory_profile
 from .features import load_inputs, target_of, with_market
 from .forecaster import Forecaster, fit_seeds
@@ -49,6 +49,9 @@ from .windows import split_sizes
 # --jobs 2 one. Four keeps most of stacking's saving and still spreads a task of many seeds
 # over several workers.
 MAX_STACK = 4
+# A record holds a run's test predictions (about 100 bytes each) beside its scores: 2 GB
+# is 20 million test points, beyond any series rnnlab trains on one machine.
+MAX_RECORD_BYTES = 2 << 30
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ def run_tasks(tasks: list[Task], folder: str | Path | None, jobs: int | None = N
             if record["run_id"] not in owned:
                 continue  # trained beside the seeds it belongs with; another group keeps it
             if folder is not None:
-                write_json(folder / f"{record['run_id']}.json", record)
+                write_checked_json(folder / f"{record['run_id']}.json", record)
             records[record["run_id"]] = record
             done += 1
             if on_record is not None:
@@ -476,13 +479,18 @@ def _finished_records(tasks: list[Task], folder: Path | None) -> tuple[dict[str,
     data_of = {rid: _data_key(task) for task in tasks for rid in task.run_ids()}
     fingerprints: dict[str, str | None] = {}
     stale = 0
+    unchecked = 0
     for path in folder.glob("*.json"):
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
+            record = read_json(path, MAX_RECORD_BYTES)
+        except (OSError, RnnlabError):
             continue  # a damaged record is simply run again
         if not isinstance(record, dict) or record.get("status") != "ok":
             continue
+        if not checked_json_ok(record):  # edited (a forged rmse of 1e-9), or from before
+            unchecked += 1
+            continue
+        record.pop("sha256")
         key = data_of.get(path.stem)
         if key is not None:
             if key not in fingerprints:
@@ -491,6 +499,10 @@ def _finished_records(tasks: list[Task], folder: Path | None) -> tuple[dict[str,
                 stale += 1
                 continue
         records[path.stem] = record
+    if unchecked:
+        logging.getLogger("rnnlab").info(
+            "%d finished run record(s) in %s fail their checksum (edited, or written by an "
+            "rnnlab from before records had one): training them again", unchecked, folder)
     return records, stale
 
 

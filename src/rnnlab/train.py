@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -40,6 +41,14 @@ RIDGE_GRID = (0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0
 # this many times above 1, or above the loss training started from, has blown up even when
 # still finite: at --lr 10 an LSTM on sine reaches 1e3-1e4 and stays finite.
 DIVERGED_FACTOR = 100.0
+# An epoch that has run this long is stopped at the next batch when a stop is requested
+# (its partial work is dropped: resume restarts it from the last saved epoch); a shorter
+# one finishes first, so its work is kept. It also notes its progress this often: a
+# 10-million-row epoch takes many minutes on a CPU.
+LONG_EPOCH_SECONDS = 10.0
+PROGRESS_SECONDS = 30.0
+
+log = logging.getLogger("rnnlab")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -190,7 +199,9 @@ def train(
     Parameters
     ----------
     progress : True shows a bar, None shows one only on a terminal, False never.
-    should_stop : polled after every epoch; True ends training as "interrupted".
+    should_stop : polled after every epoch, and between the batches of an epoch that has
+        run LONG_EPOCH_SECONDS (that epoch is then dropped); True ends training as
+        "interrupted". An epoch that long also logs its progress every PROGRESS_SECONDS.
     on_epoch_end : one net only: called with a function that snapshots the full training
         state, for checkpoints that `resume` can continue from exactly.
     """
@@ -244,7 +255,17 @@ def train(
         order = torch.stack([torch.randperm(n, generator=run.gen) for run in active])
         order = order.to(device)  # one copy per epoch: batches are gathered on the device
         total = torch.zeros(len(active), device=device)
-        for idx in order.split(cfg.batch_size, dim=1):
+        batches = order.split(cfg.batch_size, dim=1)
+        noted = clock
+        for number, idx in enumerate(batches):
+            now = time.perf_counter()
+            if now - clock > LONG_EPOCH_SECONDS and should_stop is not None and should_stop():
+                break  # a long epoch stops here; the epochs before it stay saved
+            if now - noted > PROGRESS_SECONDS:
+                noted = now
+                log.info("epoch %d: batch %s of %s (%.0f%%) after %.0f s", epoch + 1,
+                         f"{number:,}", f"{len(batches):,}", 100 * number / len(batches),
+                         now - clock)
             x, y = train_data.batch(idx.reshape(-1))
             x = x.view(*idx.shape, *x.shape[1:])  # (n_models, batch, seq_len, n_features)
             for run in active:
@@ -259,6 +280,13 @@ def train(
                     nn.utils.clip_grad_norm_(run.params, cfg.clip_grad_norm)
                 run.opt.step()
             total += losses * idx.shape[1]
+        else:
+            number = len(batches)
+        if number < len(batches):  # stopped within the epoch: it does not count
+            for run in runs:
+                if run.active:
+                    run.history.stopped, run.active = "interrupted", False
+            break
         # The epoch's only host sync besides validation.
         train_losses = [loss / n for loss in total.tolist()]
         val_losses = _losses(active_nets, val_data, stacked) if has_val else train_losses

@@ -9,6 +9,7 @@ from before their part.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -249,6 +250,12 @@ def longest_seq_len(n: int, val_fraction: float, test_fraction: float) -> int:
 
 # --- scaling --------------------------------------------------------------------------
 
+# What `fit_scaler` resolves a scaler to ("auto" picks one of them).
+FITTED_KINDS = ("window", "standard", "minmax")
+# A scaler fitted on values within ±1e100 (rnnlab.base.MAX_MAGNITUDE) has its center and
+# scale within this.
+SCALE_BOUND = 1e100
+
 
 @dataclass(frozen=True)
 class Scaler:
@@ -276,8 +283,18 @@ class Scaler:
 
     @classmethod
     def from_state(cls, state: dict) -> Scaler:
-        return cls(str(state["kind"]), float(state["center"]), float(state["scale"]),
-                   bool(state["relative"]))
+        """The scaler `state_dict` saved, or ValueError when no fitted scaler has it."""
+        kind, center, scale = str(state["kind"]), float(state["center"]), float(state["scale"])
+        relative = state["relative"]
+        if kind not in FITTED_KINDS or not isinstance(relative, bool) or \
+                relative != (kind == "window"):
+            raise ValueError(f"scaler kind {kind!r} with relative {relative!r} is none of "
+                             f"{', '.join(FITTED_KINDS)} (relative only for window)")
+        if not (math.isfinite(center) and math.isfinite(scale) and scale > 0 and
+                max(abs(center), scale) <= SCALE_BOUND):
+            raise ValueError(f"scaler center {center} and scale {scale} must be finite, the "
+                             f"scale above 0, both within ±{SCALE_BOUND:.0e}")
+        return cls(kind, center, scale, relative)
 
 
 def check_varies(train: np.ndarray, name: str = "series") -> None:
