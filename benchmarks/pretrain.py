@@ -328,7 +328,8 @@ def train(args) -> None:
     weights /= weights.sum()
     summary = {name: {"series": len(groups[name]),
                       "values": int(sum(len(v) for _, v, _ in groups[name])),
-                      "weight": round(float(w), 4)} for name, w in zip(bank.names, weights, strict=True)}
+                      "weight": round(float(w), 4)}
+               for name, w in zip(bank.names, weights, strict=True)}
     prep_s = time.perf_counter() - started
     print(f"corpus in {prep_s:.0f} s: {json.dumps(summary)}", flush=True)
     rng = np.random.default_rng(args.seed + 1)
