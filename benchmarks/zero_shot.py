@@ -18,6 +18,7 @@ Methods (each writes one CSV of per-series rows into --out; `--table` reads them
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/zero_shot.py --method pretrained
     ... --method pool            # the default pool without the pretrained family
     ... --method pool-pretrained # the default pool, the pretrained family in it
+    ... --method pool-nonet, pool-nonet-pretrained   # the same, without the local net
     RNNLAB_PRETRAINED=runs/pretrain/no-tourism.npz RNNLAB_PRETRAINED_SHA256=... \\
         .venv/bin/python benchmarks/zero_shot.py --method pretrained --set tourism \\
         --label pretrained-lopo
@@ -97,6 +98,13 @@ def params_of(method: str) -> dict:
         return {"model": "pretrained", "candidates": "net"}
     if method == "pool":
         return {"candidates": ",".join(f for f in POOL_FAMILIES if f != "pretrained")}
+    # Without the local net (it trains on every series: hours over a whole panel here),
+    # with and without the pretrained net: the same pool but for the family measured.
+    if method == "pool-nonet":
+        return {"candidates": ",".join(f for f in POOL_FAMILIES
+                                       if f not in ("pretrained", "net"))}
+    if method == "pool-nonet-pretrained":
+        return {"candidates": ",".join(f for f in POOL_FAMILIES if f != "net")}
     return {}  # pool-pretrained: the defaults
 
 
@@ -198,7 +206,8 @@ def main() -> None:
     parser.add_argument("--set", action="append",
                         choices=["tourism", "hospital", "car_parts", "series"])
     parser.add_argument("--method", default="pretrained",
-                        choices=["pretrained", "pool", "pool-pretrained", "statsforecast"])
+                        choices=["pretrained", "pool", "pool-pretrained", "pool-nonet",
+                                 "pool-nonet-pretrained", "statsforecast"])
     parser.add_argument("--label", help="the method's name in the table [--method]")
     parser.add_argument("--limit", type=int, help="only the first N items of each set")
     parser.add_argument("--jobs", type=int, default=2)
