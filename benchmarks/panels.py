@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 import warnings
@@ -211,6 +212,7 @@ def run_global(series: list[pd.Series], horizon: int, m: int, params: dict, labe
               mapper=functools.partial(pool_map, jobs=jobs))
     fit_s = time.perf_counter() - started
     rows = []
+    started = time.perf_counter()
     for s in series:
         values = s.to_numpy(np.float64)
         train, test = values[:-horizon], values[-horizon:]
@@ -224,9 +226,29 @@ def run_global(series: list[pd.Series], horizon: int, m: int, params: dict, labe
         rows.append(row(s.name, label, train, test, frame["forecast"].to_numpy(),
                         frame["lower"].to_numpy(), frame["upper"].to_numpy(), m,
                         fit_s / len(series), chosen))
+    forecast_s = time.perf_counter() - started
+    if model.global_ is not None:
+        # The global net alone, beside it: its median, and its own 2.5% and 97.5% heads
+        # (no conformal correction) as the interval.
+        from rnnlab.globalnet import QUANTILES
+
+        index = model.global_.index
+        known = [s for s in series if s.name in index]
+        paths = model.global_.quantile_paths(
+            [(index[s.name], s.to_numpy(np.float64)[:-horizon],
+              np.array([len(s) - horizon])) for s in known], horizon)
+        low, mid, high = (QUANTILES.index(q) for q in (0.025, 0.5, 0.975))
+        for s, q in zip(known, paths, strict=True):
+            values = s.to_numpy(np.float64)
+            rows.append(row(s.name, f"{label}-net", values[:-horizon], values[-horizon:],
+                            q[0, :, mid], q[0, :, low], q[0, :, high], m,
+                            fit_s / len(series), "global net alone"))
+    peak = max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     print(f"  fit {fit_s:.0f} s ({model.seconds_['net']:.0f} s the net, "
-          f"{model.seconds_['pools']:.0f} s the pools), net {model.history_.epochs_run} epochs "
-          f"(best {model.history_.best_epoch})", file=sys.stderr)
+          f"{model.seconds_['pools']:.0f} s the pools), forecast {forecast_s:.1f} s, net "
+          f"{model.history_.epochs_run} epochs (best {model.history_.best_epoch}), peak RSS "
+          f"{peak:.0f} MB (largest process), load {os.getloadavg()[0]:.1f}", file=sys.stderr)
     return rows
 
 

@@ -119,3 +119,20 @@ def test_models_without_numpy_pass_write_no_sidecar(tmp_path):
     save(fitted("cnn_rnn", True, "standard", scramble=False)[0], path)
     assert not sidecar_path(path).exists()
     assert isinstance(load_for_forecast(path), Forecaster)
+
+
+@pytest.mark.parametrize("strategy", ["recursive", "direct"])
+def test_a_horizon_fit_forecasts_without_torch_as_with_it(tmp_path, strategy):
+    # Issue 25, item 14: many steps ahead the numpy copy is written and used too.
+    series = wavy()
+    forecaster = Forecaster(horizon=4, strategy=strategy, **{**TINY, "candidates": "auto"})
+    forecaster.fit(series)
+    path = tmp_path / "model.pt"
+    forecaster.save(path)
+    assert not sidecar_path(path).exists()  # save writes the checkpoint alone
+    save_fast(forecaster, path)
+    fast = load_fast(path)
+    assert fast is not None
+    expected = Forecaster.load(path).forecast_interval(6)
+    got = fast.forecast_interval(6)
+    assert np.allclose(got.to_numpy(), expected.to_numpy(), rtol=1e-5, atol=1e-5)

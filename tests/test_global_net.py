@@ -117,15 +117,19 @@ def test_an_unknown_or_skipped_series_is_one_line():
         g.forecast("S1", 3)
 
 
-def test_the_series_pools_on_worker_processes_match_those_fitted_here():
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_the_series_pools_on_worker_processes_match_those_fitted_here(backend):
     import functools
 
-    from rnnlab.tasks import pool_map
+    from rnnlab.tasks import pool_map, ray_map
 
+    if backend == "ray":
+        pytest.importorskip("ray", reason="--backend ray needs the ray extra")
+    mapper = functools.partial(pool_map, jobs=2) if backend == "local" else \
+        functools.partial(ray_map, jobs=2)
     panel = {k: s.iloc[:-6] for k, s in small_panel(4).items()}
     here = GlobalForecaster(horizon=6, **FAST).fit(panel)
-    there = GlobalForecaster(horizon=6, **FAST).fit(
-        panel, mapper=functools.partial(pool_map, jobs=2))
+    there = GlobalForecaster(horizon=6, **FAST).fit(panel, mapper=mapper)
     for name in panel:
         assert here.forecasters_[name].candidates_ == there.forecasters_[name].candidates_
         pd.testing.assert_frame_equal(here.forecast_interval(name, 6),

@@ -263,3 +263,30 @@ def test_a_level_shift_after_the_origins_is_followed(tmp_path):
     assert loaded.tail_offsets_ is not None and loaded.tail_offsets_[-1] < -3
     np.testing.assert_allclose(loaded.forecast(5), f.forecast(5))
     assert abs(f.forecast(5).mean() - values[-50:].mean()) < 1.5  # at the new level
+
+
+def test_compare_records_the_nets_share_and_how_often_it_was_chosen():
+    from rnnlab.demo import net_chosen
+    from rnnlab.experiment import compare
+
+    table = compare("sine", models="lstm", seeds=2, jobs=1, epochs=2, hidden_size=8,
+                    num_layers=1, patience=1)
+    runs = table[table["status"] == "ok"]
+    assert runs["net_weight"].between(0, 1).all()
+    summary = table.attrs["summary"].set_index("model")
+    assert summary.loc["lstm", "net_chosen"] == (runs["net_weight"] > 0).mean()
+    records = [{"status": "ok", "net_weight": 0.5}, {"status": "ok", "net_weight": 0.0},
+               {"status": "failed"}]
+    assert net_chosen(records).endswith("1 of these 2 runs used the recurrent net.")
+
+
+def test_a_compare_reading_says_when_no_forecast_used_the_net():
+    from rnnlab.report import compare_reading
+
+    rows = pd.DataFrame({"dataset": ["s"] * 4, "model": ["rnn", "lstm", "naive", "mean"],
+                         "rmse_mean": [1.0, 1.0, 1.2, 2.0], "rmse_std": [0.0] * 4,
+                         "outcome": ["win", "win", None, None], "against": ["naive"] * 4,
+                         "ratio": [0.83, 0.83, None, None],
+                         "p_value": [0.01, 0.01, None, None],
+                         "net_chosen": [0.0, 0.0, None, None]})
+    assert "no run's forecast used its recurrent net" in compare_reading(rows, "s")

@@ -113,12 +113,19 @@ def test_row23_val_size_must_be_a_count_of_values_within_the_series(val_size):
         Forecaster(seq_len=10, epochs=1, progress=False).fit(SINE, val_size=val_size)
 
 
-@pytest.mark.parametrize("index", [SINE.index[::-1], pd.Index([5.0] * 300),
+@pytest.mark.parametrize("index", [SINE.index[::-1],
                                    pd.date_range("2020-01-01", periods=300)[::-1]],
-                         ids=["reversed", "duplicates", "reversed dates"])
-def test_row23_an_index_out_of_order_is_refused(index):
+                         ids=["reversed", "reversed dates"])
+def test_row23_an_index_out_of_order_is_sorted_with_a_warning(index):
     series = pd.Series(SINE.to_numpy(), index=index, name="s")
-    with pytest.raises(DataError, match="index is not in increasing order without repeats"):
+    with pytest.warns(UserWarning, match="s was not in time order: sorted it by its dates"):
+        fitted = Forecaster(seq_len=10, epochs=1, progress=False).fit(series)
+    assert fitted.tail_.index.is_monotonic_increasing
+
+
+def test_row23_an_index_of_repeats_is_refused():
+    series = pd.Series(SINE.to_numpy(), index=pd.Index([5.0] * 300), name="s")
+    with pytest.raises(DataError, match="s repeats dates: 5.0 appears 300 times"):
         Forecaster(seq_len=10, epochs=1, progress=False).fit(series)
 
 

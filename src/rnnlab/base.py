@@ -306,7 +306,7 @@ def in_time_order(data, name: str):
     index = data.index
     ordered = isinstance(index, (pd.DatetimeIndex, pd.PeriodIndex)) or \
         pd.api.types.is_numeric_dtype(index.dtype)
-    if not ordered or isinstance(index, pd.RangeIndex):
+    if not ordered or (isinstance(index, pd.RangeIndex) and index.step > 0):
         return data
     if index.has_duplicates:
         repeated = index[index.duplicated(keep=False)]

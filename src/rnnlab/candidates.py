@@ -204,6 +204,7 @@ class ETS(Candidate):
 
     def fit(self, values: np.ndarray, form: tuple | None = None) -> ETS:
         """The form of least AICc (or the one given), its parameters by maximum likelihood."""
+        from statsmodels.tools.eval_measures import aicc as aicc_of
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
         values = np.asarray(values, np.float64)
@@ -216,19 +217,22 @@ class ETS(Candidate):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # convergence notes of the optimiser
                 try:
-                    result = model.fit(disp=False, maxiter=200)
+                    # The parameters alone: a results object would also approximate their
+                    # covariance by a complex-step Hessian, half the cost, never used here.
+                    fitted = model.fit(disp=False, maxiter=200, return_params=True)
+                    # statsmodels' own AICc: every parameter free, plus the error variance
+                    aicc = float(aicc_of(model.loglike(fitted), model.nobs,
+                                         len(model.param_names) + 1))
                 except (ValueError, np.linalg.LinAlgError):
                     continue
-            aicc = float(result.aicc)
             if not math.isfinite(aicc):
                 continue
             if best is None or aicc < best[0]:
-                best = (aicc, (trend, damped, season), result)
+                best = (aicc, (trend, damped, season), (model.param_names, fitted))
         if best is None:
             raise ValueError("no ETS form could be fitted")
-        _, (self.trend_, self.damped_, self.season_), result = best
-        names = result.model.param_names
-        params = dict(zip(names, np.asarray(result.params, dtype=np.float64), strict=True))
+        _, (self.trend_, self.damped_, self.season_), (names, fitted) = best
+        params = dict(zip(names, np.asarray(fitted, dtype=np.float64), strict=True))
         self.alpha_ = params["smoothing_level"]
         self.beta_ = params.get("smoothing_trend", 0.0)
         self.gamma_ = params.get("smoothing_seasonal", 0.0)

@@ -182,6 +182,17 @@ def cli(ctx, quiet):
     _setup_logging(quiet)
 
 
+def _backend_options(what: str):
+    """--backend (`what` is its help) and --address, as compare, sweep and tune share them."""
+    def add(func):
+        func = click.option("--address", default=None, metavar="ADDR",
+                            help="with --backend ray: a running Ray cluster, 'auto' or "
+                            "HOST:PORT (ray start --head)  [default: a local Ray instance]")(func)
+        return click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
+                            show_default=True, help=what)(func)
+    return add
+
+
 @cli.command()
 @click.option("--data", "data", default=None, metavar="SOURCE",
               help="what to train on (not needed with --resume)")
@@ -203,9 +214,11 @@ def cli(ctx, quiet):
 @click.option("--jobs", default=None, type=click.IntRange(1, 1024),
               help="with a panel: worker processes fitting the series' pools [default: the "
               "CPU cores]")
+@_backend_options("with a panel: fit the series' pools in local worker processes, or as "
+                  "Ray tasks")
 @click.pass_context
 def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, ensemble,
-          jobs, **options):
+          jobs, backend, address, **options):
     """Train one model and score it on the test part beside the baselines.
 
     Writes config.json, metrics.json, model.pt, predictions.csv and PNG plots into --out.
@@ -213,8 +226,11 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, 
     """
     if global_model or id_column is not None or _is_folder(data):
         _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
-                      jobs, options)
+                      jobs, options, backend, address)
         return
+    if backend != "local" or address is not None:
+        raise click.UsageError("--backend and --address are for a panel (many series); "
+                               "one series trains here")
     from .report import (
         choice_lines,
         coverage_words,
@@ -268,13 +284,13 @@ def train(ctx, data, out, resume, overwrite, progress, global_model, id_column, 
 
 
 def _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemble,
-                  jobs, options):
+                  jobs, options, backend="local", address=None):
     """`train` on a panel: each series' pool with the global net (rnnlab.runs.run_global)."""
     # Before numpy loads: the seasonal period is found per series by small regressions,
     # 2.2 s each under OpenBLAS's own threads on a busy 2-core machine, 0.09 s on one.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from .runs import global_summary_lines, run_global
-    from .tasks import pool_map
+    from .tasks import pool_map, ray_map
 
     if resume:
         raise click.UsageError("--resume does not work with a panel yet; train again")
@@ -285,7 +301,8 @@ def _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemb
         progress = False
     metrics = run_global(config, out, command_line(), id_column=id_column,
                          ensemble=ensemble, overwrite=overwrite, progress=progress,
-                         mapper=functools.partial(pool_map, jobs=jobs))
+                         mapper=functools.partial(ray_map, jobs=jobs, address=address)
+                         if backend == "ray" else functools.partial(pool_map, jobs=jobs))
     if metrics.get("message"):
         click.echo(f"warning: {metrics['message']}", err=True)
     for line in global_summary_lines(metrics, out):
@@ -375,17 +392,6 @@ def _overrides(options: dict) -> dict:
     return {k: v for k, v in options.items() if v is not None}
 
 
-def _backend_options(what: str):
-    """--backend (`what` is its help) and --address, as compare, sweep and tune share them."""
-    def add(func):
-        func = click.option("--address", default=None, metavar="ADDR",
-                            help="with --backend ray: a running Ray cluster, 'auto' or "
-                            "HOST:PORT (ray start --head)  [default: a local Ray instance]")(func)
-        return click.option("--backend", type=click.Choice(["local", "ray"]), default="local",
-                            show_default=True, help=what)(func)
-    return add
-
-
 def _lab_options(func):
     func = _backend_options("run the runs in local worker processes, or as Ray tasks")(func)
     func = click.option("--progress/--no-progress", default=None,
@@ -417,8 +423,9 @@ def _print_summary(results, by: list[str], settings_kind: str, options: dict) ->
         sys.exit(1)
     columns = [*by, "runs", "rmse_mean", "rmse_std", "mase_mean"]
     # Scored many steps ahead: the scores over all H steps, their outcome, the coverage.
-    columns += [c for c in ("rmse_h_mean", "mase_h_mean", "outcome_h", "coverage_mean")
-                if c in summary]
+    # net_chosen: the share of runs whose forecast the pool took (partly) from the net
+    columns += [c for c in ("rmse_h_mean", "mase_h_mean", "outcome_h", "coverage_mean",
+                            "net_chosen") if c in summary]
     shown = summary[[*columns, "train_seconds_mean"]]
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
     for dataset in summary["dataset"].unique():

@@ -521,12 +521,11 @@ def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) 
     level = next(r["multi_step"]["interval"] for r in records if r.get("multi_step"))
     parts.append(report.text(
         f"The default lstm forecasts 1 to {plan.horizon} steps ahead from every origin of "
-        "each test part with each strategy: auto (the default: the strategies and scalers "
-        "are scored on the validation part and the best few averaged), recursive (a "
-        "one-step net fed its own predictions) and direct (one output per step, its "
-        "linear part the mean of the forms, seasonal naive among them, that forecast the "
-        "validation part best). The baselines forecast from the same origins. "
-        f"{kept_bodies(records)} The {100 * level:.0f}% interval is calibrated on the "
+        "each test part with each strategy: auto (the default: the recursive and the "
+        "direct net and linear forms all enter the pool, scored on the same rolling "
+        "origins), recursive (a one-step net fed its own predictions) and direct (one "
+        "output per step). The baselines forecast from the same origins. "
+        f"{net_chosen(records)} The {100 * level:.0f}% interval is calibrated on the "
         "validation part alone; its coverage is measured on the test part, over all steps "
         "and step by step."))
     table = cells.assign(
@@ -541,19 +540,15 @@ def add_horizon(report: HtmlReport, out: Path, plan: Plan, records: list[dict]) 
     parts.append(report.reading(horizon_answer(plan, records)))
 
 
-def kept_bodies(records: list[dict]) -> str:
-    """How many of the many-steps-ahead runs kept their recurrent part, in a sentence."""
-    steps = [r["multi_step"] for r in records
-             if (r.get("multi_step") or {}).get("body") is not None]
-    if not steps:
+def net_chosen(records: list[dict]) -> str:
+    """In how many of the runs the pool's forecast used the recurrent net, in a sentence."""
+    weights = [r["net_weight"] for r in records if r.get("status") == "ok"
+               and r.get("net_weight") is not None]
+    if not weights:
         return ""
-    kept = sum(bool(step["body"]["kept"]) for step in steps)
-    refit = sum(bool(step.get("refit")) for step in steps)
-    again = (f" The {refit} that left it out forecast with their linear part alone, fitted "
-             "again on the training and validation parts.") if refit else ""
-    return (f"The recurrent part is kept only where it beats the linear part alone on the "
-            f"validation part, by the one rule: {kept} of these {len(steps)} runs kept "
-            f"it.{again}")
+    used = sum(w > 0 for w in weights)
+    return (f"Each forecast comes from the pool of candidates, chosen on rolling origins by "
+            f"one rule: {used} of these {len(weights)} runs used the recurrent net.")
 
 
 def horizon_answer(plan: Plan, records: list[dict]) -> str:

@@ -111,6 +111,8 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
         row["rmse_worst"] = group["rmse"].max()
         row["worst_seed"] = int(group.loc[group["rmse"].idxmax(), "seed"])
         row["train_seconds_mean"] = group["train_seconds"].mean()
+        if "net_weight" in group:  # the share of runs whose forecast used the net
+            row["net_chosen"] = float((group["net_weight"] > 0).mean())
         row["epochs_mean"] = group["epochs"].mean()
         if "rmse_h" in group:  # scored many steps ahead too
             for metric in ("rmse_h", "mase_h", "coverage"):
@@ -124,10 +126,6 @@ def summarize(results: pd.DataFrame, by: list[str], metrics=("rmse", "mae", "mas
             row.update(_cell_verdict(cell))
             if "rmse_h" in group:
                 row.update(_cell_verdict_h(cell))
-            bodies = [r["multi_step"]["body"] for r in cell
-                      if (r.get("multi_step") or {}).get("body")]
-            if bodies:  # the share of runs that kept their recurrent part
-                row["body_kept"] = float(np.mean([b["kept"] for b in bodies]))
         rows.append(row)
     summary = pd.DataFrame(rows)
     if "dataset" in by:

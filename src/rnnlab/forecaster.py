@@ -33,6 +33,7 @@ import pandas as pd
 from .base import (
     WindowForecaster,
     assign_params,
+    check_forecast_work,
     check_series,
     conformal_widths,
     error_scale_from_meta,
@@ -65,9 +66,6 @@ from .windows import MIN_TRAIN_WINDOWS, Scaler, choose_seq_len, fit_scaler
 # (at least): with the default 20% test part, that is 10% of the whole series.
 VAL_FRACTION = DataConfig.val_fraction / (1 - DataConfig.test_fraction)
 # Forecasts further ahead than this many steps are refused: each step costs a pass.
-MAX_HORIZON = 100_000
-
-
 def _parameters() -> dict[str, inspect.Parameter]:
     """The estimator's keyword parameters: every model and training option of
     `rnnlab.config`, with its default, then the fit-time validation share and progress."""
@@ -261,7 +259,7 @@ class Forecaster(WindowForecaster):
         """The next `horizon` values after `series` (default: the data seen in fit, or
         given to `set_history`)."""
         self._check_fitted()
-        horizon = check_horizon_count(horizon)
+        horizon = check_forecast_work(self, horizon)
         offset = 0.0
         if series is None:
             target = self.tail_.to_numpy(np.float64)
@@ -397,17 +395,6 @@ class Forecaster(WindowForecaster):
             ) from None
         forecaster.fitted_ = True
         return forecaster
-
-
-def check_horizon_count(horizon) -> int:
-    """A forecast's number of steps, or a DataError with the fix."""
-    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer):
-        raise DataError(f"horizon must be a whole number of steps, got {horizon!r}; pass "
-                        "e.g. forecast(10)")
-    if not 1 <= horizon <= MAX_HORIZON:
-        raise DataError(f"horizon must be 1 to {MAX_HORIZON:,} steps, got {horizon}; ask "
-                        "for fewer steps")
-    return int(horizon)
 
 
 def floor_paths(paths: np.ndarray, floor: float | None) -> np.ndarray:

@@ -158,6 +158,8 @@ class GlobalForecaster:
         self.global_ = models.get("final")
         self.skipped_ = skipped
         pooled_interval(self.forecasters_, self.interval)
+        for fitted in self.forecasters_.values():  # what only the pooled interval read
+            del fitted.fold_paths_, fitted.fit_values_
         # Wall seconds of the net (both its fits) and of the series' pools
         self.seconds_ = {"net": net_done - started, "pools": time.perf_counter() - net_done}
         self.fitted_ = True
@@ -434,6 +436,9 @@ def fit_series(job: tuple) -> list[tuple[str, Forecaster | str]]:
             out.append((name, f"{name}: {str(exc).splitlines()[0][:200]}; skipped"))
             continue
         forecaster.global_row_ = k
+        # The fold candidates were only scored (a panel reports no test row per candidate):
+        # over 100,000 series they would be most of the memory
+        del forecaster.fold_candidates_
         out.append((name, forecaster))
     return out
 

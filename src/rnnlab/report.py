@@ -362,10 +362,10 @@ def compare_reading(summary: pd.DataFrame, dataset: str) -> str:
         elif gap > 0:
             sentences.append(f"{worst} is the weakest model, "
                              f"{relative(rows.loc[worst, 'rmse_mean'], rmse)} than {best}")
-        elif gap == 0 and _all_bodies_left_out(rows, models):
-            sentences.append(f"{', '.join(models)} score the same: each left its recurrent "
-                             "part out (it did not beat the linear part alone on the "
-                             "validation part), so the cell type cannot matter here")
+        elif gap == 0 and _net_left_out(rows, models):
+            sentences.append(f"{', '.join(models)} score the same: no run's forecast used "
+                             "its recurrent net (the pool chose other candidates on the "
+                             "folds), so the cell type cannot matter here")
         elif gap == 0:
             sentences.append(f"{', '.join(models)} score the same: the cell type makes no "
                              "difference here")
@@ -373,9 +373,9 @@ def compare_reading(summary: pd.DataFrame, dataset: str) -> str:
     return "; ".join(sentences) + "." + (f" {ahead}" if ahead else "")
 
 
-def _all_bodies_left_out(rows: pd.DataFrame, models: list[str]) -> bool:
-    """Whether every run of every model left its recurrent part out (`body_kept` 0)."""
-    return "body_kept" in rows and all(rows.loc[m, "body_kept"] == 0 for m in models)
+def _net_left_out(rows: pd.DataFrame, models: list[str]) -> bool:
+    """Whether no run of any of `models` forecast with its net (`net_chosen` 0)."""
+    return "net_chosen" in rows and all(rows.loc[m, "net_chosen"] == 0 for m in models)
 
 
 def _compare_ahead(rows: pd.DataFrame, models: list[str]) -> str:

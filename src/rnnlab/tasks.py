@@ -144,6 +144,9 @@ def _record(task: Task, seed: int, result: Backtest, seconds: float, series) -> 
                seq_len_used=result.forecaster.seq_len,
                outcome=result.verdict.outcome, against=result.verdict.against,
                p_value=result.verdict.p_value)
+    # The recurrent net's share of the forecast (0: the pool chose other candidates)
+    table = getattr(result.forecaster, "candidates_", None) or []
+    row["net_weight"] = float(sum(c["weight"] for c in table if c["family"] == "net"))
     steps = result.multi_step
     if steps is not None:
         model = steps["overall"]["model"]
@@ -313,6 +316,43 @@ def pool_map(fn: Callable, items: list, jobs: int | None = None):
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def ray_map(fn: Callable, items: list, jobs: int | None = None, address: str | None = None):
+    """`pool_map`'s twin on Ray: `map(fn, items)` as Ray tasks of one CPU each, at most
+    `jobs` in flight, results in order, on a local Ray instance (started and stopped here)
+    or the cluster at `address`. `fn` must be importable on the workers (rnnlab's own)."""
+    items = list(items)
+    if not items:
+        return
+    ray, started_here = start_ray(address, jobs)
+    remote, in_flight, threads = ray_remote(ray, _ray_call, jobs, len(items), address)
+    refs: list = []
+    done = 0  # results yielded, in order
+    try:
+        for item in items:
+            refs.append(remote.remote(fn, item, threads))
+            if len(refs) - done >= in_flight:  # `in_flight` running: wait for the oldest
+                yield ray.get(refs[done])
+                done += 1
+        while done < len(refs):
+            yield ray.get(refs[done])
+            done += 1
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _ray_call(fn: Callable, item, threads: int):
+    """`fn(item)` in a Ray worker, with a pool worker's torch thread count."""
+    import torch  # heavy: loaded in the worker
+
+    torch.set_num_threads(threads)
+    return fn(item)
 
 
 BACKENDS = ("local", "ray")
