@@ -37,6 +37,9 @@ class Candidate:
 
     family = "candidate"
     min_fit = 1  # fewest values `fit` needs
+    # Whether it reads each context relative to that context's own level (then a level
+    # shift needs no tracking: `rnnlab.forecaster.track_shifts` skips a pool of these)
+    window_level = False
 
     @property
     def name(self) -> str:
@@ -630,6 +633,7 @@ class PretrainedCandidate(Candidate):
 
     family = "pretrained"
     min_fit = pretrained.MIN_CONTEXT
+    window_level = True  # each context is read relative to its own level
     lookback = pretrained.CONTEXT  # values a forecast reads before its origin
 
     def __init__(self, period: int | None = None):

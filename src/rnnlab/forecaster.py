@@ -712,6 +712,8 @@ def track_shifts(forecaster: Forecaster, fit: PoolFit) -> None:
     forecaster.error_scale_ = None
     if forecaster._uses_features():
         return  # the target alone is tracked; a net reading features is not moved
+    if all(getattr(c, "window_level", False) for c, _ in forecaster.pool_):
+        return  # nets that read each context relative to its own level follow a shift
     errors = fit.targets[:, 0] - forecaster.fold_paths_[:, 0]
     floor = 1e-3 * float(np.std(fit.values[:fit.folds.start]))
     forecaster.error_scale_ = max(float(np.sqrt(np.mean(errors ** 2))), floor) or None
