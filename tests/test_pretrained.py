@@ -208,3 +208,11 @@ def test_train_with_the_pretrained_model_trains_nothing(tmp_path):
     assert "pretrained" in result.stdout and "0 epochs" in result.stdout
     again = run_cli("forecast", "--run", str(run), "--horizon", "3")
     assert again.exit_code == 0 and len(again.stdout.strip().splitlines()) == 4
+
+
+def test_a_pretrained_forecast_of_a_constant_past_says_why_it_is_refused():
+    # Car parts: a series whose known values are all zero; the net's paths leave that
+    # range, and the refusal says so rather than giving no reason.
+    series = pd.Series([0.0] * 40 + [3.0, 0.0, 0.0], name="part")
+    with pytest.raises(DataError, match="leave the range the values had reached"):
+        Forecaster(model="pretrained", candidates="net", horizon=3, progress=False).fit(series)

@@ -674,8 +674,12 @@ def choose_pool(forecaster: Forecaster, fit: PoolFit, net: NetCandidate | None) 
     usable = plausible(stack, fit.values, fit.folds.origins)
     weights = choose(losses, [c.family for c in candidates], usable)
     if not weights.any():
-        raise DataError(f"no candidate could forecast {fit.name}: "
-                        + "; ".join(f"{k} {v[1]}" for k, v in list(notes.items())[:2])
+        reasons = [f"{k} {v[1]}" for k, v in list(notes.items())[:2]]
+        if len(candidates) and not usable.any():
+            reasons.append(f"the fold paths of {', '.join(c.name for c in candidates[:3])} "
+                           "leave the range the values had reached at their origins (a "
+                           "constant past allows only that constant)")
+        raise DataError(f"no candidate could forecast {fit.name}: " + "; ".join(reasons)
                         + "; use a shorter seq_len, a shorter horizon, more candidates or "
                           "a longer series")
     forecaster.candidates_ = [

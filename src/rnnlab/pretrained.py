@@ -69,7 +69,7 @@ CLIP = 30.0
 
 WEIGHTS_PATH = Path(__file__).resolve().parent / "weights" / "pretrained.npz"
 # The SHA-256 of the shipped weights file, checked before it is read.
-WEIGHTS_SHA256 = "e63c73f6f040252e6078b86c5e834619fbe80f58fbd4abe02161ffef8abdf57c"
+WEIGHTS_SHA256 = "686c1972c90c283a206f803783f8e6a9aed35fcc9dbe21dbb9a654e0e07bdd75"
 # Weights of your own (benchmarks/pretrain.py --out): the file and its SHA-256, both.
 WEIGHTS_ENV, SHA256_ENV = "RNNLAB_PRETRAINED", "RNNLAB_PRETRAINED_SHA256"
 
