@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--candidates", default="auto")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--epochs", type=int, help="cap the global net's epochs")
+    parser.add_argument("--ensemble", type=int, default=3, help="seeds of the global net")
     args = parser.parse_args()
 
     from rnnlab.global_forecaster import GlobalForecaster
@@ -59,6 +60,7 @@ def main() -> None:
     panel = make_panel(args.series, args.length)
     made = time.perf_counter() - started
     params = {"epochs": args.epochs} if args.epochs else {}
+    params["ensemble"] = args.ensemble
     model = GlobalForecaster(horizon=args.horizon, candidates=args.candidates, progress=True,
                              **params)
     started = time.perf_counter()
@@ -72,7 +74,8 @@ def main() -> None:
     peak = max(resource.getrusage(who).ru_maxrss
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
     print(f"{args.series} series x {args.length} points, H = {args.horizon}, candidates "
-          f"{args.candidates}: made in {made:.1f} s; fit {fit_s:.0f} s (the net "
+          f"{args.candidates}, ensemble {args.ensemble}: made in {made:.1f} s; "
+          f"fit {fit_s:.0f} s (the net "
           f"{model.seconds_['net']:.0f} s, {model.history_.epochs_run} epochs; the pools "
           f"{model.seconds_['pools']:.0f} s); {len(names)} forecasts in {forecast_s:.1f} s; "
           f"{len(model.skipped_)} skipped; largest process peak RSS {peak:.0f} MB; load "

@@ -79,7 +79,8 @@ def attempt(folder: Path, how: signal.Signals, delay: float, want: dict,
     if killed.timed_out:
         return "broke", "the signalled train did not end"
     if "Traceback" in killed.stderr:
-        return "broke", "a traceback"
+        lines = [ln for ln in killed.stderr.strip().splitlines() if ln.strip()]
+        return "broke", "a traceback: " + " | ".join(lines[-3:])[-300:]
     status = (json.loads((folder / "run" / "metrics.json").read_text()).get("status")
               if (folder / "run" / "metrics.json").exists() else None)
     what = f"exit {killed.rc}, metrics.json {status}"

@@ -290,3 +290,23 @@ def test_a_compare_reading_says_when_no_forecast_used_the_net():
                          "p_value": [0.01, 0.01, None, None],
                          "net_chosen": [0.0, 0.0, None, None]})
     assert "no run's forecast used its recurrent net" in compare_reading(rows, "s")
+
+
+@pytest.mark.parametrize("make", [lambda: ETS(1), lambda: Theta(1)])
+def test_a_long_series_fits_its_statistical_candidates_on_the_newest_values(make):
+    from rnnlab.candidates import STAT_FIT_MAX, candidate_from_state
+
+    rng = np.random.default_rng(0)
+    y = 500 + np.cumsum(rng.normal(0, 1, STAT_FIT_MAX + 700))
+    skip = len(y) - STAT_FIT_MAX
+    whole, recent = make().fit(y), make().fit(y[skip:])
+    assert whole.skip_ == skip
+    origins = np.array([len(y) - 50, len(y)])
+    np.testing.assert_allclose(whole.paths(y, origins, 5),
+                               recent.paths(y[skip:], origins - skip, 5))
+    again = candidate_from_state(whole.family, whole.to_state())
+    np.testing.assert_allclose(again.paths(y, origins, 5), whole.paths(y, origins, 5))
+    # A saved state continues from a tail as the whole history would
+    state = whole.advance(y[:-30])
+    np.testing.assert_allclose(whole.paths(y[-30:], np.array([30]), 5, state),
+                               whole.paths(y, np.array([len(y)]), 5))

@@ -431,3 +431,17 @@ def test_lock_leaves_no_trace_and_removes_a_folder_it_made_empty(tmp_path):
     with locked(tmp_path / "kept"):
         pass
     assert list((tmp_path / "kept").iterdir()) == []
+
+
+def test_a_marker_left_half_written_by_a_kill_does_not_block_the_next_train(tmp_path):
+    # Fault fuzzer, kills: a SIGKILL while the marker was written left only its temporary
+    # file beside the lock; training into the folder again must work.
+    from rnnlab.folders import LOCK, MARKER, user_files
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / LOCK).write_text("")
+    (out / f".{MARKER}.k2x9a.tmp").write_text("{")
+    assert user_files(out) == []
+    (out / "notes.txt").write_text("mine")
+    assert user_files(out) == ["notes.txt"]

@@ -99,6 +99,8 @@ def test_changing_the_test_part_moves_nothing_learnt_from_the_past():
 
     a, b = run(series), run(perturbed)
     assert a.forecaster.scaler_ == b.forecaster.scaler_
+    # The pool's rolling origins lie in the fit part: every fold loss and weight is the same
+    assert a.forecaster.candidates_ == b.forecaster.candidates_
     for (name, wa), wb in zip(a.forecaster.model_.state_dict().items(),
                               b.forecaster.model_.state_dict().values(), strict=True):
         assert torch.equal(wa, wb), name

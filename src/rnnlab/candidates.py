@@ -27,6 +27,11 @@ import numpy as np
 
 from . import pretrained
 
+# ETS and Theta are fitted on at most this many of the newest values: over 200 seasons of
+# any period ETS tries (24 at most) and 14 weeks of hours for Theta, where statsmodels'
+# optimisers on millions of values would take hours (a 10-million-row CSV).
+STAT_FIT_MAX = 5000
+
 # Families, in the order the table lists them.
 FAMILIES = ("naive", "seasonal_naive", "mean", "linear", "ets", "theta", "intermittent",
             "pretrained", "net", "global")
@@ -54,6 +59,26 @@ class Candidate:
 
     def to_state(self) -> dict:
         return {}
+
+    # Values before this position of the fit data were left out of the fit (`recent`)
+    skip_ = 0
+
+    def recent(self, values: np.ndarray) -> np.ndarray:
+        """The last STAT_FIT_MAX of `values`, the part a statistical candidate is fitted on
+        (remembering how many came before)."""
+        self.skip_ = max(len(values) - STAT_FIT_MAX, 0)
+        return values[self.skip_:]
+
+    def _from_fit_start(self, values: np.ndarray, origins: np.ndarray | None, state,
+                        need: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+        """`values` and `origins` counted from where the fit started (`recent`), so a
+        filter runs from its fitted starting state there; as they are with a `state`, or
+        where an origin lies before that start (other data than the fit's)."""
+        start = 0 if state is not None else self.skip_
+        reach = len(values) if origins is None or not len(origins) else int(origins.min())
+        if not start or reach < start + need:
+            return values, origins
+        return values[start:], None if origins is None else origins - start
 
     def _check_origins(self, values: np.ndarray, origins: np.ndarray, need: int = 1):
         origins = np.asarray(origins, dtype=np.int64)
@@ -210,7 +235,7 @@ class ETS(Candidate):
         from statsmodels.tools.eval_measures import aicc as aicc_of
         from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
-        values = np.asarray(values, np.float64)
+        values = self.recent(np.asarray(values, np.float64))
         best = None
         for trend, damped, season in ([form] if form else self.forms(values)):
             model = ETSModel(values, error="add", trend=trend, damped_trend=damped,
@@ -280,7 +305,8 @@ class ETS(Candidate):
         return level, slope, season
 
     def advance(self, values, state=None) -> dict:
-        level, slope, season = self._run(np.asarray(values, np.float64), state)
+        values, _ = self._from_fit_start(np.asarray(values, np.float64), None, state, 0)
+        level, slope, season = self._run(values, state)
         m = len((state or self.initial_)["season"])
         return {"level": float(level[-1]), "slope": float(slope[-1]),
                 "season": season[len(season) - m:].tolist()}
@@ -290,6 +316,7 @@ class ETS(Candidate):
         origins = self._check_origins(values, origins, 0)
         if not len(origins):
             return np.zeros((0, horizon))
+        values, origins = self._from_fit_start(values, origins, state, 0)
         level, slope, season = self._run(values[:origins.max()], state)
         steps = np.arange(1, horizon + 1)
         damp = np.cumsum(self.phi_ ** steps) if self.trend_ else np.zeros(horizon)
@@ -305,7 +332,8 @@ class ETS(Candidate):
     def to_state(self) -> dict:
         return {"period": self.period, "trend": self.trend_, "damped": self.damped_,
                 "season": self.season_, "alpha": self.alpha_, "beta": self.beta_,
-                "gamma": self.gamma_, "phi": self.phi_, "initial": self.initial_}
+                "gamma": self.gamma_, "phi": self.phi_, "initial": self.initial_,
+                "skip": self.skip_}
 
     @classmethod
     def from_state(cls, state: dict) -> ETS:
@@ -317,6 +345,7 @@ class ETS(Candidate):
         initial = state["initial"]
         out.initial_ = {"level": float(initial["level"]), "slope": float(initial["slope"]),
                         "season": [float(x) for x in initial["season"]]}
+        out.skip_ = int(state.get("skip", 0))
         return out
 
 
@@ -347,7 +376,7 @@ class Theta(Candidate):
     def fit(self, values: np.ndarray) -> Theta:
         from statsmodels.tsa.forecasting.theta import ThetaModel
 
-        values = np.asarray(values, np.float64)
+        values = self.recent(np.asarray(values, np.float64))
         seasonal = self.period > 1 and len(values) >= 2 * self.period
         model = ThetaModel(values, period=self.period if seasonal else 1,
                            deseasonalize=seasonal)
@@ -380,12 +409,14 @@ class Theta(Candidate):
         return np.r_[level, after], count
 
     def advance(self, values, state=None) -> dict:
+        values, _ = self._from_fit_start(np.asarray(values, np.float64), None, state, 0)
         levels, count = self._levels(values, state)
         return {"level": float(levels[-1]), "count": count + len(values)}
 
     def paths(self, values, origins, horizon, state=None) -> np.ndarray:
         values = np.asarray(values, np.float64)
         origins = self._check_origins(values, origins, 1 if state is None else 0)
+        values, origins = self._from_fit_start(values, origins, state)
         levels, count = self._levels(values[:origins.max() if len(origins) else 0], state)
         seen = (count + origins)[:, None].astype(np.float64)  # values known at each origin
         steps = np.arange(horizon)[None, :]
@@ -398,7 +429,7 @@ class Theta(Candidate):
     def to_state(self) -> dict:
         return {"period": self.period, "b0": self.b0_, "alpha": self.alpha_,
                 "multiplicative": self.multiplicative_, "season": self.season_,
-                "first": self.first_}
+                "first": self.first_, "skip": self.skip_}
 
     @classmethod
     def from_state(cls, state: dict) -> Theta:
@@ -407,6 +438,7 @@ class Theta(Candidate):
         out.multiplicative_ = bool(state["multiplicative"])
         out.season_ = [float(x) for x in state["season"]]
         out.first_ = float(state["first"])
+        out.skip_ = int(state.get("skip", 0))
         return out
 
 

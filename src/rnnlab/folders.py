@@ -173,8 +173,10 @@ def write_marker(out: Path, kind: str, files: tuple[str, ...] = ()) -> None:
 
 
 def user_files(out: Path) -> list[str]:
-    """Names in `out` other than rnnlab's own bookkeeping."""
-    return sorted(p.name for p in out.iterdir() if p.name not in INTERNAL)
+    """Names in `out` other than rnnlab's own bookkeeping (also the temporary file of a
+    marker whose writer was killed before it could rename it)."""
+    return sorted(p.name for p in out.iterdir() if p.name not in INTERNAL and not (
+        p.name.startswith(f".{MARKER}.") and p.name.endswith(".tmp")))
 
 
 def claim(out: Path, kind: str, what: str) -> None:
