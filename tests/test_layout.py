@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "rnnlab"
 CORE = {"__init__", "errors", "config", "data", "diagnostics", "windows", "models",
         "stacked", "optim", "metrics", "train", "history", "base", "baselines", "checkpoint",
         "fastpath", "metadata", "candidates", "choose", "recurrent", "forecaster", "explain",
-        "panel", "globalnet", "global_forecaster", "features", "threads"}
+        "panel", "globalnet", "global_forecaster", "features", "threads", "pretrained"}
 # The lab is built on it: scoring, run folders, experiments, plots, the report, the CLI.
 LAB = {"backtest", "folders", "tasks", "runs", "plots", "report", "experiment", "demo", "cli"}
 

@@ -25,6 +25,8 @@ import warnings
 
 import numpy as np
 
+from . import pretrained
+
 # ETS and Theta are fitted on at most this many of the newest values: over 200 seasons of
 # any period ETS tries (24 at most) and 14 weeks of hours for Theta, where statsmodels'
 # optimisers on millions of values would take hours (a 10-million-row CSV).
@@ -32,7 +34,7 @@ STAT_FIT_MAX = 5000
 
 # Families, in the order the table lists them.
 FAMILIES = ("naive", "seasonal_naive", "mean", "linear", "ets", "theta", "intermittent",
-            "net", "global")
+            "pretrained", "net", "global")
 
 
 class Candidate:
@@ -40,6 +42,9 @@ class Candidate:
 
     family = "candidate"
     min_fit = 1  # fewest values `fit` needs
+    # Whether it reads each context relative to that context's own level (then a level
+    # shift needs no tracking: `rnnlab.forecaster.track_shifts` skips a pool of these)
+    window_level = False
 
     @property
     def name(self) -> str:
@@ -47,6 +52,10 @@ class Candidate:
 
     def advance(self, values: np.ndarray, state: dict | None = None) -> dict | None:
         return None
+
+    def short_note(self, have: int) -> str:
+        """Why it is left out of a pool with `have` values before the first origin."""
+        return f"needs {self.min_fit} values before the first origin, has {have}"
 
     def to_state(self) -> dict:
         return {}
@@ -640,8 +649,90 @@ class Linear(Candidate):
         return out
 
 
+# --- the pretrained net --------------------------------------------------------------
+
+
+class PretrainedCandidate(Candidate):
+    """The pretrained recurrent net (`rnnlab.pretrained`) as a candidate: nothing is
+    learned from the series but its transform (logs, the season of `period` taken out),
+    read from the values it is fitted on; its median path forecasts.
+
+    >>> y = 10 + np.sin(np.arange(200) / 3)
+    >>> c = PretrainedCandidate(1).fit(y[:150])
+    >>> c.name, c.paths(y, np.array([150, 200]), 5).shape
+    ('pretrained', (2, 5))
+    """
+
+    family = "pretrained"
+    min_fit = pretrained.MIN_CONTEXT
+    window_level = True  # each context is read relative to its own level
+    lookback = pretrained.CONTEXT  # values a forecast reads before its origin
+
+    def __init__(self, period: int | None = None):
+        self.period = int(period) if period and 1 < period <= pretrained.MAX_PERIOD else 1
+
+    def __getstate__(self) -> dict:  # the weights stay in the package, not in a pickle
+        return {k: v for k, v in self.__dict__.items() if k != "net_"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "transform_" in state:
+            self.net_ = pretrained.load_net()
+
+    @property
+    def name(self) -> str:
+        return "pretrained" + (f" {self.period}" if self.period > 1 else "")
+
+    def short_note(self, have: int) -> str:
+        return (f"the pretrained net needs a context of at least {self.min_fit} values "
+                f"before the first origin, has {have}")
+
+    def fit(self, values: np.ndarray) -> PretrainedCandidate:
+        self.net_ = pretrained.load_net()
+        self.transform_ = pretrained.fit_transform(values, self.period)
+        return self
+
+    def advance(self, values, state=None) -> dict:
+        return {"count": int((state or {}).get("count", 0)) + len(values)}
+
+    def quantiles(self, values, origins, horizon: int, state: dict | None = None
+                  ) -> np.ndarray:
+        """(n_origins, horizon, Q) quantile paths in the series' units (`state`: the
+        values seen before `values`, from `advance`)."""
+        values = np.asarray(values, np.float64)
+        origins = self._check_origins(values, origins, 2)
+        if not len(origins):
+            return np.zeros((0, horizon, len(pretrained.QUANTILES)))
+        start = int((state or {}).get("count", 0))
+        u = self.transform_.space(values[:origins.max()], start)
+        q = self.net_.quantile_paths(u, origins, horizon, self.transform_.floor)
+        return self.transform_.units(q, start + origins)
+
+    def paths(self, values, origins, horizon, state=None) -> np.ndarray:
+        return self.quantiles(values, origins, horizon, state)[..., pretrained.MIDDLE]
+
+    def to_state(self) -> dict:
+        t = self.transform_
+        return {"period": self.period, "logged": t.logged, "season": t.season.tolist(),
+                "smallest": t.smallest, "floor": t.floor, "weights": self.net_.sha256}
+
+    @classmethod
+    def from_state(cls, state: dict) -> PretrainedCandidate:
+        out = cls(int(state["period"]))
+        out.net_ = pretrained.load_net()
+        if state["weights"] != out.net_.sha256:
+            raise ValueError(f"the run used the pretrained weights {str(state['weights'])[:12]}"
+                             f"..., this rnnlab loads {out.net_.sha256[:12]}...")
+        season = np.asarray(state["season"], np.float64)
+        if season.ndim != 1 or not len(season) or not np.isfinite(season).all():
+            raise ValueError("the pretrained candidate's season is not a list of numbers")
+        out.transform_ = pretrained.Transform(bool(state["logged"]), season,
+                                              float(state["smallest"]), float(state["floor"]))
+        return out
+
+
 FROM_STATE = {"seasonal_naive": SeasonalNaive, "mean": Mean, "ets": ETS, "theta": Theta,
-              "intermittent": TSB, "linear": Linear}
+              "intermittent": TSB, "linear": Linear, "pretrained": PretrainedCandidate}
 
 
 def candidate_from_state(family: str, state: dict) -> Candidate:
@@ -697,4 +788,6 @@ def statistical_pool(train: np.ndarray, horizon: int, seq_len: int, seasons: lis
         out += [Theta(p) for p in seasons] or [Theta(1)]
     if "intermittent" in families and zeros:
         out.append(TSB())
+    if "pretrained" in families:  # one member without a season, one per season it covers
+        out += [PretrainedCandidate(p) for p in [1, *seasons] if p <= pretrained.MAX_PERIOD]
     return out

@@ -310,22 +310,38 @@ def _train_global(ctx, data, out, resume, overwrite, progress, id_column, ensemb
 
 
 @cli.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
-              help="run directory written by rnnlab train")
+@click.option("--run", "run_dir", default=None, type=click.Path(file_okay=False),
+              help="run directory written by rnnlab train (not needed with --model pretrained)")
 @click.option("--data", "data", default=None, metavar="SOURCE",
               help="forecast after this series instead of the training data")
 @click.option("--horizon", default=10, show_default=True, type=click.IntRange(1, 100000),
               help="how many steps ahead")
 @click.option("--id", "series_id", default=None, help="the series of a global run")
-def forecast(run_dir, data, horizon, series_id):
+@click.option("--model", default=None, metavar="pretrained",
+              help="without --run: pretrained, the net shipped inside rnnlab forecasts --data "
+              "as it is, with no training")
+def forecast(run_dir, data, horizon, series_id, model):
     """Print the next --horizon values after the data, with their dates.
 
     lower and upper bound the run's interval (--interval, 80% by default), calibrated on
     its validation part for the steps the run was scored at (--horizon of train); further
-    out it widens as the square root of the step.
+    out it widens as the square root of the step. With --model pretrained and no --run,
+    the shipped net forecasts --data with no training; its interval is calibrated on the
+    series' own rolling origins.
     """
     from .runs import forecast_global, forecast_run, is_global_run
 
+    if run_dir is None or model is not None:
+        if model is None:
+            raise click.UsageError("Missing option '--run' (or --model pretrained with --data "
+                                   "for a forecast with no training).")
+        if model.strip().lower() != "pretrained" or run_dir is not None or data is None:
+            raise click.UsageError(f"--model {model} forecasts without a run: --model "
+                                   "pretrained --data SOURCE, and no --run")
+        from .runs import forecast_pretrained
+
+        click.echo(forecast_pretrained(data, horizon).to_string(index=False))
+        return
     if series_id is not None or is_global_run(run_dir):
         if data is not None:
             raise click.UsageError("--data does not work with a global run's --id yet")

@@ -25,13 +25,16 @@ from .errors import ConfigError
 # The model registry's names (rnnlab.models.MODELS registers one class under each). They
 # live here so that the CLI lists and checks them without importing torch.
 MODEL_NAMES = ("rnn", "lstm", "gru", "cnn_rnn", "residual", "transformer", "linear")
+# The shipped pretrained net (rnnlab.pretrained): a model to choose, never to train.
+PRETRAINED = "pretrained"
+MODEL_CHOICES = (*MODEL_NAMES, PRETRAINED)
 SCALERS = ("auto", "window", "standard", "minmax")
 SCHEDULES = ("plateau", "cosine", "none")
 STRATEGIES = ("auto", "recursive", "direct")
 DEVICES = ("auto", "cpu", "cuda")
 # The candidate families a forecast may be chosen from (rnnlab.candidates, rnnlab.choose).
 POOL_FAMILIES = ("naive", "seasonal_naive", "mean", "linear", "ets", "theta", "intermittent",
-                 "net")
+                 "pretrained", "net")
 # The window without a season: the study's, six weeks of trading days, and about half a
 # period of its sine (63 samples). A season found on the training part lengthens it.
 DEFAULT_SEQ_LEN = 30
@@ -102,12 +105,16 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     # The study's recurrent nets; `rnnlab.models.MODELS` holds the rest.
-    model: str = option("lstm", f"network: {', '.join(MODEL_NAMES)}", choices=MODEL_NAMES)
+    # pretrained: the net shipped inside the package, as it is, in place of one trained
+    # here (rnnlab.pretrained); every other name is trained on the series.
+    model: str = option("lstm", f"network: {', '.join(MODEL_NAMES)}, or {PRETRAINED} (the "
+                        "shipped net, no training)", choices=MODEL_CHOICES)
     # auto: every family the series supports enters the pool: naive, seasonal naive, the
-    # mean, the closed-form linear forms, ETS, Theta, TSB (where values are zero) and this
-    # network; every candidate is scored on the same rolling origins and one rule picks or
-    # averages them (rnnlab.choose). A comma list keeps only those families: "net" studies
-    # the network alone, "ets,theta" the statistical ones.
+    # mean, the closed-form linear forms, ETS, Theta, TSB (where values are zero), the
+    # shipped pretrained net and this network; every candidate is scored on the same
+    # rolling origins and one rule picks or averages them (rnnlab.choose). A comma list
+    # keeps only those families: "net" studies the network alone (with model pretrained:
+    # the pretrained net alone), "ets,theta" the statistical ones.
     candidates: str = option(
         "auto", "candidates the forecast is chosen from: auto (all), or a comma list of "
         f"{', '.join(POOL_FAMILIES)}")
@@ -371,6 +378,10 @@ def check(section) -> None:
             "leaves under 10% for training; lower one of them")
     if isinstance(section, ModelConfig):
         pool_families(section.candidates)
+    if isinstance(section, ModelConfig) and section.model == PRETRAINED \
+            and (section.features or section.calendar):
+        raise ConfigError("the pretrained net reads the target alone, not --features or "
+                          "--calendar; drop them, or choose a model trained here (--model lstm)")
     if isinstance(section, ModelConfig) and section.features and section.horizon > 1 \
             and section.strategy == "recursive":
         raise ConfigError("features other than --calendar are unknown after the forecast "

@@ -48,7 +48,7 @@ from .base import (
 from .candidates import Candidate, Linear, candidate_from_state, statistical_pool
 from .checkpoint import load_checkpoint, save_checkpoint
 from .choose import Folds, choose, combine, fold_losses, loss_scale, make_folds, plausible
-from .config import DataConfig, ModelConfig, TrainConfig, check, pool_families
+from .config import PRETRAINED, DataConfig, ModelConfig, TrainConfig, check, pool_families
 from .errors import CheckpointError, ConfigError, DataError, RnnlabError
 from .features import (
     CALENDAR_COLUMNS,
@@ -295,7 +295,8 @@ class Forecaster(WindowForecaster):
 
     def _remember_tail(self, data, keep: int) -> None:
         target = data.iloc[:, 0] if isinstance(data, pd.DataFrame) else data
-        tail = data.iloc[-max(keep, 50):]
+        reach = max([getattr(c, "lookback", 1) for c, _ in self.pool_] or [1])
+        tail = data.iloc[-max(keep, 50, reach):]  # the values the next forecast reads
         self.tail_ = tail.iloc[:, 0].copy() if isinstance(tail, pd.DataFrame) else tail.copy()
         self.tail_features_ = tail.iloc[:, 1:].copy() if isinstance(tail, pd.DataFrame) \
             else None
@@ -381,6 +382,8 @@ class Forecaster(WindowForecaster):
                 forecaster.tail_features_ = pd.DataFrame(
                     arrays["tail_features"], index=forecaster.tail_.index,
                     columns=meta["features"]["columns"])
+        except CheckpointError:
+            raise  # says what is wrong itself (the pretrained weights' check)
         except (KeyError, TypeError, ValueError, OverflowError, RuntimeError,
                 RnnlabError) as exc:
             # load_state_dict puts the useful line (which tensor, which shapes) second.
@@ -524,7 +527,7 @@ def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds) -> PoolF
     seasons = sorted({p for p in (period, longer, calendar_period(series.index))
                       if p and 1 < p < folds.start // 2})
     kinds = ("standard", "window") if first.scaler == "auto" else (first.scaler,)
-    families = pool_families(first.candidates)
+    families = _families(first)
     # The net starts from the best linear form: those are fitted for it even where they
     # are no candidates themselves.
     built = (*families, "linear") if "net" in families else families
@@ -534,8 +537,7 @@ def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds) -> PoolF
     fit = PoolFit(str(series.name or "series"), values, matrix, folds, seasons, [], [], {})
     for candidate in pool:
         if candidate.min_fit > folds.start:
-            fit.notes[candidate.name] = (candidate.family, f"needs {candidate.min_fit} values "
-                                         f"before the first origin, has {folds.start}")
+            fit.notes[candidate.name] = (candidate.family, candidate.short_note(folds.start))
             continue
         try:
             candidate.fit(train)
@@ -554,6 +556,18 @@ def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds) -> PoolF
         fit.paths = [fit.paths[k] for k in keep]
         fit.notes = {k: v for k, v in fit.notes.items() if v[0] != "linear"}
     return fit
+
+
+def _families(first: Forecaster) -> tuple[str, ...]:
+    """The pool's families; with model pretrained the net is the shipped one, as it is.
+
+    >>> _families(Forecaster(model="pretrained", candidates="ets,net"))
+    ('ets', 'pretrained')
+    """
+    families = pool_families(first.candidates)
+    if first.model == PRETRAINED:
+        families = tuple(dict.fromkeys("pretrained" if f == "net" else f for f in families))
+    return families
 
 
 def _strategies(first: Forecaster) -> tuple[str, ...]:
@@ -595,7 +609,7 @@ def fit_nets(forecasters: list[Forecaster], fit: PoolFit, **train_kwargs) -> lis
     from .recurrent import train_nets
 
     first = forecasters[0]
-    if "net" not in pool_families(first.candidates):
+    if "net" not in _families(first):
         return [None] * len(forecasters)
     start, horizon = fit.folds.start, fit.folds.horizon
     if np.ptp(fit.values[:start]) == 0:
@@ -660,8 +674,12 @@ def choose_pool(forecaster: Forecaster, fit: PoolFit, net: NetCandidate | None) 
     usable = plausible(stack, fit.values, fit.folds.origins)
     weights = choose(losses, [c.family for c in candidates], usable)
     if not weights.any():
-        raise DataError(f"no candidate could forecast {fit.name}: "
-                        + "; ".join(f"{k} {v[1]}" for k, v in list(notes.items())[:2])
+        reasons = [f"{k} {v[1]}" for k, v in list(notes.items())[:2]]
+        if len(candidates) and not usable.any():
+            reasons.append(f"the fold paths of {', '.join(c.name for c in candidates[:3])} "
+                           "leave the range the values had reached at their origins (a "
+                           "constant past allows only that constant)")
+        raise DataError(f"no candidate could forecast {fit.name}: " + "; ".join(reasons)
                         + "; use a shorter seq_len, a shorter horizon, more candidates or "
                           "a longer series")
     forecaster.candidates_ = [
@@ -698,6 +716,8 @@ def track_shifts(forecaster: Forecaster, fit: PoolFit) -> None:
     forecaster.error_scale_ = None
     if forecaster._uses_features():
         return  # the target alone is tracked; a net reading features is not moved
+    if all(getattr(c, "window_level", False) for c, _ in forecaster.pool_):
+        return  # nets that read each context relative to its own level follow a shift
     errors = fit.targets[:, 0] - forecaster.fold_paths_[:, 0]
     floor = 1e-3 * float(np.std(fit.values[:fit.folds.start]))
     forecaster.error_scale_ = max(float(np.sqrt(np.mean(errors ** 2))), floor) or None
@@ -729,6 +749,23 @@ def calibrate(forecaster: Forecaster, fit: PoolFit) -> None:
         counts.append(len(known))
     if widths:
         forecaster.interval_width_ = smooth_widths(widths, counts)
+    else:  # too few origins: the pretrained net's own quantiles, where it forecasts
+        forecaster.interval_width_ = quantile_widths(forecaster, fit)
+
+
+def quantile_widths(forecaster: Forecaster, fit: PoolFit) -> np.ndarray | None:
+    """The interval's half-widths per step from the quantiles of the pretrained members of
+    the pool, forecast from the end of the fit data (None where none is kept)."""
+    from .pretrained import interval_bounds
+
+    members = [c for c, _ in forecaster.pool_ if c.family == "pretrained"]
+    if not members:
+        return None
+    ends = np.array([len(fit.values)])
+    q = np.mean([c.quantiles(fit.values, ends, fit.folds.horizon)[0] for c in members], axis=0)
+    lower, upper = interval_bounds(q, forecaster.interval)
+    half = np.maximum(upper - lower, 0.0) / 2
+    return smooth_widths(half, np.ones(len(half))) if np.isfinite(half).all() else None
 
 
 def refit_pool(forecaster: Forecaster, fit: PoolFit, refitted: dict) -> None:

@@ -352,6 +352,7 @@ class GlobalCandidate(Candidate):
     gives it the model again (`attach`)."""
 
     family = "global"
+    window_level = True  # each context is read relative to its own level
 
     def __init__(self, model: GlobalModel, k: int, which: str = "final"):
         self.model, self.k, self.which = model, k, which

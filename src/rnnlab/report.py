@@ -694,6 +694,10 @@ def choice_lines(candidates: list[dict]) -> list[str]:
                if rest else ".")
     best = min(row["loss"] for row in scored)
     nets = [row for row in candidates if row["family"] == "net"]
+    if not nets:  # none trained here: the shipped pretrained net's best member stands in
+        nets = sorted((row for row in candidates if row["family"] == "pretrained"),
+                      key=lambda row: (-row["weight"], row.get("loss") is None,
+                                       row.get("loss") or 0.0))
     if not nets:
         third = "No recurrent net was among the candidates."
     elif nets[0].get("loss") is None:

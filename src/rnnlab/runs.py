@@ -1197,3 +1197,30 @@ def forecast_global(run_dir: str | Path, name: str | None, horizon: int = 10) ->
         frame = frame[["forecast"]]
     frame = frame.reset_index()
     return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
+
+
+def forecast_pretrained(source: str, horizon: int = 10) -> pd.DataFrame:
+    """A zero-shot forecast of `source` by the shipped pretrained net: nothing is trained.
+    Its members (without a season, and with each season found) are scored on the series'
+    own rolling origins `horizon` steps ahead, the best one forecasts, and its errors there
+    calibrate the 80% interval (the net's own quantiles where the origins are too few).
+    Columns: date, forecast, lower, upper."""
+    from .config import PRETRAINED, DataConfig
+    from .pretrained import MIN_CONTEXT
+
+    series = load_data(DataConfig(source=source))
+    # A short series is scored fewer steps ahead, so that its origins have values before
+    # them; past those steps the interval widens as the square root of the step.
+    steps = horizon if len(series) >= 2 * horizon + MIN_CONTEXT else \
+        max(1, (len(series) - MIN_CONTEXT) // 2)
+    forecaster = Forecaster(model=PRETRAINED, candidates="net", horizon=steps,
+                            progress=False).fit(series)
+    used = ", ".join(c.name for c, _ in forecaster.pool_)
+    log.info("zero-shot: %s, chosen on %d rolling origins of %s, %d steps ahead", used,
+             forecaster.folds_.span, series.name, steps)
+    frame = forecaster.forecast_interval(horizon)
+    if forecaster.interval_widths(horizon) is None:
+        frame = frame[["forecast"]]
+    frame = frame.reset_index()
+    return frame.rename(columns={frame.columns[0]: time_label(frame.iloc[:, 0])})
+
