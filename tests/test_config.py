@@ -26,7 +26,7 @@ def run(*args):
     ({"test_fraction": 0.0}, "test_fraction must be positive, got 0"),
     ({"lr": float("inf")}, "lr must be a finite number, got inf"),
     ({"model": "gur"}, "unknown model 'gur'; valid models are rnn, lstm, gru, cnn_rnn, "
-                       "residual, transformer, linear; did you mean gru?"),
+                       "residual, transformer, linear, pretrained; did you mean gru?"),
     ({"lr_schedule": "cos"}, "did you mean cosine?"),
     ({"device": "tpu"}, "unknown device 'tpu'; use auto, cpu, cuda or cuda:N"),
 ])

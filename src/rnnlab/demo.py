@@ -913,8 +913,8 @@ def add_pool(report: HtmlReport, plan: Plan, records: list[dict]) -> None:
         return
     parts.append(report.text(
         f"rnnlab train does not forecast with the net alone: it fits a pool of candidates "
-        f"(naive, seasonal naive, the mean, closed-form linear forms, ETS, Theta and the "
-        f"lstm), scores each on the same rolling origins at the end of the training data, "
+        f"(naive, seasonal naive, the mean, closed-form linear forms, ETS, Theta, the "
+        f"pretrained net shipped inside rnnlab and the lstm), scores each on the same rolling origins at the end of the training data, "
         f"and forecasts with the median of the families within 1.5 times the best's error. "
         f"Here it forecasts {plan.horizon} steps ahead from every test origin, beside the "
         f"net alone on the same origins."))
