@@ -202,9 +202,21 @@ def smooth_widths(values, weights) -> np.ndarray:
     if len(pooled) < 2:
         return pooled
     starts = np.flatnonzero(np.r_[True, np.diff(pooled) != 0])
+    if len(starts) < 2:
+        return pooled  # one pooled run: one width
     ends = np.r_[starts[1:], len(pooled)]
     centres = (starts + ends - 1) / 2.0
-    return np.interp(np.arange(len(pooled)), centres, pooled[starts])
+    levels = pooled[starts]
+    steps = np.arange(len(pooled), dtype=np.float64)
+    out = np.interp(steps, centres, levels)
+    # Before the first middle and after the last, the neighbouring slope goes on (a run's
+    # mean stays at its middle), never below half the first run's width.
+    first = (levels[1] - levels[0]) / (centres[1] - centres[0])
+    last = (levels[-1] - levels[-2]) / (centres[-1] - centres[-2])
+    head, tail = steps < centres[0], steps > centres[-1]
+    out[head] = np.maximum(levels[0] + first * (steps[head] - centres[0]), 0.5 * levels[0])
+    out[tail] = levels[-1] + last * (steps[tail] - centres[-1])
+    return out
 
 
 def interval_width_from_meta(meta: dict) -> np.ndarray | None:
