@@ -914,10 +914,11 @@ def add_pool(report: HtmlReport, plan: Plan, records: list[dict]) -> None:
     parts.append(report.text(
         f"rnnlab train does not forecast with the net alone: it fits a pool of candidates "
         f"(naive, seasonal naive, the mean, closed-form linear forms, ETS, Theta, the "
-        f"pretrained net shipped inside rnnlab and the lstm), scores each on the same rolling origins at the end of the training data, "
-        f"and forecasts with the median of the families within 1.5 times the best's error. "
-        f"Here it forecasts {plan.horizon} steps ahead from every test origin, beside the "
-        f"net alone on the same origins."))
+        f"pretrained net shipped inside rnnlab and the lstm), scores each on the same "
+        f"rolling origins at the end of the training data, and forecasts with the median "
+        f"of the families within 1.5 times the best's error. Here it forecasts "
+        f"{plan.horizon} steps ahead from every test origin, beside the net alone on the "
+        f"same origins."))
     parts.append(report.table(rows, digits=4))
     parts.append(report.reading(pool_answer(rows)))
 
