@@ -45,6 +45,10 @@ from .errors import DataError
 MAX_FOLDS = 5
 # The fewest values a candidate is fitted on before the first origin (ETS needs ten).
 MIN_FIT = 10
+# And at most this many origins: a tenth of a 10-million-row series would be a million
+# paths of every candidate (11 GB), where ten thousand already estimate each loss and the
+# interval's quantiles closely. Only series over 100,000 values reach it.
+MAX_ORIGINS = 10_000
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ def make_folds(n: int, horizon: int, n_val: int, name: str = "series") -> Folds:
     """The rolling origins over the end of `n` fit values.
 
     The span they cover is the validation share `n_val`, widened to up to MAX_FOLDS
-    paths of `horizon` steps where that fits in half the values.
+    paths of `horizon` steps where that fits in half the values, and at most MAX_ORIGINS
+    origins.
 
     Examples
     --------
@@ -86,9 +91,11 @@ def make_folds(n: int, horizon: int, n_val: int, name: str = "series") -> Folds:
     [875, 999]
     >>> make_folds(40, 3, 5).targets(np.arange(40.0))[-1].tolist()
     [39.0, nan, nan]
+    >>> make_folds(10_000_000, 1, 1_000_000).span
+    10000
     """
     span = max(n_val, min(MAX_FOLDS * horizon, n // 2), horizon)
-    span = min(span, n - MIN_FIT)
+    span = min(span, n - MIN_FIT, max(MAX_ORIGINS, horizon))
     if span < horizon:
         raise DataError(
             f"{name} has {n} values to fit on; forecasts {horizon} steps ahead need at "
