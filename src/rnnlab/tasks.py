@@ -287,11 +287,16 @@ def _run_pool(pending: list[tuple[Task, list[str]]], jobs: int, keep, stop_reque
                     submit_next()
     except BaseException:
         # Aborted (a second Ctrl-C): the runs in flight are lost, and so must be their workers.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.kill()
+        _kill_workers(pool)
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes at once: their work is abandoned."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        process.kill()
 
 
 def pool_map(fn: Callable, items: list, jobs: int | None = None):
@@ -311,8 +316,7 @@ def pool_map(fn: Callable, items: list, jobs: int | None = None):
         try:
             yield from pool.map(fn, items)
         except BaseException:
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.kill()
+            _kill_workers(pool)
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
