@@ -180,9 +180,13 @@ def test_score_paths_matches_the_one_step_scores_at_horizon_1():
     split = Split(140, 20, 40)
     result = backtest(series, Forecaster(model="gru", **TINY), split)
     steps, losses = score_paths(series, result.forecaster, split, 1)
+    # The same float32 nets over other batches of windows: equal to float32's precision
     assert steps["per_step"]["model"]["rmse"][0] == pytest.approx(
-        result.metrics["model"]["rmse"], rel=1e-9)
-    assert steps["verdict"] == result.verdict.to_dict()
+        result.metrics["model"]["rmse"], rel=1e-6)
+    verdict = result.verdict.to_dict()
+    for key, value in verdict.items():
+        expected = pytest.approx(value, rel=1e-6) if isinstance(value, float) else value
+        assert steps["verdict"][key] == expected, key
     assert len(losses["model"]) == 40
 
 

@@ -310,3 +310,77 @@ def test_a_long_series_fits_its_statistical_candidates_on_the_newest_values(make
     state = whole.advance(y[:-30])
     np.testing.assert_allclose(whole.paths(y[-30:], np.array([30]), 5, state),
                                whole.paths(y, np.array([len(y)]), 5))
+
+
+# --- long series: bounded memory and work --------------------------------------------
+
+
+def test_paths_in_batches_are_the_paths_made_at_once(monkeypatch):
+    """A long test part is forecast ORIGIN_BATCH (pretrained: BATCH) origins at a time, so
+    the windows gathered stay small; the paths are those of one pass over every origin."""
+    from rnnlab import candidates, pretrained
+    from rnnlab.candidates import PretrainedCandidate
+
+    y = seasonal_series(900)
+    origins = np.arange(400, 880)
+    linear = Linear(24, "window", "direct", False, None, 6).fit(y[:400])
+    net = PretrainedCandidate(12).fit(y[:400])
+    whole = linear.paths(y, origins, 9), net.paths(y, origins, 70)
+    monkeypatch.setattr(candidates, "ORIGIN_BATCH", 7)
+    monkeypatch.setattr(pretrained, "BATCH", 5)
+    np.testing.assert_allclose(linear.paths(y, origins, 9), whole[0])
+    np.testing.assert_allclose(net.paths(y, origins, 70), whole[1])
+
+
+def test_predictions_from_a_start_are_those_of_the_whole_series():
+    """`predict(series, start=k)` (what the test part is scored with) gives the same
+    one-step predictions as predicting from the first window on, level tracking included."""
+    from rnnlab.data import load_series
+
+    series = load_series("drop")
+    f = Forecaster(model="linear", horizon=5, progress=False).fit(series.iloc[:800],
+                                                                   val_size=100)
+    assert f.error_scale_ is not None
+    whole = f.predict(series)
+    part = f.predict(series, start=800)
+    assert part.index[0] == series.index[800]
+    pd.testing.assert_series_equal(part, whole.iloc[-len(part):])
+
+
+def test_level_shifts_are_looked_for_within_the_statistical_span_before_the_origins(
+        monkeypatch):
+    """On a long series the tracking reads STAT_FIT_MAX values before the first origin
+    asked for, not the whole series: a shift inside that span is still followed."""
+    from rnnlab import forecaster as module
+    from rnnlab.data import load_series
+
+    series = load_series("drop")
+    f = Forecaster(model="linear", horizon=5, progress=False).fit(series.iloc[:800],
+                                                                   val_size=100)
+    values = series.to_numpy()
+    at = int(np.argmax(np.abs(np.diff(values[800:])))) + 801
+    origins = np.arange(at + 5, at + 40)
+    full = f.paths_from(values, origins, 5)
+    seen = []
+    original = f._predict_all
+    monkeypatch.setattr(f, "_predict_all", lambda v, first: seen.append(first)
+                        or original(v, first))
+    monkeypatch.setattr(module, "STAT_FIT_MAX", 60)
+    near = f.paths_from(values, origins, 5)
+    assert min(seen) == origins.min() - 60  # nothing before the span is predicted
+    np.testing.assert_allclose(near, full)
+
+
+def test_a_long_test_part_scores_the_candidates_at_a_bounded_number_of_origins(
+        monkeypatch):
+    from rnnlab import backtest
+    from rnnlab.windows import Split
+
+    y = monthly(seasonal_series(400))
+    f = Forecaster(horizon=3, **FAST, candidates="naive,linear").fit(y.iloc[:300])
+    monkeypatch.setattr(backtest, "MAX_ORIGINS", 20)
+    split = Split(n_train=250, n_val=50, n_test=100)
+    rows = backtest.score_paths(y, f, split, 3)[0]["candidates"]
+    scored = [r for r in rows if "test_mase" in r]
+    assert scored and all(r["test_origins"] == 20 for r in scored)
+    assert all(np.isfinite(r["test_mase"]) for r in scored)

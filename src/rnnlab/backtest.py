@@ -15,6 +15,7 @@ import pandas as pd
 
 from .base import far_outside
 from .baselines import BASELINES
+from .choose import MAX_ORIGINS
 from .errors import DataError
 from .features import target_of
 from .metrics import Verdict, mae, mase, rmse, score, smape, verdict, verdict_of_losses
@@ -56,7 +57,7 @@ def baseline_predictions(series: pd.Series, split: Split) -> tuple[dict, int | N
     columns, period = {}, None
     for name, cls in BASELINES.items():
         baseline = cls().fit(fit_part, val_size=split.n_val)
-        columns[name] = baseline.predict(series).iloc[-split.n_test:].to_numpy()
+        columns[name] = baseline.predict(series, start=split.n_fit).to_numpy()[-split.n_test:]
         if name == "seasonal_naive" and baseline.period_found_:
             period = baseline.period_
     return columns, period
@@ -70,7 +71,7 @@ def score_fitted(series: pd.Series, forecaster, split: Split,
     actual = target_of(series).iloc[split.n_fit:]
     # From the series' start: the filters (ETS, Theta) run through the values before the
     # test part, as they did when fitted.
-    model = forecaster.predict(series).iloc[-split.n_test:].to_numpy()
+    model = forecaster.predict(series, start=split.n_fit).iloc[-split.n_test:].to_numpy()
     predictions = pd.DataFrame({"actual": actual.to_numpy(), "model": model, **columns},
                                index=actual.index)
     fit_part = target_of(series).iloc[: split.n_fit]
@@ -151,10 +152,15 @@ def candidate_scores(forecaster, inputs, origins: np.ndarray, targets: np.ndarra
     """The forecaster's table of candidates (`rnnlab.forecaster.Forecaster.candidates_`:
     fold loss, weight), each with its own test RMSE and MASE over every origin and step,
     as fitted before the first fold origin (the chosen ones were fitted again before
-    forecasting). Reported, never used to choose: the test part chooses nothing."""
+    forecasting). Reported, never used to choose: the test part chooses nothing. A test
+    part of more than MAX_ORIGINS origins (a long series) is scored at MAX_ORIGINS of them,
+    evenly spread, each row saying how many (`test_origins`)."""
     table = getattr(forecaster, "candidates_", None)
     if table is None:
         return None
+    if len(origins) > MAX_ORIGINS:
+        keep = np.linspace(0, len(origins) - 1, MAX_ORIGINS).round().astype(np.int64)
+        origins, targets = origins[keep], targets[keep]
     fitted = {c.name: c for c in getattr(forecaster, "fold_candidates_", [])}
     floor = getattr(forecaster, "floor_", None)
     values, matrix, _ = forecaster._data(inputs)
@@ -168,6 +174,7 @@ def candidate_scores(forecaster, inputs, origins: np.ndarray, targets: np.ndarra
             path = path if floor is None else np.maximum(path, floor)
             row["test_rmse"] = rmse(targets.ravel(), path.ravel())
             row["test_mase"] = mase(targets.ravel(), path.ravel(), fit_part)
+            row["test_origins"] = len(origins)
         rows.append(row)
     return rows
 

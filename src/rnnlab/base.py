@@ -2,8 +2,9 @@
 
 - ``__init__`` only stores keyword hyperparameters;
 - ``fit(series)`` validates, learns trailing-underscore state, and returns ``self``;
-- ``predict(series)`` gives one-step-ahead predictions for every point that has enough
-  history, indexed by the date of the value predicted;
+- ``predict(series, start=None)`` gives one-step-ahead predictions for every point that
+  has enough history (from position ``start`` on), indexed by the date of the value
+  predicted;
 - ``forecast(h)`` gives the next h values after the data, with their future dates.
 
 pandas in and out, dates kept; tensors only inside.
@@ -453,8 +454,9 @@ def track_level(values: np.ndarray, seq_len: int, scale: float | None,
                 predict_all, events: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One-step predictions that follow an abrupt level shift, and the shift they took out.
 
-    ``predict_all(values)`` gives the model's predictions for values[seq_len:] (one per
-    window); ``scale`` is the RMS of its validation errors (None: no tracking). A shift shows
+    ``predict_all(values, seq_len)`` gives the model's predictions for values[seq_len:]
+    (one per window); `seq_len` is the first position predicted (shifts are looked for
+    from there on); ``scale`` is the RMS of its validation errors (None: no tracking). A shift shows
     as LEVEL_RUN errors in a row of one sign, each beyond LEVEL_SIGMAS * scale, the later ones
     also beyond LEVEL_NAIVE times the error of next = last, after a step within it. From then
     on the values after the shift's first step are moved back by its first error, the model
@@ -471,21 +473,21 @@ def track_level(values: np.ndarray, seq_len: int, scale: float | None,
     Examples
     --------
     >>> values = np.r_[np.zeros(40), np.full(30, -5.0)] + np.tile([0.1, -0.1], 35)
-    >>> old_level = lambda v: np.full(len(v) - 3, 0.0)   # a model that knows one level only
+    >>> old_level = lambda v, first: np.full(len(v) - first, 0.0)  # knows one level only
     >>> pred, offsets = track_level(values, 3, 0.1, old_level)
     >>> float(pred[-1]), float(offsets[-1])
     (-5.0, -5.0)
     """
     n = len(values)
     offsets = np.zeros(n)
-    pred = predict_all(values)  # pred[j] is for values[seq_len + j]
+    pred = predict_all(values, seq_len)  # pred[j] is for values[seq_len + j]
     if not scale or n <= seq_len:
         return pred, offsets
 
     def shifted(first: int) -> np.ndarray:
         # Predictions from position `first` on, made at the old level, put back at that of
         # each window's last value.
-        moved = predict_all(values - offsets) + offsets[seq_len - 1:-1]
+        moved = predict_all(values - offsets, seq_len) + offsets[seq_len - 1:-1]
         return np.r_[pred[:first - seq_len], moved[first - seq_len:]]
 
     start = seq_len  # the first position whose error may open a shift

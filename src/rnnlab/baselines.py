@@ -33,9 +33,9 @@ class MeanForecaster(BaseForecaster):
         self.fitted_ = True
         return self
 
-    def predict(self, series: pd.Series) -> pd.Series:
+    def predict(self, series: pd.Series, start: int | None = None) -> pd.Series:
         self._check_fitted()
-        series = check_series(series, 1)
+        series = check_series(series, 1).iloc[start or 0:]
         return pd.Series(np.full(len(series), self.mean_), index=series.index, name="mean")
 
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
@@ -92,12 +92,13 @@ class SeasonalNaiveForecaster(BaseForecaster):
         self.fitted_ = True
         return self
 
-    def predict(self, series: pd.Series) -> pd.Series:
+    def predict(self, series: pd.Series, start: int | None = None) -> pd.Series:
         self._check_fitted()
         m = self.period_
         series = check_series(series, m + 1)
+        start = max(m, start or 0)
         values = series.to_numpy()
-        return pd.Series(values[:-m], index=series.index[m:], name=self.name)
+        return pd.Series(values[start - m:-m], index=series.index[start:], name=self.name)
 
     def _forecast_values(self, history: np.ndarray, horizon: int) -> np.ndarray:
         m = self.period_

@@ -32,6 +32,19 @@ from . import pretrained
 # optimisers on millions of values would take hours (a 10-million-row CSV).
 STAT_FIT_MAX = 5000
 
+# Paths are made for this many origins at a time, so the windows gathered for them stay
+# small (8,192 windows of 384 values: 25 MB) however many origins a long test part has.
+ORIGIN_BATCH = 8192
+
+
+def in_batches(paths_of, origins: np.ndarray, horizon: int) -> np.ndarray:
+    """`paths_of(origins)` for ORIGIN_BATCH origins at a time: (n_origins, horizon)."""
+    out = np.empty((len(origins), horizon))
+    for lo in range(0, len(origins), ORIGIN_BATCH):
+        out[lo:lo + ORIGIN_BATCH] = paths_of(origins[lo:lo + ORIGIN_BATCH])
+    return out
+
+
 # Families, in the order the table lists them.
 FAMILIES = ("naive", "seasonal_naive", "mean", "linear", "ets", "theta", "intermittent",
             "pretrained", "net", "global")
@@ -617,6 +630,9 @@ class Linear(Candidate):
     def paths(self, values, origins, horizon, state=None) -> np.ndarray:
         v = self._space(values)
         origins = self._check_origins(v, origins, self.seq_len)
+        return in_batches(lambda part: self._paths(v, part, horizon), origins, horizon)
+
+    def _paths(self, v: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
         buffer = v[origins[:, None] - self.seq_len + np.arange(self.seq_len)]
         made = 0
         while made < horizon:  # a direct map of H steps, fed back where more are asked

@@ -45,7 +45,13 @@ from .base import (
     tail_offsets_from_meta,
     track_level,
 )
-from .candidates import Candidate, Linear, candidate_from_state, statistical_pool
+from .candidates import (
+    STAT_FIT_MAX,
+    Candidate,
+    Linear,
+    candidate_from_state,
+    statistical_pool,
+)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .choose import Folds, choose, combine, fold_losses, loss_scale, make_folds, plausible
 from .config import PRETRAINED, DataConfig, ModelConfig, TrainConfig, check, pool_families
@@ -202,22 +208,33 @@ class Forecaster(WindowForecaster):
 
     # --- forecasts ----------------------------------------------------------------------
 
-    def predict(self, series) -> pd.Series:
-        """One-step-ahead predictions for every point after the first `seq_len`, each made
-        from the values before its date only."""
+    def predict(self, series, start: int | None = None) -> pd.Series:
+        """One-step-ahead predictions for every point after the first `seq_len` (or from
+        position `start` on), each made from the values before its date only."""
         self._check_fitted()
-        start = self.min_history
-        target, matrix, index = self._data(series, start + 1)
+        start = max(self.min_history, int(start or 0))
+        target, matrix, index = self._data(series, self.min_history + 1)
+        start = min(start, len(target))
         if matrix is None:  # a level shift is followed (`rnnlab.base.track_level`)
-            values = track_level(target, start, self.error_scale_, self._predict_all)[0]
+            values = self._track(target, start)[0]
+            values = values[len(values) - (len(target) - start):]
         else:
             values = self._combined(target, matrix, np.arange(start, len(target)), 1)[:, 0]
         return pd.Series(values, index=index[start:], name=self.model)
 
-    def _predict_all(self, values: np.ndarray) -> np.ndarray:
-        """The one-step forecast of each of values[min_history:], untracked."""
-        origins = np.arange(self.min_history, len(values))
-        return self._combined(values, None, origins, 1)[:, 0]
+    def _predict_all(self, values: np.ndarray, first: int) -> np.ndarray:
+        """The one-step forecast of each of values[first:], untracked."""
+        return self._combined(values, None, np.arange(first, len(values)), 1)[:, 0]
+
+    def _track(self, values: np.ndarray, needed: int, events: list | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """`rnnlab.base.track_level` of the chosen forecast over values, for predictions
+        from position `needed` on: shifts are looked for from STAT_FIT_MAX values before
+        it (the span the statistical candidates are fitted on), so a long series costs
+        one pass over that span, not over all of it. Returns (predictions from the first
+        position looked at, offsets (n,))."""
+        first = min(max(self.min_history, needed - STAT_FIT_MAX), len(values))
+        return track_level(values, first, self.error_scale_, self._predict_all, events)
 
     def paths_from(self, values, origins: np.ndarray, horizon: int) -> np.ndarray:
         """The `horizon`-step forecast from each origin o (values[:o] known), all origins
@@ -239,8 +256,7 @@ class Forecaster(WindowForecaster):
         the values before it (`rnnlab.base.track_level`), from where each began, forecasts
         and adds the last one back."""
         events: list = []
-        track_level(values[:origins.max()], self.min_history, self.error_scale_,
-                    self._predict_all, events)
+        self._track(values[:origins.max()], int(origins.min()), events)
         known = np.searchsorted(np.array([e[0] for e in events] or [0]), origins,
                                 side="right") if events else np.zeros(len(origins), int)
         out = np.empty((len(origins), horizon))
@@ -274,8 +290,7 @@ class Forecaster(WindowForecaster):
                                    self.min_history)
             target, index, states = checked.to_numpy(np.float64), checked.index, None
             if frame is None and self.error_scale_:
-                offsets = track_level(target, self.min_history, self.error_scale_,
-                                      self._predict_all)[1]
+                offsets = self._track(target, len(target))[1]
                 target, offset = target - offsets, offsets[-1]
         matrix = None
         if frame is not None:
@@ -305,8 +320,7 @@ class Forecaster(WindowForecaster):
         if self.tail_features_ is None and self.error_scale_:
             # The level shifts found with all of the values: the tail alone may start
             # after one, and each filter runs through the values with them taken out.
-            offsets = track_level(values, self.min_history, self.error_scale_,
-                                  self._predict_all)[1]
+            offsets = self._track(values, len(values) - len(tail))[1]
         self.tail_offsets_ = offsets[-len(tail):] if offsets.any() else None
         before = (values - offsets)[:len(values) - len(tail)]
         self.tail_states_ = [candidate.advance(before) for candidate, _ in self.pool_]

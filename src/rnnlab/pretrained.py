@@ -57,6 +57,8 @@ OUTPUT = 64
 # the outer pairs the 80% and 95% intervals before their conformal correction.
 QUANTILES = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
 MIDDLE = QUANTILES.index(0.5)
+# Contexts forecast in one pass: 4,096 contexts of CONTEXT values are 12 MB.
+BATCH = 4096
 # The fewest values before an origin the net forecasts from: it was trained on contexts
 # of 12 values and more (a year of months).
 MIN_CONTEXT = 12
@@ -297,20 +299,22 @@ class PretrainedNet:
                        floor: float, first: int = 0) -> np.ndarray:
         """Quantile paths (n_origins, horizon, Q) in the space of `u` from each origin
         (u[:o] known), in batched passes; past OUTPUT steps the median is fed back."""
-        raw, pad = gather(np.asarray(u, np.float64), origins, first)
-        out = []
-        made = 0
-        while made < horizon:
-            parts = [self._pass(raw[lo:lo + 4096], pad[lo:lo + 4096], floor)
-                     for lo in range(0, len(raw), 4096)]
-            q = np.concatenate(parts) if parts else np.zeros((0, OUTPUT, len(QUANTILES)))
-            out.append(q)
-            made += OUTPUT
-            if made < horizon:  # the medians join the context, as if they were known
-                raw = np.concatenate([raw, q[..., MIDDLE]], axis=1)[:, -CONTEXT:]
-                pad = np.concatenate([pad, np.zeros((len(pad), OUTPUT), bool)],
-                                     axis=1)[:, -CONTEXT:]
-        return np.concatenate(out, axis=1)[:, :horizon]
+        u = np.asarray(u, np.float64)
+        origins = np.asarray(origins, np.int64)
+        first = np.broadcast_to(np.asarray(first, np.int64), origins.shape)
+        out = np.empty((len(origins), horizon, len(QUANTILES)))
+        for lo in range(0, len(origins), BATCH):  # the contexts of a batch at a time
+            raw, pad = gather(u, origins[lo:lo + BATCH], first[lo:lo + BATCH])
+            made = 0
+            while made < horizon:
+                q = self._pass(raw, pad, floor)
+                out[lo:lo + BATCH, made:made + OUTPUT] = q[:, :horizon - made]
+                made += OUTPUT
+                if made < horizon:  # the medians join the context, as if they were known
+                    raw = np.concatenate([raw, q[..., MIDDLE]], axis=1)[:, -CONTEXT:]
+                    pad = np.concatenate([pad, np.zeros((len(pad), OUTPUT), bool)],
+                                         axis=1)[:, -CONTEXT:]
+        return out
 
     def _pass(self, raw: np.ndarray, pad: np.ndarray, floor: float) -> np.ndarray:
         x, level, scale = normalise(raw, pad, floor)

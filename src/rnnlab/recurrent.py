@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .candidates import Candidate
+from .candidates import Candidate, in_batches
 from .config import ModelConfig, TrainConfig
 from .errors import DataError
 from .features import CALENDAR_COLUMNS, calendar_columns, feature_names
@@ -65,8 +65,12 @@ class NetCandidate(Candidate):
         matrix = np.asarray(values, np.float64)
         matrix = matrix[:, None] if matrix.ndim == 1 else matrix
         origins = self._check_origins(matrix, origins, self.seq_len)
-        positions = origins[:, None] - self.seq_len + np.arange(self.seq_len)
-        return self._chain(matrix[positions], horizon, matrix, origins)
+
+        def part(some: np.ndarray) -> np.ndarray:
+            positions = some[:, None] - self.seq_len + np.arange(self.seq_len)
+            return self._chain(matrix[positions], horizon, matrix, some)
+
+        return in_batches(part, origins, horizon)
 
     def _chain(self, windows: np.ndarray, steps: int, matrix: np.ndarray,
                origins: np.ndarray) -> np.ndarray:
