@@ -384,3 +384,18 @@ def test_a_long_test_part_scores_the_candidates_at_a_bounded_number_of_origins(
     scored = [r for r in rows if "test_mase" in r]
     assert scored and all(r["test_origins"] == 20 for r in scored)
     assert all(np.isfinite(r["test_mase"]) for r in scored)
+
+
+def test_a_stop_asked_before_the_nets_training_ends_the_fit_between_candidates():
+    """Issue 26, row 17: on a long series the pool's candidates take minutes before the
+    first epoch; Ctrl-C or SIGTERM there must not wait for the training to begin."""
+    asked = []
+
+    def should_stop() -> bool:
+        asked.append(1)
+        return len(asked) > 2  # asked for after two candidates
+
+    with pytest.raises(KeyboardInterrupt):
+        Forecaster(horizon=3, **FAST).fit(monthly(seasonal_series(240)),
+                                          should_stop=should_stop)
+    assert len(asked) == 3

@@ -484,7 +484,7 @@ def fit_together(forecasters: list[Forecaster], data, n_val: int | None, extra: 
     n_val = int(round(n * first.val_fraction)) if n_val is None else int(n_val)
     folds = make_folds(n, first.horizon, n_val, str(series.name or "series"))
     resolve_seq_len(forecasters, values[:folds.start])
-    fit = fit_pool(first, series, frame, folds)
+    fit = fit_pool(first, series, frame, folds, train_kwargs.get("should_stop"))
     for candidate in extra:
         fit.candidates.append(candidate)
         fit.paths.append(floor_paths(candidate.paths(fit.values, folds.origins,
@@ -529,10 +529,13 @@ def resolve_seq_len(forecasters: list[Forecaster], train: np.ndarray) -> None:
             forecaster.recurrent_len = choice.recurrent_len
 
 
-def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds) -> PoolFit:
+def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds,
+             should_stop=None) -> PoolFit:
     """Stage 3: the statistical candidates, fitted on the values before the first origin,
     and their floored paths from every origin. A candidate that needs more values than
-    that, or that cannot be fitted, is left out with a note."""
+    that, or that cannot be fitted, is left out with a note. `should_stop` (Ctrl-C or
+    SIGTERM asked for a stop) is polled between candidates: before the net's training
+    nothing is worth keeping, so the fit ends there (KeyboardInterrupt)."""
     from .diagnostics import repeated_season
 
     values = series.to_numpy(np.float64)
@@ -550,6 +553,8 @@ def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds) -> PoolF
     matrix = values[:, None] if frame is None else inputs_matrix(frame, first.calendar)
     fit = PoolFit(str(series.name or "series"), values, matrix, folds, seasons, [], [], {})
     for candidate in pool:
+        if should_stop is not None and should_stop():
+            raise KeyboardInterrupt
         if candidate.min_fit > folds.start:
             fit.notes[candidate.name] = (candidate.family, candidate.short_note(folds.start))
             continue
