@@ -141,7 +141,7 @@ def test_the_validation_paths_score_every_value_after_the_first_origin_once():
     stops = [40, 30]
     _, val = windows_for(prepare(values, stops, 1), stops, context=16, horizon=4)
     _, y = val.batch(slice(None))
-    for k, (v, stop) in enumerate(zip(values, stops)):
+    for k, (v, stop) in enumerate(zip(values, stops, strict=True)):
         rows = (val.series == k).numpy()
         known = y[rows][torch.isfinite(y[rows])].numpy()
         np.testing.assert_array_equal(np.sort(known), np.sort(v[stop:]))

@@ -485,10 +485,12 @@ def track_level(values: np.ndarray, seq_len: int, scale: float | None,
         return pred, offsets
 
     def shifted(first: int) -> np.ndarray:
-        # Predictions from position `first` on, made at the old level, put back at that of
-        # each window's last value.
-        moved = predict_all(values - offsets, seq_len) + offsets[seq_len - 1:-1]
-        return np.r_[pred[:first - seq_len], moved[first - seq_len:]]
+        # Predictions from position `first` on (those before it stay), made at the old
+        # level, put back at that of each window's last value.
+        if first >= n:
+            return pred
+        moved = predict_all(values - offsets, first) + offsets[first - 1:-1]
+        return np.r_[pred[:first - seq_len], moved]
 
     start = seq_len  # the first position whose error may open a shift
     while True:
