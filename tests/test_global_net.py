@@ -134,14 +134,3 @@ def test_the_series_pools_on_worker_processes_match_those_fitted_here(backend):
         assert here.forecasters_[name].candidates_ == there.forecasters_[name].candidates_
         pd.testing.assert_frame_equal(here.forecast_interval(name, 6),
                                       there.forecast_interval(name, 6))
-
-
-def test_the_validation_paths_score_every_value_after_the_first_origin_once():
-    values = [np.arange(1.0, 61.0), 100 + np.arange(45.0)]
-    stops = [40, 30]
-    _, val = windows_for(prepare(values, stops, 1), stops, context=16, horizon=4)
-    _, y = val.batch(slice(None))
-    for k, (v, stop) in enumerate(zip(values, stops, strict=True)):
-        rows = (val.series == k).numpy()
-        known = y[rows][torch.isfinite(y[rows])].numpy()
-        np.testing.assert_array_equal(np.sort(known), np.sort(v[stop:]))

@@ -200,9 +200,7 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
                 device="cpu", per_series: int = WINDOWS_PER_SERIES):
     """(training windows, validation windows) over a prepared panel: training windows end
     their targets before each series' first origin (at most `per_series` of them, evenly
-    spread); validation windows start at the first origin and every `horizon` steps after
-    it, so their paths score each value after the first origin once (every origin's path
-    would score each value up to `horizon` times, at `horizon` times the cost)."""
+    spread), validation windows start at every origin from there on."""
     import torch
 
     series, origins, stops, v_series, v_origins, v_stops = [], [], [], [], [], []
@@ -214,7 +212,7 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
         series += [i] * len(ends)
         origins.append(ends)
         stops.append(np.full(len(ends), stop))
-        later = np.arange(stop, n, horizon)
+        later = np.arange(stop, n)
         v_series += [i] * len(later)
         v_origins.append(later)
         v_stops.append(np.full(len(later), n))
