@@ -386,9 +386,13 @@ def test_a_long_test_part_scores_the_candidates_at_a_bounded_number_of_origins(
     assert all(np.isfinite(r["test_mase"]) for r in scored)
 
 
-def test_a_stop_asked_before_the_nets_training_ends_the_fit_between_candidates():
+def test_a_stop_asked_before_the_nets_training_ends_the_fit_between_candidates(
+        monkeypatch):
     """Issue 26, row 17: on a long series the pool's candidates take minutes before the
     first epoch; Ctrl-C or SIGTERM there must not wait for the training to begin."""
+    import rnnlab.forecaster
+
+    monkeypatch.setattr(rnnlab.forecaster, "LONG_POOL_SECONDS", 0.0)  # every pool is "long"
     asked = []
 
     def should_stop() -> bool:

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -529,13 +531,20 @@ def resolve_seq_len(forecasters: list[Forecaster], train: np.ndarray) -> None:
             forecaster.recurrent_len = choice.recurrent_len
 
 
+# A pool that has run this long (as long as a long epoch, `rnnlab.train`) stops at its next
+# candidate when a stop is asked for; a shorter one finishes first.
+LONG_POOL_SECONDS = 10.0
+
+
 def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds,
              should_stop=None) -> PoolFit:
     """Stage 3: the statistical candidates, fitted on the values before the first origin,
     and their floored paths from every origin. A candidate that needs more values than
     that, or that cannot be fitted, is left out with a note. `should_stop` (Ctrl-C or
-    SIGTERM asked for a stop) is polled between candidates: before the net's training
-    nothing is worth keeping, so the fit ends there (KeyboardInterrupt)."""
+    SIGTERM asked for a stop) is polled between candidates once the pool has run
+    LONG_POOL_SECONDS (a series of millions of values):
+    before the net's training nothing is worth keeping, so the fit ends there
+    (KeyboardInterrupt). A shorter pool finishes first, as a short epoch does."""
     from .diagnostics import repeated_season
 
     values = series.to_numpy(np.float64)
@@ -552,8 +561,9 @@ def fit_pool(first: Forecaster, series: pd.Series, frame, folds: Folds,
                             _strategies(first))
     matrix = values[:, None] if frame is None else inputs_matrix(frame, first.calendar)
     fit = PoolFit(str(series.name or "series"), values, matrix, folds, seasons, [], [], {})
+    long = math.inf if should_stop is None else time.perf_counter() + LONG_POOL_SECONDS
     for candidate in pool:
-        if should_stop is not None and should_stop():
+        if time.perf_counter() > long and should_stop():
             raise KeyboardInterrupt
         if candidate.min_fit > folds.start:
             fit.notes[candidate.name] = (candidate.family, candidate.short_note(folds.start))
