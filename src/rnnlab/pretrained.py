@@ -45,6 +45,7 @@ import numpy as np
 from .checkpoint import open_regular
 from .errors import CheckpointError
 from .metrics import is_seasonal, seasonal_indices
+from .threads import on_one_blas_thread
 
 # The values a forecast reads before its origin: two seasons of every period up to
 # MAX_PERIOD (a week of hours is 168), in tokens of PATCH values each.
@@ -295,10 +296,13 @@ class PretrainedNet:
         below = median[..., None] - np.cumsum(gaps[..., :MIDDLE][..., ::-1], -1)[..., ::-1]
         return np.concatenate([below, median[..., None], above], axis=-1)
 
+    @on_one_blas_thread
     def quantile_paths(self, u: np.ndarray, origins: np.ndarray, horizon: int,
                        floor: float, first: int = 0) -> np.ndarray:
         """Quantile paths (n_origins, horizon, Q) in the space of `u` from each origin
-        (u[:o] known), in batched passes; past OUTPUT steps the median is fed back."""
+        (u[:o] known), in batched passes; past OUTPUT steps the median is fed back. On one
+        BLAS thread: float32 products split over threads round differently, and a forecast
+        must not depend on the process (a worker has one thread, the main process all)."""
         u = np.asarray(u, np.float64)
         origins = np.asarray(origins, np.int64)
         first = np.broadcast_to(np.asarray(first, np.int64), origins.shape)
