@@ -15,16 +15,26 @@ import contextlib
 import functools
 import threading
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 _held = threading.local()  # how deep this thread is inside one_blas_thread
+_controller: list[ThreadpoolController] = []  # made once: finding the libraries is the cost
+
+
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries loaded when first asked (numpy's among them: it is imported
+    before any caller), found once: a search of the process's libraries took about 2 ms,
+    a tenth of a series' pool on a panel when it ran on every call."""
+    if not _controller:
+        _controller.append(ThreadpoolController().select(user_api="blas"))
+    return _controller[0]
 
 
 @contextlib.contextmanager
 def one_blas_thread():
     """Run the block with one BLAS thread, then restore the count it had.
 
-    Nested blocks cost nothing: only the outermost one asks threadpoolctl (about 2 ms).
+    Nested blocks cost nothing: only the outermost one sets the count.
 
     >>> import numpy as np
     >>> with one_blas_thread():
@@ -40,7 +50,7 @@ def one_blas_thread():
         return
     _held.depth = 1
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas().limit(limits=1):
             yield
     finally:
         _held.depth = 0
