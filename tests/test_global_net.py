@@ -11,6 +11,7 @@ from rnnlab.global_forecaster import GlobalForecaster
 from rnnlab.globalnet import (
     QUANTILES,
     build_global_net,
+    patch_length,
     prepare,
     series_space,
     windows_for,
@@ -66,6 +67,47 @@ def test_the_log_and_the_season_come_from_the_values_before_the_first_origin():
     assert logged and logged2 and np.array_equal(indices, indices2)
     np.testing.assert_array_equal(u[:90], u2[:90])
     assert series_space(np.r_[0.0, values[1:]], 90, 12)[1] is False  # a zero: no logs
+
+
+def test_validation_windows_are_capped_evenly_over_series_and_origins(monkeypatch):
+    from rnnlab import globalnet
+
+    values = [np.arange(1.0, 101.0) + 10 * k for k in range(5)]
+    stops = [60] * 5
+    prep = prepare(values, stops, 1)
+    _, every = windows_for(prep, stops, context=16, horizon=4)
+    assert len(every) == 5 * 40  # every origin from each series' first one on
+    monkeypatch.setattr(globalnet, "MAX_VAL_WINDOWS", 50)
+    _, capped = windows_for(prep, stops, context=16, horizon=4)
+    assert len(capped) == 50
+    series = capped.series.numpy()
+    assert np.bincount(series).tolist() == [10] * 5  # every series keeps its share
+    first = capped.first.numpy()
+    origins = capped.origin.numpy() - first
+    for k in range(5):  # spread over its origins, from the first to the last, in order
+        own = origins[series == k]
+        assert own[0] < 64 and own[-1] >= 96 and np.all(np.diff(own) >= 4)
+    # the capped windows are some of the full set's, unchanged
+    x_all, y_all = every.batch(slice(None))
+    x, y = capped.batch(slice(None))
+    keys = {(int(s), int(o)): i
+            for i, (s, o) in enumerate(zip(every.series, every.origin, strict=True))}
+    rows = [keys[(int(s), int(o))] for s, o in zip(capped.series, capped.origin, strict=True)]
+    assert torch.equal(x, x_all[rows]) and torch.equal(y.isnan(), y_all[rows].isnan())
+
+
+def test_the_recurrence_reads_every_value_once_in_patches_padded_in_front():
+    context = 50
+    net = build_global_net("lstm", context, 6, 8, 1)
+    assert net.patch == patch_length(context) == 4 and net.rnn.input_size == 8
+    x = torch.stack([torch.arange(1.0, 51.0), torch.zeros(50)], dim=-1)[None]
+    tokens = net.tokens(x)  # (1, 13, 8): two padded values in front of the fifty
+    assert tokens.shape == (1, 13, 8)
+    flat = tokens.reshape(-1, 2)
+    assert flat[2:, 0].tolist() == list(range(1, 51))  # in order, each once
+    assert flat[:2, 0].tolist() == [1.0, 1.0] and flat[:2, 1].tolist() == [1.0, 1.0]
+    assert flat[2:, 1].abs().sum() == 0  # only the padding is flagged
+    assert x[0, 0, 1] == 0  # the caller's context is left as it was
 
 
 def test_the_quantile_heads_never_cross():

@@ -9,12 +9,14 @@ The ingredients that made recurrent forecasters win across many series:
   classical decomposition of its values before its first origin, where M4's test finds a
   season) before it is windowed, and the forecast multiplied back;
 - a direct multi-horizon output: the whole horizon at once, from a context of two seasons
-  or two horizons;
+  or two horizons, which the recurrence reads in at most TOKENS patches of consecutive
+  values (as the pretrained net does), a linear map of the whole context beside it;
 - quantile heads trained with the pinball loss; the median is the point forecast and the
   heads are monotone by construction;
 - an ensemble: the median over several seeds, trained together by `rnnlab.train.train`;
 - balanced training windows: every series gives at most a fixed number of windows, so long
-  series do not drown short ones; early stopping on every series' rolling origins.
+  series do not drown short ones; early stopping on every series' rolling origins (at
+  most MAX_VAL_WINDOWS of them, evenly spread, on a panel of many thousand series).
 
 Windows are index gathers from one tensor of every series end to end; none crosses a
 series (a context that starts before its series is padded, and says so in a second input).
@@ -43,6 +45,14 @@ WINDOWS_PER_SERIES = 64
 # step, at least this share of the series' own mean absolute step before its first origin:
 # a flat window (zeros between two demands) must not blow its next value up.
 SCALE_FLOOR = 0.1
+# Validation windows at most, over the whole panel: the early-stopping loss is a mean, and
+# 65,536 windows pin it down (every origin of a few thousand series is more than that);
+# past it they are evenly spread over the series and their origins, so an epoch's
+# validation costs at most a few forward passes, whatever the panel's size.
+MAX_VAL_WINDOWS = 65_536
+# The recurrence reads the context in at most this many tokens, each a patch of
+# consecutive values (as the pretrained net reads its 384 values in 24).
+TOKENS = 16
 
 
 def context_length(period: int, horizon: int) -> int:
@@ -52,6 +62,15 @@ def context_length(period: int, horizon: int) -> int:
     (48, 16, 96)
     """
     return int(max(2 * max(period, 1), 2 * horizon, 16))
+
+
+def patch_length(context: int) -> int:
+    """Values per token of the net's recurrence: the context read in at most TOKENS steps.
+
+    >>> patch_length(48), patch_length(16), patch_length(96), patch_length(20)
+    (3, 1, 6, 2)
+    """
+    return max(1, -(-int(context) // TOKENS))
 
 
 @dataclass
@@ -200,7 +219,8 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
                 device="cpu", per_series: int = WINDOWS_PER_SERIES):
     """(training windows, validation windows) over a prepared panel: training windows end
     their targets before each series' first origin (at most `per_series` of them, evenly
-    spread), validation windows start at every origin from there on."""
+    spread), validation windows start at every origin from there on (at most
+    MAX_VAL_WINDOWS of them, evenly spread)."""
     import torch
 
     series, origins, stops, v_series, v_origins, v_stops = [], [], [], [], [], []
@@ -217,6 +237,12 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
         v_origins.append(later)
         v_stops.append(np.full(len(later), n))
     u = torch.as_tensor(prep.u, dtype=torch.float32, device=device)
+    v_series, v_origins, v_stops = (np.asarray(v_series, np.int64),
+                                    *(np.concatenate(v) if v else np.zeros(0, np.int64)
+                                      for v in (v_origins, v_stops)))
+    if len(v_series) > MAX_VAL_WINDOWS:
+        kept = np.unique(np.linspace(0, len(v_series) - 1, MAX_VAL_WINDOWS).astype(np.int64))
+        v_series, v_origins, v_stops = v_series[kept], v_origins[kept], v_stops[kept]
 
     def make(s, o, t):
         return GlobalWindows(u, prep.starts, prep.logged, prep.floor, np.array(s, np.int64),
@@ -224,7 +250,7 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
                              np.concatenate(t) if t else np.zeros(0, np.int64), context,
                              horizon)
 
-    return make(series, origins, stops), make(v_series, v_origins, v_stops)
+    return make(series, origins, stops), make(v_series, [v_origins], [v_stops])
 
 
 # --- the net --------------------------------------------------------------------------
@@ -232,7 +258,8 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
 
 def build_global_net(model: str, context: int, horizon: int, hidden_size: int,
                      num_layers: int, dropout: float = 0.0):
-    """The global net for `model` (rnn, lstm or gru), built by torch."""
+    """The global net for `model` (rnn, lstm or gru), built by torch; its recurrence reads
+    the context in patches of `patch_length(context)` values."""
     import torch
     from torch import nn
 
@@ -251,7 +278,8 @@ def build_global_net(model: str, context: int, horizon: int, hidden_size: int,
         def __init__(self):
             super().__init__()
             self.context, self.horizon = context, horizon
-            self.rnn = cells[model](2, hidden_size, num_layers, batch_first=True,
+            self.patch = patch_length(context)
+            self.rnn = cells[model](2 * self.patch, hidden_size, num_layers, batch_first=True,
                                     dropout=dropout if num_layers > 1 else 0.0)
             self.skip = nn.Linear(context, horizon)
             self.head = nn.Linear(hidden_size, horizon * len(QUANTILES))
@@ -261,13 +289,26 @@ def build_global_net(model: str, context: int, horizon: int, hidden_size: int,
             self.register_buffer("quantiles", quantiles)
 
         def forward(self, x):
-            out, _ = self.rnn(x)
+            out, _ = self.rnn(self.tokens(x))
             raw = self.head(out[:, -1]).view(len(x), self.horizon, len(QUANTILES))
             median = raw[..., middle] + self.skip(x[..., 0])
             gaps = nn.functional.softplus(raw)
             above = median[..., None] + torch.cumsum(gaps[..., middle + 1:], -1)
             below = median[..., None] - torch.cumsum(gaps[..., :middle].flip(-1), -1).flip(-1)
             return torch.cat([below, median[..., None], above], dim=-1)
+
+        def tokens(self, x):
+            """(batch, L, 2) -> (batch, ceil(L / patch), 2 * patch): the context in patches,
+            padded in front (with its first value, flagged as padding)."""
+            p = self.patch
+            if p == 1:
+                return x
+            short = -x.shape[1] % p
+            if short:
+                front = x[:, :1].expand(-1, short, -1).clone()
+                front[..., 1] = 1.0
+                x = torch.cat([front, x], dim=1)
+            return x.reshape(len(x), -1, 2 * p)
 
         def loss(self, x, y):
             """The pinball loss over every quantile and known target (NaN: unknown)."""
