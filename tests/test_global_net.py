@@ -96,6 +96,28 @@ def test_validation_windows_are_capped_evenly_over_series_and_origins(monkeypatc
     assert torch.equal(x, x_all[rows]) and torch.equal(y.isnan(), y_all[rows].isnan())
 
 
+def test_an_epoch_draws_at_most_its_bound_of_windows_afresh(monkeypatch):
+    from rnnlab import globalnet
+    from rnnlab.config import TrainConfig
+    from rnnlab.train import train
+
+    monkeypatch.setattr(globalnet, "MAX_EPOCH_WINDOWS", 30)
+    values = [np.sin(np.arange(120.0) / 3) + 5 + k for k in range(4)]
+    stops = [90] * 4
+    train_w, val_w = windows_for(prepare(values, stops, 1), stops, context=16, horizon=4)
+    assert len(train_w) == 4 * 64  # every series' windows are there to draw from
+    drawn = []
+    batch = train_w.batch
+    monkeypatch.setattr(train_w, "batch", lambda idx: drawn.append(idx.clone()) or batch(idx))
+    net = build_global_net("lstm", 16, 4, 8, 1)
+    train([net], train_w, val_w, TrainConfig(epochs=2, batch_size=8, patience=5),
+          progress=False)
+    epochs = [torch.cat(drawn[:4]), torch.cat(drawn[4:])]  # 30 windows: 4 batches of <= 8
+    assert len(drawn) == 8 and [len(e) for e in epochs] == [30, 30]
+    assert all(len(set(e.tolist())) == 30 for e in epochs)  # without replacement
+    assert set(epochs[0].tolist()) != set(epochs[1].tolist())  # drawn afresh
+
+
 def test_the_recurrence_reads_every_value_once_in_patches_padded_in_front():
     context = 50
     net = build_global_net("lstm", context, 6, 8, 1)

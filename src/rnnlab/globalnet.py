@@ -15,8 +15,9 @@ The ingredients that made recurrent forecasters win across many series:
   heads are monotone by construction;
 - an ensemble: the median over several seeds, trained together by `rnnlab.train.train`;
 - balanced training windows: every series gives at most a fixed number of windows, so long
-  series do not drown short ones; early stopping on every series' rolling origins (at
-  most MAX_VAL_WINDOWS of them, evenly spread, on a panel of many thousand series).
+  series do not drown short ones; an epoch draws at most MAX_EPOCH_WINDOWS of them afresh;
+  early stopping on every series' rolling origins (at most MAX_VAL_WINDOWS of them, evenly
+  spread, on a panel of many thousand series).
 
 Windows are index gathers from one tensor of every series end to end; none crosses a
 series (a context that starts before its series is padded, and says so in a second input).
@@ -45,6 +46,10 @@ WINDOWS_PER_SERIES = 64
 # step, at least this share of the series' own mean absolute step before its first origin:
 # a flat window (zeros between two demands) must not blow its next value up.
 SCALE_FLOOR = 0.1
+# Training windows an epoch draws at most, afresh each epoch: a panel of 10,000 series has
+# 640,000 windows, and an epoch over all of them took minutes; past this bound an epoch is
+# a fixed amount of work, so early stopping looks at the net as often on any panel.
+MAX_EPOCH_WINDOWS = 131_072
 # Validation windows at most, over the whole panel: the early-stopping loss is a mean, and
 # 65,536 windows pin it down (every origin of a few thousand series is more than that);
 # past it they are evenly spread over the series and their origins, so an epoch's
@@ -182,6 +187,7 @@ class GlobalWindows:
         self.back = torch.arange(-context, 0, device=device)
         self.ahead = torch.arange(horizon, device=device)
         self.targets = self.origin  # what train() reads the device and size from
+        self.per_epoch = MAX_EPOCH_WINDOWS  # the windows one epoch of train() draws
 
     def __len__(self) -> int:
         return len(self.origin)

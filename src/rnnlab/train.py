@@ -231,6 +231,9 @@ def train(
 
     device = train_data.targets.device
     n = len(train_data)
+    # Windows an epoch draws (without replacement, afresh each epoch): all of them, unless
+    # the windows bound it (a panel of many thousand series: `GlobalWindows.per_epoch`).
+    drawn = min(n, getattr(train_data, "per_epoch", n))
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
                 if cfg.amp and device.type == "cuda" else contextlib.nullcontext())
     # No bar to the maximum and no ETA: early stopping ends most fits long before
@@ -251,8 +254,8 @@ def train(
         active_nets = [run.net for run in active]
         for net in active_nets:
             net.train()
-        # (n_models, n): each net's own batch order, drawn as its separate fit draws it
-        order = torch.stack([torch.randperm(n, generator=run.gen) for run in active])
+        # (n_models, drawn): each net's own batch order, drawn as its separate fit draws it
+        order = torch.stack([torch.randperm(n, generator=run.gen)[:drawn] for run in active])
         order = order.to(device)  # one copy per epoch: batches are gathered on the device
         total = torch.zeros(len(active), device=device)
         batches = order.split(cfg.batch_size, dim=1)
@@ -288,7 +291,7 @@ def train(
                     run.history.stopped, run.active = "interrupted", False
             break
         # The epoch's only host sync besides validation.
-        train_losses = [loss / n for loss in total.tolist()]
+        train_losses = [loss / drawn for loss in total.tolist()]
         val_losses = _losses(active_nets, val_data, stacked) if has_val else train_losses
         share = (time.perf_counter() - clock) / len(active)
         for run, train_loss, val_loss in zip(active, train_losses, val_losses, strict=True):
