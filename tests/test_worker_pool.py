@@ -242,3 +242,22 @@ def test_the_readme_example_runs_as_a_script_without_a_main_guard(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     assert "rows 12" in done.stdout
+
+
+def test_pool_map_returns_many_tensors_without_a_descriptor_each():
+    # Results that hold torch tensors used to travel by torch's reducers, one open file
+    # descriptor per tensor: 100,000 series with a net each ran the main process out of
+    # them. 300 results under a limit of 200 descriptors must come back whole.
+    script = textwrap.dedent("""
+        import resource, torch
+        from rnnlab.tasks import pool_map
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, resource.getrlimit(
+            resource.RLIMIT_NOFILE)[1]))
+        if __name__ == "__main__":
+            out = list(pool_map(torch.ones, list(range(1, 301)), jobs=2))
+            print(len(out), int(sum(t.sum() for t in out)))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], env=ENV, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["300", str(sum(range(1, 301)))]

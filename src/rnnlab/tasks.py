@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import hashlib
 import json
 import logging
 import math
 import multiprocessing
 import os
+import pickle
 import re
 import signal
 import socket
@@ -293,6 +295,14 @@ def _run_pool(pending: list[tuple[Task, list[str]]], jobs: int, keep, stop_reque
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _as_bytes(fn: Callable, item):
+    """fn(item), pickled here in the worker: a result sent back as it is travels by torch's
+    own reducers, which pass every tensor as an open file descriptor, and 100,000 series
+    with a net each ran the main process out of descriptors ("received 0 items of
+    ancdata")."""
+    return pickle.dumps(fn(item), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 def _kill_workers(pool: ProcessPoolExecutor) -> None:
     """Kill a pool's worker processes at once: their work is abandoned."""
     for process in list(getattr(pool, "_processes", {}).values()):
@@ -314,7 +324,8 @@ def pool_map(fn: Callable, items: list, jobs: int | None = None):
         pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_worker_init,
                                    initargs=(threads, os.getpid()))
         try:
-            yield from pool.map(fn, items)
+            for result in pool.map(functools.partial(_as_bytes, fn), items):
+                yield pickle.loads(result)
         except BaseException:
             _kill_workers(pool)
             raise
