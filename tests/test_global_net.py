@@ -171,6 +171,21 @@ def test_a_panel_forecaster_chooses_per_series_and_survives_a_checkpoint(tmp_pat
                                       g.forecast_interval(name, 6))
 
 
+@pytest.mark.parametrize("candidates", ["net", "naive,net"])
+def test_in_a_panel_the_net_family_is_the_global_net_and_no_series_trains_its_own(
+        candidates, monkeypatch):
+    from rnnlab import recurrent
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a series' own net was trained in a panel")
+
+    monkeypatch.setattr(recurrent, "train_nets", refuse)
+    g = GlobalForecaster(horizon=6, candidates=candidates, **FAST).fit(small_panel(3))
+    wanted = {"global"} if candidates == "net" else {"global", "naive"}
+    for f in g.forecasters_.values():
+        assert {r["family"] for r in f.candidates_} == wanted
+
+
 def test_an_unknown_or_skipped_series_is_one_line():
     panel = small_panel(3)
     panel["short"] = pd.Series([1.0, 2.0, 3.0])

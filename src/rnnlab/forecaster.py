@@ -476,7 +476,8 @@ def fit_together(forecasters: list[Forecaster], data, n_val: int | None, extra: 
     """Fit forecasters that differ only in their seed: the stages of the module. `extra`
     candidates (a global net's view of this series) join the pool as fitted: each
     forecasts from the folds' origins as it is, and its ``final_`` (if any) replaces it
-    once chosen."""
+    once chosen. With them the net family is theirs: no net of the series' own is
+    trained."""
     first = forecasters[0]
     check(first.model_config())
     check(first.train_config())
@@ -491,7 +492,7 @@ def fit_together(forecasters: list[Forecaster], data, n_val: int | None, extra: 
         fit.candidates.append(candidate)
         fit.paths.append(floor_paths(candidate.paths(fit.values, folds.origins,
                                                      folds.horizon), fit.floor))
-    nets = fit_nets(forecasters, fit, **train_kwargs)
+    nets = [None] * len(forecasters) if extra else fit_nets(forecasters, fit, **train_kwargs)
     refitted: dict[int, Candidate] = {}  # one refit serves every seed that chose it
     for forecaster, net in zip(forecasters, nets, strict=True):
         choose_pool(forecaster, fit, net)

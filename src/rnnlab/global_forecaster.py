@@ -91,7 +91,8 @@ class GlobalForecaster:
 
     def _series_params(self) -> dict:
         """One series' Forecaster parameters: its pool without a net of its own (the
-        panel's recurrent net is the global one) unless ``candidates`` names it."""
+        panel's recurrent net is the global one: `fit_together` trains no series' net
+        beside it, so ``candidates="net"`` is the global net alone)."""
         params = {k: v for k, v in self.get_params().items() if k != "ensemble"}
         if self.candidates == "auto":
             params["candidates"] = ",".join(f for f in pool_families("auto") if f != "net")
