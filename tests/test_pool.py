@@ -403,3 +403,14 @@ def test_a_stop_asked_before_the_nets_training_ends_the_fit_between_candidates(
         Forecaster(horizon=3, **FAST).fit(monthly(seasonal_series(240)),
                                           should_stop=should_stop)
     assert len(asked) == 3
+
+
+def test_a_short_series_whose_window_is_one_value_fits_with_the_nets_that_need_two():
+    # 34 values, H = 10: the window resolves to one value, and level tracking asked the
+    # pretrained net (which scales a context by its steps, so needs two values) for a
+    # forecast from position 1: "origins must lie in [2, 33] for pretrained".
+    values = 100 + np.cumsum(np.random.default_rng(0).normal(0, 1, 34))
+    f = Forecaster(horizon=10, progress=False).fit(pd.Series(values))
+    assert f.min_history >= max(getattr(c, "min_origin", 1) for c, _ in f.pool_)
+    assert np.isfinite(f.forecast(10).to_numpy()).all()
+    assert np.isfinite(f.predict(pd.Series(values)).to_numpy()).all()

@@ -55,6 +55,7 @@ class Candidate:
 
     family = "candidate"
     min_fit = 1  # fewest values `fit` needs
+    min_origin = 1  # fewest values a path needs before its origin
     # Whether it reads each context relative to that context's own level (then a level
     # shift needs no tracking: `rnnlab.forecaster.track_shifts` skips a pool of these)
     window_level = False
@@ -681,6 +682,7 @@ class PretrainedCandidate(Candidate):
 
     family = "pretrained"
     min_fit = pretrained.MIN_CONTEXT
+    min_origin = 2  # a step to scale the context by
     window_level = True  # each context is read relative to its own level
     lookback = pretrained.CONTEXT  # values a forecast reads before its origin
 
@@ -716,7 +718,7 @@ class PretrainedCandidate(Candidate):
         """(n_origins, horizon, Q) quantile paths in the series' units (`state`: the
         values seen before `values`, from `advance`)."""
         values = np.asarray(values, np.float64)
-        origins = self._check_origins(values, origins, 2)
+        origins = self._check_origins(values, origins, self.min_origin)
         if not len(origins):
             return np.zeros((0, horizon, len(pretrained.QUANTILES)))
         start = int((state or {}).get("count", 0))

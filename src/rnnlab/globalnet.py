@@ -400,10 +400,11 @@ class GlobalCandidate(Candidate):
 
     family = "global"
     window_level = True  # each context is read relative to its own level
+    min_origin = 2
 
     def __init__(self, model: GlobalModel, k: int, which: str = "final"):
         self.model, self.k, self.which = model, k, which
-        self.min_fit = 2
+        self.min_fit = self.min_origin
 
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "model"}
@@ -423,7 +424,7 @@ class GlobalCandidate(Candidate):
 
     def quantiles(self, values, origins, horizon) -> np.ndarray:
         """(n_origins, horizon, Q) quantile paths."""
-        origins = self._check_origins(np.asarray(values), origins, 2)
+        origins = self._check_origins(np.asarray(values), origins, self.min_origin)
         return self.model.quantile_paths([(self.k, np.asarray(values, np.float64),
                                            origins)], horizon)[0]
 
