@@ -229,34 +229,34 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
     MAX_VAL_WINDOWS of them, evenly spread)."""
     import torch
 
-    series, origins, stops, v_series, v_origins, v_stops = [], [], [], [], [], []
+    origins, counts = [], []
     lengths = np.diff(prep.starts)
-    for i, (stop, n) in enumerate(zip(fit_stops, lengths, strict=True)):
+    stops_ = np.asarray(fit_stops, np.int64)
+    for stop in stops_:
         ends = np.arange(2, stop - horizon + 1)  # at least two known values before a target
         if len(ends) > per_series:
             ends = ends[np.unique(np.linspace(0, len(ends) - 1, per_series).astype(int))]
-        series += [i] * len(ends)
         origins.append(ends)
-        stops.append(np.full(len(ends), stop))
-        later = np.arange(stop, n)
-        v_series += [i] * len(later)
-        v_origins.append(later)
-        v_stops.append(np.full(len(later), n))
+        counts.append(len(ends))
+    series = np.repeat(np.arange(len(stops_)), counts)
+    # Validation windows: every origin from each series' first one to its end, numbered
+    # end to end over the panel; at most MAX_VAL_WINDOWS of those numbers, evenly spread.
+    v_counts = np.maximum(lengths - stops_, 0)
+    offsets = np.concatenate([[0], np.cumsum(v_counts)])
+    index = np.arange(offsets[-1])
+    if len(index) > MAX_VAL_WINDOWS:
+        index = np.unique(np.linspace(0, len(index) - 1, MAX_VAL_WINDOWS).astype(np.int64))
+    v_series = np.searchsorted(offsets[1:], index, side="right")
+    v_origins = stops_[v_series] + index - offsets[v_series]
     u = torch.as_tensor(prep.u, dtype=torch.float32, device=device)
-    v_series, v_origins, v_stops = (np.asarray(v_series, np.int64),
-                                    *(np.concatenate(v) if v else np.zeros(0, np.int64)
-                                      for v in (v_origins, v_stops)))
-    if len(v_series) > MAX_VAL_WINDOWS:
-        kept = np.unique(np.linspace(0, len(v_series) - 1, MAX_VAL_WINDOWS).astype(np.int64))
-        v_series, v_origins, v_stops = v_series[kept], v_origins[kept], v_stops[kept]
 
     def make(s, o, t):
-        return GlobalWindows(u, prep.starts, prep.logged, prep.floor, np.array(s, np.int64),
-                             np.concatenate(o) if o else np.zeros(0, np.int64),
-                             np.concatenate(t) if t else np.zeros(0, np.int64), context,
+        return GlobalWindows(u, prep.starts, prep.logged, prep.floor, s, o, t, context,
                              horizon)
 
-    return make(series, origins, stops), make(v_series, [v_origins], [v_stops])
+    train = make(series, np.concatenate(origins) if origins else np.zeros(0, np.int64),
+                 stops_[series])
+    return train, make(v_series, v_origins, lengths[v_series])
 
 
 # --- the net --------------------------------------------------------------------------
