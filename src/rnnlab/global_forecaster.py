@@ -160,7 +160,7 @@ class GlobalForecaster:
         self.skipped_ = skipped
         pooled_interval(self.forecasters_, self.interval)
         for fitted in self.forecasters_.values():  # what only the pooled interval read
-            del fitted.fold_paths_, fitted.fit_values_
+            del fitted.interval_errors_
         # Wall seconds of the net (both its fits) and of the series' pools
         self.seconds_ = {"net": net_done - started, "pools": time.perf_counter() - net_done}
         self.fitted_ = True
@@ -374,17 +374,12 @@ def pooled_interval(forecasters: dict[str, Forecaster], level: float) -> None:
     a car part), the others calibrate it."""
     if level <= 0:
         return
-    errors, scales = [], {}
-    for name, f in forecasters.items():
-        folds = f.folds_
-        values = f.fit_values_
-        scale = loss_scale(values[:folds.start], f.seasons_[0] if f.seasons_ else None)
-        scales[name] = scale
-        errors.append((folds.targets(values) - f.fold_paths_) / scale)
-    errors = np.concatenate(errors)  # (all origins, H), NaN where unknown
+    errors = [f.interval_errors_ for f in forecasters.values()]  # (origins, H) each
     widths, counts = [], []
-    for step in range(errors.shape[1]):
-        known = errors[np.isfinite(errors[:, step]), step]
+    for step in range(errors[0].shape[1]):
+        # One step at a time: all steps of 100,000 series at once were gigabytes
+        column = np.concatenate([e[:, step] for e in errors]).astype(np.float64)
+        known = column[np.isfinite(column)]
         width = conformal_widths(known[:, None], level)
         if width is None:
             break
@@ -393,8 +388,20 @@ def pooled_interval(forecasters: dict[str, Forecaster], level: float) -> None:
     if not widths:
         return
     widths = smooth_widths(widths, counts)
-    for name, f in forecasters.items():
-        f.interval_width_ = widths * scales[name]
+    for f in forecasters.values():
+        f.interval_width_ = widths * f.interval_scale_
+
+
+def keep_interval_errors(f: Forecaster) -> None:
+    """Of a fitted series, keep what `pooled_interval` reads, and no more: its fold errors
+    divided by its scale (the mean absolute seasonal difference of its values before the
+    first origin), in float32, and that scale. Its fold paths and values go: they were
+    most of a fitted series' memory on a panel of 100,000."""
+    folds, values = f.folds_, f.fit_values_
+    f.interval_scale_ = loss_scale(values[:folds.start], f.seasons_[0] if f.seasons_ else None)
+    f.interval_errors_ = ((folds.targets(values) - f.fold_paths_)
+                          / f.interval_scale_).astype(np.float32)
+    del f.fold_paths_, f.fit_values_
 
 
 def fit_panel(forecaster: GlobalForecaster, panel: dict[str, pd.Series], split: PanelSplit,
@@ -437,6 +444,7 @@ def fit_series(job: tuple) -> list[tuple[str, Forecaster | str]]:
             out.append((name, f"{name}: {str(exc).splitlines()[0][:200]}; skipped"))
             continue
         forecaster.global_row_ = k
+        keep_interval_errors(forecaster)
         # The fold candidates were only scored (a panel reports no test row per candidate):
         # over 100,000 series they would be most of the memory
         del forecaster.fold_candidates_
