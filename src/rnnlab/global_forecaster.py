@@ -135,6 +135,7 @@ class GlobalForecaster:
             from .history import History
 
             self.history_ = History(stopped="no_net")
+        del values, starts  # each series' values again travel with its pool's job below
         # The models' numbers, with a token that names them in a worker's cache
         net_done = time.perf_counter()
         state = {"token": f"{os.getpid()}.{id(self)}.{time.time_ns()}",
