@@ -283,6 +283,9 @@ def test_compare_killed_five_times_ends_with_the_uninterrupted_table(tmp_path, j
         assert not survivors, f"workers of the killed compare still alive: {survivors}"
     _finish(_compare(killed, jobs))
     assert not list(killed.rglob("*.tmp")), "half-written files were left behind"
-    pd.testing.assert_frame_equal(_table(killed), _table(whole), check_exact=True)
+    # Equal to float rounding (see test_worker_pool's resumed compare): which records are
+    # made in a worker and which here depends on the kills.
+    pd.testing.assert_frame_equal(_table(killed), _table(whole), check_exact=False,
+                                  rtol=1e-6, atol=0.0)
     print(f"--jobs {jobs}: killed at (seconds, runs already saved) {moments}; an "
           f"uninterrupted compare took {full:.1f} s, one with nothing to train {idle:.1f} s")

@@ -180,7 +180,12 @@ def test_a_resumed_compare_gives_the_uninterrupted_table(tmp_path, jobs):
                           text=True, timeout=300, env=ENV)
     assert done.returncode == 0, done.stderr
     assert "5 of 6 runs already finished" in done.stderr
-    pd.testing.assert_frame_equal(_table(resumed), _table(whole), check_exact=True)
+    # Equal to float rounding: a record made in a worker (one thread) and one made here
+    # can differ in their 10th digit (an RMSE of 0.09482038084786874 against
+    # ...85682931, and a p-value of 5.5e-08 in its 8th), as both did in a fresh environment
+    # on 2026-12-07; a resume that trained anything again differs by far more.
+    pd.testing.assert_frame_equal(_table(resumed), _table(whole), check_exact=False,
+                                  rtol=1e-6, atol=0.0)
 
 
 def test_the_number_of_workers_does_not_change_the_table(tmp_path):
