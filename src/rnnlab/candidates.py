@@ -133,6 +133,10 @@ class SeasonalNaive(Candidate):
         self.min_fit = self.period
 
     @property
+    def min_origin(self) -> int:  # a whole season before the origin
+        return self.period
+
+    @property
     def name(self) -> str:
         return f"seasonal naive {self.period}"
 
@@ -140,7 +144,7 @@ class SeasonalNaive(Candidate):
         return self
 
     def paths(self, values, origins, horizon, state=None) -> np.ndarray:
-        origins = self._check_origins(values, origins, self.period)
+        origins = self._check_origins(values, origins, self.min_origin)
         back = np.arange(horizon) % self.period - self.period
         return np.asarray(values, np.float64)[origins[:, None] + back]
 

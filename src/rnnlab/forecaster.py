@@ -205,8 +205,7 @@ class Forecaster(WindowForecaster):
         """The values a forecast needs before its origin: the window, the longest season
         a chosen seasonal naive repeats, or what a chosen candidate needs (two values
         for the nets that scale a context by its steps)."""
-        needs = [getattr(c, "period", 1) if c.family == "seasonal_naive" else
-                 getattr(c, "min_origin", 1) for c, _ in getattr(self, "pool_", [])]
+        needs = [getattr(c, "min_origin", 1) for c, _ in getattr(self, "pool_", [])]
         return max([self.seq_len or 1, *needs])
 
     # --- forecasts ----------------------------------------------------------------------

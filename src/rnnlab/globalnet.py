@@ -221,6 +221,15 @@ class GlobalWindows:
         return x, y.masked_fill(~known, float("nan"))
 
 
+def spread(n: int, k: int) -> np.ndarray:
+    """k positions of range(n) evenly spread from the first to the last (k < n).
+
+    >>> spread(10, 4).tolist()
+    [0, 3, 6, 9]
+    """
+    return np.unique(np.linspace(0, n - 1, k).astype(np.int64))
+
+
 def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: int,
                 device="cpu", per_series: int = WINDOWS_PER_SERIES):
     """(training windows, validation windows) over a prepared panel: training windows end
@@ -235,7 +244,7 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
     for stop in stops_:
         ends = np.arange(2, stop - horizon + 1)  # at least two known values before a target
         if len(ends) > per_series:
-            ends = ends[np.unique(np.linspace(0, len(ends) - 1, per_series).astype(int))]
+            ends = ends[spread(len(ends), per_series)]
         origins.append(ends)
         counts.append(len(ends))
     series = np.repeat(np.arange(len(stops_)), counts)
@@ -245,7 +254,7 @@ def windows_for(prep: PanelPrep, fit_stops: list[int], context: int, horizon: in
     offsets = np.concatenate([[0], np.cumsum(v_counts)])
     index = np.arange(offsets[-1])
     if len(index) > MAX_VAL_WINDOWS:
-        index = np.unique(np.linspace(0, len(index) - 1, MAX_VAL_WINDOWS).astype(np.int64))
+        index = spread(len(index), MAX_VAL_WINDOWS)
     v_series = np.searchsorted(offsets[1:], index, side="right")
     v_origins = stops_[v_series] + index - offsets[v_series]
     u = torch.as_tensor(prep.u, dtype=torch.float32, device=device)
