@@ -213,3 +213,10 @@ def test_the_series_pools_on_worker_processes_match_those_fitted_here(backend):
         assert here.forecasters_[name].candidates_ == there.forecasters_[name].candidates_
         pd.testing.assert_frame_equal(here.forecast_interval(name, 6),
                                       there.forecast_interval(name, 6))
+
+
+def test_the_panel_forecaster_is_importable_from_the_package_as_the_docs_name_it():
+    import rnnlab
+
+    assert rnnlab.GlobalForecaster is GlobalForecaster
+    assert "GlobalForecaster" in rnnlab.__all__

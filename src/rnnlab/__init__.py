@@ -19,6 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 _EXPORTS = {
     "Forecaster": "rnnlab.forecaster",
+    "GlobalForecaster": "rnnlab.global_forecaster",
     "NaiveForecaster": "rnnlab.baselines",
     "MeanForecaster": "rnnlab.baselines",
     "SeasonalNaiveForecaster": "rnnlab.baselines",
