@@ -77,6 +77,10 @@ class Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt as exc:  # compare and sweep say what they saved
+            # The process is ending: one more Ctrl-C or SIGTERM (a second press that lands
+            # now) must not kill it mid-exit, which gives exit status -2 and no message.
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, signal.SIG_IGN)
             click.echo(str(exc) or "interrupted", err=True)
             sys.exit(143 if isinstance(exc, Terminated) else 130)
         except BrokenPipeError:

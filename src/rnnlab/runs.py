@@ -138,6 +138,22 @@ def interruptible(notice: str = "stopping after this epoch (a long one: at its n
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def signals_held():
+    """Ignore Ctrl-C and SIGTERM while a short record of an abort is written (in the main
+    thread; elsewhere signals cannot be handled anyway), and restore the handlers after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
+                                                                     signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None = None
                     ) -> None:
     """Refuse to clobber a run; claim the folder. Run with the folder locked (`locked`).
@@ -334,7 +350,8 @@ def _train_locked(out: Path, config: RunConfig, command: str, series: pd.Series,
         reason = (f"aborted after epoch {done} finished; {STATE_FILE} holds the training "
                   f"state at that point; {hint}" if done else
                   f"aborted before the first epoch ended; {hint} (it starts again)")
-        write_json(out / "metrics.json", {"status": "incomplete", "reason": reason})
+        with signals_held():  # a further press must not cut the record short
+            write_json(out / "metrics.json", {"status": "incomplete", "reason": reason})
         raise KeyboardInterrupt(f"interrupted: {reason}") from None
     except RnnlabError:
         # Nothing to resume from: leave no run directory that looks like a run.
