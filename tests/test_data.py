@@ -94,7 +94,9 @@ def test_column_case_hint(tmp_path):
 def test_no_target_candidates(tmp_path):
     path = tmp_path / "two.csv"
     path.write_text("date,a,b\n2020-01-01,1,2\n")
-    assert "pass --target NAME" in message(lambda: read_csv(path))
+    said = message(lambda: read_csv(path))
+    assert "pass --target NAME" in said
+    assert "train --global" in said  # a wide CSV of many series is a panel
     only_dates = tmp_path / "dates.csv"
     only_dates.write_text("date\n2020-01-01\n")
     assert "no column to forecast" in message(lambda: read_csv(only_dates))

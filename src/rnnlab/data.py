@@ -616,7 +616,7 @@ def _pick_target(path: Path, columns: list[str], target: str | None) -> str:
         )
     raise DataError(
         f"{_where(path)} has no 'close' column and several candidates; columns are {listing}; "
-        "pass --target NAME"
+        "pass --target NAME, or train --global to forecast every column as one panel"
     )
 
 
