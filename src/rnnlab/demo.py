@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .checkpoint import write_json
+from .choose import COMBINE_FACTOR
 from .config import DEFAULT_SEQ_LEN, DataConfig, RunConfig, from_flat, param_names
 from .data import DELAY_LAG, load_data
 from .diagnostics import inspect
@@ -916,7 +917,7 @@ def add_pool(report: HtmlReport, plan: Plan, records: list[dict]) -> None:
         f"(naive, seasonal naive, the mean, closed-form linear forms, ETS, Theta, the "
         f"pretrained net shipped inside rnnlab and the lstm), scores each on the same "
         f"rolling origins at the end of the training data, and forecasts with the median "
-        f"of the families within 1.5 times the best's error. Here it forecasts "
+        f"of the families within {COMBINE_FACTOR:g} times the best's error. Here it forecasts "
         f"{plan.horizon} steps ahead from every test origin, beside the net alone on the "
         f"same origins."))
     parts.append(report.table(rows, digits=4))
