@@ -326,7 +326,7 @@ def plot_acf_pacf(inspection: Inspection, path: str | Path) -> None:
                        label=f"period {inspection.period}")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].legend(frameon=False, loc="upper right")
+    axes[0].legend(loc="upper right", framealpha=0.9)  # over the bars, readable
     axes[0].set_title(f"{inspection.name}: {inspection.verdict}")
     axes[1].set_xlabel("lag (samples)")
     _save(fig, path)
