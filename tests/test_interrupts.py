@@ -41,3 +41,18 @@ def test_signals_are_held_while_an_abort_is_recorded_and_restored_after():
         os.kill(os.getpid(), signal.SIGINT)  # ignored: no KeyboardInterrupt here
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_the_cli_inside_another_program_leaves_its_signal_handlers(tmp_path, monkeypatch):
+    import rnnlab.runs
+    from click.testing import CliRunner
+    from rnnlab.cli import cli
+
+    def aborted(*args, **kwargs):
+        raise KeyboardInterrupt("interrupted: aborted before the first epoch ended")
+
+    monkeypatch.setattr(rnnlab.runs, "run_train", aborted)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    done = CliRunner().invoke(cli, ["train", "--data", "sine", "--out", str(tmp_path / "r")])
+    assert done.exit_code == 130, done.output
+    assert {sig: signal.getsignal(sig) for sig in before} == before

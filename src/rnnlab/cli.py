@@ -77,10 +77,12 @@ class Group(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt as exc:  # compare and sweep say what they saved
-            # The process is ending: one more Ctrl-C or SIGTERM (a second press that lands
-            # now) must not kill it mid-exit, which gives exit status -2 and no message.
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)
+            if _OWN_PROCESS:
+                # The process is ending: one more Ctrl-C or SIGTERM (a second press that
+                # lands now) must not kill it mid-exit, with exit status -2 and no message.
+                # (Not where the CLI runs inside another program: its handlers stay.)
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_IGN)
             click.echo(str(exc) or "interrupted", err=True)
             sys.exit(143 if isinstance(exc, Terminated) else 130)
         except BrokenPipeError:
@@ -660,7 +662,13 @@ def _is_folder(data: str | None) -> bool:
         return False
 
 
+# Whether the CLI is the process (`main`, the `rnnlab` command), not a caller's library
+_OWN_PROCESS = False
+
+
 def main() -> None:
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
     # By default SIGTERM ends the process at once, leaving a lock and a half-made folder;
     # commands that save work (train, compare, tune) install their own handler meanwhile.
     signal.signal(signal.SIGTERM, _terminate)
