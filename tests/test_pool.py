@@ -414,3 +414,27 @@ def test_a_short_series_whose_window_is_one_value_fits_with_the_nets_that_need_t
     assert f.min_history >= max(getattr(c, "min_origin", 1) for c, _ in f.pool_)
     assert np.isfinite(f.forecast(10).to_numpy()).all()
     assert np.isfinite(f.predict(pd.Series(values)).to_numpy()).all()
+
+
+def test_tracking_is_judged_on_the_origins_only_where_a_shift_came_before_one():
+    """Stage 5b skips its two passes over the origins where no shift is found before
+    them: there the tracked paths are the plain ones. Where one is (a fall of 40 at 950,
+    among 395 origins of a noisy level the median forecasts), tracking is kept exactly
+    when it does no harm to the origins' forecasts."""
+    values = 10 + np.random.default_rng(0).normal(0, 1, 960)
+    values[950:] -= 40
+    f = Forecaster(candidates="mean", horizon=6, progress=False).fit(values, val_size=400)
+    origins = f.folds_.origins[f.folds_.origins >= f.min_history]
+    scale = float(np.sqrt(np.mean((f.folds_.targets(values)[:, 0]
+                                   - f.fold_paths_[:, 0]) ** 2)))
+    kept = f.error_scale_
+    f.error_scale_ = scale  # as stage 5b looks for shifts
+    before = origins[origins < 940]  # no shift before any of these
+    assert f.shift_events(values, before) == []
+    np.testing.assert_array_equal(f._tracked_paths(values, before, 6),
+                                  f._combined(values, None, before, 6))
+    assert [e[1] for e in f.shift_events(values, origins)] == [950]
+    targets = f.folds_.targets(values)[-len(origins):]
+    harm = (np.nanmean(np.abs(f._tracked_paths(values, origins, 6) - targets))
+            > np.nanmean(np.abs(f._combined(values, None, origins, 6) - targets)))
+    assert (kept is None) == harm

@@ -252,13 +252,13 @@ class Forecaster(WindowForecaster):
             return self._combined(target, matrix, origins, horizon)
         return self._tracked_paths(target, origins, horizon)
 
-    def _tracked_paths(self, values: np.ndarray, origins: np.ndarray, horizon: int
-                       ) -> np.ndarray:
+    def _tracked_paths(self, values: np.ndarray, origins: np.ndarray, horizon: int,
+                       events: list | None = None) -> np.ndarray:
         """Paths that follow a level shift: each origin takes out the shifts found from
         the values before it (`rnnlab.base.track_level`), from where each began, forecasts
-        and adds the last one back."""
-        events: list = []
-        self._track(values[:origins.max()], int(origins.min()), events)
+        and adds the last one back. `events` are `shift_events`' (found here if None)."""
+        if events is None:
+            events = self.shift_events(values, origins)
         known = np.searchsorted(np.array([e[0] for e in events] or [0]), origins,
                                 side="right") if events else np.zeros(len(origins), int)
         out = np.empty((len(origins), horizon))
@@ -272,6 +272,13 @@ class Forecaster(WindowForecaster):
             out[rows] = floor_paths(self._combined(moved, None, origins[rows], horizon)
                                     + after[:, None], self.floor_)
         return out
+
+    def shift_events(self, values: np.ndarray, origins: np.ndarray) -> list:
+        """The level shifts `rnnlab.base.track_level` finds in the values before the last
+        of `origins`, looked for from the first, as (known_at, first_position, amount)."""
+        events: list = []
+        self._track(values[:origins.max()], int(origins.min()), events)
+        return events
 
     def forecast(self, horizon: int, series=None) -> pd.Series:
         """The next `horizon` values after `series` (default: the data seen in fit, or
@@ -754,8 +761,11 @@ def track_shifts(forecaster: Forecaster, fit: PoolFit) -> None:
     if forecaster.error_scale_ is None:
         return
     origins = fit.folds.origins[fit.folds.origins >= forecaster.min_history]
+    events = forecaster.shift_events(fit.values, origins)
+    if not events:
+        return  # no shift before an origin: the tracked paths are the plain ones, no harm
     targets = fit.folds.targets(fit.values)[-len(origins):]
-    tracked = forecaster._tracked_paths(fit.values, origins, fit.folds.horizon)
+    tracked = forecaster._tracked_paths(fit.values, origins, fit.folds.horizon, events)
     plain = forecaster._combined(fit.values, None, origins, fit.folds.horizon)
     if np.nanmean(np.abs(tracked - targets)) > np.nanmean(np.abs(plain - targets)) * (1 + 1e-9):
         forecaster.error_scale_ = None
