@@ -44,8 +44,9 @@ def test_signals_are_held_while_an_abort_is_recorded_and_restored_after():
 
 
 def test_the_cli_inside_another_program_leaves_its_signal_handlers(tmp_path, monkeypatch):
-    import rnnlab.runs
     from click.testing import CliRunner
+
+    import rnnlab.runs
     from rnnlab.cli import cli
 
     def aborted(*args, **kwargs):
