@@ -4,6 +4,9 @@ Each test is named after the issue's item it covers, so a failure says which sur
 """
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -88,6 +91,29 @@ def test_item2_adf_regressions_run_on_one_blas_thread(monkeypatch):
         diagnostics.find_period(values)
         assert _blas_threads() == 2 or len(threadpool_info()) == 0  # restored after
     assert seen and set(seen) == {1}
+
+
+ONE_THREAD_AFTER_AN_IMPORT = """
+import numpy
+from threadpoolctl import threadpool_info
+from rnnlab.threads import one_blas_thread
+with one_blas_thread():  # the libraries are found now: numpy's BLAS alone
+    pass
+import scipy.linalg  # scipy's own BLAS comes with it
+with one_blas_thread():
+    print(sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}),
+          len([i for i in threadpool_info() if i["user_api"] == "blas"]))
+"""
+
+
+def test_a_blas_loaded_after_the_first_limit_is_limited_too():
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, "-c", ONE_THREAD_AFTER_AN_IMPORT], env=env,
+                          capture_output=True, text=True, timeout=120, check=True)
+    threads, libraries = done.stdout.rsplit(" ", 1)
+    assert threads == "[1]", done.stdout
+    if int(libraries) < 2:
+        pytest.skip("scipy shares numpy's BLAS here: nothing is loaded after the first limit")
 
 
 def test_item2_each_statistic_is_computed_once_per_fit(monkeypatch):

@@ -13,21 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 
 from threadpoolctl import ThreadpoolController
 
 _held = threading.local()  # how deep this thread is inside one_blas_thread
-_controller: list[ThreadpoolController] = []  # made once: finding the libraries is the cost
+# (modules imported when made, controller): finding the libraries is the cost
+_controller: list[tuple[int, ThreadpoolController]] = []
 
 
 def _blas() -> ThreadpoolController:
-    """The BLAS libraries loaded when first asked (numpy's among them: it is imported
-    before any caller), found once: a search of the process's libraries took about 2 ms,
-    a tenth of a series' pool on a panel when it ran on every call."""
-    if not _controller:
-        _controller.append(ThreadpoolController().select(user_api="blas"))
-    return _controller[0]
+    """The BLAS libraries loaded now, found again only after an import: a search of the
+    process's libraries took about 2 ms, a tenth of a series' pool on a panel when it ran
+    on every call, and a library comes only with a module (scipy brings a BLAS of its own
+    after numpy's; one found before it would leave it on every core)."""
+    modules = len(sys.modules)
+    if not _controller or _controller[0][0] != modules:
+        _controller[:] = [(modules, ThreadpoolController().select(user_api="blas"))]
+    return _controller[0][1]
 
 
 @contextlib.contextmanager
