@@ -130,12 +130,8 @@ def interruptible(notice: str = "stopping after this epoch (a long one: at its n
         requested.set()
         print(f"\n{notice} (press Ctrl-C again to abort now)", file=sys.stderr, flush=True)
 
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _handled_by(handle):
         yield requested.is_set
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager
@@ -145,13 +141,19 @@ def signals_held():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT,
-                                                                     signal.SIGTERM)}
+    with _handled_by(signal.SIG_IGN):
+        yield
+
+
+@contextlib.contextmanager
+def _handled_by(handler):
+    """Ctrl-C and SIGTERM go to `handler` inside the block; the previous handlers after."""
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, before in previous.items():
+            signal.signal(sig, before)
 
 
 def prepare_run_dir(out: Path, resume: bool, overwrite: bool, data: str | None = None
